@@ -1,0 +1,223 @@
+"""Images on disk: reading, writing, folders, the MVTec AD layout, and training augmentation."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+class DataError(ValueError):
+    """A folder that cannot be used as a data set."""
+
+
+def read_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarray:
+    """Read an image as float32 in [0, 1]: H×W for grey, H×W×3 (RGB) for colour.
+
+    ``channels`` converts to 1 (grey) or 3 (RGB). 16-bit images are scaled; alpha is dropped.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(p, "no such file")
+    if p.is_dir():
+        raise ImageError(p, "is a folder, not an image")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageError(p, "the file is empty")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise ImageError(p, "is not a readable image (corrupt or unsupported format)")
+    if img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.0
+    elif img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.0
+    elif np.issubdtype(img.dtype, np.floating):
+        img = np.clip(np.nan_to_num(img.astype(np.float32)), 0.0, 1.0)
+    else:
+        raise ImageError(p, f"has an unsupported pixel type {img.dtype}")
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            img = img[:, :, :3]
+        if img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        elif img.shape[2] == 1:
+            img = img[:, :, 0]
+        else:
+            raise ImageError(p, f"has {img.shape[2]} channels")
+    return convert_channels(img, channels) if channels else img
+
+
+def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """Grey ↔ RGB conversion to what a model takes."""
+    if channels == 1 and img.ndim == 3:
+        return cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)
+    if channels == 3 and img.ndim == 2:
+        return np.repeat(img[:, :, None], 3, axis=2)
+    return img
+
+
+def image_channels(img: np.ndarray) -> int:
+    return 1 if img.ndim == 2 else img.shape[2]
+
+
+def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (height, width): area averaging when shrinking, bilinear when enlarging."""
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img.astype(np.float32, copy=False)
+    interp = cv2.INTER_AREA if h < img.shape[0] or w < img.shape[1] else cv2.INTER_LINEAR
+    out = cv2.resize(img.astype(np.float32), (w, h), interpolation=interp)
+    return np.clip(out, 0.0, 1.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Write a float [0, 1] (or uint8) image as an 8-bit file, atomically (temp file + rename)."""
+    p = Path(path)
+    a = img if img.dtype == np.uint8 else to_uint8(img)
+    if a.ndim == 3 and a.shape[2] == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(p.suffix or ".png", a)
+    if not ok:
+        raise ImageError(p, "could not be encoded")
+    atomic_write_bytes(p, buf.tobytes())
+    return p
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` so that an interrupted write never leaves a half file in place of a good one."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise DataError(f"{d}: not a folder")
+    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def training_folder(folder: str | os.PathLike) -> Path:
+    """The folder of normal images: ``DIR/train/good`` for an MVTec AD category, else ``DIR``."""
+    d = Path(folder)
+    if not d.exists():
+        raise DataError(f"{d}: no such folder")
+    if not d.is_dir():
+        raise DataError(f"{d}: not a folder")
+    good = d / "train" / "good"
+    return good if good.is_dir() else d
+
+
+def load_training_images(folder: str | os.PathLike, channels: int) -> tuple[list[np.ndarray], Path]:
+    d = training_folder(folder)
+    files = list_images(d)
+    if not files:
+        raise DataError(f"{d}: no images found (expected .png/.jpg/... files, or an MVTec category with train/good)")
+    images = []
+    for f in files:
+        images.append(read_image(f, channels))
+    return images, d
+
+
+def to_tensor(images: list[np.ndarray] | np.ndarray) -> torch.Tensor:
+    """List of H×W or H×W×C float images → B×C×H×W float tensor."""
+    arr = [im[None] if im.ndim == 2 else np.transpose(im, (2, 0, 1)) for im in images]
+    return torch.from_numpy(np.ascontiguousarray(np.stack(arr).astype(np.float32)))
+
+
+def from_tensor(t: torch.Tensor) -> list[np.ndarray]:
+    a = t.detach().to("cpu").float().numpy()
+    return [x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0)) for x in a]
+
+
+class Augmenter:
+    """Training samples under the paper's protocols (section 4.1).
+
+    ``crop=True`` (textures): each image larger than 512 px is resized to 512×512 (MVTec's
+    1024×1024 textures, as in the paper), smaller ones kept as they are (but at least ``size``),
+    then random ``size``×``size`` crops.
+    ``crop=False`` (objects): resized to ``size``, random rotation (±``max_angle``°) and
+    translation (±``max_shift`` of the size), reflected borders.
+    """
+
+    def __init__(self, images: list[np.ndarray], size: int, crop: bool, seed: int = 0,
+                 texture_size: int = 512, max_angle: float = 10.0, max_shift: float = 0.05):
+        if not images:
+            raise DataError("no training images")
+        self.size = size
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        self.max_angle = max_angle
+        self.max_shift = max_shift
+        if crop:
+            self.images = []
+            for im in images:
+                h, w = im.shape[:2]
+                scale = min(1.0, texture_size / max(h, w))
+                th, tw = max(size, round(h * scale)), max(size, round(w * scale))
+                self.images.append(resize_image(im, (th, tw)))
+        else:
+            self.images = [resize_image(im, (size, size)) for im in images]
+
+    def sample(self) -> np.ndarray:
+        im = self.images[int(self.rng.integers(len(self.images)))]
+        s = self.size
+        if self.crop:
+            h, w = im.shape[:2]
+            y = int(self.rng.integers(0, h - s + 1))
+            x = int(self.rng.integers(0, w - s + 1))
+            return np.ascontiguousarray(im[y:y + s, x:x + s])
+        angle = float(self.rng.uniform(-self.max_angle, self.max_angle))
+        tx, ty = self.rng.uniform(-self.max_shift, self.max_shift, 2) * s
+        m = cv2.getRotationMatrix2D((s / 2.0, s / 2.0), angle, 1.0)
+        m[:, 2] += (tx, ty)
+        out = cv2.warpAffine(im, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        return out
+
+    def batch(self, n: int) -> torch.Tensor:
+        return to_tensor([self.sample() for _ in range(n)])
+
+    def eval_images(self) -> Iterator[np.ndarray]:
+        """The training images at model size, unaugmented, for the training-loss statistics.
+
+        Textures give their 512×512 image's non-overlapping tiles.
+        """
+        s = self.size
+        for im in self.images:
+            if self.crop:
+                for y in range(0, im.shape[0] - s + 1, s):
+                    for x in range(0, im.shape[1] - s + 1, s):
+                        yield im[y:y + s, x:x + s]
+            else:
+                yield im

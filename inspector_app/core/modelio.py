@@ -1,0 +1,279 @@
+"""Model files: safetensors weights with JSON metadata in the same file; TorchScript autoencoders.
+
+Loading never unpickles anything. A safetensors file is a JSON header and raw tensor bytes;
+a TorchScript archive is read by ``torch.jit.load`` (TorchScript's own restricted loader, no
+Python globals). A plain ``torch.save`` checkpoint or any other pickle is refused *without*
+being opened by pickle, because unpickling can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .models import KINDS, AutoEncoder, ModelConfig, ScriptedAutoEncoder, create_model, freeze
+
+META_KEY = "inspector_app"
+TORCHSCRIPT_META = "inspector_app.json"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass
+class LoadedModel:
+    """A frozen model ready for projection, with the metadata its file carried."""
+
+    model: AutoEncoder
+    meta: dict[str, Any]
+    path: str = ""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def training_stats(self) -> dict[str, Any] | None:
+        return self.meta.get("training_stats")
+
+    def describe(self) -> str:
+        cfg = self.model.config
+        s = self.training_stats or {}
+        lines = [
+            f"file: {self.path}",
+            f"kind: {self.kind} ({self.model.loss_name} reconstruction loss)",
+            f"image: {cfg.image_size}×{cfg.image_size}, {cfg.channels} channel(s); latent {cfg.latent}",
+        ]
+        if s:
+            lines.append(
+                f"training Lr: min {s.get('min', float('nan')):.4g}, mean {s.get('mean', float('nan')):.4g}, "
+                f"over {s.get('n', '?')} images"
+            )
+        tr = self.meta.get("training", {})
+        if tr.get("data"):
+            lines.append(f"trained on: {tr['data']}")
+        if tr.get("seconds") is not None:
+            lines.append(f"training: {tr.get('epochs', '?')} epochs, {tr['seconds'] / 60:.1f} min on {tr.get('device', '?')}")
+        return "\n".join(lines)
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was asked for but no CUDA device is available")
+    return dev
+
+
+def loss_statistics(values: np.ndarray | list[float]) -> dict[str, Any]:
+    """Training-loss statistics the ``train-min`` / ``train-qNN`` stop criteria read."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("no training losses to summarise")
+    return {
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "n": int(v.size),
+        "quantiles": [float(q) for q in np.quantile(v, np.linspace(0, 1, 101))],
+    }
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """Write weights (safetensors) and metadata (JSON in the safetensors header) atomically."""
+    from safetensors.torch import save_file
+
+    if isinstance(model, ScriptedAutoEncoder):
+        raise ValueError("TorchScript models are saved with torch.jit.save, not as safetensors")
+    cfg = model.config
+    m = dict(meta or {})
+    m.update(
+        format=FORMAT_VERSION,
+        kind=model.kind,
+        image_size=cfg.image_size,
+        channels=cfg.channels,
+        latent=cfg.latent,
+        loss=model.loss_name,
+        version=__version__,
+    )
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(m)}))
+    return Path(path)
+
+
+def _sniff(path: Path, head: bytes, size: int) -> str:
+    if size >= 8:
+        (n,) = struct.unpack("<Q", head[:8])
+        if 2 <= n <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if head[:1] == b"\x80" or head[:2] in (b"(d", b"(l", b"}q", b"]q"):
+        return "pickle"
+    return "unknown"
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = "auto") -> LoadedModel:
+    """Load a model file; raise :class:`ModelFileError` naming the file and the problem."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelFileError(p, "no such file")
+    if p.is_dir():
+        raise ModelFileError(p, "is a folder, not a model file")
+    try:
+        dev = resolve_device(device)
+    except (ValueError, RuntimeError) as e:
+        raise ModelFileError(p, str(e)) from None
+    size = p.stat().st_size
+    if size == 0:
+        raise ModelFileError(p, "the file is empty")
+    with open(p, "rb") as f:
+        head = f.read(16)
+    kind = _sniff(p, head, size)
+    if kind == "safetensors":
+        return _load_safetensors(p, dev)
+    if kind == "zip":
+        return _load_zip(p, dev)
+    if kind == "pickle":
+        raise ModelFileError(
+            p, "is a Python pickle; it is refused because unpickling can run arbitrary code "
+            "(save the model as .safetensors with inspector-app, or as TorchScript)"
+        )
+    raise ModelFileError(p, "is not a model file (expected .safetensors from inspector-app, or a TorchScript archive)")
+
+
+def _load_safetensors(p: Path, dev: torch.device) -> LoadedModel:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for truncation, bad headers
+        raise ModelFileError(p, f"is truncated or corrupt ({type(e).__name__}: {e})") from None
+    if raw is None:
+        raise ModelFileError(p, "has no inspector_app metadata (kind, image size, ...): not made by inspector-app")
+    try:
+        meta = json.loads(raw)
+        cfg = ModelConfig(
+            kind=str(meta["kind"]), image_size=int(meta["image_size"]),
+            channels=int(meta["channels"]), latent=int(meta["latent"]),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(p, f"has malformed metadata ({e})") from None
+    if cfg.kind not in KINDS:
+        raise ModelFileError(p, f"has unknown model kind {cfg.kind!r} (expected one of {', '.join(KINDS)})")
+    try:
+        model = create_model(cfg)
+    except ValueError as e:
+        raise ModelFileError(p, f"has inconsistent metadata ({e})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ModelFileError(
+            p, f"does not hold a {cfg.kind} model: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise ModelFileError(
+                p, f"has a wrong-shaped tensor {k}: {tuple(tensors[k].shape)}, a {cfg.kind} of this size needs {tuple(v.shape)}"
+            )
+        if not torch.isfinite(tensors[k]).all():
+            raise ModelFileError(p, f"has non-finite weights in {k}")
+    model.load_state_dict(tensors, strict=True)
+    model = freeze(model).to(dev)
+    model.training_stats = meta.get("training_stats")
+    return LoadedModel(model, meta, str(p), dev)
+
+
+def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = z.namelist()
+    except zipfile.BadZipFile as e:
+        raise ModelFileError(p, f"is a damaged archive ({e})") from None
+    if not any("/code/" in n for n in names):
+        raise ModelFileError(
+            p, "is a pickled PyTorch checkpoint (torch.save); it is refused because unpickling can run arbitrary code "
+            "(export the autoencoder with torch.jit.script(...).save, or train it with inspector-app)"
+        )
+    extra = {TORCHSCRIPT_META: ""}
+    try:
+        module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
+    except Exception as e:
+        raise ModelFileError(p, f"is not a loadable TorchScript archive ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    meta: dict[str, Any] = {}
+    if extra[TORCHSCRIPT_META]:
+        try:
+            meta = json.loads(extra[TORCHSCRIPT_META])
+        except ValueError as e:
+            raise ModelFileError(p, f"has malformed {TORCHSCRIPT_META} metadata ({e})") from None
+    try:
+        cfg = ModelConfig(
+            kind="l2ae", image_size=int(meta.get("image_size", 128)),
+            channels=int(meta.get("channels", 1)), latent=int(meta.get("latent", 0) or 1),
+        )
+        model = ScriptedAutoEncoder(module, cfg, loss=str(meta.get("loss", "l2")))
+    except (ValueError, TypeError) as e:
+        raise ModelFileError(p, f"has unusable metadata ({e})") from None
+    x = torch.rand(1, cfg.channels, cfg.image_size, cfg.image_size)
+    try:
+        with torch.no_grad():
+            y = module(x)
+    except Exception as e:
+        raise ModelFileError(
+            p, f"does not map a 1×{cfg.channels}×{cfg.image_size}×{cfg.image_size} image to a reconstruction "
+            f"({type(e).__name__}); give image_size/channels in its {TORCHSCRIPT_META}"
+        ) from None
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(x.shape):
+        raise ModelFileError(p, f"returns {getattr(y, 'shape', type(y).__name__)}, not a reconstruction of shape {tuple(x.shape)}")
+    model = freeze(model).to(dev)
+    meta = {"kind": "torchscript", "loss": model.loss_name, "image_size": cfg.image_size, "channels": cfg.channels, **meta}
+    model.training_stats = meta.get("training_stats")
+    return LoadedModel(model, meta, str(p), dev)
+
+
+def save_torchscript(module: torch.nn.Module, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+    """Script ``module`` (x → reconstruction) and save it with its metadata, for ``load_model``."""
+    scripted = torch.jit.script(module)
+    extra = {TORCHSCRIPT_META: json.dumps(meta or {})}
+    _atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+    return Path(path)
