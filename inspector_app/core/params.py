@@ -75,8 +75,10 @@ class ProjectionParams:
     stop: str = "train-min"
     tol: float = RANGES["tol"].default
     patience: int = int(RANGES["patience"].default)
-    #: E above ``diverge_factor`` × max(|E(x0)|, 1) counts as divergence.
-    diverge_factor: float = 10.0
+    #: E(x_t) above E(x0) + ``diverge_factor`` × max(|E(x0)|, 1) counts as divergence.
+    diverge_factor: float = 1.0
+    #: E(x_t) above E(x0) for this many iterations in a row (walking uphill: α too large) is divergence.
+    diverge_patience: int = 5
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validated(self) -> "ProjectionParams":

@@ -34,6 +34,12 @@ class ProjectionError(ValueError):
     """Bad input to the projection (shape, range, mask)."""
 
 
+# Divergence (section 3.5 asks for a stop on convergence; a step size that is too large must
+# not produce garbage): an image diverges when its energy or f(x) is not finite, when E jumps
+# above E(x0) + diverge_factor·max(|E(x0)|, 1), or when E stays above E(x0) for diverge_patience
+# iterations (the walk goes uphill). Its x then falls back to its lowest-energy iterate.
+
+
 def threshold_from_stats(stop: str, stats: Mapping[str, Any] | None) -> float | None:
     """The Lr threshold a stop specification names, from the model's training-loss statistics.
 
@@ -179,12 +185,16 @@ def project(
     e_ref: torch.Tensor | None = None  # E(x_start), for the divergence test
     prev_e = torch.full((b,), float("inf"), device=device)
     calm = torch.zeros(b, dtype=torch.long, device=device)
+    uphill = torch.zeros(b, dtype=torch.long, device=device)
+    best_e = torch.full((b,), float("inf"), device=device)
     adam_m = torch.zeros_like(x0) if p.optimizer == "adam" else None
     adam_v = torch.zeros_like(x0) if p.optimizer == "adam" else None
     adam_t = torch.zeros(b, device=device)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     n_pix = float(x0[0].numel())
-    last_good = x.clone()
+    best_x = x.clone()
+    best_rec = torch.zeros_like(x0)
+    best_terms = torch.zeros(b, 3, device=device)
 
     t = 0
     while True:
@@ -202,7 +212,10 @@ def project(
                     raise ProjectionError("the model's loss is not finite on this input")
                 e_ref = e_a.detach().clone()
             bound = p.diverge_factor * e_ref[idx].abs().clamp_min(1.0) + e_ref[idx]
-            diverged = ~finite | (e_a.detach() > bound)
+            e_det = e_a.detach()
+            up = torch.where(finite & (e_det > e_ref[idx]), uphill[idx] + 1, torch.zeros_like(uphill[idx]))
+            uphill[idx] = up
+            diverged = ~finite | (e_det > bound) | (up >= p.diverge_patience)
             want_step = t < p.max_iter
             # one backward pass to the input, only if some image will move
             if want_step and bool((~diverged).any()):
@@ -213,10 +226,15 @@ def project(
             ok_idx = idx[ok]
             energy[ok_idx], lr_all[ok_idx], reg_all[ok_idx] = e_d[ok], lr_d[ok], reg_d[ok]
             recon_all[ok_idx] = rec_d[ok]
-            last_good[ok_idx] = x[ok_idx]
+            better = ok & (e_d < best_e[idx])  # the lowest-energy iterate so far, to fall back on
+            b_idx = idx[better]
+            best_e[b_idx] = e_d[better]
+            best_x[b_idx], best_rec[b_idx] = x[b_idx], rec_d[better]
+            best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
             for j in idx[diverged].tolist():
                 reasons[j] = "diverged"
-                x[j] = last_good[j]  # the last finite, non-exploding iterate
+                x[j], recon_all[j] = best_x[j], best_rec[j]  # the best finite iterate
+                energy[j], lr_all[j], reg_all[j] = best_terms[j]
             # stop criteria on x_t
             stop_now = diverged.clone()
             if lr_threshold is not None:

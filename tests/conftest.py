@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny models and images made on the fly (fast on 2 CPU cores)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture(scope="session")
+def texture_images():
+    """Eight 32×32 grey crops of scikit-image's brick texture, float32 in [0, 1]."""
+    from skimage import data
+
+    b = data.brick().astype(np.float32) / 255.0
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(8):
+        y, x = rng.integers(0, 512 - 32, 2)
+        out.append(np.ascontiguousarray(b[y:y + 32, x:x + 32]))
+    return out
+
+
+def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True):
+    """An untrained model of the given kind saved with plausible training statistics."""
+    from inspector_app.core.modelio import loss_statistics, save_model
+    from inspector_app.core.models import ModelConfig, create_model
+
+    torch.manual_seed(seed)
+    model = create_model(ModelConfig(kind, size, channels, 16))
+    meta = {"training": {"data": "test fixture"}}
+    if stats:
+        with torch.no_grad():
+            lr, _ = model.forward_loss(torch.rand(8, channels, size, size))
+        meta["training_stats"] = loss_statistics(lr.numpy())
+    save_model(model, path, meta)
+    return path
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path):
+    return make_model_file(tmp_path / "tiny_l2ae.safetensors")

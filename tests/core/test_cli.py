@@ -1,0 +1,125 @@
+"""The headless commands end to end, and bad input: exit status 2 with one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector_app.cli import main
+
+
+@pytest.fixture
+def tiny_folder(tmp_path, texture_images):
+    d = tmp_path / "normal"
+    d.mkdir()
+    for i, im in enumerate(texture_images[:6]):
+        cv2.imwrite(str(d / f"{i:03d}.png"), (im * 255).astype(np.uint8))
+    return d
+
+
+def _one_line_error(capsys, code, rc=2, match=None):
+    out = capsys.readouterr()
+    assert code == rc, out
+    lines = [ln for ln in out.err.splitlines() if ln.startswith("inspector-app: error")]
+    assert len(lines) == 1, out.err
+    assert "Traceback" not in out.err
+    if match:
+        assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def test_train_then_project_end_to_end(tmp_path, tiny_folder, capsys):
+    model = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(model), "--image-size", "32",
+               "--latent", "8", "--epochs", "1", "--batch", "4", "--batches-per-epoch", "3", "--quiet"])
+    assert rc == 0, capsys.readouterr()
+    assert model.exists()
+    from inspector_app.core.modelio import load_model
+
+    loaded = load_model(model)
+    stats = loaded.training_stats
+    assert stats["n"] == 6 and len(stats["quantiles"]) == 101 and stats["min"] <= stats["mean"]
+    assert loaded.meta["training"]["steps"] == 3
+
+    # a larger colour image is converted and resized, outputs come back at its size
+    big = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    out = tmp_path / "out"
+    rc = main(["project", "--model", str(model), str(tiny_folder / "000.png"), str(tmp_path / "big.png"),
+               "--out", str(out), "--max-iter", "5", "--stop", "none", "--quiet"])
+    assert rc == 0, capsys.readouterr()
+    for name, shape in (("000", (32, 32)), ("big", (50, 70))):
+        for suffix in ("_projection.png", "_reconstruction.png", "_dssim.png", "_mask.png", "_dssim.npy", ".json"):
+            assert (out / f"{name}{suffix}").exists(), suffix
+        assert np.load(out / f"{name}_dssim.npy").shape == shape
+        assert cv2.imread(str(out / f"{name}_projection.png"), cv2.IMREAD_UNCHANGED).shape[:2] == shape
+        info = json.loads((out / f"{name}.json").read_text())
+        assert info["iterations"] == 5 and info["stop_reason"] == "max_iter"
+        assert len(info["energy_curve"]) == 6
+        assert info["params"]["alpha"] == 0.5 and info["params"]["lam"] == 0.05
+        assert 0 <= info["score"] <= 1
+
+
+def test_project_with_mask_keeps_outside_bit_identical(tmp_path, tiny_model_file, capsys):
+    rng = np.random.default_rng(1)
+    img = (rng.random((45, 45)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "img.png"), img)
+    mask = np.zeros((45, 45), np.uint8)
+    mask[10:25, 5:30] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    rc = main(["project", "--model", str(tiny_model_file), str(tmp_path / "img.png"), "--mask",
+               str(tmp_path / "mask.png"), "--out", str(tmp_path / "o"), "--stop", "none", "--max-iter", "5",
+               "--grad-mask", "none", "--quiet"])
+    assert rc == 0, capsys.readouterr()
+    proj = cv2.imread(str(tmp_path / "o" / "img_projection.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(proj[mask == 0], img[mask == 0])
+    assert not np.array_equal(proj[mask > 0], img[mask > 0])
+
+
+def test_mask_of_wrong_size_is_refused(tmp_path, tiny_model_file, capsys):
+    cv2.imwrite(str(tmp_path / "img.png"), np.zeros((40, 40), np.uint8))
+    cv2.imwrite(str(tmp_path / "mask.png"), np.zeros((20, 30), np.uint8))
+    rc = main(["project", "--model", str(tiny_model_file), str(tmp_path / "img.png"), "--mask",
+               str(tmp_path / "mask.png"), "--out", str(tmp_path / "o")])
+    _one_line_error(capsys, rc, match="40×40")
+
+
+def test_unreadable_image_among_many_is_reported_and_the_rest_processed(tmp_path, tiny_model_file, capsys):
+    cv2.imwrite(str(tmp_path / "good.png"), np.full((32, 32), 128, np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    rc = main(["project", "--model", str(tiny_model_file), str(tmp_path / "good.png"), str(tmp_path / "bad.png"),
+               "--out", str(tmp_path / "o"), "--max-iter", "2", "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 2
+    assert "bad.png: is not a readable image" in out.err
+    assert "Traceback" not in out.err
+    assert (tmp_path / "o" / "good_projection.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["project", "--model", "{model}", "{img}", "--out", "{o}", "--alpha", "-1"], "alpha"),
+        (["project", "--model", "{model}", "{img}", "--out", "{o}", "--stop", "whenever"], "stop criterion"),
+        (["project", "--model", "{bad}", "{img}", "--out", "{o}"], "is not a model file"),
+        (["project", "--model", "{model}", "{missing}", "--out", "{o}"], "no input images"),
+        (["project", "--model", "{model}", "{img}", "--out", "{o}", "--optimizer", "lbfgs"], "invalid choice"),
+        (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.safetensors"], "no images found"),
+        (["train", "--arch", "l2ae", "--data", "{missing}", "--out", "{o}/m.safetensors"], "no such folder"),
+        (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.pt"], ".safetensors"),
+        (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.safetensors", "--image-size", "100"],
+         "multiple of 32"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, tiny_model_file, capsys, args, match):
+    cv2.imwrite(str(tmp_path / "img.png"), np.zeros((32, 32), np.uint8))
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 64)
+    (tmp_path / "empty").mkdir()
+    subs = {"model": tiny_model_file, "img": tmp_path / "img.png", "o": tmp_path / "o", "bad": tmp_path / "bad.safetensors",
+            "missing": tmp_path / "missing", "empty": tmp_path / "empty"}
+    rc = main([a.format(**subs) for a in args])
+    _one_line_error(capsys, rc, match=match)
