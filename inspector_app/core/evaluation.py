@@ -129,9 +129,13 @@ def _load_batch(items: list[TestImage], size: int, channels: int) -> tuple[torch
 
 
 def _curve_run(model, x0, gt, params, iterations, hists) -> None:
-    gen = project(model, x0, params.replace(stop="none", max_iter=iterations))
-    for rec in gen:
-        hists[rec.iteration].add(rec.dssim_projection.cpu().numpy(), gt)
+    last = None
+    for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
+        last = rec.dssim_projection.cpu().numpy()
+        hists[rec.iteration].add(last, gt)
+    # images that diverged early keep their final (fallback) map for the remaining iterations
+    for t in range(rec.iteration + 1, iterations + 1):
+        hists[t].add(last, gt)
 
 
 def evaluate(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .data import atomic_write
 from .models import KINDS, AutoEncoder, ModelConfig, ScriptedAutoEncoder, create_model, freeze
 
 META_KEY = "inspector_app"
@@ -100,22 +100,6 @@ def loss_statistics(values: np.ndarray | list[float]) -> dict[str, Any]:
     }
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
     """Write weights (safetensors) and metadata (JSON in the safetensors header) atomically."""
     from safetensors.torch import save_file
@@ -134,7 +118,7 @@ def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any]
         version=__version__,
     )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(m)}))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(m)}))
     return Path(path)
 
 
@@ -275,5 +259,5 @@ def save_torchscript(module: torch.nn.Module, path: str | os.PathLike, meta: dic
     """Script ``module`` (x → reconstruction) and save it with its metadata, for ``load_model``."""
     scripted = torch.jit.script(module)
     extra = {TORCHSCRIPT_META: json.dumps(meta or {})}
-    _atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+    atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
     return Path(path)
