@@ -350,8 +350,15 @@ def cmd_gui(a) -> int:
     return run_app(model=getattr(a, "model", None), image=getattr(a, "image", None))
 
 
+# --------------------------------------------------------------------------- inpaint
+def _add_inpaint(sub) -> None:
+    from .cli_inpaint import add_inpaint
+
+    add_inpaint(sub)
+
+
 # --------------------------------------------------------------------------- main
-COMMANDS: list[Callable] = [_add_gui, _add_train, _add_project, _add_evaluate, _add_make_dataset]
+COMMANDS: list[Callable] = [_add_gui, _add_train, _add_project, _add_evaluate, _add_make_dataset, _add_inpaint]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,10 +18,10 @@ _C2 = (0.03 * 1.0) ** 2
 
 
 def _box_mean(x: torch.Tensor, win: int) -> torch.Tensor:
-    """Mean over a ``win``×``win`` window, same size output (reflect-padded borders)."""
+    """Mean over a ``win``×``win`` window, same size output (reflect-padded borders); separable."""
     pad = win // 2
     xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    return F.avg_pool2d(xp, win, stride=1)
+    return F.avg_pool2d(F.avg_pool2d(xp, (win, 1), stride=1), (1, win), stride=1)
 
 
 def ssim_map(a: torch.Tensor, b: torch.Tensor, win: int = SSIM_WINDOW) -> torch.Tensor:

@@ -1,0 +1,402 @@
+"""Blind vs masked inpainting side by side (Dehaene et al. 2020, section 4.2, appendix D).
+
+:class:`CompareWindow` shows, for one corrupted image and its mask Ω: the corrupted input, the
+plain reconstruction f(x0), blind inpainting (eq. 8, no mask), masked inpainting (eq. 7 with Ω),
+OpenCV's Telea inpainting, and the clean ground truth when known; under each panel its PSNR and
+SSIM against the ground truth (and the PSNR inside Ω). The two projections run in worker threads
+(:class:`inspector_app.gui.worker.ProjectionRunner`) and stream live; the panels share one zoom.
+
+The algorithm lives in :class:`inspector_app.core.inpainting.InpaintJob` (Qt-free, shared with
+the ``inpaint`` command); this module only draws it.
+
+Entry points: ``CompareWindow(loaded, image, mask, ground_truth=None)`` and
+``open_face_demo(parent=None)`` (the bundled face model and sample, already running).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params
+from ..core.params import RANGES
+from .worker import ProjectionRunner
+
+#: Screen pixels per image pixel the panels start with (32×32 faces → 192 px), nearest neighbour.
+MIN_PANEL_PX = 180
+_BEST = "#ffd54a"
+_RUN_COLORS = {"blind": "#7fc8ff", "masked": "#9be29b"}
+
+
+def _fmt_db(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return "∞" if v == math.inf else f"{v:.2f}"
+
+
+class _Label(pg.LabelItem):
+    """A LabelItem that does not widen its column to its text (the panels' columns stay equal, and
+    with one shared zoom a wider column would not show a larger image anyway)."""
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().updateMin()
+        self.setMinimumWidth(0)
+        h = self._sizeHint[Qt.SizeHint.MinimumSize][1]
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, h)
+        self._sizeHint[Qt.SizeHint.PreferredSize] = (0, h)
+        self.updateGeometry()
+
+
+class _Panel:
+    """One titled image with a metrics line, in the shared GraphicsLayout."""
+
+    def __init__(self, layout: pg.GraphicsLayout, col: int, name: str):
+        self.name = name
+        self.title = self._label(layout, PANEL_TITLES[name], 0, col, size="11pt", bold=True)
+        self.view = layout.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setDefaultPadding(0.02)
+        self.view.setMinimumSize(MIN_PANEL_PX * 0.6, MIN_PANEL_PX * 0.6)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image)
+        self.metrics = self._label(layout, "", 2, col, size="10pt")
+        self.status = self._label(layout, "", 3, col, size="9pt", color="#aaaaaa")
+        self.data: np.ndarray | None = None
+
+    @staticmethod
+    def _label(layout: pg.GraphicsLayout, text: str, row: int, col: int, **opts) -> _Label:
+        item = _Label(text, **opts)
+        layout.addItem(item, row=row, col=col)
+        return item
+
+    def set_image(self, img: np.ndarray) -> None:
+        first = self.data is None
+        self.data = img
+        self.image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        if first:
+            h, w = img.shape[:2]
+            self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+
+class CompareWindow(QMainWindow):
+    """Corrupted input, f(x0), blind and masked inpainting (ours), OpenCV Telea, ground truth.
+
+    ``loaded`` is a :class:`~inspector_app.core.modelio.LoadedModel`; ``image`` the corrupted image
+    (float [0, 1], any size; converted to the model's channels), ``mask`` Ω at its size (True =
+    corrupted; None: only the blind run), ``ground_truth`` the clean image or None. ``params``
+    optionally maps ``"blind"`` / ``"masked"`` to ProjectionParams (else the inpainting defaults of
+    :func:`~inspector_app.core.inpainting.inpaint_params`). ``autostart`` starts both runs.
+
+    Signals: ``all_finished()`` once both runs of a start have ended (stopped or converged).
+    """
+
+    all_finished = Signal()
+
+    def __init__(self, loaded, image: np.ndarray, mask: np.ndarray | None, ground_truth: np.ndarray | None = None,
+                 parent: QWidget | None = None, *, params: dict | None = None, autostart: bool = True,
+                 title: str | None = None, max_fps: float = 10.0):
+        super().__init__(parent)
+        self.setWindowTitle(title or "Inpainting: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2")
+        self.job = InpaintJob(loaded, image, mask, ground_truth)
+        self.loaded = loaded
+        self.params = {m: (params or {}).get(m) or inpaint_params(m) for m in INPAINT_MODES}
+        self.results: dict[str, np.ndarray] = {}
+        self.metrics: dict[str, dict] = {}
+        self.final_records: dict[str, object] = {}
+        self._status: dict[str, str] = {}
+
+        names = [n for n in PANELS if n in self.job.modes or n in ("corrupted", "reconstruction")
+                 or (n == "telea" and mask is not None) or (n == "ground_truth" and ground_truth is not None)]
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.ci.setSpacing(4)
+        self.panels: dict[str, _Panel] = {}
+        for col, n in enumerate(names):
+            self.panels[n] = _Panel(self.graphics.ci, col, n)
+        grid = self.graphics.ci.layout
+        for row in (0, 2, 3):  # the text rows keep their height; the images take the rest
+            grid.setRowStretchFactor(row, 0)
+            grid.setRowMaximumHeight(row, 42 if row == 2 else 24)
+        grid.setRowStretchFactor(1, 1)
+        for col in range(len(names)):
+            grid.setColumnStretchFactor(col, 1)
+        # one zoom for all: a manual pan/zoom in any panel is copied to the others (pyqtgraph's
+        # X+Y links fight with lockAspect when the views differ in size)
+        self._syncing = False
+        for p in self.panels.values():
+            p.view.sigRangeChangedManually.connect(lambda *_a, _v=p.view: self._sync_views(_v))
+        for n in names:
+            self.panels[n].title.setText(PANEL_TITLES[n], color=_RUN_COLORS.get(n, "#e8e8e8"))
+
+        self.runners: dict[str, ProjectionRunner] = {}
+        for m in self.job.modes:
+            r = ProjectionRunner(self, max_fps=max_fps)
+            r.frame.connect(lambda rec, _m=m: self._on_record(_m, rec, final=False))
+            r.finished.connect(lambda rec, _m=m: self._on_finished(_m, rec))
+            r.errored.connect(lambda msg, _m=m: self._on_error(_m, msg))
+            self.runners[m] = r
+        self._pending: set[str] = set()
+
+        self._build_controls()
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.graphics, 1)
+        lay.addWidget(self.controls)
+        self.setCentralWidget(central)
+        h, w = self.job.image.shape[:2]
+        scale = max(1, math.ceil(MIN_PANEL_PX / max(h, w)))
+        panel_w = max(w * scale, 215)  # wide enough for the title and metrics lines
+        self.resize(max(900, len(names) * (panel_w + 10) + 30), round(panel_w * h / w) + 100 + 130)
+
+        for n, img in self.job.static_panels().items():
+            if n in self.panels:
+                self._show(n, img)
+        for m in self.job.modes:
+            self._show(m, self.job.image)  # x0 until the first frame
+            self._set_status(m, "ready")
+        if autostart:
+            self.run()
+
+    def _sync_views(self, source: pg.ViewBox) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            (x0, x1), (y0, y1) = source.viewRange()
+            for p in self.panels.values():
+                if p.view is not source:
+                    p.view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        finally:
+            self._syncing = False
+
+    def reset_zoom(self) -> None:
+        """Show every image whole."""
+        for p in self.panels.values():
+            if p.data is not None:
+                h, w = p.data.shape[:2]
+                p.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    # ------------------------------------------------------------------ controls
+    def _build_controls(self) -> None:
+        self.controls = QWidget()
+        g = QGridLayout(self.controls)
+        g.setContentsMargins(0, 0, 0, 0)
+        self.alpha_spin: dict[str, QDoubleSpinBox] = {}
+        self.lam_spin: dict[str, QDoubleSpinBox] = {}
+        ra, rl = RANGES["alpha"], RANGES["lam"]
+        labels = {"blind": "Blind (eq. 8, (x − f(x))² weighting, no mask)", "masked": "Masked (eq. 7, Ω only)"}
+        for row, m in enumerate(INPAINT_MODES):
+            p = self.params[m]
+            name = QLabel(labels[m])
+            name.setStyleSheet(f"color: {_RUN_COLORS[m]}; font-weight: bold")
+            a = QDoubleSpinBox(decimals=4, minimum=ra.minimum, maximum=ra.maximum, value=p.alpha)
+            a.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+            a.setToolTip(ra.help + f" — {p.optimizer}")
+            lam = QDoubleSpinBox(decimals=4, minimum=rl.minimum, maximum=rl.maximum, value=p.lam, singleStep=0.005)
+            lam.setToolTip(rl.help)
+            a.valueChanged.connect(lambda v, _m=m: self._live(_m, alpha=v))
+            lam.valueChanged.connect(lambda v, _m=m: self._live(_m, lam=v))
+            enabled = m in self.job.modes
+            for wdg in (name, a, lam):
+                wdg.setEnabled(enabled)
+            self.alpha_spin[m], self.lam_spin[m] = a, lam
+            g.addWidget(name, row, 0)
+            g.addWidget(QLabel("α"), row, 1, alignment=Qt.AlignmentFlag.AlignRight)
+            g.addWidget(a, row, 2)
+            g.addWidget(QLabel("λ"), row, 3, alignment=Qt.AlignmentFlag.AlignRight)
+            g.addWidget(lam, row, 4)
+        self.iter_spin = QSpinBox(minimum=1, maximum=int(RANGES["max_iter"].maximum),
+                                  value=int(max(p.max_iter for p in self.params.values())))
+        self.iter_spin.setToolTip("maximum iterations of each run (they stop earlier when the energy has converged)")
+        self.run_button = QPushButton("Run again")
+        self.run_button.setToolTip("Restart both projections from the corrupted input with these settings")
+        self.stop_button = QPushButton("Stop")
+        self.run_button.clicked.connect(self.run)
+        self.stop_button.clicked.connect(self.stop)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Max iterations"))
+        row.addWidget(self.iter_spin)
+        row.addStretch(1)
+        row.addWidget(self.run_button)
+        row.addWidget(self.stop_button)
+        g.addLayout(row, 0, 5, 2, 1)
+        g.setColumnStretch(5, 1)
+        self.info = QLabel()
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        g.addWidget(self.info, 2, 0, 1, 6)
+        self._update_info()
+
+    def _update_info(self) -> None:
+        h, w = self.job.image.shape[:2]
+        s = self.loaded.model.image_size
+        parts = [f"{self.loaded.kind} {s}×{s}", f"image {w}×{h}" + (" (resized to the model and back)" if (h, w) != (s, s) else "")]
+        if self.job.mask is not None:
+            parts.append(f"Ω {100 * self.job.mask.mean():.1f} % of the pixels")
+        if self.job.ground_truth is None:
+            parts.append("no ground truth: no PSNR / SSIM")
+        parts += [f"{m}: {self._status.get(m, '')}" for m in self.job.modes]
+        self.info.setText("   ·   ".join(parts))
+
+    def _live(self, mode: str, alpha: float | None = None, lam: float | None = None) -> None:
+        r = self.runners.get(mode)
+        if r is not None and r.running:
+            r.set_live(alpha=alpha, lam=lam)
+
+    def current_params(self, mode: str):
+        return self.params[mode].replace(
+            alpha=float(self.alpha_spin[mode].value()), lam=float(self.lam_spin[mode].value()),
+            max_iter=int(self.iter_spin.value()),
+        ).validated()
+
+    # ------------------------------------------------------------------ runs
+    @property
+    def running(self) -> bool:
+        return any(r.running for r in self.runners.values())
+
+    def run(self) -> None:
+        """(Re)start both projections from the corrupted input."""
+        self.stop()
+        self._pending = set(self.runners)
+        self.final_records.clear()
+        x0 = self.job.x0.to(self.loaded.device)
+        for m, r in self.runners.items():
+            p = self.current_params(m)
+            mask = self.job.mask_tensor.to(self.loaded.device) if m == "masked" else None
+            self._set_status(m, "running…")
+            r.start(self.loaded.model, x0, p, mask=mask)
+        self.stop_button.setEnabled(True)
+
+    def stop(self) -> None:
+        """Stop both runs and join their threads (their last iterate stays shown)."""
+        for r in self.runners.values():
+            r.stop()
+        self.stop_button.setEnabled(False)
+
+    def _on_record(self, mode: str, rec, final: bool) -> None:
+        if rec is None:
+            return
+        self._show(mode, self.job.panel(mode, rec.x[0]))
+        it = int(rec.steps[0])
+        if final:
+            reason = rec.stop_reasons[0] or "stopped"
+            self._set_status(mode, f"{it} iterations ({reason})")
+        else:
+            self._set_status(mode, f"iteration {it}…")
+
+    def _on_finished(self, mode: str, rec) -> None:
+        if rec is not None:
+            self.final_records[mode] = rec
+            self._on_record(mode, rec, final=True)
+        self._pending.discard(mode)
+        if not self._pending:
+            self.stop_button.setEnabled(False)
+            self.all_finished.emit()
+
+    def _on_error(self, mode: str, msg: str) -> None:
+        self._set_status(mode, f"error: {msg}")
+        self.panels[mode].status.setText(f"error: {msg}", color="#ff6b6b")
+
+    def _set_status(self, mode: str, text: str) -> None:
+        self._status[mode] = text
+        if mode in self.panels:
+            self.panels[mode].status.setText(text, color="#aaaaaa")
+        self._update_info()
+
+    # ------------------------------------------------------------------ drawing
+    def _show(self, name: str, img: np.ndarray) -> None:
+        self.results[name] = img
+        panel = self.panels.get(name)
+        if panel is None:
+            return
+        panel.set_image(img)
+        if name != "ground_truth":
+            m = self.job.metrics(name, img)
+            if m is not None:
+                self.metrics[name] = m
+        self._draw_metrics()
+
+    def _draw_metrics(self) -> None:
+        if not self.metrics:
+            for p in self.panels.values():
+                if p.name != "ground_truth":
+                    p.metrics.setText("")
+            if "ground_truth" in self.panels:
+                self.panels["ground_truth"].metrics.setText("")
+            return
+        contenders = {k: v["psnr"] for k, v in self.metrics.items() if k != "corrupted"}
+        best = max(contenders, key=contenders.get) if contenders else None
+        for name, p in self.panels.items():
+            if name == "ground_truth":
+                p.metrics.setText("reference", color="#aaaaaa")
+                continue
+            m = self.metrics.get(name)
+            if m is None:
+                continue
+            text = f"PSNR {_fmt_db(m['psnr'])} dB · SSIM {m['ssim']:.3f}"
+            if "psnr_mask" in m:
+                text += f"<br>inside Ω: PSNR {_fmt_db(m['psnr_mask'])} dB"
+            p.metrics.setText(text, color=_BEST if name == best else "#e8e8e8", bold=name == best)
+
+    # ------------------------------------------------------------------ teardown
+    def closeEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        self.stop()
+        super().closeEvent(ev)
+
+
+_open: list[CompareWindow] = []  # windows opened without a parent stay alive until closed
+
+
+def open_face_demo(parent: QWidget | None = None) -> CompareWindow | None:
+    """Open the bundled face demo (a VAE trained on ``lfw_subset`` faces, a face with a patch of
+    uniform noise, its mask and the clean face) in a :class:`CompareWindow`, already running.
+
+    Returns the window, or None after telling the user in a message box when the demo files are
+    missing or unusable.
+    """
+    from ..core.data import read_image
+    from ..core.mask import load_mask_png
+    from ..core.modelio import load_model
+    from ..resources import FACE_CLEAN, FACE_IMAGE, FACE_MASK, FACE_MODEL, resource
+
+    title = "Face inpainting demo"
+    paths = {k: resource(k) for k in (FACE_MODEL, FACE_IMAGE, FACE_MASK, FACE_CLEAN)}
+    missing = [k for k, p in paths.items() if p is None]
+    if missing:
+        QMessageBox.warning(
+            parent, title,
+            "The face inpainting demo is not installed: missing " + ", ".join(f"resources/{k}" for k in missing) + ".",
+        )
+        return None
+    try:
+        loaded = load_model(paths[FACE_MODEL])
+        ch = loaded.model.channels
+        image = read_image(paths[FACE_IMAGE], ch)
+        mask = load_mask_png(paths[FACE_MASK], image.shape[:2])
+        clean = read_image(paths[FACE_CLEAN], ch)
+        win = CompareWindow(loaded, image, mask, clean, parent,
+                            title="Face inpainting demo: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2")
+    except (ValueError, OSError) as e:
+        QMessageBox.warning(parent, title, f"The face demo cannot be opened: {e}")
+        return None
+    win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    if parent is None:
+        _open.append(win)
+        win.destroyed.connect(lambda *_: _open.remove(win) if win in _open else None)
+    win.show()
+    win.raise_()
+    return win

@@ -1,0 +1,96 @@
+"""GUI test fixtures: offscreen Qt, settings kept off the user's file, no QThread left running."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool  # noqa: E402
+
+from gui_helpers import make_model_file, wait_idle, write_png  # noqa: E402, F401
+
+TEST_ORGANIZATION = "inspector-app-tests"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    """QSettings go to a fresh temporary folder under a test organisation, never the user's file."""
+    folder = tmp_path_factory.mktemp("settings")
+    QCoreApplication.setOrganizationName(TEST_ORGANIZATION)
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(folder / "system"))
+    yield folder
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_dangling_qthreads(monkeypatch):
+    """Fail a test that leaves a QThread (or a thread-pool worker) running."""
+    started: list[QThread] = []
+    original = QThread.start
+
+    def start(self, *args, **kwargs):
+        started.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+    monkeypatch.setattr(QThread, "start", original)
+    running = []
+    for t in started:
+        try:
+            if t.isRunning():
+                running.append(t)
+        except RuntimeError:  # the C++ object is gone: not running
+            pass
+    for t in running:  # do not hang the session; but fail
+        t.wait(5000)
+    assert not running, f"{len(running)} QThread(s) left running"
+    assert QThreadPool.globalInstance().activeThreadCount() == 0, "thread-pool workers left running"
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(_few_threads):
+    """Tiny 32×32 models gain nothing from two threads, and a busy 2-core machine makes OpenMP's
+    barriers slow; one thread keeps these tests fast and steady."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def _session_model_file(tmp_path_factory):
+    return make_model_file(tmp_path_factory.mktemp("models") / "tiny_l2ae.safetensors")
+
+
+@pytest.fixture
+def model_file(_session_model_file):
+    """The tiny 32×32 l2ae (made once per session; tests never modify it)."""
+    return _session_model_file
+
+
+@pytest.fixture
+def image_file(tmp_path, texture_images):
+    """A 32×32 brick crop with a dark blob (a 'defect')."""
+    img = texture_images[0].copy()
+    img[10:16, 12:19] = 0.05
+    return write_png(tmp_path / "defect.png", img)
+
+
+@pytest.fixture
+def window(qtbot, model_file, image_file):
+    """The inspection window holding the tiny model and the 32×32 image, x0 evaluated."""
+    from inspector_app.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_model(model_file)
+    assert win.open_image(image_file)
+    wait_idle(qtbot, win)
+    yield win
+    win.close()

@@ -1,0 +1,32 @@
+"""Helpers shared by the GUI tests."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+# the root conftest's model factory, imported by path (tests/conftest.py and tests/gui/conftest.py
+# share the module name "conftest")
+_spec = importlib.util.spec_from_file_location("_tests_root_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+make_model_file = _root.make_model_file
+
+
+def write_png(path, img: np.ndarray):
+    from inspector_app.core.data import write_image
+
+    write_image(path, img)
+    return path
+
+
+def wait_idle(qtbot, win, timeout: int = 20000) -> None:
+    qtbot.waitUntil(lambda: not win.runner.running, timeout=timeout)
+
+
+def set_params(win, **kw) -> None:
+    from inspector_app.core.params import ProjectionParams
+
+    win.controls.set_params(ProjectionParams(**kw))

@@ -1,0 +1,153 @@
+"""The blind-vs-masked comparison window: every panel and metric, Ω bit-exact, Stop joins the threads."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import gc
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QMessageBox
+
+from conftest import make_model_file
+from inspector_app.core.inpainting import PANELS, corrupt_with_noise, inpaint_params
+from inspector_app.core.modelio import load_model
+from inspector_app.gui.compare import CompareWindow, open_face_demo
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: two worker threads × two intra-op threads oversubscribe 2 cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    return load_model(make_model_file(tmp_path_factory.mktemp("m") / "vae.safetensors", kind="vae", size=32), "cpu")
+
+
+def face_case(h=32, w=32):
+    rr, cc = np.mgrid[0:h, 0:w].astype(np.float32)
+    clean = np.clip(0.3 + 0.3 * rr / h + 0.2 * cc / w, 0, 1).astype(np.float32)
+    mask = np.zeros((h, w), bool)
+    mask[h // 4: h // 2, w // 4: 3 * w // 4] = True
+    return corrupt_with_noise(clean, mask, seed=3), mask, clean
+
+
+def running_qthreads() -> list[QThread]:
+    """QThreads still running (wrappers whose C++ object is already deleted are finished)."""
+    out = []
+    for o in gc.get_objects():
+        if issubclass(type(o), QThread):  # type(): no attribute access on lazy proxies
+            try:
+                if o.isRunning():
+                    out.append(o)
+            except RuntimeError:  # the C++ thread object is gone: it has finished
+                pass
+    return out
+
+
+def test_all_panels_metrics_and_omega_bit_exact(qtbot, loaded):
+    corrupted, mask, clean = face_case()
+    params = {m: inpaint_params(m, max_iter=8) for m in ("blind", "masked")}
+    win = CompareWindow(loaded, corrupted, mask, clean, params=params, autostart=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.all_finished, timeout=30000):
+        win.run()
+    qtbot.waitUntil(lambda: not win.running, timeout=5000)
+    assert set(win.panels) == set(PANELS)
+    assert set(win.results) == set(PANELS)
+    for name in PANELS:
+        assert win.results[name].shape == (32, 32)
+        assert win.panels[name].image.image is not None
+    assert set(win.metrics) == {"corrupted", "reconstruction", "blind", "masked", "telea"}
+    for name, m in win.metrics.items():
+        assert np.isfinite(m["psnr"]) and -1 <= m["ssim"] <= 1
+        assert "PSNR" in win.panels[name].metrics.text
+    assert set(win.final_records) == {"blind", "masked"}
+    assert win.final_records["masked"].steps[0] <= 8
+    masked = win.results["masked"]
+    assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
+    assert not np.array_equal(masked[mask], corrupted[mask])
+    assert "iterations" in win.panels["masked"].status.text
+    win.close()
+    assert not running_qthreads()
+
+
+def test_stop_joins_every_thread_and_run_again(qtbot, loaded):
+    corrupted, mask, clean = face_case(25, 25)  # resized to the model's 32×32 and back
+    params = {m: inpaint_params(m, max_iter=10000, stop="none") for m in ("blind", "masked")}
+    win = CompareWindow(loaded, corrupted, mask, clean, params=params)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.running
+    qtbot.waitUntil(lambda: all(r.iterations_done > 1 for r in win.runners.values()), timeout=20000)
+    win.stop_button.click()
+    assert not win.running
+    assert not any(r.running for r in win.runners.values())
+    assert not running_qthreads()
+    assert set(win.final_records) == {"blind", "masked"}
+    assert all(rec.stop_reasons[0] is None for rec in win.final_records.values())  # stopped early
+    masked = win.results["masked"]
+    assert masked.shape == (25, 25)
+    assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
+    # run again with new settings, then close the window while running: the threads stop
+    win.iter_spin.setValue(5000)
+    win.alpha_spin["masked"].setValue(0.02)
+    win.run_button.click()
+    assert win.running
+    assert win.current_params("masked").alpha == pytest.approx(0.02)
+    win.close()
+    assert not win.running and not running_qthreads()
+
+
+def test_without_ground_truth_or_mask(qtbot, loaded):
+    corrupted, mask, _ = face_case()
+    win = CompareWindow(loaded, corrupted, None, None, params={"blind": inpaint_params("blind", max_iter=3)})
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: not win.running, timeout=20000)
+    assert set(win.panels) == {"corrupted", "reconstruction", "blind"}
+    assert win.metrics == {} and "no ground truth" in win.info.text()
+    win.close()
+
+
+def test_face_demo_missing_resources(qtbot, monkeypatch, tmp_path):
+    monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    import inspector_app.resources as res
+
+    monkeypatch.setattr(res, "resource", lambda rel: None)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda parent, title, text, *a: shown.append(text)))
+    assert open_face_demo() is None
+    assert len(shown) == 1 and "faces_vae.safetensors" in shown[0]
+
+
+def test_face_demo_opens_running(qtbot, monkeypatch, tmp_path, loaded):
+    from inspector_app.core.data import write_image
+    from inspector_app.core.mask import save_mask_png
+    from inspector_app.resources import FACE_CLEAN, FACE_IMAGE, FACE_MASK, FACE_MODEL
+
+    corrupted, mask, clean = face_case()
+    root = tmp_path / "res"
+    make_model_file(root / FACE_MODEL, kind="vae", size=32)
+    write_image(root / FACE_IMAGE, corrupted)
+    write_image(root / FACE_CLEAN, clean)
+    save_mask_png(root / FACE_MASK, mask)
+    monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(root))
+    win = open_face_demo()
+    assert win is not None
+    qtbot.addWidget(win)
+    assert win.running and win.isVisible()
+    win.close()
+    assert not running_qthreads()

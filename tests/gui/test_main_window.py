@@ -1,0 +1,381 @@
+"""The inspection window, driven as a user would (offscreen)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from gui_helpers import make_model_file, set_params, wait_idle, write_png
+from inspector_app.core.data import read_image
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Record message boxes instead of blocking on them; ``answer`` is what question() returns."""
+    rec = {"critical": [], "warning": [], "information": [], "question": [], "answer": QMessageBox.StandardButton.Yes}
+
+    def make(kind):
+        def f(parent, title, text, *a, **k):
+            rec[kind].append((title, text))
+            return rec["answer"] if kind == "question" else QMessageBox.StandardButton.Ok
+        return f
+
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(make(kind)))
+    return rec
+
+
+def _run(qtbot, win, n=12, **kw):
+    set_params(win, stop="none", max_iter=n, **kw)
+    win.run()
+    assert win.mode == "run"
+    wait_idle(qtbot, win)
+
+
+def test_opens_with_model_and_image(window):
+    w = window
+    assert w.loaded is not None and w.prepared is not None
+    assert w.input_view.image_item.image.shape == (32, 32)
+    assert w.current_frame is not None and w.current_frame.iteration == 0  # x0 evaluated in the worker
+    assert w.grid.iterate_panel.image_item.image.shape == (32, 32)
+    assert "tiny_l2ae" in w.windowTitle() and "defect" in w.windowTitle()
+    assert w.act_run.isEnabled() and not w.act_stop.isEnabled()
+
+
+def test_run_streams_iterations_into_views_and_plot(qtbot, window):
+    w = window
+    frames = []
+    w.runner.frame.connect(frames.append)
+    n = 25
+    _run(qtbot, w, n)
+    assert w.energy_plot.point_count == n + 1  # iterations 0 (x0) … n
+    xs, ys = w.energy_plot.curves["E"].getData()
+    assert len(xs) == n + 1 and xs[-1] == n
+    assert len(w.energy_plot.curves["Lr"].getData()[0]) == n + 1
+    assert frames and w.last_record.iteration == n
+    assert w.current_frame.iteration == n
+    img = w.grid.iterate_panel.image_item.image
+    assert img is not None and np.allclose(img, w.current_frame.x)
+    assert w.grid.dssim_panel.image_item.image is not None
+    assert w.grid.diff_panel.image_item.image is not None
+    assert len(w.history) >= 2 and w.history[-1].iteration == n
+    assert "max iterations" in w.status_labels["reason"].text()
+    assert w.act_export.isEnabled()
+
+
+def test_stop_stops_the_worker(qtbot, window):
+    w = window
+    set_params(w, stop="none", max_iter=10000)
+    w.run()
+    qtbot.waitUntil(lambda: w.energy_plot.point_count > 3, timeout=20000)
+    assert w.act_stop.isEnabled()
+    w.act_stop.trigger()
+    assert not w.runner.running and w.mode == "idle"
+    assert "stopped" in w.status_labels["reason"].text()
+    assert w.energy_plot.point_count == w.last_record.iteration + 1
+
+
+def test_threshold_moves_overlay_without_a_new_run(qtbot, window):
+    w = window
+    _run(qtbot, w, 30, alpha=2.0)
+    d = w.current_frame.dssim(w.controls.compare_mode)
+    assert d.max() > d.min()
+    starts = w.runner.starts
+    t1, t2 = (float(np.quantile(d, q)) for q in (0.3, 0.9))
+    w.controls.threshold.setValue(t1)
+    ov1 = w.input_view.overlay_data.copy()
+    iso1 = w.input_view.contour.level
+    w.controls.threshold.setValue(t2)
+    ov2 = w.input_view.overlay_data.copy()
+    assert not np.array_equal(ov1, ov2)
+    assert (ov2[..., 3] > 0).sum() == (d > w.controls.threshold_value).sum()
+    assert w.input_view.contour.level != iso1
+    assert w.runner.starts == starts and not w.runner.running
+
+
+def test_compare_switch_is_instant(qtbot, window):
+    w = window
+    _run(qtbot, w, 5)
+    starts = w.runner.starts
+    w.controls.compare.setCurrentIndex(w.controls.compare.findData("reconstruction"))
+    assert np.allclose(w.grid.dssim_panel.image_item.image, w.current_frame.dssim_reconstruction)
+    assert w.runner.starts == starts
+
+
+def test_bad_image_keeps_the_previous_one(qtbot, window, tmp_path, boxes):
+    w = window
+    before_path, before = w.image_path, w.image
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a png")
+    assert not w.open_image(bad)
+    assert len(boxes["critical"]) == 1
+    title, text = boxes["critical"][0]
+    assert "broken.png" in text and "not a readable image" in text and "\n" not in text
+    assert w.image_path == before_path and w.image is before
+    assert not w.open_image(tmp_path / "missing.png")
+    assert "no such file" in boxes["critical"][-1][1]
+    wait_idle(qtbot, w)
+
+
+def test_bad_model_keeps_the_previous_one(qtbot, window, tmp_path, boxes):
+    w = window
+    before = w.loaded
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert not w.open_model(bad)
+    assert len(boxes["critical"]) == 1
+    assert "broken.safetensors" in boxes["critical"][0][1]
+    pickle = tmp_path / "ckpt.pt"
+    pickle.write_bytes(b"\x80\x04\x95" + b"\x00" * 32)
+    assert not w.open_model(pickle)
+    assert "pickle" in boxes["critical"][-1][1]
+    assert w.loaded is before
+    _run(qtbot, w, 3)  # still usable
+    assert w.last_record.iteration == 3
+
+
+def test_export_writes_all_files(qtbot, window, tmp_path):
+    w = window
+    n = 8
+    _run(qtbot, w, n)
+    out = tmp_path / "export"
+    files = w.export_results(out)
+    for key in ("projection", "reconstruction", "dssim_png", "mask", "overlay", "json"):
+        assert Path(files[key]).is_file(), key
+    for key in ("projection", "reconstruction", "dssim_png", "mask", "overlay"):
+        assert files[key].endswith(".png")
+        assert read_image(files[key]).shape[:2] == (32, 32)
+    info = json.loads(Path(files["json"]).read_text())
+    assert info["params"]["max_iter"] == n and info["params"]["stop"] == "none"
+    assert len(info["energy_curve"]) == n + 1
+    assert info["energy_terms"]["iteration"] == list(range(n + 1))
+    assert info["iterations"] == n and info["threshold"] == pytest.approx(w.controls.threshold_value)
+    assert not list(out.glob("*.part"))
+
+
+def test_live_alpha_change_reaches_the_generator(qtbot, window):
+    w = window
+    seen = []
+    w.runner.frame.connect(lambda r: seen.append(r.params.alpha))
+    set_params(w, stop="none", max_iter=10000, alpha=0.5)
+    w.run()
+    qtbot.waitUntil(lambda: len(seen) >= 1, timeout=20000)
+    w.controls.alpha.setValue(0.02)
+    w.controls.alpha.valueChanged.emit(0.02)  # as the slider/typed entry does
+    qtbot.waitUntil(lambda: seen[-1] == pytest.approx(0.02), timeout=20000)
+    assert seen[0] == 0.5
+    assert w.runner.running  # the same run continued from x_t
+    assert w.runner.starts == 2  # the preview on load, then this run
+    w.stop()
+    assert w.last_record.params.alpha == pytest.approx(0.02)
+
+
+def test_step_runs_exactly_one_iteration(qtbot, window):
+    w = window
+    set_params(w, stop="none", max_iter=20)
+    w.act_step.trigger()
+    qtbot.waitUntil(lambda: w.last_record is not None and w.last_record.iteration == 1, timeout=20000)
+    assert w.runner.paused and w.act_pause.text() == "Resume"
+    qtbot.wait(150)
+    assert w.energy_plot.point_count == 2 and w.last_record.iteration == 1
+    w.step()
+    qtbot.waitUntil(lambda: w.last_record.iteration == 2, timeout=20000)
+    qtbot.wait(150)
+    assert w.energy_plot.point_count == 3
+    w.toggle_pause()  # resume to the end
+    wait_idle(qtbot, w)
+    assert w.last_record.iteration == 20
+
+
+def test_other_setting_during_a_run_asks_to_restart(qtbot, window, boxes):
+    w = window
+    set_params(w, stop="none", max_iter=10000, alpha=0.01)
+    w.run()
+    qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
+    starts = w.runner.starts
+    boxes["answer"] = QMessageBox.StandardButton.No
+    w.controls.optimizer.setCurrentIndex(w.controls.optimizer.findData("adam"))
+    assert len(boxes["question"]) == 1 and w.runner.starts == starts and w.runner.running
+    boxes["answer"] = QMessageBox.StandardButton.Yes
+    w.controls.grad_mask.setCurrentIndex(w.controls.grad_mask.findData("none"))
+    assert len(boxes["question"]) == 1  # declined once: not asked again during this run
+    w.stop()
+    w.run()
+    qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
+    w.controls.max_iter.setValue(20)
+    assert len(boxes["question"]) == 2 and w.runner.starts == starts + 2
+    wait_idle(qtbot, w)
+    assert w.last_record.params.optimizer == "adam" and w.last_record.params.grad_mask == "none"
+    assert w.last_record.iteration == 20
+
+
+def test_mask_limits_the_pixels_that_move(qtbot, window):
+    w = window
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 8:20] = True
+    got = []
+    w.mask_changed.connect(got.append)
+    w.set_mask(mask)
+    assert got and got[-1] is mask or np.array_equal(got[-1], mask)
+    _run(qtbot, w, 10, alpha=0.05, grad_mask="none")
+    x = w.last_record.x[0, 0].numpy()
+    x0 = w.last_record.x0[0, 0].numpy()
+    assert np.array_equal(x[~mask], x0[~mask])
+    assert not np.array_equal(x[mask], x0[mask])
+    with pytest.raises(ValueError):
+        w.set_mask(np.zeros((5, 5), bool))
+    w.set_mask(None)
+    assert w.prepared.mask is None
+
+
+def test_image_of_another_size_is_resized(qtbot, window, tmp_path, texture_images):
+    w = window
+    img = np.tile(texture_images[1], (2, 2))[:40, :48]
+    p = write_png(tmp_path / "big.png", img)
+    assert w.open_image(p)
+    wait_idle(qtbot, w)
+    assert w.prepared.original.shape == (40, 48)
+    assert w.prepared.model_input.shape == (32, 32)
+    # x0 is shown at its own resolution, stretched over the model's 32×32 pixel frame
+    item = w.input_view.image_item
+    assert item.image.shape == (40, 48)
+    r = item.mapRectToParent(item.boundingRect())
+    assert (r.x(), r.y(), r.width(), r.height()) == (0, 0, 32, 32)
+    p = item.mapFromParent(QPointF(16, 16))  # the frame's centre is the image's centre
+    assert (p.x(), p.y()) == pytest.approx((24, 20))
+    assert w.grid.iterate_panel.image_item.image.shape == (32, 32)
+    _run(qtbot, w, 3)
+    assert w.input_view.overlay_data.shape[:2] == (32, 32)
+    files = w.export_results(tmp_path / "out")
+    assert read_image(files["projection"]).shape == (40, 48)
+
+
+def test_drop_opens_model_and_image(qtbot, window, tmp_path, texture_images):
+    w = window
+    m = make_model_file(tmp_path / "other.safetensors", seed=3)
+    img = write_png(tmp_path / "other.png", texture_images[2])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(img)), QUrl.fromLocalFile(str(m))])
+    ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    w.dropEvent(ev)
+    wait_idle(qtbot, w)
+    assert w.model_path == str(m) and w.image_path == str(img)
+
+
+def test_hover_shows_values_in_every_view(qtbot, window):
+    w = window
+    _run(qtbot, w, 3)
+    w.grid.hovered.emit((5, 7))
+    t = w.hover_label.text()
+    for part in ("x    7", "y    5", "x₀", "x_t", "f(x_t)", "DSSIM", "|x_t − x₀|"):
+        assert part in t
+    w.grid.hovered.emit(None)
+    assert w.hover_label.text().strip() == ""
+
+
+def test_history_slider_scrubs_back(qtbot, window):
+    w = window
+    w.adaptive_fps = False
+    w.runner.max_fps = 1000.0  # every iteration a frame, so the history has several
+    _run(qtbot, w, 15)
+    assert len(w.history) > 2
+    w.history_slider.setValue(0)
+    assert w.current_frame.iteration == 0
+    assert w.energy_plot.cursor.isVisible()
+    w.history_slider.setValue(w.history_slider.maximum())
+    assert w.current_frame.iteration == 15 and not w.energy_plot.cursor.isVisible()
+
+
+def test_shortcuts(qtbot, window):
+    w = window
+    assert "F5" in [s.toString() for s in w.act_run.shortcuts()]
+    assert "Ctrl+R" in [s.toString() for s in w.act_run.shortcuts()]
+    assert {"Esc", "Shift+F5"} <= {s.toString() for s in w.act_stop.shortcuts()}
+    assert {"F10", "Ctrl+T"} <= {s.toString() for s in w.act_step.shortcuts()}
+
+
+def test_keyboard_runs_steps_and_stops(qtbot, window):
+    w = window
+    w.activateWindow()
+    qtbot.waitUntil(lambda: w.isActiveWindow(), timeout=5000)
+    set_params(w, stop="none", max_iter=10000)
+    qtbot.keyClick(w, Qt.Key.Key_F5)
+    assert w.mode == "run" and w.runner.running
+    qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
+    qtbot.keyClick(w, Qt.Key.Key_Escape)
+    assert not w.runner.running
+    qtbot.keyClick(w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # step from x0
+    qtbot.waitUntil(lambda: w.last_record is not None and w.last_record.iteration == 1, timeout=20000)
+    qtbot.keyClick(w, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
+    assert not w.runner.running
+
+
+def test_settings_persist_in_the_test_folder(qtbot, model_file, _isolated_settings):
+    from inspector_app.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.controls.lam.setValue(0.3)
+    w.controls.threshold.setValue(0.35)
+    w.controls.alpha.setValue(2.0)
+    assert w.open_model(model_file)
+    wait_idle(qtbot, w)
+    w.close()
+    assert list(Path(_isolated_settings).rglob("*.ini"))
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    assert w2.controls.lam.value() == pytest.approx(0.3)
+    assert w2.controls.threshold_value == pytest.approx(0.35)
+    assert w2.controls.alpha.value() == pytest.approx(2.0)
+    from inspector_app.gui.settings import recent_files
+
+    assert recent_files("models") == [str(model_file)]
+    w2.close()
+
+
+def test_no_demo_resources_opens_empty(qtbot, tmp_path, monkeypatch):
+    (tmp_path / "res" / "models").mkdir(parents=True)
+    monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(tmp_path / "res"))
+    from inspector_app.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert not w.open_demo()
+    assert "not installed" in w.statusBar().currentMessage()
+    assert w.loaded is None and w.image is None
+    assert not w.act_run.isEnabled()
+    w.run()  # nothing to run: a message, no crash
+    w.step()
+    assert not w.runner.running
+    w.close()
+
+
+def test_run_app_without_arguments(qtbot, tmp_path, monkeypatch):
+    (tmp_path / "res" / "models").mkdir(parents=True)
+    monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(tmp_path / "res"))
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from inspector_app.gui.app import run_app
+    from inspector_app.gui.main_window import MainWindow
+
+    seen = []
+
+    def close_all():  # closing the last window ends run_app's event loop (no extra quit(): a second,
+        # posted quit would reach the next test's event loops and end them at once)
+        for wdg in QApplication.topLevelWidgets():
+            if isinstance(wdg, MainWindow) and wdg.isVisible():
+                seen.append(wdg.statusBar().currentMessage())
+                wdg.close()
+
+    QTimer.singleShot(400, close_all)
+    assert run_app() == 0
+    assert seen and "not installed" in seen[0]

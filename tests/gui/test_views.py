@@ -1,0 +1,56 @@
+"""View pieces: the fast contour matches pyqtgraph's isocurve; frame pacing stays in bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from gui_helpers import set_params, wait_idle
+
+
+def _interior_points(item, h, w):
+    """The path's vertices off the image border (along the border the two items place collinear
+    vertices differently; the bounding rectangles check that both close contours on the edge)."""
+    p = item.path
+    pts = {(round(p.elementAt(i).x, 4), round(p.elementAt(i).y, 4)) for i in range(p.elementCount())}
+    return sorted((x, y) for x, y in pts if 0 < x < w and 0 < y < h)
+
+
+def test_contour_item_matches_pyqtgraph_isocurve(qapp):
+    from inspector_app.gui.views import ContourItem
+
+    rng = np.random.default_rng(0)
+    d = np.zeros((12, 15), np.float32)
+    d[2:5, 3:7] = 0.6
+    d[8:, 11:] = 0.9  # touches the border: closed along the image edge
+    d[6, 1] = 0.3 + 0.2 * rng.random()
+    for level in (0.2, 0.5):
+        ref = pg.IsocurveItem(d, level, axisOrder="row-major")
+        fast = ContourItem(d, level, axisOrder="row-major")
+        a, b = fast.boundingRect(), ref.boundingRect()
+        assert np.allclose([a.x(), a.y(), a.width(), a.height()], [b.x(), b.y(), b.width(), b.height()], atol=1e-5)
+        assert _interior_points(fast, *d.shape) == _interior_points(ref, *d.shape)
+
+
+def test_frame_rate_adapts_within_bounds(qtbot, window):
+    from inspector_app.gui.main_window import MIN_FPS
+
+    w = window
+    set_params(w, stop="none", max_iter=30)
+    w.run()
+    wait_idle(qtbot, w)
+    assert MIN_FPS <= w.runner.max_fps <= w.max_fps
+    assert w._draw_cost > 0
+
+
+def test_rest_hints(qtbot, window):
+    w = window
+    assert w.grid.dssim_panel.hint.isVisible()  # x0 evaluated, nothing projected yet
+    assert w.energy_plot.hint.isVisible()
+    set_params(w, stop="none", max_iter=3)
+    w.run()
+    wait_idle(qtbot, w)
+    assert not w.grid.dssim_panel.hint.isVisible() and not w.energy_plot.hint.isVisible()
+    w.reset()
+    wait_idle(qtbot, w)
+    assert w.grid.dssim_panel.hint.isVisible() and w.energy_plot.point_count == 0
