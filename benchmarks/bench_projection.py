@@ -74,7 +74,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--iters", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
     torch.manual_seed(0)
     model = freeze(create_model(ModelConfig("l2ae", 128, 1, 100))).to(dev)
