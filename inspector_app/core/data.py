@@ -76,13 +76,13 @@ def image_channels(img: np.ndarray) -> int:
 
 
 def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to (height, width): area averaging when shrinking, bilinear when enlarging."""
-    h, w = size
-    if img.shape[:2] == (h, w):
+    """Resize to (height, width) as float32 in [0, 1]: area averaging when shrinking, bilinear
+    when enlarging (:func:`inspector_app.core.inpainting.resize_image`)."""
+    from .inpainting import resize_image as _resize
+
+    if img.shape[:2] == tuple(size):
         return img.astype(np.float32, copy=False)
-    interp = cv2.INTER_AREA if h < img.shape[0] or w < img.shape[1] else cv2.INTER_LINEAR
-    out = cv2.resize(img.astype(np.float32), (w, h), interpolation=interp)
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(_resize(img.astype(np.float32, copy=False), size), 0.0, 1.0)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .data import atomic_write_bytes
 
 __all__ = [
     "MAX_RADIUS",
@@ -426,22 +427,4 @@ def save_mask_png(path: str | os.PathLike[str], mask: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", np.where(mask.astype(bool), 255, 0).astype(np.uint8))
     if not ok:  # pragma: no cover - OpenCV always encodes uint8 PNGs
         raise OSError(f"could not encode the mask for {str(path)!r}")
-    p = Path(path)
-    try:
-        mode = p.stat().st_mode & 0o777  # keep an existing file's permissions
-    except OSError:
-        mode = 0o644  # mkstemp's files are 0600
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, buf.tobytes())

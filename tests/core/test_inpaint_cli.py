@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inspector_app.cli import UsageError, _Parser
-from inspector_app.cli_inpaint import add_inpaint, cmd_inpaint
+from inspector_app.cli_inpaint import add_inpaint
 from inspector_app.core.data import read_image, write_image
 from inspector_app.core.inpainting import (
     PANELS,
