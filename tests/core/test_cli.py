@@ -123,3 +123,28 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, tiny_model_file, capsys, a
             "missing": tmp_path / "missing", "empty": tmp_path / "empty"}
     rc = main([a.format(**subs) for a in args])
     _one_line_error(capsys, rc, match=match)
+
+
+def test_ctrl_c_during_training_saves_what_was_trained(tmp_path, tiny_folder, capsys, monkeypatch):
+    from inspector_app.core import models
+
+    calls = {"n": 0}
+    real = models.DeterministicAE.training_loss
+
+    def interrupted(self, x):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(models.DeterministicAE, "training_loss", interrupted)
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(out), "--image-size", "32",
+               "--latent", "8", "--epochs", "5", "--batch", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "interrupted after 2 steps" in err
+    from inspector_app.core.modelio import load_model
+
+    meta = load_model(out).meta
+    assert meta["training"]["interrupted"] is True and meta["training"]["steps"] == 2
+    assert meta["training_stats"]["n"] == 6
