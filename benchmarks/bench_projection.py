@@ -3,7 +3,7 @@
 An iteration is one forward pass (f(x), Lr, E and the eq. 8 mask) and one backward pass to the
 input; so the ratio should stay near forward+backward / forward (≈ 2.2 on a CPU). Also compares
 the per-image iteration time at batch 16 with batch 1. Everything is measured in this one run
-(ratios, since shared machines are noisy). Last line: ``iteration/forward ratio: X.XX``.
+(ratios, since shared machines are noisy; the measurements are interleaved round by round, so a burst of load from elsewhere hits every figure alike). Last line: ``iteration/forward ratio: X.XX``.
 
     python benchmarks/bench_projection.py [--device auto] [--iters 60]
 """
@@ -27,53 +27,52 @@ def _sync(dev):
         torch.cuda.synchronize()
 
 
-def time_forward(model, x, n, dev) -> float:
-    with torch.no_grad():
-        for _ in range(5):
-            model.forward_loss(x)
-        ts = []
-        for _ in range(n):
-            _sync(dev)
-            t = time.perf_counter()
-            model.forward_loss(x)
-            _sync(dev)
-            ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+class Timer:
+    """Interleaved timing: each measured thing runs a few repetitions per round, rounds alternate,
+    so a burst of load from elsewhere hits every figure alike. Reports medians over rounds."""
 
+    def __init__(self, dev):
+        self.dev = dev
+        self.samples: dict[str, list[float]] = {}
 
-def time_forward_backward(model, x, n, dev) -> float:
-    ts = []
-    for i in range(n + 5):
-        xx = x.clone().requires_grad_(True)
-        _sync(dev)
+    def measure(self, name: str, fn, reps: int) -> None:
+        _sync(self.dev)
         t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        _sync(self.dev)
+        self.samples.setdefault(name, []).append((time.perf_counter() - t) / reps)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+
+def forward_fn(model, x):
+    def f():
+        with torch.no_grad():
+            model.forward_loss(x)
+    return f
+
+
+def forward_backward_fn(model, x):
+    def f():
+        xx = x.clone().requires_grad_(True)
         lr, _ = model.forward_loss(xx)
         torch.autograd.grad(lr.sum(), xx)
-        _sync(dev)
-        if i >= 5:
-            ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return f
 
 
-def time_iteration(model, x, n, dev, **kw) -> float:
-    params = ProjectionParams(stop="none", max_iter=n + 5, **kw)
-    ts = []
-    gen = project(model, x, params)
-    _sync(dev)
-    t = time.perf_counter()
-    for i, _rec in enumerate(gen):
-        _sync(dev)
-        now = time.perf_counter()
-        if i > 5:
-            ts.append(now - t)
-        t = now
-    return statistics.median(ts)
+def iteration_fn(model, x, **kw):
+    """One projection iteration per call, from a generator that never stops by itself."""
+    gen = project(model, x, ProjectionParams(stop="none", max_iter=10**9, **kw))
+    next(gen)
+    return lambda: next(gen)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--iters", type=int, default=60)
+    ap.add_argument("--iters", type=int, default=60, help="about this many samples of each figure")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = ap.parse_args()
     if a.threads:
@@ -85,11 +84,21 @@ def main() -> None:
           f"{count_parameters(model) / 1e6:.2f} M parameters")
     x1 = torch.rand(1, 1, 128, 128, device=dev)
     x16 = torch.rand(16, 1, 128, 128, device=dev)
-    fwd = time_forward(model, x1, a.iters, dev)
-    fb = time_forward_backward(model, x1, a.iters, dev)
-    it1 = time_iteration(model, x1, a.iters, dev)
-    it1_adam = time_iteration(model, x1, a.iters, dev, optimizer="adam")
-    it16 = time_iteration(model, x16, max(10, a.iters // 4), dev)
+    things = {
+        "fwd": (forward_fn(model, x1), 5),
+        "fb": (forward_backward_fn(model, x1), 5),
+        "it1": (iteration_fn(model, x1), 5),
+        "it1_adam": (iteration_fn(model, x1, optimizer="adam", alpha=0.01), 5),
+        "it16": (iteration_fn(model, x16), 1),
+    }
+    timer = Timer(dev)
+    for fn, reps in things.values():  # warm-up
+        for _ in range(3):
+            fn()
+    for _ in range(max(3, a.iters // 5)):
+        for name, (fn, reps) in things.items():
+            timer.measure(name, fn, reps)
+    fwd, fb, it1, it1_adam, it16 = (timer.median(k) for k in things)
     print(f"forward, batch 1:                    {fwd * 1e3:7.2f} ms")
     print(f"forward + input backward, batch 1:   {fb * 1e3:7.2f} ms  ({fb / fwd:.2f} × forward)")
     print(f"projection iteration (eq. 8), batch 1: {it1 * 1e3:5.2f} ms")

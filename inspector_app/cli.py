@@ -364,7 +364,9 @@ COMMANDS: list[Callable] = [_add_gui, _add_train, _add_project, _add_evaluate, _
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = _Parser(prog="inspector-app", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="inspector-app", description=(
+        "Anomaly localization by iterative energy-based projection on a normal data manifold "
+        "(Dehaene et al., ICLR 2020). With no command, opens the inspection window."))
     parser.add_argument("--version", action="version", version=f"inspector-app {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for add in COMMANDS:
