@@ -717,7 +717,23 @@ class MainWindow(QMainWindow):
         self._set_status(iteration=f"t = {frame.iteration}", energy=f"E {frame.energy:.4g}",
                          lr=f"Lr {frame.recon_loss:.4g}", reason=f"stop: {text}")
         self._update_actions()
+        if reason == "diverged":
+            self._warn_diverged(rec)
         self.run_finished.emit(rec)
+
+    def _warn_diverged(self, rec) -> None:
+        """A divergent step size: say so in a (non-blocking) dialog; the best iterate is kept."""
+        p = rec.params
+        box = QMessageBox(QMessageBox.Icon.Warning, "The projection diverged",
+                          f"With α = {p.alpha:g} ({'Adam' if p.optimizer == 'adam' else 'plain step'}) the energy "
+                          f"went up instead of down, or stopped being finite, after {int(rec.steps[0])} "
+                          "iterations. The lowest-energy iterate is shown.\n\nLower α and run again "
+                          "(Adam moves every pixel by about α per step: try α ≈ 0.01).",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.setObjectName("diverged_dialog")
+        box.open()
+        self._diverged_box = box
 
     def _on_error(self, msg: str) -> None:
         self._set_status(reason="error")

@@ -379,3 +379,15 @@ def test_run_app_without_arguments(qtbot, tmp_path, monkeypatch):
     QTimer.singleShot(400, close_all)
     assert run_app() == 0
     assert seen and "not installed" in seen[0]
+
+
+def test_divergent_step_size_shows_a_dialog_and_keeps_the_best_iterate(qtbot, window):
+    w = window
+    _run(qtbot, w, 40, alpha=100.0, grad_mask="none")
+    rec = w.last_record
+    assert rec.stop_reasons[0] == "diverged"
+    assert np.isfinite(rec.x.numpy()).all()
+    box = w.findChild(QMessageBox, "diverged_dialog")
+    assert box is not None and box.isVisible()
+    assert "α = 100" in box.text() and "Lower α" in box.text()
+    box.close()
