@@ -659,13 +659,17 @@ class MainWindow(QMainWindow):
         if self._mode != "run":
             self._show(frame)
             return
+        self._accept(rec, frame)
+        self._pace()
+
+    def _accept(self, rec, frame: Frame) -> None:
+        """A frame of the run: keep it (export, history) and show it when following the live end."""
         self._last_record = rec
         self._latest = frame
         self.history.append(frame)
         self._update_history_slider()
         if self._follow:
             self._show(frame)
-        self._pace()
 
     def _pace(self) -> None:
         """Keep the GUI thread's CPU time under DRAW_BUDGET: the runner's frame rate follows the CPU
@@ -705,12 +709,7 @@ class MainWindow(QMainWindow):
             self._set_status(iteration="t = 0", energy=f"E {frame.energy:.4g}", lr=f"Lr {frame.recon_loss:.4g}",
                              reason="ready: Run (F5)")
             return
-        self._last_record = rec
-        self._latest = frame
-        self.history.append(frame)
-        self._update_history_slider()
-        if self._follow:
-            self._show(frame)
+        self._accept(rec, frame)
         self.energy_plot.fit()
         reason = rec.stop_reasons[0]
         text = STOP_REASON_TEXT.get(reason, reason) if reason else "stopped by the user"
