@@ -199,22 +199,26 @@ def project(
     t = 0
     while True:
         idx = active.nonzero().squeeze(1)
+        # all images active (the usual case): slices give views instead of gathers and scatters
+        ix = slice(None) if idx.numel() == b else idx
         grad = None
         if idx.numel():
-            xa = x[idx].requires_grad_(True)
+            xa = x[ix].detach().requires_grad_(True)
             with torch.enable_grad():
                 lr_a, rec_a = model.forward_loss(xa)
-                reg_a = lam * (xa - x0[idx]).abs().flatten(1).sum(1)
+                reg_a = lam * (xa - x0[ix]).abs().flatten(1).sum(1)
                 e_a = lr_a + reg_a
             finite = torch.isfinite(e_a) & torch.isfinite(rec_a).flatten(1).all(1)
             if e_ref is None:
                 if not bool(finite.all()):
                     raise ProjectionError("the model's loss is not finite on this input")
                 e_ref = e_a.detach().clone()
-            bound = p.diverge_factor * e_ref[idx].abs().clamp_min(1.0) + e_ref[idx]
+            e_ref_a = e_ref[ix]
+            bound = p.diverge_factor * e_ref_a.abs().clamp_min(1.0) + e_ref_a
             e_det = e_a.detach()
-            up = torch.where(finite & (e_det > e_ref[idx]), uphill[idx] + 1, torch.zeros_like(uphill[idx]))
-            uphill[idx] = up
+            up_a = uphill[ix]
+            up = torch.where(finite & (e_det > e_ref_a), up_a + 1, torch.zeros_like(up_a))
+            uphill[ix] = up
             diverged = ~finite | (e_det > bound) | (up >= p.diverge_patience)
             want_step = t < p.max_iter
             # one backward pass to the input, only if some image will move
@@ -223,15 +227,23 @@ def project(
             e_d, lr_d, reg_d, rec_d = e_a.detach(), lr_a.detach(), reg_a.detach(), rec_a.detach()
 
             ok = ~diverged
-            ok_idx = idx[ok]
-            energy[ok_idx], lr_all[ok_idx], reg_all[ok_idx] = e_d[ok], lr_d[ok], reg_d[ok]
-            recon_all[ok_idx] = rec_d[ok]
-            better = ok & (e_d < best_e[idx])  # the lowest-energy iterate so far, to fall back on
-            b_idx = idx[better]
-            best_e[b_idx] = e_d[better]
-            best_x[b_idx], best_rec[b_idx] = x[b_idx], rec_d[better]
-            best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
-            for j in idx[diverged].tolist():
+            all_ok = bool(ok.all())
+            if all_ok:
+                energy[ix], lr_all[ix], reg_all[ix], recon_all[ix] = e_d, lr_d, reg_d, rec_d
+            else:
+                ok_idx = idx[ok]
+                energy[ok_idx], lr_all[ok_idx], reg_all[ok_idx] = e_d[ok], lr_d[ok], reg_d[ok]
+                recon_all[ok_idx] = rec_d[ok]
+            better = ok & (e_d < best_e[ix])  # the lowest-energy iterate so far, to fall back on
+            if bool(better.all()):
+                best_e[ix], best_x[ix], best_rec[ix] = e_d, x[ix], rec_d
+                best_terms[ix] = torch.stack([e_d, lr_d, reg_d], 1)
+            elif bool(better.any()):
+                b_idx = idx[better]
+                best_e[b_idx] = e_d[better]
+                best_x[b_idx], best_rec[b_idx] = x[b_idx], rec_d[better]
+                best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
+            for j in ([] if all_ok else idx[diverged].tolist()):
                 reasons[j] = "diverged"
                 x[j], recon_all[j] = best_x[j], best_rec[j]  # the best finite iterate
                 energy[j], lr_all[j], reg_all[j] = best_terms[j]
@@ -254,7 +266,8 @@ def project(
                 for j in idx[~stop_now].tolist():
                     reasons[j] = "max_iter"
                 stop_now |= True
-            active[idx[stop_now]] = False
+            if bool(stop_now.any()):
+                active[idx[stop_now]] = False
         record = IterationRecord(
             t, x0, x.clone(), recon_all.clone(), energy.clone(), lr_all.clone(), reg_all.clone(),
             active.clone(), list(reasons), steps.clone(), p.replace(alpha=alpha, lam=lam), lr_threshold,
@@ -268,14 +281,16 @@ def project(
             if alpha <= 0 or lam < 0:
                 raise ProjectionError(f"bad live update alpha={alpha}, lam={lam}")
         # ---- the step, for images still active
-        move = active[idx]
+        move = active[ix]
         if grad is None or not bool(move.any()):
             t += 1
             continue
-        g = grad[move]
-        sel = idx[move]
+        if isinstance(ix, slice) and bool(move.all()):
+            g, sel = grad, ix
+        else:
+            g, sel = grad[move], idx[move]
         if p.grad_mask == "recon":  # eq. 8: (x − f(x))² weighting, from the same forward pass
-            g = g * (x[sel] - recon_all[sel]) ** 2
+            g = g * (x[sel] - recon_all[sel]).square()
         if omega is not None:  # eq. 7
             g = g * omega[sel]
         if p.optimizer == "adam":
@@ -288,8 +303,9 @@ def project(
             delta = alpha * mhat / (vhat.sqrt() + eps)
         else:  # eq. 5
             delta = alpha * g
-        new = (x[sel] - delta).clamp(0.0, 1.0)
-        new = torch.where(torch.isfinite(new), new, x[sel])
+        x_sel = x[sel]
+        new = (x_sel - delta).clamp(0.0, 1.0)
+        new = torch.where(torch.isfinite(new), new, x_sel)
         if omega is not None:
             new = torch.where(omega[sel] > 0, new, x0[sel])
         x[sel] = new
