@@ -42,11 +42,6 @@ def resource(relative: str) -> Path | None:
     return p if p.exists() else None
 
 
-def bundled_models() -> list[Path]:
-    root = resources_dir()
-    return sorted((root / "models").glob("*.safetensors")) if root else []
-
-
 def sample_images() -> list[Path]:
     """Sample test images (not their ground-truth masks)."""
     root = resources_dir()

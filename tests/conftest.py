@@ -9,9 +9,11 @@ import torch
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    # tiny models: one thread is as fast, and does not thrash when the machine is busy
+    # tiny models: one thread is as fast, and does not oversubscribe 2 cores when worker threads run
+    n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

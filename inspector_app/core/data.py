@@ -71,10 +71,6 @@ def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
     return img
 
 
-def image_channels(img: np.ndarray) -> int:
-    return 1 if img.ndim == 2 else img.shape[2]
-
-
 def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to (height, width) as float32 in [0, 1]: area averaging when shrinking, bilinear
     when enlarging (:func:`inspector_app.core.inpainting.resize_image`)."""
@@ -169,11 +165,6 @@ def to_tensor(images: list[np.ndarray] | np.ndarray) -> torch.Tensor:
     """List of H×W or H×W×C float images → B×C×H×W float tensor."""
     arr = [im[None] if im.ndim == 2 else np.transpose(im, (2, 0, 1)) for im in images]
     return torch.from_numpy(np.ascontiguousarray(np.stack(arr).astype(np.float32)))
-
-
-def from_tensor(t: torch.Tensor) -> list[np.ndarray]:
-    a = t.detach().to("cpu").float().numpy()
-    return [x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0)) for x in a]
 
 
 class Augmenter:

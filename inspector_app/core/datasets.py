@@ -395,6 +395,19 @@ def apply_defect(img: np.ndarray, kind: str, rng: np.random.Generator, donor: np
 
 # ------------------------------------------------------------------------------------------ writing
 
+def _counter(total: int, progress: Progress | None) -> Callable[[], None]:
+    """A ``step()`` that counts written images and reports ``progress(done, total)``."""
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return step
+
+
 def _split_counts(n_test: int, defects: tuple[str, ...]) -> tuple[int, dict[str, int]]:
     """n_test // (k + 1) good test images; the rest spread evenly over the k defects (first ones get extras)."""
     k = len(defects)
@@ -477,7 +490,6 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
     n_good, per_defect = _split_counts(n_test, defects)
     _prepare_out(out_dir, overwrite)
     total = n_train + n_test
-    done = 0
     files = []
     counts = {"train/good": n_train, "test/good": n_good}
 
@@ -486,11 +498,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
         img, tf = _augment(src[box[0]:box[2], box[1]:box[3]], rng)
         return img, {"box": list(box), **tf}
 
-    def step():
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    step = _counter(total, progress)
 
     for i in range(n_train):
         img, info = crop("train")
@@ -540,14 +548,9 @@ def _make_faces(out_dir, n_train, n_test, rng, size, progress, overwrite) -> dic
     n_noise = min(per["noise"], n_test_faces)
     _prepare_out(out_dir, overwrite)
     total = n_train + n_good + n_noise
-    done = 0
     files = []
 
-    def step():
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    step = _counter(total, progress)
 
     for i in range(n_train):
         j = i % N_TRAIN_FACES

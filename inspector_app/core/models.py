@@ -26,13 +26,6 @@ from torch import nn
 from . import losses
 
 KINDS = ("l2ae", "dsae", "vae", "gvae")
-KIND_NAMES = {
-    "l2ae": "L2 autoencoder",
-    "dsae": "DSSIM autoencoder",
-    "vae": "VAE (unit decoder variance)",
-    "gvae": "γ-VAE (learned decoder variance)",
-    "torchscript": "TorchScript autoencoder",
-}
 LOSS_OF_KIND = {"l2ae": "l2", "dsae": "dssim", "vae": "gaussian", "gvae": "gaussian_learned"}
 
 

@@ -163,7 +163,7 @@ def test_faces_small_size_and_caps(tmp_path):
 
 def test_reproducible_and_counts(tmp_path):
     a = make_dataset("grid", tmp_path / "a", n_train=3, n_test=60, seed=5, image_size=64)
-    b = make_dataset("grid", tmp_path / "b", n_train=3, n_test=60, seed=5, image_size=64)
+    make_dataset("grid", tmp_path / "b", n_train=3, n_test=60, seed=5, image_size=64)
     assert a["counts"] == {"train/good": 3, "test/good": 12, **{f"test/{d}": 12 for d in DEFECTS["grid"]}}
     for p in (tmp_path / "a").rglob("*.png"):
         q = tmp_path / "b" / p.relative_to(tmp_path / "a")

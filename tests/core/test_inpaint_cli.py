@@ -25,17 +25,6 @@ from conftest import make_model_file
 FAST = ["--max-iter", "6"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a loaded 2-core machine two threads oversubscribe (10× slower)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def run_cli(argv: list[str]) -> int:
     """``inspector-app inpaint ...`` through the real main() when registered, else its own parser."""
     from inspector_app import cli

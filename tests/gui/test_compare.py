@@ -19,17 +19,6 @@ from inspector_app.core.modelio import load_model
 from inspector_app.gui.compare import CompareWindow, open_face_demo
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: two worker threads × two intra-op threads oversubscribe 2 cores."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     return load_model(make_model_file(tmp_path_factory.mktemp("m") / "vae.safetensors", kind="vae", size=32), "cpu")
