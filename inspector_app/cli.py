@@ -31,22 +31,36 @@ def _fail(msg: str) -> int:
 
 # --------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
-    from .core.models import KINDS
+    from .core.models import KINDS, NORMS
+    from .core.training import AUGMENTATIONS, TrainConfig
 
+    d = TrainConfig(model=None)  # type: ignore[arg-type]  # defaults only
     p = sub.add_parser("train", help="train an autoencoder on normal images")
     p.add_argument("--arch", choices=KINDS, required=True, help="model kind (section 4.1)")
     p.add_argument("--data", required=True, help="folder of normal images, or an MVTec category (train/good is used)")
     p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--image-size", type=int, default=128, help="multiple of 32 (default 128)")
     p.add_argument("--channels", type=int, choices=(1, 3), default=1)
     p.add_argument("--latent", type=int, default=100)
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="number of epochs")
-    g.add_argument("--max-minutes", type=float, help="train for this long (wall clock)")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--batches-per-epoch", type=int, default=None, help="default: one pass over the images, at least 8")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--norm", choices=NORMS, default="batch",
+                   help="normalisation after each convolution but the last (default batch; none: Bergmann's exact net)")
+    p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap on training steps (default %(default)s)")
+    p.add_argument("--max-minutes", type=float, default=None, help="cap on wall-clock minutes")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate after warm-up (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--crop", action="store_true", help="texture protocol: random crops (else rotation/translation)")
+    p.add_argument("--augment", default=",".join(d.augment),
+                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of the images held out for validation and calibration")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between validation evaluations")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="evaluations without improvement before the rate is cut (or training stops)")
+    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes)
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from OUT.checkpoint")
+    p.add_argument("--no-calibrate", action="store_true", help="skip the calibration on the validation split")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--description", default=None, help="training-data description stored in the file")
@@ -54,70 +68,155 @@ def _add_train(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _train_config(a):
+    from .core.models import ModelConfig
+    from .core.training import TrainConfig
+
+    augment = () if a.augment.strip().lower() in ("", "none") else tuple(s.strip() for s in a.augment.split(","))
+    try:
+        mcfg = ModelConfig(a.arch, a.image_size, a.channels, a.latent, a.norm).validate()
+        return TrainConfig(
+            mcfg, max_steps=a.max_steps, max_minutes=a.max_minutes, batch=a.batch, lr=a.lr, warmup=a.warmup,
+            crop=a.crop, augment=augment, val_fraction=a.val_fraction, eval_every=a.eval_every,
+            patience=a.patience, checkpoint_minutes=a.checkpoint_minutes, seed=a.seed,
+        ).validate()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_train(a) -> int:
-    import torch
     from tqdm import tqdm
 
-    from .core.data import load_training_images
+    from .core.data import check_writable, load_training_images
     from .core.modelio import resolve_device, save_model
-    from .core.models import ModelConfig
-    from .core.training import TrainConfig, train, training_statistics
+    from .core.training import train, training_metadata, training_statistics
 
     out = Path(a.out)
     if out.suffix != ".safetensors":
         raise UsageError(f"--out {out}: the model file must end in .safetensors")
-    if a.epochs is None and a.max_minutes is None:
-        a.epochs = 10
-    if (a.epochs is not None and a.epochs < 1) or (a.max_minutes is not None and a.max_minutes <= 0):
-        raise UsageError("--epochs / --max-minutes must be positive")
-    if a.batch < 1 or a.lr <= 0:
-        raise UsageError("--batch and --lr must be positive")
-    mcfg = ModelConfig(a.arch, a.image_size, a.channels, a.latent).validate()
+    if out.exists() and not a.overwrite:
+        raise UsageError(f"--out {out} exists; choose another name or add --overwrite")
+    tcfg = _train_config(a)
+    checkpoint = out.with_suffix(".checkpoint")
+    check_writable(out)  # before any computation: a training run must not be lost at the end
     device = resolve_device(a.device)
-    images, folder = load_training_images(a.data, a.channels)
-    tcfg = TrainConfig(mcfg, a.epochs, a.max_minutes, a.batch, a.lr, a.crop, a.seed, a.batches_per_epoch)
-    per_epoch = tcfg.batches_per_epoch or max(8, -(-len(images) // a.batch))
-    total = per_epoch * a.epochs if a.epochs else None
-    bar = tqdm(total=total, unit="batch", disable=a.quiet, dynamic_ncols=True,
-               desc=f"{a.arch} on {len(images)} images")
+    images, folder, names = load_training_images(a.data, a.channels, with_names=True)
+    bar = tqdm(total=tcfg.max_steps, unit="step", disable=a.quiet, dynamic_ncols=True,
+               desc=f"{a.arch} on {len(images)} images", initial=0)
 
-    def progress(epoch: int, step: int, loss: float) -> None:
-        bar.update(1)
-        bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4g}")
+    def progress(state, running: float) -> None:
+        bar.n = state.step
+        val = state.val_curve[-1][1] if state.val_curve else float("nan")
+        bar.set_postfix(loss=f"{running:.4g}", val=f"{val:.4g}", refresh=False)
+        bar.refresh() if state.step % 10 == 0 else None
 
-    res = train(images, tcfg, device, progress)
+    res = train(images, names, tcfg, device, progress, checkpoint=checkpoint, resume=a.resume)
     bar.close()
+    st = res.state
     if res.interrupted:
-        print(f"interrupted after {res.steps} steps: saving what was trained so far", file=sys.stderr)
-    # Ctrl-C during the statistics or the save must not leave a half file
+        print(f"interrupted after {st.step} steps: saving the best model so far; "
+              f"--resume {checkpoint} continues", file=sys.stderr)
+    # Ctrl-C during the statistics, the calibration or the save must not leave a half file
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        stats = training_statistics(res.model, images, tcfg, device)
+        stats = training_statistics(res.model, [images[names.index(n)] for n in res.train_names], tcfg, device)
         meta = {
             "training_stats": stats,
-            "training": {
-                "data": a.description or str(Path(a.data)),
-                "folder": str(folder),
-                "n_images": len(images),
-                "protocol": "texture crops" if a.crop else "object (rotation/translation)",
-                "epochs": res.epochs,
-                "steps": res.steps,
-                "batch": a.batch,
-                "lr": a.lr,
-                "seed": a.seed,
-                "seconds": round(res.seconds, 1),
-                "device": str(device) + ("" if device.type != "cpu" else f" ({torch.get_num_threads()} threads)"),
-                "final_loss": res.last_loss,
-                "interrupted": res.interrupted,
-            },
+            "training": training_metadata(res, device, a.description or str(Path(a.data)), str(folder)),
         }
+        res.model.training_stats = stats
+        if not a.no_calibrate and res.val_names:
+            from .core.training import model_sized
+
+            val = model_sized([images[names.index(n)] for n in res.val_names], tcfg)
+            meta["calibration"] = _run_calibration(res.model, val, device, stats, a.quiet).to_dict()
         save_model(res.model, out, meta)
     finally:
         signal.signal(signal.SIGINT, old)
+    if not res.interrupted and checkpoint.exists():
+        checkpoint.unlink()
+    fve = meta["training"]["best_val_fve"]
     print(
-        f"saved {out}: {a.arch}, {res.steps} steps in {res.seconds / 60:.1f} min, "
-        f"training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
+        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
+        f"(stopped: {st.stop_reason}), validation Lr {st.best_val:.4g}"
+        + (f", variance explained {fve:.2f}" if fve is not None else "")
+        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
     )
+    return 0
+
+
+# --------------------------------------------------------------------------- calibrate
+def _run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100):
+    from tqdm import tqdm
+
+    from .core.calibration import calibrate
+
+    with tqdm(total=len(val_images) * 3, unit="image", disable=quiet, dynamic_ncols=True,
+              desc="calibrating on validation") as bar:
+        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
+    f = cal.figures
+    print(f"calibration: threshold {cal.threshold:.3f}, min area {cal.min_area} px, stop {cal.stop} "
+          f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
+          f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
+    return cal
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit a model's default threshold, minimum area and stop on validation images")
+    p.add_argument("--model", required=True, help="model file (.safetensors from inspector-app train)")
+    p.add_argument("--data", required=True,
+                   help="the training data folder (its validation images, listed in the model file, are used), "
+                        "or with --val-dir a folder of normal images the model was not trained on")
+    p.add_argument("--val-dir", action="store_true", help="--data is a folder of held-out normal images")
+    p.add_argument("--out", default=None, help="model file to write (default: the model file itself, with --in-place)")
+    p.add_argument("--in-place", action="store_true", help="rewrite --model with the calibration")
+    p.add_argument("--max-iter", type=int, default=100, help="iterations of the validation runs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(a) -> int:
+    from .core.data import check_writable, load_training_images, list_images, read_image
+    from .core.modelio import load_model, save_model
+    from .core.models import ScriptedAutoEncoder
+    from .core.training import TrainConfig, model_sized
+
+    if a.out is None and not a.in_place:
+        raise UsageError("give --out FILE, or --in-place to rewrite the model file")
+    out = Path(a.model) if a.out is None else Path(a.out)
+    if a.out is not None and out.exists() and out.resolve() != Path(a.model).resolve():
+        raise UsageError(f"--out {out} exists; choose another name")
+    if a.max_iter < 1:
+        raise UsageError("--max-iter must be at least 1")
+    loaded = load_model(a.model, a.device)
+    if isinstance(loaded.model, ScriptedAutoEncoder):
+        raise UsageError(f"{a.model}: a TorchScript model cannot be rewritten; calibrate a .safetensors model")
+    check_writable(out)
+    cfg = loaded.model.config
+    training = loaded.meta.get("training") or {}
+    crop = training.get("protocol", "texture crops") == "texture crops"
+    tcfg = TrainConfig(cfg, crop=crop)
+    if a.val_dir:
+        files = list_images(a.data)
+        if not files:
+            raise UsageError(f"{a.data}: no images")
+        val = model_sized([read_image(f, cfg.channels) for f in files], tcfg)
+    else:
+        names = training.get("val_names")
+        if not names:
+            raise UsageError(f"{a.model}: the file lists no validation images; use --val-dir with held-out normal images")
+        images, _, all_names = load_training_images(a.data, cfg.channels, with_names=True)
+        missing = [n for n in names if n not in all_names]
+        if missing:
+            raise UsageError(f"{a.data}: validation image {missing[0]} of this model is not there")
+        val = model_sized([images[all_names.index(n)] for n in names], tcfg)
+    cal = _run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
+                                                             "norm", "loss", "version")}
+    meta["calibration"] = cal.to_dict()
+    save_model(loaded.model, out, meta)
+    print(f"wrote {out}: {cal.method}")
     return 0
 
 
@@ -358,7 +457,7 @@ def _add_inpaint(sub) -> None:
 
 
 # --------------------------------------------------------------------------- main
-COMMANDS: list[Callable] = [_add_gui, _add_train, _add_project, _add_evaluate, _add_make_dataset, _add_inpaint]
+COMMANDS: list[Callable] = [_add_gui, _add_train, _add_calibrate, _add_project, _add_evaluate, _add_make_dataset, _add_inpaint]
 
 
 def build_parser() -> argparse.ArgumentParser:

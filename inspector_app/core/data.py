@@ -150,15 +150,37 @@ def training_folder(folder: str | os.PathLike) -> Path:
     return good if good.is_dir() else d
 
 
-def load_training_images(folder: str | os.PathLike, channels: int) -> tuple[list[np.ndarray], Path]:
+def load_training_images(folder: str | os.PathLike, channels: int, with_names: bool = False):
+    """The normal images of ``folder`` (see :func:`training_folder`): ``(images, folder)``, and
+    their file names third when ``with_names``."""
     d = training_folder(folder)
     files = list_images(d)
     if not files:
         raise DataError(f"{d}: no images found (expected .png/.jpg/... files, or an MVTec category with train/good)")
-    images = []
-    for f in files:
-        images.append(read_image(f, channels))
+    images = [read_image(f, channels) for f in files]
+    if with_names:
+        return images, d, [f.name for f in files]
     return images, d
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise ``OSError`` naming ``path`` when a file cannot be created there (checked before any
+    long computation, so that its result is not lost at the end)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    probe_dir = parent
+    while not probe_dir.exists():  # the folder will be created: its first existing ancestor must be writable
+        if probe_dir.parent == probe_dir:
+            break
+        probe_dir = probe_dir.parent
+    if probe_dir.exists() and not probe_dir.is_dir():
+        raise OSError(f"{p}: {probe_dir} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".inspector-write-test.", dir=probe_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OSError(f"{p}: cannot write there ({e.strerror or e})") from None
 
 
 def to_tensor(images: list[np.ndarray] | np.ndarray) -> torch.Tensor:

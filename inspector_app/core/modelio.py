@@ -100,6 +100,19 @@ def loss_statistics(values: np.ndarray | list[float]) -> dict[str, Any]:
     }
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN or infinity)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, (np.floating, np.integer)):
+        return json_safe(value.item())
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
     """Write weights (safetensors) and metadata (JSON in the safetensors header) atomically."""
     from safetensors.torch import save_file
@@ -114,11 +127,12 @@ def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any]
         image_size=cfg.image_size,
         channels=cfg.channels,
         latent=cfg.latent,
+        norm=cfg.norm,
         loss=model.loss_name,
         version=__version__,
     )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(m)}))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={META_KEY: json.dumps(json_safe(m), allow_nan=False)}))
     return Path(path)
 
 
@@ -178,7 +192,7 @@ def _load_safetensors(p: Path, dev: torch.device) -> LoadedModel:
         meta = json.loads(raw)
         cfg = ModelConfig(
             kind=str(meta["kind"]), image_size=int(meta["image_size"]),
-            channels=int(meta["channels"]), latent=int(meta["latent"]),
+            channels=int(meta["channels"]), latent=int(meta["latent"]), norm=str(meta.get("norm", "none")),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(p, f"has malformed metadata ({e})") from None

@@ -1,114 +1,466 @@
-"""Training an autoencoder on normal images (section 4.1), and its training-loss statistics."""
+"""Training an autoencoder on normal images (section 4.1), with a validation split.
+
+What this adds to the paper's plain "Adam, lr 1e-4, 300 epochs" (far out of reach of a 2-core
+CPU), each measured on this project's machine and recorded in the model file:
+
+* a held-out **validation split** of the normal images (never trained on), whose loss is
+  evaluated every ``eval_every`` steps and recorded as a curve;
+* a **learning-rate schedule**: linear warm-up, then the rate is cut by ``lr_factor`` each time
+  the validation loss stops improving for ``patience`` evaluations, and training **stops on the
+  plateau** after ``max_reductions`` cuts; ``max_steps`` / ``max_minutes`` remain as caps. The
+  weights with the lowest validation loss are the ones returned;
+* **augmentation** that respects the texture: flips, 90° turns, a small brightness jitter;
+* a **checkpoint** written atomically every ``checkpoint_minutes``, from which :func:`train`
+  resumes exactly (weights, optimiser, schedule, random generators, curves).
+
+The loop is a plain function of its inputs; the ``train`` command adds the progress bar.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .data import Augmenter, to_tensor
+from .data import Augmenter, atomic_write, to_tensor
 from .modelio import loss_statistics
 from .models import AutoEncoder, ModelConfig, create_model
 
+AUGMENTATIONS = ("flip", "rot90", "brightness")
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in the model file and the checkpoint)."""
+
+    model: ModelConfig
+    max_steps: int = 20000
+    max_minutes: float | None = None
+    batch: int = 16
+    lr: float = 1e-3
+    warmup: int = 200
+    crop: bool = True
+    augment: tuple[str, ...] = ("flip", "rot90")
+    brightness: float = 0.05
+    val_fraction: float = 0.1
+    eval_every: int = 100
+    patience: int = 5
+    min_delta: float = 0.005
+    lr_factor: float = 0.3
+    max_reductions: int = 2
+    min_steps: int = 0
+    checkpoint_minutes: float = 3.0
+    seed: int = 0
+
+    def validate(self) -> "TrainConfig":
+        self.model.validate()
+        checks = [
+            (self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}"),
+            (self.max_minutes is None or (math.isfinite(self.max_minutes) and self.max_minutes > 0),
+             f"max_minutes must be a positive number, got {self.max_minutes}"),
+            (self.batch >= 1, f"batch must be at least 1, got {self.batch}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}"),
+            (self.warmup >= 0, f"warmup must be >= 0, got {self.warmup}"),
+            (0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}"),
+            (self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}"),
+            (self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
+            (math.isfinite(self.min_delta) and self.min_delta >= 0, "min_delta must be >= 0"),
+            (0.0 < self.lr_factor < 1.0, f"lr_factor must be in (0, 1), got {self.lr_factor}"),
+            (self.max_reductions >= 0, "max_reductions must be >= 0"),
+            (0.0 <= self.brightness < 0.5, f"brightness jitter must be in [0, 0.5), got {self.brightness}"),
+            (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes > 0,
+             "checkpoint_minutes must be positive"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+        bad = [a for a in self.augment if a not in AUGMENTATIONS]
+        if bad:
+            raise ValueError(f"unknown augmentation {bad[0]!r} (expected some of {', '.join(AUGMENTATIONS)})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        d["model"] = ModelConfig(**d["model"])
+        d["augment"] = tuple(d.get("augment", ()))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
 
 @dataclass
-class TrainConfig:
-    model: ModelConfig
-    epochs: int | None = None
-    max_minutes: float | None = None
-    batch: int = 32
-    lr: float = 1e-4
-    crop: bool = False
-    seed: int = 0
-    batches_per_epoch: int | None = None  # default: ceil(n_images / batch), at least 8
+class TrainState:
+    """What a checkpoint holds besides the tensors: where training stands."""
+
+    step: int = 0
+    seconds: float = 0.0
+    lr_scale: float = 1.0
+    reductions: int = 0
+    best_val: float = float("inf")
+    best_step: int = 0
+    since_best: int = 0
+    stop_reason: str | None = None
+    train_curve: list[list[float]] = field(default_factory=list)  # [step, running loss]
+    val_curve: list[list[float]] = field(default_factory=list)  # [step, val Lr, val FVE, lr]
 
 
 @dataclass
 class TrainResult:
     model: AutoEncoder
-    epochs: int
-    steps: int
-    seconds: float
+    config: TrainConfig
+    state: TrainState
     interrupted: bool
-    last_loss: float
-    loss_history: list[float]
+    train_names: list[str]
+    val_names: list[str]
+
+    @property
+    def steps(self) -> int:
+        return self.state.step
+
+
+# ------------------------------------------------------------------------------------------ split
+
+def split_validation(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, validation) of a seeded random split; at least one image each way when
+    ``fraction`` > 0 and there are two images or more."""
+    n = len(names)
+    if n == 0:
+        raise ValueError("no training images")
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    order = np.random.default_rng(seed + 7919).permutation(n)
+    val = sorted(order[:n_val].tolist())
+    train = sorted(order[n_val:].tolist())
+    return train, val
+
+
+# ------------------------------------------------------------------------------------------ batches
+
+class TextureAugmenter:
+    """Random flips, 90° turns and a brightness jitter on top of :class:`Augmenter`'s crops."""
+
+    def __init__(self, images: list[np.ndarray], cfg: TrainConfig):
+        self.base = Augmenter(images, cfg.model.image_size, cfg.crop, seed=cfg.seed)
+        self.augment = set(cfg.augment)
+        self.brightness = cfg.brightness
+        self.rng = self.base.rng
+
+    def sample(self) -> np.ndarray:
+        x = self.base.sample()
+        if "rot90" in self.augment:
+            x = np.rot90(x, int(self.rng.integers(4)), axes=(0, 1))
+        if "flip" in self.augment and self.rng.random() < 0.5:
+            x = x[:, ::-1]
+        if "brightness" in self.augment and self.brightness > 0:
+            x = np.clip(x + self.rng.uniform(-self.brightness, self.brightness), 0.0, 1.0)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def batch(self, n: int) -> torch.Tensor:
+        return to_tensor([self.sample() for _ in range(n)])
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+@torch.no_grad()
+def evaluate_split(model: AutoEncoder, images: list[np.ndarray], device: torch.device,
+                   batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(Lr, fraction of variance explained) of the deterministic f(x) on each image.
+
+    The fraction of variance explained is 1 − Σ(x − f(x))² / Σ(x − mean x)²: 0 for a model that
+    returns the mean grey, 1 for a perfect reconstruction."""
+    was_training = model.training
+    model.eval()
+    lrs, fves = [], []
+    for i in range(0, len(images), batch):
+        x = to_tensor(images[i:i + batch]).to(device)
+        lr, rec = model.forward_loss(x)
+        err = (x - rec).square().flatten(1).sum(1)
+        var = (x - x.mean(dim=(1, 2, 3), keepdim=True)).square().flatten(1).sum(1).clamp_min(1e-12)
+        lrs.append(lr.cpu().numpy())
+        fves.append((1.0 - err / var).cpu().numpy())
+    model.train(was_training)
+    if not lrs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(lrs).astype(np.float64), np.concatenate(fves).astype(np.float64)
+
+
+def model_sized(images: list[np.ndarray], cfg: TrainConfig) -> list[np.ndarray]:
+    """Images at the model's size, unaugmented (textures: the non-overlapping tiles)."""
+    return list(Augmenter(images, cfg.model.image_size, cfg.crop, seed=cfg.seed).eval_images())
+
+
+# ------------------------------------------------------------------------------------------ checkpoint
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+def save_checkpoint(path: str | Path, model: AutoEncoder, best: dict[str, torch.Tensor],
+                    opt: torch.optim.Optimizer, cfg: TrainConfig, state: TrainState,
+                    rng: np.random.Generator, names: list[str]) -> Path:
+    """Write everything :func:`train` needs to resume, atomically, as one safetensors file."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        tensors[f"model.{k}"] = v.detach().cpu().contiguous()
+    for k, v in best.items():
+        tensors[f"best.{k}"] = v.detach().cpu().contiguous()
+    osd = opt.state_dict()
+    for pid, st in osd["state"].items():
+        for k, v in st.items():
+            t = v if torch.is_tensor(v) else torch.tensor(v)
+            tensors[f"opt.{pid}.{k}"] = t.detach().cpu().contiguous()
+    tensors["torch_rng"] = torch.get_rng_state()
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "config": cfg.to_dict(),
+        "state": asdict(state),
+        "numpy_rng": _rng_state(rng),
+        "param_groups": osd["param_groups"],
+        "names": names,
+    }
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"inspector_app_checkpoint": json.dumps(meta)}))
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a checkpoint; ``ValueError`` naming the file when it is not one."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            raw = (f.metadata() or {}).get("inspector_app_checkpoint")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors has its own error types
+        raise ValueError(f"{p}: not a readable checkpoint ({type(e).__name__})") from None
+    if raw is None:
+        raise ValueError(f"{p}: not an inspector-app training checkpoint")
+    try:
+        meta = json.loads(raw)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unsupported checkpoint format {meta.get('format')!r}")
+        TrainConfig.from_dict(meta["config"]).validate()
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{p}: malformed checkpoint ({e})") from None
+    return meta, tensors
+
+
+# ------------------------------------------------------------------------------------------ loop
+
+Progress = Callable[[TrainState, float], None]
 
 
 def train(
     images: list[np.ndarray],
+    names: list[str],
     cfg: TrainConfig,
     device: torch.device,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> TrainResult:
-    """Adam on the model's own training loss. Stops after ``epochs`` or ``max_minutes``; a
-    ``KeyboardInterrupt`` (Ctrl-C) ends training early and returns what was trained so far.
+    """Train a fresh model (or resume ``resume``) on ``images``; see the module docstring.
 
-    ``progress(epoch, step, running_loss)`` is called after every step.
+    ``names`` identify the images (file names): the validation split is drawn from them and
+    stored, so a resumed run and the calibration use the same split. ``progress(state,
+    running_loss)`` is called after every step. ``KeyboardInterrupt`` (Ctrl-C) ends training and
+    returns the best weights so far (``interrupted``). A checkpoint goes to ``checkpoint`` every
+    ``cfg.checkpoint_minutes`` and when training ends.
     """
-    if cfg.epochs is None and cfg.max_minutes is None:
-        raise ValueError("give a number of epochs or a time limit")
+    cfg = cfg.validate()
+    if len(images) != len(names):
+        raise ValueError("one name per image is needed")
+    state = TrainState()
+    saved_rng = None
+    ck_tensors: dict[str, torch.Tensor] = {}
+    param_groups = None
+    if resume is not None:
+        meta, ck_tensors = load_checkpoint(resume)
+        ck_cfg = TrainConfig.from_dict(meta["config"])
+        if ck_cfg.model != cfg.model:
+            raise ValueError(f"{resume}: the checkpoint holds a {ck_cfg.model}, not a {cfg.model}")
+        if meta["names"] != list(names):
+            raise ValueError(f"{resume}: the checkpoint was trained on other images ({len(meta['names'])} files)")
+        cfg = _merge_caps(ck_cfg, cfg)
+        state = TrainState(**meta["state"])
+        state.stop_reason = None
+        saved_rng = meta["numpy_rng"]
+        param_groups = meta["param_groups"]
+
+    tr_idx, val_idx = split_validation(list(names), cfg.val_fraction, cfg.seed)
+    train_images = [images[i] for i in tr_idx]
+    val_images = model_sized([images[i] for i in val_idx], cfg) if val_idx else []
+
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model).to(device)
-    model.train()
+    model = create_model(cfg.model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    aug = Augmenter(images, cfg.model.image_size, cfg.crop, seed=cfg.seed)
-    per_epoch = cfg.batches_per_epoch or max(8, -(-len(images) // cfg.batch))
-    deadline = None if cfg.max_minutes is None else time.monotonic() + 60.0 * cfg.max_minutes
-    t0 = time.monotonic()
-    step = epoch = 0
-    running = float("nan")
-    history: list[float] = []
+    aug = TextureAugmenter(train_images, cfg)
+    best: dict[str, torch.Tensor] = {}
+    if resume is not None:
+        model.load_state_dict({k[6:]: v for k, v in ck_tensors.items() if k.startswith("model.")})
+        best = {k[5:]: v.clone() for k, v in ck_tensors.items() if k.startswith("best.")}
+        osd = {"state": {}, "param_groups": param_groups}
+        for k, v in ck_tensors.items():
+            if k.startswith("opt."):
+                _, pid, name = k.split(".", 2)
+                osd["state"].setdefault(int(pid), {})[name] = v
+        opt.load_state_dict(osd)
+        aug.rng.bit_generator.state = saved_rng
+        torch.set_rng_state(ck_tensors["torch_rng"])
+    model.to(device).train()
+    for st in opt.state.values():
+        for k, v in st.items():
+            if torch.is_tensor(v) and k != "step":
+                st[k] = v.to(device)
+
+    def current_lr() -> float:
+        warm = min(1.0, (state.step + 1) / cfg.warmup) if cfg.warmup else 1.0
+        return cfg.lr * state.lr_scale * warm
+
+    def snapshot_best() -> None:
+        best.clear()
+        best.update({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+
+    def write_checkpoint() -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, best, opt, cfg, state, aug.rng, list(names))
+
+    t_start = time.monotonic() - state.seconds
+    last_ck = time.monotonic()
+    running = state.train_curve[-1][1] if state.train_curve else float("nan")
     interrupted = False
     try:
-        while cfg.epochs is None or epoch < cfg.epochs:
-            for _ in range(per_epoch):
-                x = aug.batch(cfg.batch).to(device)
-                out = model.training_loss(x)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
-                v = float(out.loss.detach())
-                running = v if np.isnan(running) else 0.95 * running + 0.05 * v
-                step += 1
-                if progress:
-                    progress(epoch, step, running)
-                if (deadline is not None and time.monotonic() > deadline) or (should_stop and should_stop()):
-                    break
-            epoch += 1
-            history.append(running)
-            if (deadline is not None and time.monotonic() > deadline) or (should_stop and should_stop()):
+        while state.stop_reason is None:
+            if state.step >= cfg.max_steps:
+                state.stop_reason = "max_steps"
                 break
+            if cfg.max_minutes is not None and time.monotonic() - t_start > 60.0 * cfg.max_minutes:
+                state.stop_reason = "max_minutes"
+                break
+            if should_stop is not None and should_stop():
+                state.stop_reason = "stopped"
+                break
+            for g in opt.param_groups:
+                g["lr"] = current_lr()
+            x = aug.batch(cfg.batch).to(device)
+            out = model.training_loss(x)
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            opt.step()
+            v = float(out.loss.detach())
+            if not math.isfinite(v):
+                state.stop_reason = "diverged"
+                break
+            running = v if math.isnan(running) else 0.98 * running + 0.02 * v
+            state.step += 1
+            state.seconds = time.monotonic() - t_start
+            if state.step % cfg.eval_every == 0:
+                state.train_curve.append([state.step, running])
+                _validate(model, val_images, device, cfg, state, current_lr(), snapshot_best)
+            if progress is not None:
+                progress(state, running)
+            if checkpoint is not None and time.monotonic() - last_ck > 60.0 * cfg.checkpoint_minutes:
+                write_checkpoint()
+                last_ck = time.monotonic()
     except KeyboardInterrupt:
         interrupted = True
+        state.stop_reason = "interrupted"
+    state.seconds = time.monotonic() - t_start
+    if not best or not val_images:  # no validation: the last weights are the result
+        snapshot_best()
+        state.best_step = state.step
+    write_checkpoint()
+    model.load_state_dict(best)
     model.eval()
-    return TrainResult(model, epoch, step, time.monotonic() - t0, interrupted, running, history)
+    return TrainResult(model, cfg, state, interrupted,
+                       [names[i] for i in tr_idx], [names[i] for i in val_idx])
+
+
+def _merge_caps(ck: TrainConfig, new: TrainConfig) -> TrainConfig:
+    """Resuming keeps the checkpoint's settings; only the caps (steps, minutes) may change."""
+    from dataclasses import replace
+
+    return replace(ck, max_steps=new.max_steps, max_minutes=new.max_minutes)
+
+
+def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr: float, snapshot_best) -> None:
+    """Evaluate the validation split; keep the best weights; cut the rate or stop on a plateau."""
+    if not val_images:
+        return
+    lrs, fves = evaluate_split(model, val_images, device)
+    val = float(lrs.mean())
+    state.val_curve.append([state.step, val, float(np.median(fves)), lr])
+    if not math.isfinite(val):
+        return
+    if val < state.best_val * (1.0 - cfg.min_delta):
+        state.best_val, state.best_step, state.since_best = val, state.step, 0
+        snapshot_best()
+        return
+    if val < state.best_val:  # better, but not by min_delta: keep the weights, count the plateau
+        state.best_val, state.best_step = val, state.step
+        snapshot_best()
+    state.since_best += 1
+    if state.since_best >= cfg.patience and state.step >= cfg.min_steps:
+        if state.reductions >= cfg.max_reductions:
+            state.stop_reason = "plateau"
+        else:
+            state.reductions += 1
+            state.lr_scale *= cfg.lr_factor
+            state.since_best = 0
 
 
 @torch.no_grad()
 def training_losses(model: AutoEncoder, images, device: torch.device, batch: int = 32) -> np.ndarray:
-    """Lr of the deterministic f(x) on each training image (unaugmented), per image."""
-    model.eval()
-    out: list[float] = []
-    buf: list[np.ndarray] = []
-
-    def flush():
-        if buf:
-            lr, _ = model.forward_loss(to_tensor(buf).to(device))
-            out.extend(lr.cpu().tolist())
-            buf.clear()
-
-    for im in images:
-        buf.append(im)
-        if len(buf) == batch:
-            flush()
-    flush()
-    return np.asarray(out)
+    """Lr of the deterministic f(x) on each image (unaugmented), per image."""
+    lrs, _ = evaluate_split(model, list(images), device, batch)
+    return lrs
 
 
 def training_statistics(model: AutoEncoder, images: list[np.ndarray], cfg: TrainConfig, device: torch.device) -> dict:
-    aug = Augmenter(images, cfg.model.image_size, cfg.crop, seed=cfg.seed)
-    return loss_statistics(training_losses(model, aug.eval_images(), device))
+    """Training-loss statistics (min, mean, quantiles) over the model-sized training images."""
+    return loss_statistics(training_losses(model, model_sized(images, cfg), device))
+
+
+def training_metadata(res: TrainResult, device: torch.device, data: str, folder: str) -> dict[str, Any]:
+    """The ``training`` block of a model file: settings, steps, time and both curves."""
+    s = res.state
+    val_fve = [v[2] for v in s.val_curve if v[0] == s.best_step]
+    return {
+        "data": data,
+        "folder": folder,
+        "n_images": len(res.train_names) + len(res.val_names),
+        "n_train": len(res.train_names),
+        "val_names": res.val_names,
+        "protocol": "texture crops" if res.config.crop else "object (rotation/translation)",
+        "config": res.config.to_dict(),
+        "norm": res.config.model.norm,
+        "augment": list(res.config.augment),
+        "steps": s.step,
+        "best_step": s.best_step,
+        "best_val_loss": s.best_val if math.isfinite(s.best_val) else None,
+        "best_val_fve": val_fve[0] if val_fve else None,
+        "stop_reason": s.stop_reason,
+        "seconds": round(s.seconds, 1),
+        "device": str(device) + ("" if device.type != "cpu" else f" ({torch.get_num_threads()} threads)"),
+        "interrupted": res.interrupted,
+        "train_curve": s.train_curve,
+        "val_curve": s.val_curve,
+    }

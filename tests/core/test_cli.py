@@ -34,14 +34,14 @@ def _one_line_error(capsys, code, rc=2, match=None):
 def test_train_then_project_end_to_end(tmp_path, tiny_folder, capsys):
     model = tmp_path / "m.safetensors"
     rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(model), "--image-size", "32",
-               "--latent", "8", "--epochs", "1", "--batch", "4", "--batches-per-epoch", "3", "--quiet"])
+               "--latent", "8", "--max-steps", "3", "--batch", "4", "--quiet"])
     assert rc == 0, capsys.readouterr()
     assert model.exists()
     from inspector_app.core.modelio import load_model
 
     loaded = load_model(model)
     stats = loaded.training_stats
-    assert stats["n"] == 6 and len(stats["quantiles"]) == 101 and stats["min"] <= stats["mean"]
+    assert stats["n"] == 5 and len(stats["quantiles"]) == 101 and stats["min"] <= stats["mean"]
     assert loaded.meta["training"]["steps"] == 3
 
     # a larger colour image is converted and resized, outputs come back at its size
@@ -140,11 +140,11 @@ def test_ctrl_c_during_training_saves_what_was_trained(tmp_path, tiny_folder, ca
     monkeypatch.setattr(models.DeterministicAE, "training_loss", interrupted)
     out = tmp_path / "m.safetensors"
     rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(out), "--image-size", "32",
-               "--latent", "8", "--epochs", "5", "--batch", "2", "--quiet"])
+               "--latent", "8", "--max-steps", "10", "--batch", "2", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 0 and "interrupted after 2 steps" in err
     from inspector_app.core.modelio import load_model
 
     meta = load_model(out).meta
     assert meta["training"]["interrupted"] is True and meta["training"]["steps"] == 2
-    assert meta["training_stats"]["n"] == 6
+    assert meta["training_stats"]["n"] == 5
