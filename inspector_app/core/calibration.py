@@ -263,3 +263,10 @@ def calibrate(
               f"stop '{stop_key}' had the best validation pixel AUROC ({aurocs[stop_key]:.3f})")
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
                        lr_out_of_range=lr_bound, method=method, figures=figures)
+
+
+def model_defaults(meta: Mapping[str, Any] | None, paper: bool = False) -> Calibration:
+    """The defaults a model file's ``calibration`` holds, else (or with ``paper``) :data:`PAPER`."""
+    if paper or not meta or not isinstance(meta.get("calibration"), Mapping):
+        return PAPER
+    return Calibration.from_dict(meta["calibration"])

@@ -30,6 +30,7 @@ from .metrics import aupro, image_auroc, pixel_auroc
 from .modelio import LoadedModel
 from .params import ProjectionParams
 from .projection import project
+from .verdict import image_score
 
 HIST_BINS = 4096
 
@@ -143,6 +144,8 @@ def evaluate(
     category: Category,
     params: ProjectionParams,
     *,
+    threshold: float = 0.2,
+    min_area: int = 1,
     iterations: int = 100,
     batch: int = 16,
     curve: bool = True,
@@ -150,13 +153,15 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score the category's test set; returns the JSON-ready result (see the module docstring).
 
-    ``params`` drive the main projection (its stop criterion applies, capped at ``iterations``);
+    ``params`` drive the main projection (its stop criterion and maximum iterations apply);
+    ``threshold`` and ``min_area`` give each image's verdict (:mod:`inspector_app.core.verdict`);
     the figure-5 curves run ``iterations`` steps of the plain and the eq. 8 update.
     ``progress(n)`` is called with the number of images finished by each pass.
     """
     model = loaded.model
     size, channels = model.image_size, model.channels
-    params = params.replace(max_iter=iterations).validated()
+    params = params.validated()
+    fves: list[float] = []
     t0 = time.perf_counter()
     maps: dict[str, list[np.ndarray]] = {"baseline": [], "grad": [], "grad_recon": []}
     gts: list[np.ndarray] = []
@@ -175,6 +180,7 @@ def evaluate(
             if first is None:
                 first = rec
                 maps["baseline"].append(rec.dssim_reconstruction.cpu().numpy())
+                fves += variance_explained(x0, rec.reconstruction).tolist()
             last = rec
         maps["grad"].append(last.dssim_projection.cpu().numpy())
         maps["grad_recon"].append(last.dssim_reconstruction.cpu().numpy())
@@ -203,7 +209,12 @@ def evaluate(
         }
 
     base = figures(np.concatenate(maps["baseline"]))
-    grad = figures(np.concatenate(maps["grad"]))
+    grad_maps = np.concatenate(maps["grad"])
+    grad = figures(grad_maps)
+    scores = np.array([image_score(m, min_area) for m in grad_maps])
+    flagged = scores > threshold
+    by_defect = {d: float(flagged[[t.defect == d for t in items]].mean()) for d in category.defects}
+    good_fve = [f for f, t in zip(fves, items) if t.defect == "good"]
     grad_recon = figures(np.concatenate(maps["grad_recon"]))
     result: dict[str, Any] = {
         "model": loaded.path,
@@ -223,8 +234,21 @@ def evaluate(
             "image_auroc_recon": grad_recon["image_auroc"],
             "aupro": grad["aupro"],
             "aupro_recon": grad_recon["aupro"],
+            "image_auroc_score": image_auroc(scores, labels) if labels.any() and not labels.all() else float("nan"),
             "iterations": float(np.mean(iters)),
             "stop_reasons": reasons,
+        },
+        "verdicts": {
+            "threshold": float(threshold),
+            "min_area": int(min_area),
+            "defective_flagged": float(flagged[labels].mean()) if labels.any() else float("nan"),
+            "good_passed": float((~flagged[~labels]).mean()) if (~labels).any() else float("nan"),
+            "flagged_by_defect": by_defect,
+        },
+        "variance_explained_good": {
+            "median": float(np.median(good_fve)) if good_fve else float("nan"),
+            "min": float(np.min(good_fve)) if good_fve else float("nan"),
+            "values": good_fve,
         },
         "curve": [
             {"iteration": t, "pixel_auroc_plain": hists["plain"][t].value(), "pixel_auroc_tuned": hists["tuned"][t].value()}
@@ -234,6 +258,13 @@ def evaluate(
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return result
+
+
+def variance_explained(x: torch.Tensor, recon: torch.Tensor) -> np.ndarray:
+    """Per image, 1 − Σ(x − f(x))² / Σ(x − mean x)²: the share of the image's variance f(x) explains."""
+    err = (x - recon).square().flatten(1).sum(1)
+    var = (x - x.mean(dim=(1, 2, 3), keepdim=True)).square().flatten(1).sum(1).clamp_min(1e-12)
+    return (1.0 - err / var).detach().cpu().numpy()
 
 
 def plateau_iteration(curve: list[dict[str, float]], key: str, fraction: float = 0.95) -> int | None:
@@ -253,15 +284,17 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         return "  —  " if v is None or not np.isfinite(v) else f"{v:.3f}".lstrip("0") if v < 1 else f"{v:.3f}"
 
     lines = [
-        "| category | model | baseline | grad (x_T) | grad (f(x_T)) | image AUROC base / grad | AUPRO base / grad | iterations |",
-        "|---|---|---|---|---|---|---|---|",
+        "| category | model | FVE good | baseline | grad (x_T) | grad (f(x_T)) | image AUROC base / grad | AUPRO base / grad "
+        "| iterations | defective flagged | good passed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        b, g = r["baseline"], r["grad"]
+        b, g, v = r["baseline"], r["grad"], r["verdicts"]
         lines.append(
-            f"| {r['category']} | {r['kind']} | {f(b['pixel_auroc'])} | {f(g['pixel_auroc'])} | "
-            f"{f(g['pixel_auroc_recon'])} | {f(b['image_auroc'])} / {f(g['image_auroc'])} | "
-            f"{f(b['aupro'])} / {f(g['aupro'])} | {g['iterations']:.1f} |"
+            f"| {r['category']} | {r['kind']} | {f(r['variance_explained_good']['median'])} | {f(b['pixel_auroc'])} | "
+            f"{f(g['pixel_auroc'])} | {f(g['pixel_auroc_recon'])} | {f(b['image_auroc'])} / {f(g['image_auroc'])} | "
+            f"{f(b['aupro'])} / {f(g['aupro'])} | {g['iterations']:.1f} | {v['defective_flagged']:.0%} | "
+            f"{v['good_passed']:.0%} |"
         )
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ Sliders, command-line flags and defaults all read :data:`RANGES`, so they cannot
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -43,24 +44,76 @@ def check_range(name: str, value: float) -> float:
 
 
 _STOP_RE = re.compile(r"^(none|converge|train-min|train-q(\d{1,2})|lr:([-+0-9.eE]+))$")
+STOP_KINDS = ("none", "converge", "train-min", "train-q", "lr")
 
 
-def parse_stop(spec: str) -> str:
-    """Validate a stop specification: ``none`` (max iterations only), ``converge``,
-    ``train-min``, ``train-qNN`` (NN-th percentile of the training losses) or ``lr:VALUE``."""
-    s = str(spec).strip().lower()
-    m = _STOP_RE.match(s)
-    if not m:
-        try:
-            float(s)
-        except ValueError:
-            raise ValueError(
-                f"bad stop criterion {spec!r}: use none, converge, train-min, train-qNN (e.g. train-q05) or a number"
-            ) from None
-        return f"lr:{float(s):g}"
-    if m.group(3) is not None:
-        float(m.group(3))
-    return s
+class Stop(str):
+    """A stop criterion (section 3.5), parsed once, in :meth:`parse`; immutable.
+
+    It is the canonical text of the criterion (a ``str``, so it reads and serialises as the
+    specification) with typed parts: ``kind`` is one of :data:`STOP_KINDS` and ``value`` the
+    percentile of ``train-q`` (0–99) or the Lr value of ``lr``, else ``None``:
+
+    ``none`` (maximum iterations only), ``converge`` (energy convergence), ``train-min`` (Lr under
+    the training minimum, the paper's), ``train-qNN`` (under the NN-th percentile of the training
+    losses) or ``lr:VALUE`` (a number; a bare number is accepted too).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, spec: "str | Stop") -> "Stop":
+        if isinstance(spec, Stop):
+            return spec
+        s = str(spec).strip().lower()
+        m = _STOP_RE.match(s)
+        if m is None:
+            try:
+                v = float(s)
+            except ValueError:
+                raise ValueError(
+                    f"bad stop criterion {spec!r}: use none, converge, train-min, train-qNN (e.g. train-q05) or a number"
+                ) from None
+            s = f"lr:{v:g}"
+        elif m.group(3) is not None:
+            v = float(m.group(3))
+            s = f"lr:{v:g}"
+        if s.startswith("lr:") and not math.isfinite(float(s[3:])):
+            raise ValueError(f"bad stop criterion {spec!r}: the Lr value must be a finite number")
+        return str.__new__(cls, s)
+
+    @classmethod
+    def of(cls, kind: str, value: float | None = None) -> "Stop":
+        """The criterion of a kind and value: ``Stop.of("train-q", 5)`` is ``train-q05``."""
+        if kind == "train-q":
+            return cls.parse(f"train-q{int(value or 0):02d}")
+        if kind == "lr":
+            return cls.parse(f"lr:{float(value or 0.0):g}")
+        return cls.parse(kind)
+
+    @property
+    def kind(self) -> str:
+        if self.startswith("train-q"):
+            return "train-q"
+        if self.startswith("lr:"):
+            return "lr"
+        return str(self)
+
+    @property
+    def value(self) -> float | None:
+        if self.startswith("train-q"):
+            return int(self[len("train-q"):])
+        if self.startswith("lr:"):
+            return float(self[3:])
+        return None
+
+    def __repr__(self) -> str:
+        return f"Stop({str(self)!r})"
+
+
+def parse_stop(spec: "str | Stop") -> Stop:
+    """Validate a stop specification; see :class:`Stop`."""
+    return Stop.parse(spec)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .anomaly import segmentation
 from .data import atomic_write_bytes, convert_channels, resize_image, to_tensor, to_uint8, write_image
 from .inpainting import composite, resize_mask
-from .modelio import LoadedModel
+from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image
+from .verdict import image_score, scaled_area, segment, verdict
 
 #: DSSIM values mapped to the full colour map in the 8-bit visualisation.
 DSSIM_VIS_MAX = 0.5
@@ -78,6 +78,42 @@ class ProjectionOutput:
     score: float
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def verdict(self) -> str:
+        return str(self.info.get("verdict", ""))
+
+
+@dataclass
+class FinalState:
+    """One image's last iterate, in numpy, at the model's size (what :func:`finish` needs)."""
+
+    x: np.ndarray  # H×W or H×W×C
+    reconstruction: np.ndarray
+    dssim: np.ndarray  # H×W, DSSIM(x0, x_T) or DSSIM(x0, f(x_T)) as ``compare`` says
+    iterations: int
+    stop_reason: str | None
+    energy: float
+    recon_loss: float
+    reg: float
+    lr_threshold: float | None
+    params: ProjectionParams
+
+    @classmethod
+    def from_record(cls, record: IterationRecord, index: int, compare: str = "projection") -> "FinalState":
+        return cls(
+            to_numpy_image(record.x[index]), to_numpy_image(record.reconstruction[index]),
+            record.dssim(compare)[index].detach().cpu().numpy().astype(np.float32),
+            int(record.steps[index]), record.stop_reasons[index], float(record.energy[index]),
+            float(record.recon_loss[index]), float(record.reg[index]), record.lr_threshold, record.params,
+        )
+
+
+#: What the ``score`` of a result means (written into every result JSON).
+SCORE_DEFINITION = (
+    "the highest DSSIM threshold at which the map still holds a connected region (8-connectivity) of at least "
+    "min_area pixels at the model's size; verdict 'defective' when score > threshold"
+)
+
 
 def _back(img: np.ndarray, prep: PreparedImage) -> np.ndarray:
     h, w = prep.original.shape[:2]
@@ -86,31 +122,38 @@ def _back(img: np.ndarray, prep: PreparedImage) -> np.ndarray:
 
 def finish(
     prep: PreparedImage,
-    record: IterationRecord,
-    index: int,
+    state: FinalState | IterationRecord,
+    index: int = 0,
     *,
     compare: str = "projection",
     threshold: float = 0.2,
+    min_area: int = 1,
+    threshold_source: str = "",
     energy_curve: list[float] | None = None,
     params: ProjectionParams | None = None,
+    warnings: list[dict[str, str]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ProjectionOutput:
-    """Outputs of image ``index`` of ``record`` (its last iterate) at the original image's size.
+    """Outputs of one image (``state``, or image ``index`` of a record) at the original image's size.
 
-    With a mask Ω, the projection is composited into the original outside Ω, so those pixels
-    stay bit-identical to the input whatever the resizing.
+    The score and the verdict are computed on the model-sized map (where ``min_area`` is
+    calibrated); the segmentation at the original size keeps the regions of at least
+    ``min_area`` model pixels (scaled). With a mask Ω, the projection is composited into the
+    original outside Ω, so those pixels stay bit-identical to the input whatever the resizing.
     """
-    x_t = to_numpy_image(record.x[index])
-    rec = to_numpy_image(record.reconstruction[index])
-    dmap = record.dssim(compare)[index].detach().cpu().numpy().astype(np.float32)
+    if isinstance(state, IterationRecord):
+        state = FinalState.from_record(state, index, compare)
+    x_t, dmap = state.x, state.dssim.astype(np.float32, copy=False)
     if prep.mask is not None:
         projection = composite(prep.original, x_t, prep.mask)
     else:
         projection = prep.original.copy() if not prep.resized and np.array_equal(x_t, prep.model_input) else _back(x_t, prep)
-    reconstruction = _back(rec, prep)
+    reconstruction = _back(state.reconstruction, prep)
     dssim = _back(dmap, prep) if prep.resized else dmap
-    seg = segmentation(torch.from_numpy(dssim), threshold).numpy()
-    p = params or record.params
+    score = image_score(dmap, min_area)
+    area = scaled_area(min_area, dmap.shape[0], dssim.shape)
+    seg = segment(dssim, threshold, area) if score > threshold else np.zeros(dssim.shape, bool)
+    p = params or state.params
     info = {
         "version": __version__,
         "name": prep.name,
@@ -118,22 +161,28 @@ def finish(
         "model_size": int(prep.model_input.shape[0]),
         "params": p.to_dict(),
         "compare": compare,
-        "threshold": threshold,
-        "iterations": int(record.steps[index]),
-        "stop_reason": record.stop_reasons[index],
-        "lr_threshold": record.lr_threshold,
-        "energy": float(record.energy[index]),
-        "recon_loss": float(record.recon_loss[index]),
-        "reg": float(record.reg[index]),
-        "score": float(dssim.max()),
+        "verdict": verdict(score, threshold),
+        "score": score,
+        "score_definition": SCORE_DEFINITION,
+        "threshold": float(threshold),
+        "min_area": int(min_area),
+        "threshold_source": threshold_source,
         "anomalous_fraction": float(seg.mean()),
+        "max_dssim": float(dmap.max()),
+        "iterations": int(state.iterations),
+        "stop_reason": state.stop_reason,
+        "lr_threshold": state.lr_threshold,
+        "energy": state.energy,
+        "recon_loss": state.recon_loss,
+        "reg": state.reg,
         "masked": prep.mask is not None,
+        "warnings": list(warnings or []),
     }
     if energy_curve is not None:
         info["energy_curve"] = [float(v) for v in energy_curve]
     if extra:
         info.update(extra)
-    return ProjectionOutput(prep.name, projection, reconstruction, dssim, seg, float(dssim.max()), info)
+    return ProjectionOutput(prep.name, projection, reconstruction, dssim, seg, score, info)
 
 
 def dssim_visual(dssim: np.ndarray) -> np.ndarray:
@@ -153,27 +202,44 @@ def overlay(image: np.ndarray, seg: np.ndarray, color=(1.0, 0.15, 0.1), opacity:
     return u8
 
 
-def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarray | None = None) -> dict[str, str]:
-    """``NAME_projection.png``, ``_reconstruction.png``, ``_dssim.png``, ``_dssim.npy``, ``_mask.png``,
-    ``_overlay.png`` (when ``original`` is given) and ``NAME.json``; each written atomically."""
+#: Suffixes of the files :func:`write_outputs` writes for a result ``NAME``.
+OUTPUT_SUFFIXES = {
+    "projection": "_projection.png",
+    "reconstruction": "_reconstruction.png",
+    "dssim_png": "_dssim.png",
+    "dssim_npy": "_dssim.npy",
+    "segmentation": "_segmentation.png",
+    "overlay": "_overlay.png",
+    "json": ".json",
+}
+
+
+def output_paths(out_dir: str | Path, name: str) -> dict[str, Path]:
+    """The files a result named ``name`` (which may hold sub-folders) is written to."""
     d = Path(out_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    n = out.name
+    return {k: d / f"{name}{suffix}" for k, suffix in OUTPUT_SUFFIXES.items()}
+
+
+def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarray | None = None) -> dict[str, str]:
+    """``NAME_projection.png``, ``_reconstruction.png``, ``_dssim.png``, ``_dssim.npy``,
+    ``_segmentation.png``, ``_overlay.png`` (when ``original`` is given) and ``NAME.json``; each
+    written atomically. Callers check :func:`output_paths` for files they must not replace."""
+    paths = output_paths(out_dir, out.name)
     files = {
-        "projection": write_image(d / f"{n}_projection.png", out.projection),
-        "reconstruction": write_image(d / f"{n}_reconstruction.png", out.reconstruction),
-        "dssim_png": write_image(d / f"{n}_dssim.png", dssim_visual(out.dssim)),
-        "mask": write_image(d / f"{n}_mask.png", (out.segmentation * 255).astype(np.uint8)),
+        "projection": write_image(paths["projection"], out.projection),
+        "reconstruction": write_image(paths["reconstruction"], out.reconstruction),
+        "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim)),
+        "segmentation": write_image(paths["segmentation"], (out.segmentation * 255).astype(np.uint8)),
     }
     import io
 
     buf = io.BytesIO()
     np.save(buf, out.dssim.astype(np.float32))
-    files["dssim_npy"] = atomic_write_bytes(d / f"{n}_dssim.npy", buf.getvalue())
+    files["dssim_npy"] = atomic_write_bytes(paths["dssim_npy"], buf.getvalue())
     if original is not None:
-        files["overlay"] = write_image(d / f"{n}_overlay.png", overlay(original, out.segmentation))
+        files["overlay"] = write_image(paths["overlay"], overlay(original, out.segmentation))
     info = dict(out.info)
     info["files"] = {k: Path(v).name for k, v in files.items()}
     info["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    files["json"] = atomic_write_bytes(d / f"{n}.json", json.dumps(info, indent=2).encode())
+    files["json"] = atomic_write_bytes(paths["json"], json.dumps(json_safe(info), indent=2, allow_nan=False).encode())
     return {k: str(v) for k, v in files.items()}

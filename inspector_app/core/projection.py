@@ -16,6 +16,7 @@ at any time, and may ``send({"alpha": ..., "lam": ...})`` to change α or λ fro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Generator, Mapping
 
@@ -24,7 +25,7 @@ import torch
 
 from .losses import dssim_map
 from .models import AutoEncoder
-from .params import ProjectionParams
+from .params import ProjectionParams, Stop
 
 #: Stop reasons a record can carry, per image.
 STOP_REASONS = ("max_iter", "converged", "threshold", "diverged")
@@ -40,25 +41,29 @@ class ProjectionError(ValueError):
 # iterations (the walk goes uphill). Its x then falls back to its lowest-energy iterate.
 
 
-def threshold_from_stats(stop: str, stats: Mapping[str, Any] | None) -> float | None:
-    """The Lr threshold a stop specification names, from the model's training-loss statistics.
+def threshold_from_stats(stop: "str | Stop", stats: Mapping[str, Any] | None) -> float | None:
+    """The Lr threshold a stop criterion names, from the model's training-loss statistics.
 
     ``train-min`` is the paper's choice (section 4.1); ``train-qNN`` the NN-th percentile;
     ``lr:VALUE`` a typed value. ``none`` and ``converge`` have no threshold.
     """
-    if stop.startswith("lr:"):
-        return float(stop[3:])
-    if not stop.startswith("train-"):
+    rule = Stop.parse(stop)
+    if rule.kind == "lr":
+        return float(rule.value)
+    if rule.kind not in ("train-min", "train-q"):
         return None
-    if not stats or "min" not in stats:
-        raise ProjectionError(f"stop criterion {stop!r} needs the model's training-loss statistics, which it lacks")
-    if stop == "train-min":
+    if not stats or not _finite(stats.get("min")):
+        raise ProjectionError(f"stop criterion {str(rule)!r} needs the model's training-loss statistics, which it lacks")
+    if rule.kind == "train-min":
         return float(stats["min"])
-    pct = int(stop[len("train-q"):])
     q = stats.get("quantiles")
-    if not q or len(q) != 101:
-        raise ProjectionError(f"stop criterion {stop!r}: the model file has no training-loss quantiles")
-    return float(q[pct])
+    if not isinstance(q, (list, tuple)) or len(q) != 101 or not _finite(q[int(rule.value)]):
+        raise ProjectionError(f"stop criterion {str(rule)!r}: the model file has no training-loss quantiles")
+    return float(q[int(rule.value)])
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
@@ -254,7 +259,7 @@ def project(
                 for j in idx[hit].tolist():
                     reasons[j] = "threshold"
                 stop_now |= hit
-            if p.stop == "converge":
+            if p.stop.kind == "converge":
                 de = (e_d - prev_e[idx]).abs() / n_pix
                 calm[idx] = torch.where(de < p.tol, calm[idx] + 1, torch.zeros_like(calm[idx]))
                 prev_e[idx] = e_d

@@ -384,6 +384,8 @@ def train(
         interrupted = True
         state.stop_reason = "interrupted"
     state.seconds = time.monotonic() - t_start
+    if val_images and state.step and (not state.val_curve or state.val_curve[-1][0] != state.step):
+        _validate(model, val_images, device, cfg, state, current_lr(), snapshot_best)  # the last steps count too
     if not best or not val_images:  # no validation: the last weights are the result
         snapshot_best()
         state.best_step = state.step

@@ -51,8 +51,9 @@ def test_train_then_project_end_to_end(tmp_path, tiny_folder, capsys):
     rc = main(["project", "--model", str(model), str(tiny_folder / "000.png"), str(tmp_path / "big.png"),
                "--out", str(out), "--max-iter", "5", "--stop", "none", "--quiet"])
     assert rc == 0, capsys.readouterr()
-    for name, shape in (("000", (32, 32)), ("big", (50, 70))):
-        for suffix in ("_projection.png", "_reconstruction.png", "_dssim.png", "_mask.png", "_dssim.npy", ".json"):
+    # two inputs from different folders: the outputs mirror their folders under --out
+    for name, shape in (("normal/000", (32, 32)), ("big", (50, 70))):
+        for suffix in ("_projection.png", "_reconstruction.png", "_dssim.png", "_segmentation.png", "_dssim.npy", ".json"):
             assert (out / f"{name}{suffix}").exists(), suffix
         assert np.load(out / f"{name}_dssim.npy").shape == shape
         assert cv2.imread(str(out / f"{name}_projection.png"), cv2.IMREAD_UNCHANGED).shape[:2] == shape
@@ -105,7 +106,7 @@ def test_unreadable_image_among_many_is_reported_and_the_rest_processed(tmp_path
         (["project", "--model", "{model}", "{img}", "--out", "{o}", "--alpha", "-1"], "alpha"),
         (["project", "--model", "{model}", "{img}", "--out", "{o}", "--stop", "whenever"], "stop criterion"),
         (["project", "--model", "{bad}", "{img}", "--out", "{o}"], "is not a model file"),
-        (["project", "--model", "{model}", "{missing}", "--out", "{o}"], "no input images"),
+        (["project", "--model", "{model}", "{missing}", "--out", "{o}"], "missing: no such file"),
         (["project", "--model", "{model}", "{img}", "--out", "{o}", "--optimizer", "lbfgs"], "invalid choice"),
         (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.safetensors"], "no images found"),
         (["train", "--arch", "l2ae", "--data", "{missing}", "--out", "{o}/m.safetensors"], "no such folder"),

@@ -38,7 +38,7 @@ def test_histogram_auroc_close_to_sklearn():
 def test_evaluate_end_to_end(tmp_path, tiny_category, capsys):
     model = make_model_file(tmp_path / "m.safetensors", size=32)
     out_json, out_png = tmp_path / "r.json", tmp_path / "r.png"
-    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--iterations", "4", "--stop", "none",
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--iterations", "4", "--max-iter", "4", "--stop", "none",
                "--json", str(out_json), "--plot", str(out_png), "--quiet", "--batch", "4"])
     out = capsys.readouterr()
     assert rc == 0, out.err

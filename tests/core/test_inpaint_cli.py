@@ -8,8 +8,6 @@ import json
 import numpy as np
 import pytest
 
-from inspector_app.cli import UsageError, _Parser
-from inspector_app.cli_inpaint import add_inpaint
 from inspector_app.core.data import read_image, write_image
 from inspector_app.core.inpainting import (
     PANELS,
@@ -26,21 +24,10 @@ FAST = ["--max-iter", "6"]
 
 
 def run_cli(argv: list[str]) -> int:
-    """``inspector-app inpaint ...`` through the real main() when registered, else its own parser."""
+    """``inspector-app inpaint ...`` through the real main()."""
     from inspector_app import cli
 
-    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    if "inpaint" in sub.choices:  # registered in cli.COMMANDS
-        return cli.main(["inpaint", *argv])
-    parser = _Parser(prog="inspector-app")
-    add_inpaint(parser.add_subparsers(dest="command", parser_class=_Parser))
-    try:
-        a = parser.parse_args(["inpaint", *argv])
-        return int(a.func(a) or 0)
-    except UsageError as e:
-        return cli._fail(str(e))
-    except (ValueError, OSError) as e:
-        return cli._fail(str(e))
+    return cli.main(["inpaint", *argv])
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ import json
 import time
 from pathlib import Path
 
-from .cli import UsageError
+from .common import UsageError, add_projection_flags, checked_projection_values, finite_float
 
 
-def add_inpaint(sub) -> None:
+def add_parser(sub) -> None:
     """Add the ``inpaint`` sub-command to an argparse ``add_subparsers`` object."""
-    from .core.inpainting import INPAINT_MAX_ITER
-    from .core.params import OPTIMIZERS
+    from ..core.inpainting import INPAINT_MAX_ITER
 
     p = sub.add_parser(
         "inpaint",
@@ -35,56 +34,48 @@ def add_inpaint(sub) -> None:
                    help="only the blind run (eq. 8); --mask is then optional (it still gives Telea and psnr_mask)")
     p.add_argument("--ground-truth", default=None, metavar="CLEAN", help="the clean image, for PSNR / SSIM")
     p.add_argument("--name", default=None, help="output file prefix (default: the image's file name)")
-    p.add_argument("--alpha", type=float, default=None,
-                   help="step size α of both runs (default: masked 0.5, blind 2, plain steps)")
-    p.add_argument("--lam", type=float, default=None, help="λ of both runs (default: masked 0, blind 0.1)")
-    p.add_argument("--blind-alpha", type=float, default=None, help="α of the blind run only")
-    p.add_argument("--blind-lam", type=float, default=None, help="λ of the blind run only")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                   help="both runs (default sgd, the plain step of eq. 5; adam suits models with another loss scale, "
-                        "but normalises eq. 8's weighting away)")
-    p.add_argument("--max-iter", type=int, default=INPAINT_MAX_ITER,
-                   help=f"maximum iterations of each run (default {INPAINT_MAX_ITER})")
-    p.add_argument("--stop", default="converge",
-                   help="converge (default: energy convergence), none, train-min, train-qNN or an Lr value")
-    p.add_argument("--tol", type=float, default=None, help="energy convergence tolerance per pixel (default 1e-5)")
-    p.add_argument("--patience", type=int, default=None, help="iterations in a row under --tol (default 5)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
+    add_projection_flags(p, defaults={
+        "alpha": None, "lam": None, "tol": None, "patience": None, "optimizer": None,
+        "max_iter": INPAINT_MAX_ITER, "stop": "converge"}, helps={
+        "alpha": "step size α of both runs (default: masked 0.5, blind 2, plain steps)",
+        "lam": "λ of both runs (default: masked 0, blind 0.1)",
+        "stop": "converge (default: energy convergence), none, train-min, train-qNN or an Lr value"})
+    p.add_argument("--blind-alpha", type=finite_float, default=None, help="α of the blind run only")
+    p.add_argument("--blind-lam", type=finite_float, default=None, help="λ of the blind run only")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_inpaint)
+    p.set_defaults(func=run)
 
 
 def _params(a, mode: str):
-    from .core.inpainting import inpaint_params
-    from .core.params import check_range, parse_stop
+    from ..core.inpainting import inpaint_params
+    from ..core.params import check_range
 
-    alpha = a.blind_alpha if mode == "blind" and a.blind_alpha is not None else a.alpha
-    lam = a.blind_lam if mode == "blind" and a.blind_lam is not None else a.lam
-    if alpha is not None:
-        check_range("alpha", alpha)
-    if lam is not None:
-        check_range("lam", lam)
-    if a.max_iter < 0:
-        raise UsageError("--max-iter must be >= 0")
-    if a.tol is not None and a.tol <= 0:
-        raise UsageError("--tol must be positive")
-    if a.patience is not None and a.patience < 1:
-        raise UsageError("--patience must be at least 1")
-    return inpaint_params(mode, alpha=alpha, lam=lam, optimizer=a.optimizer, max_iter=a.max_iter,
-                          stop=parse_stop(a.stop), tol=a.tol, patience=a.patience)
+    given = checked_projection_values(a)
+    alpha = a.blind_alpha if mode == "blind" and a.blind_alpha is not None else given.get("alpha")
+    lam = a.blind_lam if mode == "blind" and a.blind_lam is not None else given.get("lam")
+    try:
+        for name, v in (("alpha", alpha), ("lam", lam)):
+            if v is not None:
+                check_range(name, v)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return inpaint_params(mode, alpha=alpha, lam=lam, optimizer=given.get("optimizer"), max_iter=given["max_iter"],
+                          stop=given["stop"], tol=given.get("tol"), patience=given.get("patience"))
 
 
 def _fmt(v: float) -> str:
     return "inf" if v == float("inf") else f"{v:.2f}"
 
 
-def cmd_inpaint(a) -> int:
-    from . import __version__
-    from .core.data import atomic_write_bytes, read_image, write_image
-    from .core.inpainting import run_comparison
-    from .core.mask import load_mask_png
-    from .core.modelio import load_model
+def run(a) -> int:
+    from .. import __version__
+    from ..core.data import atomic_write_bytes, read_image, write_image
+    from ..core.inpainting import run_comparison
+    from ..core.mask import load_mask_png
+    from ..core.modelio import load_model
 
+    if a.name is not None and (not a.name.strip() or Path(a.name).name != a.name or a.name in (".", "..")):
+        raise UsageError(f"--name {a.name!r}: a file name prefix, without folders")
     if not a.blind and not a.mask:
         raise UsageError("inpaint needs --mask (the corrupted region Ω), or --blind for the blind run only")
     modes = ("blind",) if a.blind else ("blind", "masked")

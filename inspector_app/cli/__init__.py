@@ -1,0 +1,50 @@
+"""The ``inspector-app`` command: the window by default, and headless sub-commands, one module each.
+
+Bad input ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from . import calibrate, evaluate, gui, inpaint, make_dataset, project, train
+from .common import EXIT_BAD_INPUT, Parser, UsageError, fail
+
+__all__ = ["main", "build_parser", "UsageError", "EXIT_BAD_INPUT"]
+
+#: The sub-commands, in the order ``--help`` lists them; each module has ``add_parser`` and ``run``.
+COMMANDS = (gui, train, calibrate, project, evaluate, make_dataset, inpaint)
+
+
+def build_parser() -> Parser:
+    from .. import __version__
+
+    parser = Parser(prog="inspector-app", description=(
+        "Anomaly localization by iterative energy-based projection on a normal data manifold "
+        "(Dehaene et al., ICLR 2020). With no command, opens the inspection window."))
+    parser.add_argument("--version", action="version", version=f"inspector-app {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        a = parser.parse_args(argv)
+        if a.command is None:
+            return gui.run(a)
+        return int(a.func(a) or 0)
+    except UsageError as e:
+        return fail(str(e))
+    except KeyboardInterrupt:
+        print("inspector-app: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as e:  # ModelFileError, ImageError, DataError, ProjectionError ...
+        return fail(str(e) or type(e).__name__)
+    except RuntimeError as e:  # e.g. CUDA out of memory
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return fail(msg)

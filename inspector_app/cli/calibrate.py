@@ -1,0 +1,82 @@
+"""The ``calibrate`` command: fit a model's default threshold, minimum area and stop criterion on
+normal images it was not trained on (its validation split), and store them in the model file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .common import UsageError
+
+def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100):
+    from tqdm import tqdm
+
+    from ..core.calibration import calibrate
+
+    with tqdm(total=len(val_images) * 3, unit="image", disable=quiet, dynamic_ncols=True,
+              desc="calibrating on validation") as bar:
+        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
+    f = cal.figures
+    print(f"calibration: threshold {cal.threshold:.3f}, min area {cal.min_area} px, stop {cal.stop} "
+          f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
+          f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
+    return cal
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit a model's default threshold, minimum area and stop on validation images")
+    p.add_argument("--model", required=True, help="model file (.safetensors from inspector-app train)")
+    p.add_argument("--data", required=True,
+                   help="the training data folder (its validation images, listed in the model file, are used), "
+                        "or with --val-dir a folder of normal images the model was not trained on")
+    p.add_argument("--val-dir", action="store_true", help="--data is a folder of held-out normal images")
+    p.add_argument("--out", default=None, help="model file to write (default: the model file itself, with --in-place)")
+    p.add_argument("--in-place", action="store_true", help="rewrite --model with the calibration")
+    p.add_argument("--max-iter", type=int, default=100, help="iterations of the validation runs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(a) -> int:
+    from ..core.data import check_writable, load_training_images, list_images, read_image
+    from ..core.modelio import load_model, save_model
+    from ..core.models import ScriptedAutoEncoder
+    from ..core.training import TrainConfig, model_sized
+
+    if a.out is None and not a.in_place:
+        raise UsageError("give --out FILE, or --in-place to rewrite the model file")
+    out = Path(a.model) if a.out is None else Path(a.out)
+    if a.out is not None and out.exists() and out.resolve() != Path(a.model).resolve():
+        raise UsageError(f"--out {out} exists; choose another name")
+    if a.max_iter < 1:
+        raise UsageError("--max-iter must be at least 1")
+    loaded = load_model(a.model, a.device)
+    if isinstance(loaded.model, ScriptedAutoEncoder):
+        raise UsageError(f"{a.model}: a TorchScript model cannot be rewritten; calibrate a .safetensors model")
+    check_writable(out)
+    cfg = loaded.model.config
+    training = loaded.meta.get("training") or {}
+    crop = training.get("protocol", "texture crops") == "texture crops"
+    tcfg = TrainConfig(cfg, crop=crop)
+    if a.val_dir:
+        files = list_images(a.data)
+        if not files:
+            raise UsageError(f"{a.data}: no images")
+        val = model_sized([read_image(f, cfg.channels) for f in files], tcfg)
+    else:
+        names = training.get("val_names")
+        if not names:
+            raise UsageError(f"{a.model}: the file lists no validation images; use --val-dir with held-out normal images")
+        images, _, all_names = load_training_images(a.data, cfg.channels, with_names=True)
+        missing = [n for n in names if n not in all_names]
+        if missing:
+            raise UsageError(f"{a.data}: validation image {missing[0]} of this model is not there")
+        val = model_sized([images[all_names.index(n)] for n in names], tcfg)
+    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter)
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
+                                                             "norm", "loss", "version")}
+    meta["calibration"] = cal.to_dict()
+    save_model(loaded.model, out, meta)
+    print(f"wrote {out}: {cal.method}")
+    return 0

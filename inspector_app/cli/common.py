@@ -1,0 +1,105 @@
+"""What every command shares: the one-line error, the projection flags and their validation."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage + message)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def fail(msg: str) -> int:
+    print(f"inspector-app: error: {msg}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def warn(msg: str) -> None:
+    print(f"inspector-app: warning: {msg}", file=sys.stderr)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return v
+
+
+#: The projection flags, from :data:`inspector_app.core.params.RANGES` (name → flag type).
+_RANGED = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int}
+
+
+def add_projection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = None,
+                         helps: dict[str, str] | None = None) -> None:
+    """Add ``--alpha --lam --max-iter --tol --patience --optimizer --grad-mask --stop --device``.
+
+    Numbers take their default, bounds and help from ``RANGES``; ``defaults`` overrides a default
+    (``None``: decided later, e.g. by the model's calibration or the inpainting mode)."""
+    from ..core.params import GRAD_MASKS, OPTIMIZERS, RANGES
+
+    defaults = defaults or {}
+    helps = helps or {}
+    for name, typ in _RANGED.items():
+        r = RANGES[name]
+        default = defaults.get(name, typ(r.default))
+        shown = "" if default is None else f" (default {default:g})"
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=finite_float if typ is float else int,
+                       default=default, help=helps.get(name, r.help) + shown)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.get("optimizer", "sgd"),
+                   help="plain step (eq. 5) or Adam")
+    p.add_argument("--grad-mask", choices=GRAD_MASKS, default=defaults.get("grad_mask", "recon"),
+                   help="recon: weight the gradient by (x − f(x))² (eq. 8); none: plain gradient")
+    p.add_argument("--stop", default=defaults.get("stop", "train-min"),
+                   help=helps.get("stop", "train-min (paper), train-qNN (e.g. train-q05), converge, none, or an Lr value"))
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
+
+
+def checked_projection_values(a) -> dict[str, Any]:
+    """The projection flags of ``a`` that were given (not ``None``), checked against their ranges."""
+    from ..core.params import Stop, check_range
+
+    out: dict[str, Any] = {}
+    for name in _RANGED:
+        v = getattr(a, name, None)
+        if v is None:
+            continue
+        try:
+            check_range(name, v)
+        except ValueError as e:
+            raise UsageError(f"--{name.replace('_', '-')}: {e}") from None
+        out[name] = v
+    if getattr(a, "stop", None) is not None:
+        try:
+            out["stop"] = Stop.parse(a.stop)
+        except ValueError as e:
+            raise UsageError(f"--stop: {e}") from None
+    for name in ("optimizer", "grad_mask"):
+        if getattr(a, name, None) is not None:
+            out[name] = getattr(a, name)
+    return out
+
+
+def params_from_args(a, **overrides):
+    """:class:`ProjectionParams` from the projection flags (and ``overrides``), validated."""
+    from ..core.params import ProjectionParams
+
+    values = checked_projection_values(a)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ProjectionParams(**values).validated()
+    except ValueError as e:
+        raise UsageError(str(e)) from None

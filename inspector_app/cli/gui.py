@@ -1,0 +1,15 @@
+"""The ``gui`` command (the default): the inspection window."""
+
+from __future__ import annotations
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gui", help="open the inspection window (the default)")
+    p.add_argument("--model", default=None, help="model file to open")
+    p.add_argument("image", nargs="?", default=None, help="image to open")
+    p.set_defaults(func=run)
+
+
+def run(a) -> int:
+    from ..gui.app import run_app
+
+    return run_app(model=getattr(a, "model", None), image=getattr(a, "image", None))

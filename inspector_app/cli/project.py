@@ -1,0 +1,247 @@
+"""The ``project`` command: project images (files or folders) and write anomaly maps, verdicts and
+a ``summary.csv``.
+
+Outputs mirror the inputs' relative folders under ``--out`` (``test/hole/000.png`` → ``OUT/hole/
+000_*``); two inputs that would still share a name get ``_1``, ``_2`` …, all names reserved before
+anything is written. A run never replaces a file it did not create, unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .common import EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, warn
+
+SUMMARY = "summary.csv"
+SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
+                  "iterations", "stop_reason", "recon_loss_x0", "warnings")
+
+
+def add_parser(sub) -> None:
+    from ..core.params import COMPARE
+
+    p = sub.add_parser("project", help="project images onto the normal manifold; write anomaly maps and verdicts")
+    p.add_argument("--model", required=True, help="model file (.safetensors or TorchScript)")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
+                   help="images, or folders searched recursively (ground-truth masks *_mask.* and ground_truth/ skipped)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
+    add_projection_flags(p, defaults={"max_iter": None, "stop": None}, helps={
+        "max_iter": "maximum number of iterations (default: the model's calibration, else 100)",
+        "stop": "train-min (paper), train-qNN, converge, none, or an Lr value (default: the model's calibration)"})
+    p.add_argument("--threshold", type=finite_float, default=None,
+                   help="DSSIM threshold of the segmentation and the verdict (default: the model's calibration, else 0.2)")
+    p.add_argument("--min-area", type=int, default=None,
+                   help="smallest defect region, in pixels at the model's size (default: the model's calibration, else 1)")
+    p.add_argument("--paper-defaults", action="store_true",
+                   help="the paper's threshold 0.2, single pixels and stop at the training minimum, not the calibration")
+    p.add_argument("--mask", default=None, help="Ω for masked inpainting (eq. 7): PNG, non-zero = may change")
+    p.add_argument("--compare", choices=COMPARE, default="projection",
+                   help="DSSIM between x0 and x_T (projection) or f(x_T) (reconstruction)")
+    p.add_argument("--batch", type=int, default=8, help="images projected together")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+@dataclass
+class Job:
+    source: Path
+    name: str  # output name under --out, may hold sub-folders
+
+
+def _skipped(path: Path, root: Path) -> bool:
+    """Ground-truth masks are not parts: ``*_mask.*`` files and anything under ``ground_truth/``."""
+    rel = path.relative_to(root).parts
+    return path.stem.endswith("_mask") or "ground_truth" in rel[:-1]
+
+
+def collect_inputs(inputs: Sequence[str], out_dir: Path) -> tuple[list[Job], list[str]]:
+    """Input files with unique output names (see the module docstring), and the problems found."""
+    from ..core.data import IMAGE_EXTENSIONS
+
+    found: list[tuple[Path, Path]] = []  # (file, root its name is relative to)
+    problems: list[str] = []
+    out_res = out_dir.resolve()
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+                           and not _skipped(f, p) and out_res not in f.resolve().parents)
+            if not files:
+                problems.append(f"{p}: no images in this folder")
+            found += [(f, p) for f in files]
+        elif p.exists():
+            found.append((p, p.parent))
+        else:
+            problems.append(f"{p}: no such file")
+    if not found:
+        return [], problems
+    roots = {r.resolve() for _, r in found}
+    common = Path(os.path.commonpath([str(r) for r in roots])) if len(roots) > 1 else None
+    natural = []
+    for f, root in found:
+        base = root.resolve() if common is None else common
+        rel = f.resolve().relative_to(base).with_suffix("")
+        natural.append(rel.as_posix())
+    return [Job(f, n) for (f, _), n in zip(found, unique_names(natural))], problems
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` made unique: later duplicates get ``_1``, ``_2`` … never taking a name another
+    input has (every name is reserved before any is changed)."""
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for n in names:
+        if n not in seen:
+            seen.add(n)
+            out.append(n)
+            continue
+        k = 1
+        while f"{n}_{k}" in taken:
+            k += 1
+        new = f"{n}_{k}"
+        taken.add(new)
+        seen.add(new)
+        out.append(new)
+    return out
+
+
+def _existing_outputs(jobs: list[Job], out_dir: Path) -> list[Path]:
+    from ..core.pipeline import output_paths
+
+    hits = [out_dir / SUMMARY] if (out_dir / SUMMARY).exists() else []
+    for j in jobs:
+        hits += [p for p in output_paths(out_dir, j.name).values() if p.exists()]
+    return hits
+
+
+# ------------------------------------------------------------------------------------------ run
+
+def run(a) -> int:
+    from tqdm import tqdm
+
+    from ..core.calibration import model_defaults
+    from ..core.data import check_writable
+    from ..core.mask import load_mask_png
+    from ..core.modelio import load_model
+
+    if a.batch < 1:
+        raise UsageError("--batch must be at least 1")
+    if a.threshold is not None and not 0 <= a.threshold <= 1:
+        raise UsageError("--threshold must be in [0, 1]")
+    if a.min_area is not None and a.min_area < 1:
+        raise UsageError("--min-area must be at least 1")
+    params_from_args(a)  # flag errors before the model is loaded
+    out_dir = Path(a.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder")
+    jobs, problems = collect_inputs(a.inputs, out_dir)
+    if not jobs:
+        raise UsageError(problems[-1] if len(problems) == 1 else "no input images" + (f" ({problems[-1]})" if problems else ""))
+    existing = _existing_outputs(jobs, out_dir)
+    if existing and not a.overwrite:
+        raise UsageError(f"{existing[0]} exists ({len(existing)} result file(s) already in {out_dir}); "
+                         "choose another --out or add --overwrite")
+    check_writable(out_dir / SUMMARY)
+
+    loaded = load_model(a.model, a.device)
+    defaults = model_defaults(loaded.meta, paper=a.paper_defaults)
+    params = params_from_args(a, max_iter=a.max_iter if a.max_iter is not None else defaults.max_iter,
+                              stop=a.stop if a.stop is not None else defaults.stop)
+    threshold = a.threshold if a.threshold is not None else defaults.threshold
+    min_area = a.min_area if a.min_area is not None else defaults.min_area
+    source = "--threshold" if a.threshold is not None else defaults.method
+    omega = None
+    if a.mask:
+        omega = load_mask_png(a.mask)
+    rows: list[dict] = []
+    bar = tqdm(total=len(jobs), unit="image", disable=a.quiet, dynamic_ncols=True, desc="projecting")
+    for i in range(0, len(jobs), a.batch):
+        for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
+                                 min_area, source, problems):
+            rows.append(res)
+            bar.update(1)
+        bar.update(0)
+    bar.close()
+    if not rows:
+        raise UsageError(problems[-1] if len(problems) == 1 else f"no input could be used ({problems[-1]})")
+    write_summary(out_dir / SUMMARY, rows)
+    for r in rows:
+        print(f"{r['source']}: {r['verdict']} (score {r['score']:.3f}, threshold {r['threshold']:.3f}), "
+              f"{r['iterations']} iterations ({r['stop_reason']})")
+    n_bad = sum(r["verdict"] == "defective" for r in rows)
+    print(f"wrote {len(rows)} result(s) and {SUMMARY} to {out_dir}: {n_bad} defective, {len(rows) - n_bad} good")
+    for msg in problems:  # one line per input that could not be used
+        print(f"inspector-app: error: skipped {msg}", file=sys.stderr)
+    if problems:
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare: str, threshold: float,
+                  min_area: int, threshold_source: str, problems: list[str]) -> list[dict]:
+    """Read, project, decide and write one batch; unreadable inputs are reported and skipped."""
+    from ..core.checks import fit_warnings, image_channels
+    from ..core.data import ImageError, read_image
+    from ..core.pipeline import batch_tensors, finish, prepare, write_outputs
+    from ..core.projection import run_to_end
+
+    model = loaded.model
+    ready = []
+    for job in jobs:
+        try:
+            img = read_image(job.source)
+            if omega is not None and omega.shape != img.shape[:2]:
+                raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
+                                 f"{img.shape[1]}×{img.shape[0]}")
+            ready.append((job, prepare(job.name, img, loaded, omega), img))
+        except (ImageError, ValueError) as e:
+            msg = str(e) if str(job.source) in str(e) else f"{job.source}: {e}"
+            problems.append(msg)
+    if not ready:
+        return []
+    x0, mask = batch_tensors([r[1] for r in ready])
+    t0 = time.perf_counter()
+    first, last, curves = run_to_end(model, x0, params, mask=mask)
+    dt = (time.perf_counter() - t0) / len(ready)
+    rows = []
+    for j, (job, prep, img) in enumerate(ready):
+        lr0 = float(first.recon_loss[j])
+        warns = fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
+                             last.lr_threshold, loaded.meta.get("calibration"), loaded.training_stats)
+        for w in warns:
+            warn(f"{job.source}: {w['message']}")
+        out = finish(prep, last, j, compare=compare, threshold=threshold, min_area=min_area,
+                     threshold_source=threshold_source, energy_curve=curves[j], params=params, warnings=warns,
+                     extra={"source": str(job.source), "model": str(loaded.path), "device": str(loaded.device),
+                            "recon_loss_x0": lr0, "seconds": round(dt, 4)})
+        write_outputs(out, out_dir, original=prep.original)
+        info = out.info
+        rows.append({"source": str(job.source), "output": job.name, "verdict": info["verdict"],
+                     "score": info["score"], "threshold": threshold, "min_area": min_area,
+                     "anomalous_fraction": info["anomalous_fraction"], "iterations": info["iterations"],
+                     "stop_reason": info["stop_reason"], "recon_loss_x0": lr0,
+                     "warnings": ";".join(w["code"] for w in warns)})
+    return rows
+
+
+def write_summary(path: Path, rows: list[dict]) -> None:
+    """``summary.csv``: one row per image (source, output name, verdict, score …), atomically."""
+    from ..core.data import atomic_write_bytes
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in SUMMARY_FIELDS})
+    atomic_write_bytes(path, buf.getvalue().encode())

@@ -1,0 +1,124 @@
+"""The ``train`` command: an autoencoder on normal images, its statistics and its calibration."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from .common import UsageError, finite_float
+
+def add_parser(sub) -> None:
+    from ..core.models import KINDS, NORMS
+    from ..core.training import AUGMENTATIONS, TrainConfig
+
+    d = TrainConfig(model=None)  # type: ignore[arg-type]  # defaults only
+    p = sub.add_parser("train", help="train an autoencoder on normal images")
+    p.add_argument("--arch", choices=KINDS, required=True, help="model kind (section 4.1)")
+    p.add_argument("--data", required=True, help="folder of normal images, or an MVTec category (train/good is used)")
+    p.add_argument("--out", required=True, help="model file to write (.safetensors)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--image-size", type=int, default=128, help="multiple of 32 (default 128)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    p.add_argument("--latent", type=int, default=100)
+    p.add_argument("--norm", choices=NORMS, default="batch",
+                   help="normalisation after each convolution but the last (default batch; none: Bergmann's exact net)")
+    p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap on training steps (default %(default)s)")
+    p.add_argument("--max-minutes", type=finite_float, default=None, help="cap on wall-clock minutes")
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=finite_float, default=d.lr, help="Adam learning rate after warm-up (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
+    p.add_argument("--crop", action="store_true", help="texture protocol: random crops (else rotation/translation)")
+    p.add_argument("--augment", default=",".join(d.augment),
+                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s)")
+    p.add_argument("--val-fraction", type=finite_float, default=d.val_fraction,
+                   help="share of the images held out for validation and calibration")
+    p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between validation evaluations")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="evaluations without improvement before the rate is cut (or training stops)")
+    p.add_argument("--checkpoint-minutes", type=finite_float, default=d.checkpoint_minutes)
+    p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from OUT.checkpoint")
+    p.add_argument("--no-calibrate", action="store_true", help="skip the calibration on the validation split")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--description", default=None, help="training-data description stored in the file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _train_config(a):
+    from ..core.models import ModelConfig
+    from ..core.training import TrainConfig
+
+    augment = () if a.augment.strip().lower() in ("", "none") else tuple(s.strip() for s in a.augment.split(","))
+    try:
+        mcfg = ModelConfig(a.arch, a.image_size, a.channels, a.latent, a.norm).validate()
+        return TrainConfig(
+            mcfg, max_steps=a.max_steps, max_minutes=a.max_minutes, batch=a.batch, lr=a.lr, warmup=a.warmup,
+            crop=a.crop, augment=augment, val_fraction=a.val_fraction, eval_every=a.eval_every,
+            patience=a.patience, checkpoint_minutes=a.checkpoint_minutes, seed=a.seed,
+        ).validate()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def run(a) -> int:
+    from tqdm import tqdm
+
+    from ..core.data import check_writable, load_training_images
+    from ..core.modelio import resolve_device, save_model
+    from ..core.training import train, training_metadata, training_statistics
+
+    out = Path(a.out)
+    if out.suffix != ".safetensors":
+        raise UsageError(f"--out {out}: the model file must end in .safetensors")
+    if out.exists() and not a.overwrite:
+        raise UsageError(f"--out {out} exists; choose another name or add --overwrite")
+    tcfg = _train_config(a)
+    checkpoint = out.with_suffix(".checkpoint")
+    check_writable(out)  # before any computation: a training run must not be lost at the end
+    device = resolve_device(a.device)
+    images, folder, names = load_training_images(a.data, a.channels, with_names=True)
+    bar = tqdm(total=tcfg.max_steps, unit="step", disable=a.quiet, dynamic_ncols=True,
+               desc=f"{a.arch} on {len(images)} images", initial=0)
+
+    def progress(state, running: float) -> None:
+        bar.n = state.step
+        val = state.val_curve[-1][1] if state.val_curve else float("nan")
+        bar.set_postfix(loss=f"{running:.4g}", val=f"{val:.4g}", refresh=False)
+        bar.refresh() if state.step % 10 == 0 else None
+
+    res = train(images, names, tcfg, device, progress, checkpoint=checkpoint, resume=a.resume)
+    bar.close()
+    st = res.state
+    if res.interrupted:
+        print(f"interrupted after {st.step} steps: saving the best model so far; "
+              f"--resume {checkpoint} continues", file=sys.stderr)
+    # Ctrl-C during the statistics, the calibration or the save must not leave a half file
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        stats = training_statistics(res.model, [images[names.index(n)] for n in res.train_names], tcfg, device)
+        meta = {
+            "training_stats": stats,
+            "training": training_metadata(res, device, a.description or str(Path(a.data)), str(folder)),
+        }
+        res.model.training_stats = stats
+        if not a.no_calibrate and res.val_names:
+            from ..core.training import model_sized
+            from .calibrate import run_calibration
+
+            val = model_sized([images[names.index(n)] for n in res.val_names], tcfg)
+            meta["calibration"] = run_calibration(res.model, val, device, stats, a.quiet).to_dict()
+        save_model(res.model, out, meta)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if not res.interrupted and checkpoint.exists():
+        checkpoint.unlink()
+    fve = meta["training"]["best_val_fve"]
+    print(
+        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
+        f"(stopped: {st.stop_reason}), validation Lr {st.best_val:.4g}"
+        + (f", variance explained {fve:.2f}" if fve is not None else "")
+        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
+    )
+    return 0

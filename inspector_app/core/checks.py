@@ -1,0 +1,71 @@
+"""Does this image fit this model? The warnings shown beside a result (a banner in the window, a
+line on stderr and a ``warnings`` field in the JSON on the command line).
+
+Each warning is ``{"code": ..., "message": ...}``:
+
+* ``already_normal`` — Lr(x0) is already under the stop threshold: the run stops at t = 0 and
+  nothing can be flagged;
+* ``out_of_range`` — Lr(x0) is far above anything seen in calibration (good validation images
+  and synthetic defects): the image is probably not of the kind this model was trained on;
+* ``resized`` / ``channels`` — the image's size or colour differs from the model's, so it was
+  converted before the projection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .calibration import OOD_FACTOR
+
+
+def fit_warnings(
+    image_shape: tuple[int, ...],
+    image_channels: int,
+    model_size: int,
+    model_channels: int,
+    lr0: float | None = None,
+    lr_threshold: float | None = None,
+    calibration: Mapping[str, Any] | None = None,
+    training_stats: Mapping[str, Any] | None = None,
+) -> list[dict[str, str]]:
+    """The warnings for an image of ``image_shape`` (H, W, ...) with ``image_channels`` channels
+    before conversion, and — once known — its Lr(x0) and the run's Lr stop threshold."""
+    out: list[dict[str, str]] = []
+    if lr0 is not None and np.isfinite(lr0):
+        if lr_threshold is not None and lr0 < lr_threshold:
+            out.append({"code": "already_normal", "message": (
+                f"this image already looks normal to this model: Lr(x0) = {lr0:.4g} is under the stop "
+                f"threshold {lr_threshold:.4g}, so the projection stops at t = 0 and nothing is flagged")})
+        bound = out_of_range_bound(calibration, training_stats)
+        if bound is not None and lr0 > bound:
+            out.append({"code": "out_of_range", "message": (
+                f"outside what this model was trained on — wrong model? Lr(x0) = {lr0:.4g} is far above "
+                f"its calibration range (bound {bound:.4g})")})
+    h, w = int(image_shape[0]), int(image_shape[1])
+    if (h, w) != (model_size, model_size):
+        out.append({"code": "resized", "message": (
+            f"the image is {w}×{h} but the model takes {model_size}×{model_size}: it was resized for the "
+            "projection, and small defects may shrink below what the model resolves")})
+    if image_channels != model_channels:
+        what = {1: "grey", 3: "colour"}
+        out.append({"code": "channels", "message": (
+            f"the image is {what.get(image_channels, f'{image_channels}-channel')} but the model is "
+            f"{what.get(model_channels, str(model_channels))}: it was converted")})
+    return out
+
+
+def out_of_range_bound(calibration: Mapping[str, Any] | None, training_stats: Mapping[str, Any] | None) -> float | None:
+    """The Lr(x0) above which an image is "outside what this model was trained on": the
+    calibration's bound, else :data:`OOD_FACTOR` times the largest training Lr."""
+    if calibration and calibration.get("lr_out_of_range") is not None:
+        return float(calibration["lr_out_of_range"])
+    if training_stats and training_stats.get("max") is not None:
+        return float(OOD_FACTOR * float(training_stats["max"]))
+    return None
+
+
+def image_channels(image: np.ndarray) -> int:
+    """1 for an H×W image, else its last dimension."""
+    return 1 if image.ndim == 2 else int(image.shape[2])
