@@ -1,11 +1,12 @@
-"""Qt views and controllers over the core (PySide6 + pyqtgraph). Never runs model code on the GUI thread.
+"""Qt views and controllers over the session (PySide6 + pyqtgraph). Never runs model code on the GUI
+thread, and never imports torch (an import-linter contract): only numpy crosses from the workers.
 
 * ``app`` — ``run_app(model=None, image=None)``: QApplication, dark theme, the inspection window;
-* ``main_window`` — :class:`MainWindow`, the inspection window (a thin controller);
-* ``worker`` — :class:`ProjectionRunner`, the projection generator in a worker thread;
+* ``main_window`` — :class:`MainWindow`, a composition of the parts below over one session;
+* ``run_controller``, ``file_actions``, ``view_controller``, ``status_bar``, ``history_bar`` — the parts;
+* ``controls`` — the side panel, bound to the session's parameters and display settings;
 * ``views`` — the image views, the fast segmentation contour and the energy plot;
-* ``controls`` — the side panel (parameters, ranges from ``core.params.RANGES``);
-* ``history`` — the bounded frame history behind the iteration slider (no Qt);
-* ``settings`` — QSettings (INI) and the recent-files lists;
-* ``brush``, ``compare`` — the mask brush and the comparison window (built on the above).
+* ``worker`` — superqt workers on the window's own thread pool; :class:`ProjectionRunner`;
+* ``brush``, ``inpaint_tools``, ``inpainting_window`` — the Ω brush and the blind-vs-masked window;
+* ``settings`` — QSettings (INI), the recent-files lists, the saved session values; ``style``.
 """

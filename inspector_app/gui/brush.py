@@ -456,19 +456,24 @@ class BrushPanel(QWidget):
     * ``corrupt_requested(mask)``: "Corrupt region with noise" — replace the painted region of the
       current clean image by uniform noise and keep the clean image as the ground truth
       (``controller.corrupt(clean)`` does it), or pass ``corrupt_callback(mask)``;
-    * ``compare_requested(mask)``: "Compare inpainting…" — open the blind-vs-masked comparison.
+    * ``inpainting_requested(mask)``: "Compare inpainting…" — open the blind-vs-masked inpainting window.
     """
 
     corrupt_requested = Signal(object)
-    compare_requested = Signal(object)
+    inpainting_requested = Signal(object)
 
     def __init__(self, controller: BrushController, parent: QWidget | None = None, corrupt_callback=None):
         super().__init__(parent)
-        self.controller = c = controller
+        self.controller = controller
         self._dir = ""
         if corrupt_callback is not None:
             self.corrupt_requested.connect(corrupt_callback)
+        self._make_widgets()
+        self._lay_out()
+        self._connect()
 
+    def _make_widgets(self) -> None:
+        c = self.controller
         self.brush_button = QToolButton(text="Brush")
         self.brush_button.setDefaultAction(c.actions["active"])
         self.brush_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -480,58 +485,52 @@ class BrushPanel(QWidget):
         self._mode_group.setExclusive(True)
         self._mode_group.addButton(self.paint_button)
         self._mode_group.addButton(self.erase_button)
-
         self.radius_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.radius_slider.setRange(MIN_RADIUS, SLIDER_MAX_RADIUS)
         self.radius_slider.setDecimals(1)
         self.radius_slider.setToolTip("Brush radius in image pixels ([ and ], or Ctrl + mouse wheel)")
-
-        self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Undo the last stroke (Ctrl+Z)")
-        self.redo_button = QPushButton("Redo")
-        self.redo_button.setToolTip("Redo (Ctrl+Shift+Z or Ctrl+Y)")
-        self.clear_button = QPushButton("Clear")
-        self.invert_button = QPushButton("Invert")
+        buttons = (("undo_button", "Undo", "Undo the last stroke (Ctrl+Z)"),
+                   ("redo_button", "Redo", "Redo (Ctrl+Shift+Z or Ctrl+Y)"),
+                   ("clear_button", "Clear", ""), ("invert_button", "Invert", ""),
+                   ("load_button", "Load…", "Load a mask PNG of the image's size (non-zero = inside Ω)"),
+                   ("save_button", "Save…", ""),
+                   ("corrupt_button", "Corrupt region with noise",
+                    "Demo: replace the painted region of the clean image by uniform noise (section 4.2); "
+                    "the clean image becomes the ground truth"),
+                   ("inpainting_button", "Compare inpainting…",
+                    "Blind (eq. 8) vs masked (eq. 7) inpainting vs OpenCV Telea, side by side"))
+        for name, text, tip in buttons:
+            b = QPushButton(text)
+            if tip:
+                b.setToolTip(tip)
+            setattr(self, name, b)
         self.show_check = QCheckBox("Show mask")
         self.show_check.setToolTip("Show or hide the painted mask (M)")
-        self.load_button = QPushButton("Load…")
-        self.load_button.setToolTip("Load a mask PNG of the image's size (non-zero = inside Ω)")
-        self.save_button = QPushButton("Save…")
-        self.corrupt_button = QPushButton("Corrupt region with noise")
-        self.corrupt_button.setToolTip(
-            "Demo: replace the painted region of the clean image by uniform noise (section 4.2); "
-            "the clean image becomes the ground truth"
-        )
-        self.compare_button = QPushButton("Compare inpainting…")
-        self.compare_button.setToolTip("Blind (eq. 8) vs masked (eq. 7) inpainting vs OpenCV Telea, side by side")
         self.info = QLabel()
 
+    def _lay_out(self) -> None:
         top = QHBoxLayout()
-        top.addWidget(self.brush_button)
-        top.addWidget(self.paint_button)
-        top.addWidget(self.erase_button)
+        for w in (self.brush_button, self.paint_button, self.erase_button):
+            top.addWidget(w)
         top.addStretch(1)
         grid = QGridLayout()
-        grid.addWidget(self.undo_button, 0, 0)
-        grid.addWidget(self.redo_button, 0, 1)
-        grid.addWidget(self.clear_button, 0, 2)
-        grid.addWidget(self.invert_button, 1, 0)
-        grid.addWidget(self.load_button, 1, 1)
-        grid.addWidget(self.save_button, 1, 2)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(top)
+        for i, b in enumerate((self.undo_button, self.redo_button, self.clear_button, self.invert_button,
+                               self.load_button, self.save_button)):
+            grid.addWidget(b, i // 3, i % 3)
         row = QHBoxLayout()
         row.addWidget(QLabel("Radius"))
         row.addWidget(self.radius_slider, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
         lay.addLayout(row)
         lay.addLayout(grid)
-        lay.addWidget(self.show_check)
-        lay.addWidget(self.corrupt_button)
-        lay.addWidget(self.compare_button)
-        lay.addWidget(self.info)
+        for w in (self.show_check, self.corrupt_button, self.inpainting_button, self.info):
+            lay.addWidget(w)
         lay.addStretch(1)
 
+    def _connect(self) -> None:
+        c = self.controller
         # widget → controller
         self.paint_button.clicked.connect(lambda: c.set_mode("paint"))
         self.erase_button.clicked.connect(lambda: c.set_mode("erase"))
@@ -544,7 +543,7 @@ class BrushPanel(QWidget):
         self.load_button.clicked.connect(lambda: self.load_mask())
         self.save_button.clicked.connect(lambda: self.save_mask())
         self.corrupt_button.clicked.connect(lambda: self.corrupt_requested.emit(c.mask))
-        self.compare_button.clicked.connect(lambda: self.compare_requested.emit(c.mask))
+        self.inpainting_button.clicked.connect(lambda: self.inpainting_requested.emit(c.mask))
         # controller → widget (signals blocked: no feedback loops)
         c.radius_changed.connect(self._sync_radius)
         c.mode_changed.connect(self._sync_mode)
@@ -575,7 +574,7 @@ class BrushPanel(QWidget):
         h, w = m.shape
         self.info.setText(f"Ω: {n} px ({100.0 * n / (h * w):.1f} % of {w}×{h})")
         self.corrupt_button.setEnabled(n > 0)
-        self.compare_button.setEnabled(n > 0)
+        self.inpainting_button.setEnabled(n > 0)
 
     # ------------------------------------------------------------------ files
     def load_mask(self, path: str | None = None) -> bool:

@@ -1,15 +1,16 @@
 """The side panel: the projection's parameters (eq. 4–8, section 3.5) and the display settings.
 
-Ranges and defaults come from :data:`inspector_app.core.params.RANGES` only. The panel holds no
-algorithm: it turns widget values into a :class:`ProjectionParams` and reports changes.
+Every widget is bound both ways to the session (:class:`~inspector_app.session.params.ParamsModel`,
+:class:`~inspector_app.session.params.Display`, the device) by :func:`bind`, and holds no state
+of its own. Ranges and defaults come from :data:`inspector_app.core.params.RANGES` only.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -30,9 +31,10 @@ from PySide6.QtWidgets import (
 from superqt import QDoubleSlider, QLabeledDoubleSlider
 from superqt.utils import signals_blocked
 
-from ..core.params import RANGES, ProjectionParams
+from ..core.params import RANGES
+from ..session import Session
 
-#: (combo label, stop-spec kind) for the stop criterion (section 3.5).
+#: (combo label, stop kind) for the stop criterion (section 3.5).
 STOP_KINDS = (
     ("Max iterations only", "none"),
     ("Energy convergence (|ΔE| < tol)", "converge"),
@@ -135,60 +137,88 @@ def _select(combo: QComboBox, data: Any) -> None:
         combo.setCurrentIndex(i)
 
 
-class ControlPanel(QWidget):
-    """Parameters of the projection and of the anomaly map.
+def _form(box: QGroupBox) -> QFormLayout:
+    form = QFormLayout(box)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return form
 
-    Signals: ``live_changed(dict)`` (α and/or λ: applied to a running projection from its next
-    iteration), ``restart_needed(str)`` (a setting a running projection cannot change),
-    ``threshold_changed(float)``, ``display_changed()`` (compare, overlay toggles),
-    ``device_changed(str)``.
+
+def bind(model, name: str, widget: QWidget, changed, get: Callable[[], Any], put: Callable[[Any], None]) -> None:
+    """Bind ``model.name`` (an evented field) and a widget both ways: the model's event updates the
+    widget with its signals blocked; the widget's ``changed`` signal sets the model (an equal value
+    emits nothing, so nothing loops). The widget starts showing the model's value."""
+    def show(value) -> None:
+        with signals_blocked(widget):
+            put(value)
+
+    getattr(model.events, name).connect(show)
+    changed.connect(lambda *_: setattr(model, name, get()))
+    show(getattr(model, name))
+
+
+def bind_combo(model, name: str, combo: QComboBox) -> None:
+    bind(model, name, combo, combo.currentIndexChanged, combo.currentData, lambda v: _select(combo, v))
+
+
+def bind_value(model, name: str, widget, cast=float) -> None:
+    """A widget with ``value()``, ``setValue()`` and ``valueChanged``."""
+    bind(model, name, widget, widget.valueChanged, lambda: cast(widget.value()), widget.setValue)
+
+
+class ControlPanel(QWidget):
+    """Parameters of the projection and of the anomaly map, bound to ``session``.
+
+    ``actions`` are the run actions (run, pause, stop, step, reset) its buttons show; ``devices``
+    the (label, device) choices. ``extra_layout`` takes other tools' widgets (e.g. the brush).
     """
 
-    live_changed = Signal(dict)
-    restart_needed = Signal(str)
-    threshold_changed = Signal(float)
-    display_changed = Signal()
-    device_changed = Signal(str)
-
-    def __init__(self, actions: dict[str, QAction], devices: list[tuple[str, str]], parent=None):
+    def __init__(self, session: Session, actions: dict[str, QAction], devices: list[tuple[str, str]], parent=None):
         super().__init__(parent)
-        self._has_stats = True
+        self.session = session
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.setSpacing(8)
+        for box in (self._run_box(actions), self._energy_box(), self._stop_box(), self._map_box(),
+                    self._device_box(devices), self._model_box()):
+            root.addWidget(box)
+        #: Other tools (e.g. the mask brush) add their widgets here.
+        self.extra_layout = QVBoxLayout()
+        self.extra_layout.setSpacing(8)
+        root.addLayout(self.extra_layout)
+        root.addStretch(1)
+        session.params.events.stop_kind.connect(self._update_stop_rows)
+        session.model_changed.connect(self._on_model)
+        self._update_stop_rows()
+        self._on_model(session.loaded)
 
-        # ---------------------------------------------------------------- run buttons
-        run_box = QGroupBox("Projection")
-        grid = QGridLayout(run_box)
+    # ------------------------------------------------------------------ groups
+    def _run_box(self, actions: dict[str, QAction]) -> QGroupBox:
+        box = QGroupBox("Projection")
+        grid = QGridLayout(box)
         grid.setSpacing(4)
         self.buttons: dict[str, QToolButton] = {}
-        for i, key in enumerate(("run", "pause", "stop", "step", "reset")):
+        places = {"run": (0, 0, 3), "pause": (0, 3, 3), "stop": (1, 0, 2), "step": (1, 2, 2), "reset": (1, 4, 2)}
+        for key, (row, col, span) in places.items():
             b = QToolButton()
             b.setDefaultAction(actions[key])
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
             b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             b.setMinimumHeight(28)
             self.buttons[key] = b
-        grid.addWidget(self.buttons["run"], 0, 0, 1, 3)
-        grid.addWidget(self.buttons["pause"], 0, 3, 1, 3)
-        grid.addWidget(self.buttons["stop"], 1, 0, 1, 2)
-        grid.addWidget(self.buttons["step"], 1, 2, 1, 2)
-        grid.addWidget(self.buttons["reset"], 1, 4, 1, 2)
+            grid.addWidget(b, row, col, 1, span)
         for col in range(6):
             grid.setColumnStretch(col, 1)
-        root.addWidget(run_box)
+        return box
 
-        # ---------------------------------------------------------------- energy
-        r = RANGES
-        energy_box = QGroupBox("Energy and step (eq. 4–8)")
-        form = QFormLayout(energy_box)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    def _energy_box(self) -> QGroupBox:
+        r, p = RANGES, self.session.params
+        box = QGroupBox("Energy and step (eq. 4–8)")
+        form = _form(box)
         self.lam = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.lam.setRange(r["lam"].minimum, r["lam"].maximum)
         self.lam.setDecimals(3)
         self.lam.setSingleStep(0.005)
-        self.lam.setValue(r["lam"].default)
         self.lam.setToolTip(
             f"λ: {r['lam'].help}.\nLarger λ: fewer pixels move (the anomaly is kept sparse). Paper: 0.05."
             "\nChanging it during a run applies from the next iteration.")
@@ -205,99 +235,102 @@ class ControlPanel(QWidget):
                                                   "(eq. 8, the anomaly mode: well-reconstructed pixels barely "
                                                   "move), or use the plain gradient.")
         form.addRow("Gradient mask", self.grad_mask)
-        root.addWidget(energy_box)
+        bind_value(p, "lam", self.lam)
+        bind_value(p, "alpha", self.alpha)
+        bind_combo(p, "optimizer", self.optimizer)
+        bind_combo(p, "grad_mask", self.grad_mask)
+        return box
 
-        # ---------------------------------------------------------------- stop
-        stop_box = QGroupBox("Stop criterion (section 3.5)")
-        sform = QFormLayout(stop_box)
-        sform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        sform.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    def _stop_box(self) -> QGroupBox:
+        r, p = RANGES, self.session.params
+        box = QGroupBox("Stop criterion (section 3.5)")
+        form = self._stop_form = _form(box)
         self.max_iter = QSpinBox()
         self.max_iter.setRange(int(r["max_iter"].minimum), int(r["max_iter"].maximum))
-        self.max_iter.setValue(int(r["max_iter"].default))
         self.max_iter.setKeyboardTracking(False)
         self.max_iter.setToolTip(f"{r['max_iter'].help} (always applies).")
-        sform.addRow("Max iterations", self.max_iter)
+        form.addRow("Max iterations", self.max_iter)
         self.stop_kind = _combo(STOP_KINDS, "When to stop besides the maximum number of iterations:\n"
                                              "• energy convergence: |ΔE| per pixel below tol for 'patience' "
                                              "iterations;\n• Lr(x_t) below the minimum training loss (the paper's "
                                              "choice), a training percentile, or a typed value.")
-        _select(self.stop_kind, "train-min")
-        sform.addRow("Stop when", self.stop_kind)
+        form.addRow("Stop when", self.stop_kind)
         self.tol = LogSpinBox(r["tol"].minimum, r["tol"].maximum, factor=10.0)
-        self.tol.setValue(r["tol"].default)
         self.tol.setToolTip(r["tol"].help)
         self.patience = QSpinBox()
         self.patience.setRange(int(r["patience"].minimum), int(r["patience"].maximum))
-        self.patience.setValue(int(r["patience"].default))
         self.patience.setKeyboardTracking(False)
         self.patience.setToolTip(r["patience"].help)
-        conv = QWidget()
-        cl = QHBoxLayout(conv)
+        self._conv_row = QWidget()
+        cl = QHBoxLayout(self._conv_row)
         cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.tol, 1)
-        cl.addWidget(QLabel("for"))
-        cl.addWidget(self.patience)
-        cl.addWidget(QLabel("its"))
-        self._conv_row = conv
-        sform.addRow("tol", conv)
+        for w in (self.tol, QLabel("for"), self.patience, QLabel("its")):
+            cl.addWidget(w, 1 if w is self.tol else 0)
+        form.addRow("tol", self._conv_row)
         self.percentile = QSpinBox()
         self.percentile.setRange(0, 99)
-        self.percentile.setValue(5)
         self.percentile.setSuffix(" %")
         self.percentile.setKeyboardTracking(False)
         self.percentile.setToolTip("Stop when Lr(x_t) falls below this percentile of the training losses "
                                    "(train-qNN; the paper suggests a quantile as an alternative to the minimum).")
-        sform.addRow("Percentile", self.percentile)
+        form.addRow("Percentile", self.percentile)
         self.lr_value = LogSpinBox(1e-9, 1e9, factor=10 ** 0.05)
-        self.lr_value.setValue(1.0)
         self.lr_value.setToolTip("Stop when Lr(x_t) falls below this value (lr:VALUE).")
-        sform.addRow("Lr value", self.lr_value)
-        self._stop_form = sform
-        root.addWidget(stop_box)
+        form.addRow("Lr value", self.lr_value)
+        bind_value(p, "max_iter", self.max_iter, int)
+        bind_combo(p, "stop_kind", self.stop_kind)
+        for name, cast in (("tol", float), ("patience", int), ("percentile", int), ("lr_value", float)):
+            bind_value(p, name, getattr(self, name), cast)
+        return box
 
-        # ---------------------------------------------------------------- anomaly map
-        map_box = QGroupBox("Anomaly map (section 4.1)")
-        mform = QFormLayout(map_box)
-        mform.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        mform.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    def _map_box(self) -> QGroupBox:
+        r, d = RANGES, self.session.display
+        box = QGroupBox("Anomaly map (section 4.1)")
+        form = _form(box)
         self.compare = _combo(COMPARE_ITEMS, "DSSIM between the input x₀ and the projection x_T (keeps the high "
                                               "frequencies; figure 2), or its reconstruction f(x_T).\n"
                                               "Both maps are computed: switching is instant.")
-        mform.addRow("Compare", self.compare)
+        form.addRow("Compare", self.compare)
         self.threshold = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(r["threshold"].minimum, r["threshold"].maximum)
         self.threshold.setDecimals(3)
         self.threshold.setSingleStep(0.01)
-        self.threshold.setValue(r["threshold"].default)
         self.threshold.setToolTip(f"{r['threshold'].help}.\nMoves the overlay at once, without a new run.")
-        mform.addRow("Threshold", self.threshold)
+        form.addRow("Threshold", self.threshold)
         toggles = QWidget()
         tl = QHBoxLayout(toggles)
         tl.setContentsMargins(0, 0, 0, 0)
         self.show_fill = QCheckBox("fill")
-        self.show_fill.setChecked(True)
         self.show_fill.setToolTip("Translucent red over the segmented pixels")
         self.show_contour = QCheckBox("contour")
-        self.show_contour.setChecked(True)
         self.show_contour.setToolTip("The threshold's isocurve of the DSSIM map")
         tl.addWidget(self.show_fill)
         tl.addWidget(self.show_contour)
         tl.addStretch(1)
-        mform.addRow("Overlay", toggles)
-        root.addWidget(map_box)
+        form.addRow("Overlay", toggles)
+        bind_combo(d, "compare", self.compare)
+        bind_value(d, "threshold", self.threshold)
+        for name, box_ in (("fill", self.show_fill), ("contour", self.show_contour)):
+            bind(d, name, box_, box_.toggled, box_.isChecked, box_.setChecked)
+        return box
 
-        # ---------------------------------------------------------------- device
-        dev_box = QGroupBox("Device")
-        dl = QHBoxLayout(dev_box)
-        self.device = QComboBox()
-        for label, data in devices:
-            self.device.addItem(label, data)
-        self.device.setToolTip("Where the model runs. CUDA is offered when torch finds a GPU.")
+    def _device_box(self, devices: list[tuple[str, str]]) -> QGroupBox:
+        box = QGroupBox("Device")
+        dl = QHBoxLayout(box)
+        self.device = _combo(devices, "Where the model runs. CUDA is offered when torch finds a GPU.")
         dl.addWidget(self.device, 1)
-        root.addWidget(dev_box)
+        s = self.session
 
-        # ---------------------------------------------------------------- model info + extensions
+        def show(dev: str) -> None:
+            with signals_blocked(self.device):
+                _select(self.device, dev)
+
+        s.device_changed.connect(show)
+        self.device.currentIndexChanged.connect(lambda _i: setattr(s, "device", self.device.currentData()))
+        show(s.device)
+        return box
+
+    def _model_box(self) -> QGroupBox:
         self.model_box = QGroupBox("Model")
         ml = QVBoxLayout(self.model_box)
         self.model_info = QLabel("no model")
@@ -305,181 +338,30 @@ class ControlPanel(QWidget):
         self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_info.setStyleSheet("font-size: 9pt;")
         ml.addWidget(self.model_info)
-        root.addWidget(self.model_box)
-        #: Other tools (e.g. the mask brush) add their widgets here.
-        self.extra_layout = QVBoxLayout()
-        self.extra_layout.setSpacing(8)
-        root.addLayout(self.extra_layout)
-        root.addStretch(1)
+        return self.model_box
 
-        # ---------------------------------------------------------------- wiring
-        self.lam.valueChanged.connect(lambda v: self.live_changed.emit({"lam": float(v)}))
-        self.alpha.valueChanged.connect(lambda v: self.live_changed.emit({"alpha": float(v)}))
-        self.optimizer.currentIndexChanged.connect(lambda _i: self.restart_needed.emit("optimizer"))
-        self.grad_mask.currentIndexChanged.connect(lambda _i: self.restart_needed.emit("gradient mask"))
-        self.max_iter.valueChanged.connect(lambda _v: self.restart_needed.emit("max iterations"))
-        self.stop_kind.currentIndexChanged.connect(self._on_stop_kind)
-        for w in (self.tol, self.lr_value):
-            w.valueChanged.connect(lambda _v: self.restart_needed.emit("stop criterion"))
-        for w in (self.patience, self.percentile):
-            w.valueChanged.connect(lambda _v: self.restart_needed.emit("stop criterion"))
-        self.threshold.valueChanged.connect(lambda v: self.threshold_changed.emit(float(v)))
-        self.compare.currentIndexChanged.connect(lambda _i: self.display_changed.emit())
-        self.show_fill.toggled.connect(lambda _b: self.display_changed.emit())
-        self.show_contour.toggled.connect(lambda _b: self.display_changed.emit())
-        self.device.currentIndexChanged.connect(lambda _i: self.device_changed.emit(self.device_name()))
-        self._update_stop_rows()
-
-    # ------------------------------------------------------------------ stop rows
-    def _on_stop_kind(self, _i: int) -> None:
-        self._update_stop_rows()
-        self.restart_needed.emit("stop criterion")
-
-    def _update_stop_rows(self) -> None:
-        kind = self.stop_kind.currentData()
+    # ------------------------------------------------------------------ session → widgets
+    def _update_stop_rows(self, *_a) -> None:
+        kind = self.session.params.stop_kind
         f = self._stop_form
         f.setRowVisible(self._conv_row, kind == "converge")
         f.setRowVisible(self.percentile, kind == "train-q")
         f.setRowVisible(self.lr_value, kind == "lr")
 
-    def set_training_stats(self, stats: dict | None) -> None:
-        """Enable the train-* stop criteria only when the model carries its training-loss statistics."""
-        has = bool(stats and "min" in stats)
-        has_q = bool(stats and stats.get("quantiles") and len(stats["quantiles"]) == 101)
+    def _on_model(self, loaded) -> None:
+        """Describe the model; offer the train-* stop criteria only when it carries their statistics."""
+        self.model_info.setText(loaded.describe() if loaded is not None else "no model")
+        if loaded is None:
+            return
+        has, has_q = self.session.has_training_stats
         model = self.stop_kind.model()
         for i in range(self.stop_kind.count()):
             kind = self.stop_kind.itemData(i)
             ok = has if kind == "train-min" else has_q if kind == "train-q" else True
             model.item(i).setEnabled(ok)
-            tip = "" if ok else "The model file carries no training-loss statistics."
-            model.item(i).setToolTip(tip)
-        if not self.stop_kind.model().item(self.stop_kind.currentIndex()).isEnabled():
-            _select(self.stop_kind, "none")
-        if has:
-            with signals_blocked(self.lr_value):
-                if abs(self.lr_value.value() - 1.0) < 1e-12:
-                    self.lr_value.setValue(float(stats["min"]))
-
-    # ------------------------------------------------------------------ values
-    def stop_spec(self) -> str:
-        """The ``ProjectionParams.stop`` string: none, converge, train-min, train-qNN or lr:VALUE."""
-        kind = self.stop_kind.currentData()
-        if kind == "train-q":
-            return f"train-q{self.percentile.value():02d}"
-        if kind == "lr":
-            return f"lr:{self.lr_value.value():.6g}"
-        return kind
-
-    def params(self) -> ProjectionParams:
-        return ProjectionParams(
-            alpha=self.alpha.value(), lam=float(self.lam.value()), optimizer=self.optimizer.currentData(),
-            grad_mask=self.grad_mask.currentData(), max_iter=int(self.max_iter.value()), stop=self.stop_spec(),
-            tol=float(self.tol.value()), patience=int(self.patience.value()),
-        ).validated()
-
-    def set_params(self, p: ProjectionParams) -> None:
-        """Show ``p`` in the widgets (no signals)."""
-        blockers = [self.lam, self.alpha, self.optimizer, self.grad_mask, self.max_iter, self.stop_kind,
-                    self.tol, self.patience, self.percentile, self.lr_value]
-        for w in blockers:
-            w.blockSignals(True)
-        try:
-            self.lam.setValue(p.lam)
-            self.alpha.setValue(p.alpha)
-            _select(self.optimizer, p.optimizer)
-            _select(self.grad_mask, p.grad_mask)
-            self.max_iter.setValue(p.max_iter)
-            self.tol.setValue(p.tol)
-            self.patience.setValue(p.patience)
-            stop = p.stop
-            if stop.startswith("train-q"):
-                _select(self.stop_kind, "train-q")
-                self.percentile.setValue(int(stop[len("train-q"):]))
-            elif stop.startswith("lr:"):
-                _select(self.stop_kind, "lr")
-                self.lr_value.setValue(float(stop[3:]))
-            else:
-                _select(self.stop_kind, stop)
-        finally:
-            for w in blockers:
-                w.blockSignals(False)
-        self._update_stop_rows()
-
-    @property
-    def compare_mode(self) -> str:
-        return self.compare.currentData()
-
-    @property
-    def threshold_value(self) -> float:
-        return float(self.threshold.value())
-
-    def device_name(self) -> str:
-        return self.device.currentData()
-
-    # ------------------------------------------------------------------ persistence
-    def save_state(self, s: QSettings) -> None:
-        s.beginGroup("controls")
-        try:
-            p = self.params()
-            for k, v in p.to_dict().items():
-                s.setValue(k, v)
-        except ValueError:
-            pass
-        s.setValue("percentile", self.percentile.value())
-        s.setValue("lr_value", self.lr_value.value())
-        s.setValue("threshold", self.threshold_value)
-        s.setValue("compare", self.compare_mode)
-        s.setValue("show_fill", self.show_fill.isChecked())
-        s.setValue("show_contour", self.show_contour.isChecked())
-        s.endGroup()
-
-    def restore_state(self, s: QSettings) -> None:
-        s.beginGroup("controls")
-        try:
-            if not s.contains("alpha"):
-                return
-            r = RANGES
-
-            def num(key: str, cast, lo: float, hi: float, default):
-                try:
-                    v = cast(s.value(key, default))
-                except (TypeError, ValueError):
-                    return default
-                return min(hi, max(lo, v)) if math.isfinite(v) else default
-
-            d = ProjectionParams()
-            stop = str(s.value("stop", d.stop))
-            try:
-                ProjectionParams(stop=stop).validated()
-            except ValueError:
-                stop = d.stop
-            optimizer = str(s.value("optimizer", d.optimizer))
-            grad_mask = str(s.value("grad_mask", d.grad_mask))
-            p = ProjectionParams(
-                alpha=num("alpha", float, r["alpha"].minimum, r["alpha"].maximum, d.alpha),
-                lam=num("lam", float, r["lam"].minimum, r["lam"].maximum, d.lam),
-                optimizer=optimizer if optimizer in ("sgd", "adam") else d.optimizer,
-                grad_mask=grad_mask if grad_mask in ("recon", "none") else d.grad_mask,
-                max_iter=int(num("max_iter", int, r["max_iter"].minimum, r["max_iter"].maximum, d.max_iter)),
-                stop=stop,
-                tol=num("tol", float, r["tol"].minimum, r["tol"].maximum, d.tol),
-                patience=int(num("patience", int, r["patience"].minimum, r["patience"].maximum, d.patience)),
-            )
-            self.set_params(p)
-            with signals_blocked(self.percentile):
-                if not stop.startswith("train-q"):
-                    self.percentile.setValue(int(num("percentile", int, 0, 99, 5)))
-            with signals_blocked(self.lr_value):
-                if not stop.startswith("lr:"):
-                    self.lr_value.setValue(num("lr_value", float, 1e-9, 1e9, 1.0))
-            with signals_blocked(self.threshold):
-                self.threshold.setValue(num("threshold", float, r["threshold"].minimum, r["threshold"].maximum,
-                                            r["threshold"].default))
-            with signals_blocked(self.compare):
-                _select(self.compare, str(s.value("compare", "projection")))
-            truthy = lambda v: str(v).lower() in ("true", "1")  # noqa: E731
-            with signals_blocked(self.show_fill), signals_blocked(self.show_contour):
-                self.show_fill.setChecked(truthy(s.value("show_fill", True)))
-                self.show_contour.setChecked(truthy(s.value("show_contour", True)))
-        finally:
-            s.endGroup()
+            model.item(i).setToolTip("" if ok else "The model file carries no training-loss statistics.")
+        p = self.session.params
+        if (p.stop_kind == "train-min" and not has) or (p.stop_kind == "train-q" and not has_q):
+            p.stop_kind = "none"
+        if has and abs(p.lr_value - 1.0) < 1e-12:
+            p.lr_value = float(loaded.training_stats["min"])

@@ -49,3 +49,26 @@ def last_dir(kind: str) -> str:
 
 def set_last_dir(kind: str, folder: str) -> None:
     app_settings().setValue(f"dirs/{kind}", folder)
+
+
+def save_session(session) -> None:
+    """The parameters, the display settings and the device, for the next start."""
+    s = app_settings()
+    for group, values in (("params", session.params.as_dict()), ("display", session.display.as_dict())):
+        s.beginGroup(group)
+        for k, v in values.items():
+            s.setValue(k, v)
+        s.endGroup()
+    s.setValue("device", session.device)
+
+
+def restore_session(session, devices: list[str]) -> None:
+    """Put the saved values into ``session`` (bad or unknown values are clamped or ignored)."""
+    s = app_settings()
+    for group, model in (("params", session.params), ("display", session.display)):
+        s.beginGroup(group)
+        model.update_from({k: s.value(k) for k in s.childKeys()})
+        s.endGroup()
+    dev = str(s.value("device", session.device))
+    if dev in devices:
+        session.device = dev

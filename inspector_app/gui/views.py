@@ -15,7 +15,7 @@ from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
 from skimage.measure import find_contours
 
-from .history import Frame
+from ..session.frames import EnergyTrace, Frame
 
 #: Colours shared by the views and the plot.
 SEGMENTATION_RGBA = (255, 64, 48, 105)
@@ -256,31 +256,6 @@ class ImageGrid(QWidget):
         self.diff_panel.set_image(diff if diff.ndim == 2 else diff.mean(axis=2))
 
 
-class _Series:
-    """A growable float array (amortised appends; ``view`` is what the curve draws)."""
-
-    def __init__(self):
-        self._a = np.empty(256, np.float64)
-        self.n = 0
-
-    def extend(self, values) -> None:
-        v = np.asarray(values, np.float64)
-        need = self.n + v.size
-        if need > self._a.size:
-            b = np.empty(max(need, 2 * self._a.size), np.float64)
-            b[: self.n] = self._a[: self.n]
-            self._a = b
-        self._a[self.n: need] = v
-        self.n = need
-
-    @property
-    def view(self) -> np.ndarray:
-        return self._a[: self.n]
-
-    def clear(self) -> None:
-        self.n = 0
-
-
 class EnergyPlot(pg.PlotWidget):
     """E, Lr and λ‖x−x0‖₁ against the iteration (eq. 4), with the Lr stop threshold (section 3.5)."""
 
@@ -313,7 +288,7 @@ class EnergyPlot(pg.PlotWidget):
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 200, 0, 160), width=1))
         self.cursor.setVisible(False)
         pi.addItem(self.cursor, ignoreBounds=True)
-        self._it, self._e, self._lr, self._reg = _Series(), _Series(), _Series(), _Series()
+        self._n = 0
         # During a run the ranges only grow by steps (doubling the iterations shown, 1.5× the
         # energy), so the axes are not re-laid out on every update; fitted at the end of the run.
         self.max_iter: int | None = None
@@ -324,8 +299,7 @@ class EnergyPlot(pg.PlotWidget):
     # ------------------------------------------------------------------ data
     def clear_curves(self, max_iter: int | None = None) -> None:
         """Forget the curves; a new run of at most ``max_iter`` iterations follows."""
-        for s in (self._it, self._e, self._lr, self._reg):  # noqa: F402
-            s.clear()
+        self._n = 0
         for c in self.curves.values():
             c.setData([], [])
         self.cursor.setVisible(False)
@@ -337,10 +311,11 @@ class EnergyPlot(pg.PlotWidget):
         """Fit the view to the curves (at the end of a run)."""
         self.getPlotItem().enableAutoRange()
 
-    def _grow_ranges(self) -> None:
-        n_last = self._it.view[-1]
-        top = max(float(self._e.view.max()), float(self._lr.view.max()), float(self._reg.view.max()))
-        bottom = min(0.0, float(self._e.view.min()), float(self._lr.view.min()), float(self._reg.view.min()))
+    def _grow_ranges(self, trace: EnergyTrace) -> None:
+        n_last = trace.column("iteration")[-1]
+        cols = [trace.column(k) for k in ("E", "Lr", "reg")]
+        top = max(float(c.max()) for c in cols)
+        bottom = min([0.0] + [float(c.min()) for c in cols])
         changed = False
         if n_last > self._xmax or self._xmax == 0.0:
             cap = float(self.max_iter) if self.max_iter else float("inf")
@@ -360,23 +335,18 @@ class EnergyPlot(pg.PlotWidget):
         if changed:
             self.getPlotItem().setRange(xRange=(0, self._xmax), yRange=(self._ymin, self._ymax or 1.0), padding=0.02)
 
-    def append(self, terms) -> None:
-        """Add ``[(iteration, E, Lr, reg), ...]`` and redraw the three curves."""
-        if not terms:
+    def draw(self, trace: EnergyTrace) -> None:
+        """Draw the three curves of ``trace`` (the session's; every iteration of the run)."""
+        self._n = len(trace)
+        if not self._n:
             return
-        a = np.asarray(terms, np.float64)
-        self._it.extend(a[:, 0])
-        self._e.extend(a[:, 1])
-        self._lr.extend(a[:, 2])
-        self._reg.extend(a[:, 3])
-        it = self._it.view
-        self.curves["E"].setData(it, self._e.view, skipFiniteCheck=True)
-        self.curves["Lr"].setData(it, self._lr.view, skipFiniteCheck=True)
-        self.curves["reg"].setData(it, self._reg.view, skipFiniteCheck=True)
-        self._grow_ranges()
+        it = trace.column("iteration")
+        for k in ("E", "Lr", "reg"):
+            self.curves[k].setData(it, trace.column(k), skipFiniteCheck=True)
+        self._grow_ranges(trace)
 
     def set_hint(self, on: bool) -> None:
-        self.hint.setVisible(on and self._it.n == 0)
+        self.hint.setVisible(on and self._n == 0)
         if on:
             self.hint.setPos(self.getPlotItem().getViewBox().viewRect().center())
 
@@ -392,13 +362,5 @@ class EnergyPlot(pg.PlotWidget):
 
     @property
     def point_count(self) -> int:
-        return self._it.n
-
-    def series(self) -> dict[str, list[float]]:
-        """The curves as lists (for the exported JSON)."""
-        return {
-            "iteration": [int(v) for v in self._it.view],
-            "E": self._e.view.tolist(),
-            "Lr": self._lr.view.tolist(),
-            "reg": self._reg.view.tolist(),
-        }
+        """How many iterations the curves show."""
+        return self._n

@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool  # noqa: E402
 
-from gui_helpers import make_model_file, wait_idle, write_png  # noqa: E402, F401
+from gui_helpers import make_model_file, open_model, wait_idle, write_png  # noqa: E402, F401
 
 TEST_ORGANIZATION = "inspector-app-tests"
 
@@ -49,6 +49,11 @@ def _fail_on_dangling_qthreads(monkeypatch):
         t.wait(5000)
     assert not running, f"{len(running)} QThread(s) left running"
     assert QThreadPool.globalInstance().activeThreadCount() == 0, "thread-pool workers left running"
+    from inspector_app.gui.worker import thread_pool
+
+    pool = thread_pool()  # a worker joined by stop() may take a moment to leave the pool; a running one fails
+    pool.waitForDone(2000)
+    assert pool.activeThreadCount() == 0, "the window's workers left running"
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +94,7 @@ def window(qtbot, model_file, image_file):
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
-    assert win.open_model(model_file)
+    assert open_model(qtbot, win, model_file)
     assert win.open_image(image_file)
     wait_idle(qtbot, win)
     yield win

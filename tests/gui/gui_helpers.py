@@ -23,10 +23,18 @@ def write_png(path, img: np.ndarray):
 
 
 def wait_idle(qtbot, win, timeout: int = 20000) -> None:
-    qtbot.waitUntil(lambda: not win.runner.running, timeout=timeout)
+    """Until no model file is opening and no projection (or preview) runs."""
+    qtbot.waitUntil(lambda: not win.files.loading and not win.runner.running, timeout=timeout)
+
+
+def open_model(qtbot, win, path, show_errors: bool = True) -> bool:
+    """Open a model file (in the window's worker) and wait; True when the session took it."""
+    win.open_model(path, show_errors)
+    wait_idle(qtbot, win)
+    return win.session.model_path == str(path)
 
 
 def set_params(win, **kw) -> None:
     from inspector_app.core.params import ProjectionParams
 
-    win.controls.set_params(ProjectionParams(**kw))
+    win.session.params.set_params(ProjectionParams(**kw))

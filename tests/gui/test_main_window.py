@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from gui_helpers import make_model_file, set_params, wait_idle, write_png
+from gui_helpers import make_model_file, open_model, set_params, wait_idle, write_png
 from inspector_app.core.data import read_image
 
 
@@ -33,16 +33,16 @@ def boxes(monkeypatch):
 
 def _run(qtbot, win, n=12, **kw):
     set_params(win, stop="none", max_iter=n, **kw)
-    win.run()
-    assert win.mode == "run"
+    win.runs.run()
+    assert win.session.running
     wait_idle(qtbot, win)
 
 
 def test_opens_with_model_and_image(window):
-    w = window
-    assert w.loaded is not None and w.prepared is not None
+    w, s = window, window.session
+    assert s.loaded is not None and s.prepared is not None
     assert w.input_view.image_item.image.shape == (32, 32)
-    assert w.current_frame is not None and w.current_frame.iteration == 0  # x0 evaluated in the worker
+    assert s.current is not None and s.current.iteration == 0  # x0 evaluated in the worker
     assert w.grid.iterate_panel.image_item.image.shape == (32, 32)
     assert "tiny_l2ae" in w.windowTitle() and "defect" in w.windowTitle()
     assert w.act_run.isEnabled() and not w.act_stop.isEnabled()
@@ -58,33 +58,34 @@ def test_run_streams_iterations_into_views_and_plot(qtbot, window):
     xs, ys = w.energy_plot.curves["E"].getData()
     assert len(xs) == n + 1 and xs[-1] == n
     assert len(w.energy_plot.curves["Lr"].getData()[0]) == n + 1
-    assert frames and w.last_record.iteration == n
-    assert w.current_frame.iteration == n
+    s = w.session
+    assert frames and s.result.iteration == n and isinstance(frames[0].x, np.ndarray)
+    assert s.current.iteration == n
     img = w.grid.iterate_panel.image_item.image
-    assert img is not None and np.allclose(img, w.current_frame.x)
+    assert img is not None and np.allclose(img, s.current.x)
     assert w.grid.dssim_panel.image_item.image is not None
     assert w.grid.diff_panel.image_item.image is not None
-    assert len(w.history) >= 2 and w.history[-1].iteration == n
-    assert "max iterations" in w.status_labels["reason"].text()
+    assert len(s.history) >= 2 and s.history[-1].iteration == n
+    assert "max iterations" in w.status.labels["reason"].text()
     assert w.act_export.isEnabled()
 
 
 def test_stop_stops_the_worker(qtbot, window):
     w = window
     set_params(w, stop="none", max_iter=10000)
-    w.run()
+    w.runs.run()
     qtbot.waitUntil(lambda: w.energy_plot.point_count > 3, timeout=20000)
     assert w.act_stop.isEnabled()
     w.act_stop.trigger()
-    assert not w.runner.running and w.mode == "idle"
-    assert "stopped" in w.status_labels["reason"].text()
-    assert w.energy_plot.point_count == w.last_record.iteration + 1
+    assert not w.runner.running and w.session.state.value == "idle"
+    assert "stopped" in w.status.labels["reason"].text()
+    assert w.energy_plot.point_count == w.session.result.iteration + 1 == len(w.session.energy)
 
 
 def test_threshold_moves_overlay_without_a_new_run(qtbot, window):
     w = window
     _run(qtbot, w, 30, alpha=2.0)
-    d = w.current_frame.dssim(w.controls.compare_mode)
+    d = w.session.current.dssim(w.session.display.compare)
     assert d.max() > d.min()
     starts = w.runner.starts
     t1, t2 = (float(np.quantile(d, q)) for q in (0.3, 0.9))
@@ -94,7 +95,7 @@ def test_threshold_moves_overlay_without_a_new_run(qtbot, window):
     w.controls.threshold.setValue(t2)
     ov2 = w.input_view.overlay_data.copy()
     assert not np.array_equal(ov1, ov2)
-    assert (ov2[..., 3] > 0).sum() == (d > w.controls.threshold_value).sum()
+    assert (ov2[..., 3] > 0).sum() == (d > w.session.display.threshold).sum()
     assert w.input_view.contour.level != iso1
     assert w.runner.starts == starts and not w.runner.running
 
@@ -104,20 +105,21 @@ def test_compare_switch_is_instant(qtbot, window):
     _run(qtbot, w, 5)
     starts = w.runner.starts
     w.controls.compare.setCurrentIndex(w.controls.compare.findData("reconstruction"))
-    assert np.allclose(w.grid.dssim_panel.image_item.image, w.current_frame.dssim_reconstruction)
+    assert w.session.display.compare == "reconstruction"
+    assert np.allclose(w.grid.dssim_panel.image_item.image, w.session.current.dssim_reconstruction)
     assert w.runner.starts == starts
 
 
 def test_bad_image_keeps_the_previous_one(qtbot, window, tmp_path, boxes):
     w = window
-    before_path, before = w.image_path, w.image
+    before = w.session.image
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not a png")
     assert not w.open_image(bad)
     assert len(boxes["critical"]) == 1
     title, text = boxes["critical"][0]
     assert "broken.png" in text and "not a readable image" in text and "\n" not in text
-    assert w.image_path == before_path and w.image is before
+    assert w.session.image is before
     assert not w.open_image(tmp_path / "missing.png")
     assert "no such file" in boxes["critical"][-1][1]
     wait_idle(qtbot, w)
@@ -125,19 +127,19 @@ def test_bad_image_keeps_the_previous_one(qtbot, window, tmp_path, boxes):
 
 def test_bad_model_keeps_the_previous_one(qtbot, window, tmp_path, boxes):
     w = window
-    before = w.loaded
+    before = w.session.loaded
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    assert not w.open_model(bad)
+    assert not open_model(qtbot, w, bad)
     assert len(boxes["critical"]) == 1
     assert "broken.safetensors" in boxes["critical"][0][1]
     pickle = tmp_path / "ckpt.pt"
     pickle.write_bytes(b"\x80\x04\x95" + b"\x00" * 32)
-    assert not w.open_model(pickle)
+    assert not open_model(qtbot, w, pickle)
     assert "pickle" in boxes["critical"][-1][1]
-    assert w.loaded is before
+    assert w.session.loaded is before and w.session.state.value == "idle"
     _run(qtbot, w, 3)  # still usable
-    assert w.last_record.iteration == 3
+    assert w.session.result.iteration == 3
 
 
 def test_export_writes_all_files(qtbot, window, tmp_path):
@@ -146,16 +148,18 @@ def test_export_writes_all_files(qtbot, window, tmp_path):
     _run(qtbot, w, n)
     out = tmp_path / "export"
     files = w.export_results(out)
-    for key in ("projection", "reconstruction", "dssim_png", "mask", "overlay", "json"):
+    seg = "segmentation" if "segmentation" in files else "mask"  # the core renames the segmentation file
+    for key in ("projection", "reconstruction", "dssim_png", seg, "overlay", "json"):
         assert Path(files[key]).is_file(), key
-    for key in ("projection", "reconstruction", "dssim_png", "mask", "overlay"):
+    for key in ("projection", "reconstruction", "dssim_png", seg, "overlay"):
         assert files[key].endswith(".png")
         assert read_image(files[key]).shape[:2] == (32, 32)
     info = json.loads(Path(files["json"]).read_text())
     assert info["params"]["max_iter"] == n and info["params"]["stop"] == "none"
     assert len(info["energy_curve"]) == n + 1
     assert info["energy_terms"]["iteration"] == list(range(n + 1))
-    assert info["iterations"] == n and info["threshold"] == pytest.approx(w.controls.threshold_value)
+    assert info["iterations"] == n and info["threshold"] == pytest.approx(w.session.display.threshold)
+    assert info["stopped_by_user"] is False and info["model"] == w.session.model_path
     assert not list(out.glob("*.part"))
 
 
@@ -164,39 +168,41 @@ def test_live_alpha_change_reaches_the_generator(qtbot, window):
     seen = []
     w.runner.frame.connect(lambda r: seen.append(r.params.alpha))
     set_params(w, stop="none", max_iter=10000, alpha=0.5)
-    w.run()
+    w.runs.run()
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=20000)
-    w.controls.alpha.setValue(0.02)
-    w.controls.alpha.valueChanged.emit(0.02)  # as the slider/typed entry does
+    w.controls.alpha.spin.setValue(0.02)  # as a typed entry does
+    assert w.session.params.alpha == pytest.approx(0.02)
     qtbot.waitUntil(lambda: seen[-1] == pytest.approx(0.02), timeout=20000)
     assert seen[0] == 0.5
     assert w.runner.running  # the same run continued from x_t
     assert w.runner.starts == 2  # the preview on load, then this run
-    w.stop()
-    assert w.last_record.params.alpha == pytest.approx(0.02)
+    w.runs.stop()
+    assert w.session.result.params.alpha == pytest.approx(0.02)
 
 
 def test_step_runs_exactly_one_iteration(qtbot, window):
     w = window
     set_params(w, stop="none", max_iter=20)
+    s = w.session
     w.act_step.trigger()
-    qtbot.waitUntil(lambda: w.last_record is not None and w.last_record.iteration == 1, timeout=20000)
-    assert w.runner.paused and w.act_pause.text() == "Resume"
+    qtbot.waitUntil(lambda: s.latest is not None and s.latest.iteration == 1, timeout=20000)
+    assert w.runner.paused and w.act_pause.text() == "Resume" and s.state.value == "paused"
     qtbot.wait(150)
-    assert w.energy_plot.point_count == 2 and w.last_record.iteration == 1
-    w.step()
-    qtbot.waitUntil(lambda: w.last_record.iteration == 2, timeout=20000)
+    assert w.energy_plot.point_count == 2 and s.latest.iteration == 1
+    w.runs.step()
+    qtbot.waitUntil(lambda: s.latest.iteration == 2, timeout=20000)
     qtbot.wait(150)
     assert w.energy_plot.point_count == 3
-    w.toggle_pause()  # resume to the end
+    w.runs.toggle_pause()  # resume to the end
+    assert s.state.value == "running" and w.act_pause.text() == "Pause"
     wait_idle(qtbot, w)
-    assert w.last_record.iteration == 20
+    assert s.result.iteration == 20
 
 
 def test_other_setting_during_a_run_asks_to_restart(qtbot, window, boxes):
     w = window
     set_params(w, stop="none", max_iter=10000, alpha=0.01)
-    w.run()
+    w.runs.run()
     qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
     starts = w.runner.starts
     boxes["answer"] = QMessageBox.StandardButton.No
@@ -205,33 +211,32 @@ def test_other_setting_during_a_run_asks_to_restart(qtbot, window, boxes):
     boxes["answer"] = QMessageBox.StandardButton.Yes
     w.controls.grad_mask.setCurrentIndex(w.controls.grad_mask.findData("none"))
     assert len(boxes["question"]) == 1  # declined once: not asked again during this run
-    w.stop()
-    w.run()
+    w.runs.stop()
+    w.runs.run()
     qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
     w.controls.max_iter.setValue(20)
     assert len(boxes["question"]) == 2 and w.runner.starts == starts + 2
     wait_idle(qtbot, w)
-    assert w.last_record.params.optimizer == "adam" and w.last_record.params.grad_mask == "none"
-    assert w.last_record.iteration == 20
+    r = w.session.result
+    assert r.params.optimizer == "adam" and r.params.grad_mask == "none" and r.iteration == 20
 
 
 def test_mask_limits_the_pixels_that_move(qtbot, window):
-    w = window
+    w, s = window, window.session
     mask = np.zeros((32, 32), bool)
     mask[8:20, 8:20] = True
     got = []
-    w.mask_changed.connect(got.append)
-    w.set_mask(mask)
-    assert got and got[-1] is mask or np.array_equal(got[-1], mask)
+    s.omega_changed.connect(lambda: got.append(s.omega))
+    s.set_omega(mask)
+    assert got and np.array_equal(got[-1], mask) and w.act_clear_mask.isEnabled()
     _run(qtbot, w, 10, alpha=0.05, grad_mask="none")
-    x = w.last_record.x[0, 0].numpy()
-    x0 = w.last_record.x0[0, 0].numpy()
+    x, x0 = s.result.x, s.prepared.model_input
     assert np.array_equal(x[~mask], x0[~mask])
     assert not np.array_equal(x[mask], x0[mask])
     with pytest.raises(ValueError):
-        w.set_mask(np.zeros((5, 5), bool))
-    w.set_mask(None)
-    assert w.prepared.mask is None
+        s.set_omega(np.zeros((5, 5), bool))
+    w.act_clear_mask.trigger()
+    assert s.prepared.mask is None and not w.act_clear_mask.isEnabled()
 
 
 def test_image_of_another_size_is_resized(qtbot, window, tmp_path, texture_images):
@@ -240,8 +245,8 @@ def test_image_of_another_size_is_resized(qtbot, window, tmp_path, texture_image
     p = write_png(tmp_path / "big.png", img)
     assert w.open_image(p)
     wait_idle(qtbot, w)
-    assert w.prepared.original.shape == (40, 48)
-    assert w.prepared.model_input.shape == (32, 32)
+    assert w.session.prepared.original.shape == (40, 48)
+    assert w.session.prepared.model_input.shape == (32, 32)
     # x0 is shown at its own resolution, stretched over the model's 32×32 pixel frame
     item = w.input_view.image_item
     assert item.image.shape == (40, 48)
@@ -266,7 +271,8 @@ def test_drop_opens_model_and_image(qtbot, window, tmp_path, texture_images):
                     Qt.KeyboardModifier.NoModifier)
     w.dropEvent(ev)
     wait_idle(qtbot, w)
-    assert w.model_path == str(m) and w.image_path == str(img)
+    assert w.session.model_path == str(m) and w.session.image.path == str(img)
+    assert w.session.prepared.model_input.shape == (32, 32)
 
 
 def test_hover_shows_values_in_every_view(qtbot, window):
@@ -281,16 +287,24 @@ def test_hover_shows_values_in_every_view(qtbot, window):
 
 
 def test_history_slider_scrubs_back(qtbot, window):
-    w = window
-    w.adaptive_fps = False
-    w.runner.max_fps = 1000.0  # every iteration a frame, so the history has several
-    _run(qtbot, w, 15)
-    assert len(w.history) > 2
-    w.history_slider.setValue(0)
-    assert w.current_frame.iteration == 0
-    assert w.energy_plot.cursor.isVisible()
-    w.history_slider.setValue(w.history_slider.maximum())
-    assert w.current_frame.iteration == 15 and not w.energy_plot.cursor.isVisible()
+    w, s = window, window.session
+    set_params(w, stop="none", max_iter=15)
+    for t in range(1, 6):  # stepped iterates are always drawn: the history holds exactly these
+        w.runs.step()
+        qtbot.waitUntil(lambda t=t: s.latest is not None and s.latest.iteration == t, timeout=20000)
+    assert s.history.iterations() == [0, 1, 2, 3, 4, 5]
+    slider = w.history_bar.slider
+    assert slider.isEnabled() and slider.maximum() == 5 and w.history_bar.label.text() == "t = 5 (live)"
+    slider.setValue(0)
+    assert s.current.iteration == 0 and not s.follow
+    assert w.energy_plot.cursor.isVisible() and w.history_bar.label.text() == "t = 0 / 5"
+    slider.setValue(2)
+    assert s.current.iteration == 2 and w.status.labels["iteration"].text() == "t = 2"
+    slider.setValue(slider.maximum())
+    assert s.current.iteration == 5 and s.follow and not w.energy_plot.cursor.isVisible()
+    w.runs.toggle_pause()
+    wait_idle(qtbot, w)
+    assert s.result.iteration == 15 and s.history[-1].iteration == 15
 
 
 def test_shortcuts(qtbot, window):
@@ -307,12 +321,12 @@ def test_keyboard_runs_steps_and_stops(qtbot, window):
     qtbot.waitUntil(lambda: w.isActiveWindow(), timeout=5000)
     set_params(w, stop="none", max_iter=10000)
     qtbot.keyClick(w, Qt.Key.Key_F5)
-    assert w.mode == "run" and w.runner.running
+    assert w.session.running and w.runner.running
     qtbot.waitUntil(lambda: w.energy_plot.point_count > 2, timeout=20000)
     qtbot.keyClick(w, Qt.Key.Key_Escape)
     assert not w.runner.running
     qtbot.keyClick(w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # step from x0
-    qtbot.waitUntil(lambda: w.last_record is not None and w.last_record.iteration == 1, timeout=20000)
+    qtbot.waitUntil(lambda: w.session.latest is not None and w.session.latest.iteration == 1, timeout=20000)
     qtbot.keyClick(w, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)
     assert not w.runner.running
 
@@ -324,16 +338,16 @@ def test_settings_persist_in_the_test_folder(qtbot, model_file, _isolated_settin
     qtbot.addWidget(w)
     w.controls.lam.setValue(0.3)
     w.controls.threshold.setValue(0.35)
-    w.controls.alpha.setValue(2.0)
-    assert w.open_model(model_file)
-    wait_idle(qtbot, w)
+    w.controls.alpha.spin.setValue(2.0)
+    assert (w.session.params.lam, w.session.display.threshold, w.session.params.alpha) == (0.3, 0.35, 2.0)
+    assert open_model(qtbot, w, model_file)
     w.close()
     assert list(Path(_isolated_settings).rglob("*.ini"))
     w2 = MainWindow()
     qtbot.addWidget(w2)
-    assert w2.controls.lam.value() == pytest.approx(0.3)
-    assert w2.controls.threshold_value == pytest.approx(0.35)
-    assert w2.controls.alpha.value() == pytest.approx(2.0)
+    assert w2.controls.lam.value() == pytest.approx(0.3) == w2.session.params.lam
+    assert w2.controls.threshold.value() == pytest.approx(0.35) == w2.session.display.threshold
+    assert w2.controls.alpha.value() == pytest.approx(2.0) == w2.session.params.alpha
     from inspector_app.gui.settings import recent_files
 
     assert recent_files("models") == [str(model_file)]
@@ -350,10 +364,10 @@ def test_no_demo_resources_opens_empty(qtbot, tmp_path, monkeypatch):
     w.show()
     assert not w.open_demo()
     assert "not installed" in w.statusBar().currentMessage()
-    assert w.loaded is None and w.image is None
+    assert w.session.loaded is None and w.session.image is None
     assert not w.act_run.isEnabled()
-    w.run()  # nothing to run: a message, no crash
-    w.step()
+    w.runs.run()  # nothing to run: a message, no crash
+    w.runs.step()
     assert not w.runner.running
     w.close()
 
@@ -384,9 +398,9 @@ def test_run_app_without_arguments(qtbot, tmp_path, monkeypatch):
 def test_divergent_step_size_shows_a_dialog_and_keeps_the_best_iterate(qtbot, window):
     w = window
     _run(qtbot, w, 40, alpha=100.0, grad_mask="none")
-    rec = w.last_record
-    assert rec.stop_reasons[0] == "diverged"
-    assert np.isfinite(rec.x.numpy()).all()
+    rec = w.session.result
+    assert rec.stop_reason == "diverged"
+    assert np.isfinite(rec.x).all()
     box = w.findChild(QMessageBox, "diverged_dialog")
     assert box is not None and box.isVisible()
     assert "α = 100" in box.text() and "Lower α" in box.text()

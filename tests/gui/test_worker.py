@@ -1,23 +1,25 @@
-"""ProjectionRunner: the projection generator in a worker thread."""
+"""ProjectionRunner: the paced projection in a superqt worker; only numpy frames reach the GUI."""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
-import torch
 
 from inspector_app.core.modelio import load_model
 from inspector_app.core.params import ProjectionParams
-from inspector_app.gui.worker import ProjectionRunner
+from inspector_app.gui.worker import ProjectionRunner, run_in_worker
+from inspector_app.session.frames import Frame
 
 
 class Recorder:
     def __init__(self, runner: ProjectionRunner):
-        self.frames, self.energy, self.finished, self.errors, self.states = [], [], [], [], []
+        self.frames, self.energy, self.finished, self.errors = [], [], [], []
         runner.frame.connect(self.frames.append)
         runner.energy.connect(self.energy.extend)
         runner.finished.connect(self.finished.append)
         runner.errored.connect(self.errors.append)
-        runner.state_changed.connect(self.states.append)
 
 
 _RUNNERS: list[ProjectionRunner] = []
@@ -34,12 +36,11 @@ def _setup(qtbot, model_file, max_fps=20.0):
     loaded = load_model(model_file, "cpu")
     runner = ProjectionRunner(max_fps=max_fps)
     _RUNNERS.append(runner)
-    torch.manual_seed(0)
-    x0 = torch.rand(1, 1, 32, 32)
+    x0 = np.random.default_rng(0).random((32, 32)).astype(np.float32)
     return loaded, runner, Recorder(runner), x0
 
 
-def test_run_delivers_every_energy_value_and_the_last_record(qtbot, model_file):
+def test_run_delivers_every_energy_value_and_the_last_frame(qtbot, model_file):
     loaded, runner, rec, x0 = _setup(qtbot, model_file)
     n = 40
     runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=n))
@@ -48,13 +49,13 @@ def test_run_delivers_every_energy_value_and_the_last_record(qtbot, model_file):
     assert [e[0] for e in rec.energy] == list(range(n + 1))  # iteration 0 (x0 itself) … n, none dropped
     assert len(rec.finished) == 1
     last = rec.finished[0]
-    assert last.iteration == n and last.stop_reasons == ["max_iter"]
-    assert {"p", "r"} <= set(last._cache)  # both DSSIM maps were computed in the worker
-    assert last.x.device.type == "cpu"
-    assert 1 <= len(rec.frames) <= n + 1
+    assert isinstance(last, Frame) and last.iteration == n and last.stop_reason == "max_iter"
+    for a in (last.x, last.reconstruction, last.dssim_projection, last.dssim_reconstruction):
+        assert isinstance(a, np.ndarray)  # numpy only crosses the thread boundary
+    assert 1 <= len(rec.frames) <= n + 1 and all(isinstance(f, Frame) for f in rec.frames)
     its = [f.iteration for f in rec.frames]  # the first is 0 unless the GUI was slow (the newest is kept)
     assert its == sorted(its)
-    assert abs(rec.energy[-1][1] - float(last.energy[0])) < 1e-6
+    assert abs(rec.energy[-1][1] - last.energy) < 1e-6
     assert abs(rec.energy[-1][1] - (rec.energy[-1][2] + rec.energy[-1][3])) < 1e-3  # E = Lr + λ‖x − x0‖₁
 
 
@@ -67,7 +68,7 @@ def test_frames_are_dropped_to_max_fps(qtbot, model_file):
     assert len(rec.frames) < n // 2  # a tiny model runs far faster than 2 frames a second
 
 
-def test_stop_joins_the_thread_and_delivers_finished(qtbot, model_file):
+def test_stop_joins_the_worker_and_delivers_finished(qtbot, model_file):
     loaded, runner, rec, x0 = _setup(qtbot, model_file)
     runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=10000))
     qtbot.waitUntil(lambda: len(rec.energy) > 3, timeout=20000)
@@ -75,10 +76,19 @@ def test_stop_joins_the_thread_and_delivers_finished(qtbot, model_file):
     assert not runner.running
     assert len(rec.finished) == 1  # delivered synchronously, before stop() returned
     last = rec.finished[0]
-    assert last.iteration == rec.energy[-1][0]
-    assert last.stop_reasons == [None]  # stopped by the user
-    assert rec.states[-1] == "idle"
+    assert last.iteration == rec.energy[-1][0] == len(rec.energy) - 1  # every value before finished
+    assert last.stop_reason is None  # stopped by the user
     runner.stop()  # idempotent
+    qtbot.wait(50)
+    assert len(rec.finished) == 1  # the worker's own late signals are ignored
+
+
+def test_stop_right_after_start(qtbot, model_file):
+    loaded, runner, rec, x0 = _setup(qtbot, model_file)
+    for _ in range(5):
+        runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=10000))
+        runner.stop()
+    assert len(rec.finished) == 5 and not runner.running
 
 
 def test_step_runs_exactly_one_iteration(qtbot, model_file):
@@ -99,23 +109,24 @@ def test_step_runs_exactly_one_iteration(qtbot, model_file):
     assert rec.finished[0].iteration == 20
 
 
-def test_live_alpha_reaches_the_generator(qtbot, model_file):
+def test_live_alpha_and_lambda_reach_the_generator(qtbot, model_file):
     loaded, runner, rec, x0 = _setup(qtbot, model_file)
     runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=100, alpha=0.5), paused=True)
     qtbot.waitUntil(lambda: bool(rec.frames), timeout=20000)
-    assert rec.frames[0].params.alpha == 0.5
-    runner.set_live(alpha=0.01, lam=0.2)
+    assert rec.frames[0].alpha == 0.5
+    runner.set_live(alpha=0.01)
+    runner.set_live(lam=0.2)  # a second send() before the worker looked: both values arrive
     runner.step()
     qtbot.waitUntil(lambda: rec.frames[-1].iteration == 1, timeout=20000)
-    assert rec.frames[-1].params.alpha == 0.01 and rec.frames[-1].params.lam == 0.2
+    assert rec.frames[-1].alpha == 0.01 and rec.frames[-1].lam == 0.2
     runner.stop()
 
 
 def test_bad_input_reports_an_error_and_finishes(qtbot, model_file):
     loaded, runner, rec, _ = _setup(qtbot, model_file)
-    runner.start(loaded.model, torch.rand(1, 1, 16, 16), ProjectionParams(stop="none", max_iter=5))
+    runner.start(loaded.model, np.zeros((16, 16), np.float32), ProjectionParams(stop="none", max_iter=5))
     qtbot.waitUntil(lambda: bool(rec.finished), timeout=20000)
-    assert rec.errors and "32×32" in rec.errors[0]
+    assert rec.errors and "32×32" in rec.errors[0] and "\n" not in rec.errors[0]
     assert rec.finished == [None]
     assert not runner.running
 
@@ -129,3 +140,28 @@ def test_restart_while_running_delivers_the_old_run_first(qtbot, model_file):
     qtbot.waitUntil(lambda: len(rec.finished) == 2, timeout=20000)
     assert rec.finished[1].iteration == 5
     assert runner.starts == 2
+
+
+def test_run_in_worker_hands_back_result_or_error(qtbot):
+    got, errs = [], []
+
+    def boom():
+        raise OSError("disk gone")
+
+    w1 = run_in_worker(lambda a, b: a + b, 2, 3, on_result=got.append, on_error=errs.append)
+    w2 = run_in_worker(boom, on_result=got.append, on_error=errs.append)
+    qtbot.waitUntil(lambda: bool(got and errs), timeout=10000)
+    assert w1.wait(5) and w2.wait(5)
+    assert got == [5] and isinstance(errs[0], OSError)
+
+
+def test_a_warning_in_a_worker_is_raised_again_on_the_gui_thread(qtbot):
+    def warn():
+        warnings.warn("from the worker", UserWarning, stacklevel=1)
+        return 1
+
+    with pytest.warns(UserWarning, match="from the worker"):
+        got = []
+        run_in_worker(warn, on_result=got.append, on_error=got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=10000)
+        qtbot.wait(50)

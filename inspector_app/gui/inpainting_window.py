@@ -1,21 +1,24 @@
 """Blind vs masked inpainting side by side (Dehaene et al. 2020, section 4.2, appendix D).
 
-:class:`CompareWindow` shows, for one corrupted image and its mask Ω: the corrupted input, the
+:class:`InpaintingWindow` shows, for one corrupted image and its mask Ω: the corrupted input, the
 plain reconstruction f(x0), blind inpainting (eq. 8, no mask), masked inpainting (eq. 7 with Ω),
 OpenCV's Telea inpainting, and the clean ground truth when known; under each panel its PSNR and
 SSIM against the ground truth (and the PSNR inside Ω). The two projections run in worker threads
-(:class:`inspector_app.gui.worker.ProjectionRunner`) and stream live; the panels share one zoom.
+(:class:`inspector_app.gui.worker.ProjectionRunner`) and stream live; the panels and their metrics
+are made in the workers too (as are f(x0) and Telea's), so nothing here runs a model or an SSIM.
+The panels share one zoom.
 
 The algorithm lives in :class:`inspector_app.core.inpainting.InpaintJob` (Qt-free, shared with
 the ``inpaint`` command); this module only draws it.
 
-Entry points: ``CompareWindow(loaded, image, mask, ground_truth=None)`` and
-``open_face_demo(parent=None)`` (the bundled face model and sample, already running).
+Entry points: ``InpaintingWindow(loaded, image, mask, ground_truth=None)`` and
+``open_face_demo(parent=None)`` (the bundled face model and sample, opened in a worker, running).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -36,7 +39,9 @@ from PySide6.QtWidgets import (
 
 from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params
 from ..core.params import RANGES
-from .worker import ProjectionRunner
+from ..session.jobs import inpainting_frame, inpainting_static
+from ..session.pacing import one_line
+from .worker import ProjectionRunner, run_in_worker
 
 #: Screen pixels per image pixel the panels start with (32×32 faces → 192 px), nearest neighbour.
 MIN_PANEL_PX = 180
@@ -93,7 +98,7 @@ class _Panel:
             self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
 
-class CompareWindow(QMainWindow):
+class InpaintingWindow(QMainWindow):
     """Corrupted input, f(x0), blind and masked inpainting (ours), OpenCV Telea, ground truth.
 
     ``loaded`` is a :class:`~inspector_app.core.modelio.LoadedModel`; ``image`` the corrupted image
@@ -102,7 +107,8 @@ class CompareWindow(QMainWindow):
     optionally maps ``"blind"`` / ``"masked"`` to ProjectionParams (else the inpainting defaults of
     :func:`~inspector_app.core.inpainting.inpaint_params`). ``autostart`` starts both runs.
 
-    Signals: ``all_finished()`` once both runs of a start have ended (stopped or converged).
+    Signals: ``all_finished()`` once both runs of a start have ended (stopped or converged) and the
+    static panels (f(x0), Telea) are shown.
     """
 
     all_finished = Signal()
@@ -117,7 +123,7 @@ class CompareWindow(QMainWindow):
         self.params = {m: (params or {}).get(m) or inpaint_params(m) for m in INPAINT_MODES}
         self.results: dict[str, np.ndarray] = {}
         self.metrics: dict[str, dict] = {}
-        self.final_records: dict[str, object] = {}
+        self.final_frames: dict[str, object] = {}
         self._status: dict[str, str] = {}
 
         names = [n for n in PANELS if n in self.job.modes or n in ("corrupted", "reconstruction")
@@ -145,11 +151,11 @@ class CompareWindow(QMainWindow):
         self.runners: dict[str, ProjectionRunner] = {}
         for m in self.job.modes:
             r = ProjectionRunner(self, max_fps=max_fps)
-            r.frame.connect(lambda rec, _m=m: self._on_record(_m, rec, final=False))
-            r.finished.connect(lambda rec, _m=m: self._on_finished(_m, rec))
+            r.frame.connect(lambda f, _m=m: self._on_frame(_m, f, final=False))
+            r.finished.connect(lambda f, _m=m: self._on_finished(_m, f))
             r.errored.connect(lambda msg, _m=m: self._on_error(_m, msg))
             self.runners[m] = r
-        self._pending: set[str] = set()
+        self._pending: set[str] = {"static"}
 
         self._build_controls()
         central = QWidget()
@@ -163,14 +169,31 @@ class CompareWindow(QMainWindow):
         panel_w = max(w * scale, 215)  # wide enough for the title and metrics lines
         self.resize(max(900, len(names) * (panel_w + 10) + 30), round(panel_w * h / w) + 100 + 130)
 
-        for n, img in self.job.static_panels().items():
-            if n in self.panels:
-                self._show(n, img)
+        self._show("corrupted", self.job.image.copy())
+        self._static = run_in_worker(inpainting_static, self.job, on_result=self._on_static,
+                                     on_error=self._on_static_error)
         for m in self.job.modes:
             self._show(m, self.job.image)  # x0 until the first frame
             self._set_status(m, "ready")
         if autostart:
             self.run()
+
+    def _on_static(self, result) -> None:
+        panels, metrics = result
+        self.metrics.update(metrics)
+        for n, img in panels.items():
+            self._show(n, img)
+        self._done("static")
+
+    def _on_static_error(self, e: BaseException) -> None:
+        self.info.setText(f"f(x₀) and Telea failed: {one_line(e)}")
+        self._done("static")
+
+    def _done(self, what: str) -> None:
+        self._pending.discard(what)
+        if not self._pending:
+            self.stop_button.setEnabled(False)
+            self.all_finished.emit()
 
     def _sync_views(self, source: pg.ViewBox) -> None:
         if self._syncing:
@@ -271,14 +294,13 @@ class CompareWindow(QMainWindow):
     def run(self) -> None:
         """(Re)start both projections from the corrupted input."""
         self.stop()
-        self._pending = set(self.runners)
-        self.final_records.clear()
-        x0 = self.job.x0.to(self.loaded.device)
+        self._pending = set(self.runners) | (self._pending & {"static"})
+        self.final_frames.clear()
+        prep = self.job.prep
         for m, r in self.runners.items():
-            p = self.current_params(m)
-            mask = self.job.mask_tensor.to(self.loaded.device) if m == "masked" else None
             self._set_status(m, "running…")
-            r.start(self.loaded.model, x0, p, mask=mask)
+            r.start(self.loaded.model, prep.model_input, self.current_params(m),
+                    mask=prep.mask_model if m == "masked" else None, to_frame=inpainting_frame(self.job, m))
         self.stop_button.setEnabled(True)
 
     def stop(self) -> None:
@@ -287,25 +309,20 @@ class CompareWindow(QMainWindow):
             r.stop()
         self.stop_button.setEnabled(False)
 
-    def _on_record(self, mode: str, rec, final: bool) -> None:
-        if rec is None:
+    def _on_frame(self, mode: str, frame, final: bool) -> None:
+        if frame is None:
             return
-        self._show(mode, self.job.panel(mode, rec.x[0]))
-        it = int(rec.steps[0])
+        self._show(mode, frame.panel, frame.metrics)
         if final:
-            reason = rec.stop_reasons[0] or "stopped"
-            self._set_status(mode, f"{it} iterations ({reason})")
+            self._set_status(mode, f"{frame.steps} iterations ({frame.stop_reason or 'stopped'})")
         else:
-            self._set_status(mode, f"iteration {it}…")
+            self._set_status(mode, f"iteration {frame.steps}…")
 
-    def _on_finished(self, mode: str, rec) -> None:
-        if rec is not None:
-            self.final_records[mode] = rec
-            self._on_record(mode, rec, final=True)
-        self._pending.discard(mode)
-        if not self._pending:
-            self.stop_button.setEnabled(False)
-            self.all_finished.emit()
+    def _on_finished(self, mode: str, frame) -> None:
+        if frame is not None:
+            self.final_frames[mode] = frame
+            self._on_frame(mode, frame, final=True)
+        self._done(mode)
 
     def _on_error(self, mode: str, msg: str) -> None:
         self._set_status(mode, f"error: {msg}")
@@ -318,16 +335,14 @@ class CompareWindow(QMainWindow):
         self._update_info()
 
     # ------------------------------------------------------------------ drawing
-    def _show(self, name: str, img: np.ndarray) -> None:
+    def _show(self, name: str, img: np.ndarray, metrics: dict | None = None) -> None:
         self.results[name] = img
+        if metrics is not None:
+            self.metrics[name] = metrics
         panel = self.panels.get(name)
         if panel is None:
             return
         panel.set_image(img)
-        if name != "ground_truth":
-            m = self.job.metrics(name, img)
-            if m is not None:
-                self.metrics[name] = m
         self._draw_metrics()
 
     def _draw_metrics(self) -> None:
@@ -355,22 +370,36 @@ class CompareWindow(QMainWindow):
     # ------------------------------------------------------------------ teardown
     def closeEvent(self, ev) -> None:  # noqa: N802 - Qt API
         self.stop()
+        self._static.wait()
         super().closeEvent(ev)
 
 
-_open: list[CompareWindow] = []  # windows opened without a parent stay alive until closed
+_open: list[InpaintingWindow] = []  # windows opened without a parent stay alive until closed
+FACE_TITLE = "Face inpainting demo: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2"
 
 
-def open_face_demo(parent: QWidget | None = None) -> CompareWindow | None:
-    """Open the bundled face demo (a VAE trained on ``lfw_subset`` faces, a face with a patch of
-    uniform noise, its mask and the clean face) in a :class:`CompareWindow`, already running.
-
-    Returns the window, or None after telling the user in a message box when the demo files are
-    missing or unusable.
-    """
+def _read_face_demo(paths: dict):
+    """The face model, corrupted face, mask and clean face (in a worker: opening a model file)."""
     from ..core.data import read_image
     from ..core.mask import load_mask_png
-    from ..core.modelio import load_model
+    from ..resources import FACE_CLEAN, FACE_IMAGE, FACE_MASK, FACE_MODEL
+    from ..session.jobs import open_model
+
+    loaded = open_model(str(paths[FACE_MODEL]), "auto")
+    ch = loaded.model.channels
+    image = read_image(paths[FACE_IMAGE], ch)
+    mask = load_mask_png(paths[FACE_MASK], image.shape[:2])
+    return loaded, image, mask, read_image(paths[FACE_CLEAN], ch)
+
+
+def open_face_demo(parent: QWidget | None = None, on_open: Callable[[InpaintingWindow], None] | None = None):
+    """Open the bundled face demo (a VAE trained on ``lfw_subset`` faces, a face with a patch of
+    uniform noise, its mask and the clean face) in an :class:`InpaintingWindow`, already running.
+
+    The files are read in a worker (returned, to wait on); the window opens when they are, and is
+    handed to ``on_open``. Returns None after telling the user in a message box when the demo files
+    are missing; unusable files get a message box too, later.
+    """
     from ..resources import FACE_CLEAN, FACE_IMAGE, FACE_MASK, FACE_MODEL, resource
 
     title = "Face inpainting demo"
@@ -382,21 +411,24 @@ def open_face_demo(parent: QWidget | None = None) -> CompareWindow | None:
             "The face inpainting demo is not installed: missing " + ", ".join(f"resources/{k}" for k in missing) + ".",
         )
         return None
-    try:
-        loaded = load_model(paths[FACE_MODEL])
-        ch = loaded.model.channels
-        image = read_image(paths[FACE_IMAGE], ch)
-        mask = load_mask_png(paths[FACE_MASK], image.shape[:2])
-        clean = read_image(paths[FACE_CLEAN], ch)
-        win = CompareWindow(loaded, image, mask, clean, parent,
-                            title="Face inpainting demo: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2")
-    except (ValueError, OSError) as e:
-        QMessageBox.warning(parent, title, f"The face demo cannot be opened: {e}")
-        return None
-    win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-    if parent is None:
-        _open.append(win)
-        win.destroyed.connect(lambda *_: _open.remove(win) if win in _open else None)
-    win.show()
-    win.raise_()
-    return win
+
+    def fail(e: BaseException) -> None:
+        QMessageBox.warning(parent, title, f"The face demo cannot be opened: {one_line(e)}")
+
+    def show(result) -> None:
+        loaded, image, mask, clean = result
+        try:
+            win = InpaintingWindow(loaded, image, mask, clean, parent, title=FACE_TITLE)
+        except ValueError as e:
+            fail(e)
+            return
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        if parent is None:
+            _open.append(win)
+            win.destroyed.connect(lambda *_: _open.remove(win) if win in _open else None)
+        win.show()
+        win.raise_()
+        if on_open is not None:
+            on_open(win)
+
+    return run_in_worker(_read_face_demo, paths, on_result=show, on_error=fail)

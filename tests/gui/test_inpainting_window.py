@@ -1,4 +1,5 @@
-"""The blind-vs-masked comparison window: every panel and metric, Ω bit-exact, Stop joins the threads."""
+"""The blind-vs-masked inpainting window: every panel and metric (made in workers), Ω bit-exact, Stop
+joins the threads."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from PySide6.QtWidgets import QMessageBox
 from conftest import make_model_file
 from inspector_app.core.inpainting import PANELS, corrupt_with_noise, inpaint_params
 from inspector_app.core.modelio import load_model
-from inspector_app.gui.compare import CompareWindow, open_face_demo
+from inspector_app.gui.inpainting_window import InpaintingWindow, open_face_demo
+from inspector_app.gui.worker import thread_pool
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def face_case(h=32, w=32):
 
 
 def running_qthreads() -> list[QThread]:
-    """QThreads still running (wrappers whose C++ object is already deleted are finished)."""
+    """QThreads and workers of the window's pool still running."""
     out = []
     for o in gc.get_objects():
         if issubclass(type(o), QThread):  # type(): no attribute access on lazy proxies
@@ -42,13 +44,14 @@ def running_qthreads() -> list[QThread]:
                     out.append(o)
             except RuntimeError:  # the C++ thread object is gone: it has finished
                 pass
-    return out
+    thread_pool().waitForDone(1000)  # a joined worker leaves the pool a moment after
+    return out + [None] * thread_pool().activeThreadCount()
 
 
 def test_all_panels_metrics_and_omega_bit_exact(qtbot, loaded):
     corrupted, mask, clean = face_case()
     params = {m: inpaint_params(m, max_iter=8) for m in ("blind", "masked")}
-    win = CompareWindow(loaded, corrupted, mask, clean, params=params, autostart=False)
+    win = InpaintingWindow(loaded, corrupted, mask, clean, params=params, autostart=False)
     qtbot.addWidget(win)
     win.show()
     with qtbot.waitSignal(win.all_finished, timeout=30000):
@@ -63,8 +66,8 @@ def test_all_panels_metrics_and_omega_bit_exact(qtbot, loaded):
     for name, m in win.metrics.items():
         assert np.isfinite(m["psnr"]) and -1 <= m["ssim"] <= 1
         assert "PSNR" in win.panels[name].metrics.text
-    assert set(win.final_records) == {"blind", "masked"}
-    assert win.final_records["masked"].steps[0] <= 8
+    assert set(win.final_frames) == {"blind", "masked"}
+    assert win.final_frames["masked"].steps <= 8
     masked = win.results["masked"]
     assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
     assert not np.array_equal(masked[mask], corrupted[mask])
@@ -76,17 +79,18 @@ def test_all_panels_metrics_and_omega_bit_exact(qtbot, loaded):
 def test_stop_joins_every_thread_and_run_again(qtbot, loaded):
     corrupted, mask, clean = face_case(25, 25)  # resized to the model's 32×32 and back
     params = {m: inpaint_params(m, max_iter=10000, stop="none") for m in ("blind", "masked")}
-    win = CompareWindow(loaded, corrupted, mask, clean, params=params)
+    win = InpaintingWindow(loaded, corrupted, mask, clean, params=params)
     qtbot.addWidget(win)
     win.show()
     assert win.running
-    qtbot.waitUntil(lambda: all(r.iterations_done > 1 for r in win.runners.values()), timeout=20000)
+    qtbot.waitUntil(lambda: all("iteration" in win._status[m] and not win._status[m].endswith(" 0…")
+                                for m in ("blind", "masked")), timeout=20000)
     win.stop_button.click()
     assert not win.running
     assert not any(r.running for r in win.runners.values())
     assert not running_qthreads()
-    assert set(win.final_records) == {"blind", "masked"}
-    assert all(rec.stop_reasons[0] is None for rec in win.final_records.values())  # stopped early
+    assert set(win.final_frames) == {"blind", "masked"}
+    assert all(f.stop_reason is None for f in win.final_frames.values())  # stopped early
     masked = win.results["masked"]
     assert masked.shape == (25, 25)
     assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
@@ -102,9 +106,9 @@ def test_stop_joins_every_thread_and_run_again(qtbot, loaded):
 
 def test_without_ground_truth_or_mask(qtbot, loaded):
     corrupted, mask, _ = face_case()
-    win = CompareWindow(loaded, corrupted, None, None, params={"blind": inpaint_params("blind", max_iter=3)})
+    win = InpaintingWindow(loaded, corrupted, None, None, params={"blind": inpaint_params("blind", max_iter=3)})
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: not win.running, timeout=20000)
+    qtbot.waitUntil(lambda: not win.running and "reconstruction" in win.results, timeout=20000)
     assert set(win.panels) == {"corrupted", "reconstruction", "blind"}
     assert win.metrics == {} and "no ground truth" in win.info.text()
     win.close()
@@ -134,9 +138,28 @@ def test_face_demo_opens_running(qtbot, monkeypatch, tmp_path, loaded):
     write_image(root / FACE_CLEAN, clean)
     save_mask_png(root / FACE_MASK, mask)
     monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(root))
-    win = open_face_demo()
-    assert win is not None
+    opened = []
+    worker = open_face_demo(on_open=opened.append)
+    assert worker is not None
+    qtbot.waitUntil(lambda: bool(opened), timeout=20000)  # the files are read in a worker
+    win = opened[0]
     qtbot.addWidget(win)
     assert win.running and win.isVisible()
     win.close()
     assert not running_qthreads()
+
+
+def test_face_demo_unusable_file_gets_a_message(qtbot, monkeypatch, tmp_path):
+    from inspector_app.resources import FACE_CLEAN, FACE_IMAGE, FACE_MASK, FACE_MODEL
+
+    root = tmp_path / "res"
+    for rel in (FACE_MODEL, FACE_IMAGE, FACE_MASK, FACE_CLEAN):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"not what it should be")
+    monkeypatch.setenv("INSPECTOR_APP_RESOURCES", str(root))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda parent, title, text, *a: shown.append(text)))
+    worker = open_face_demo()
+    qtbot.waitUntil(lambda: bool(shown), timeout=20000)
+    worker.wait()
+    assert "cannot be opened" in shown[0] and "faces_vae.safetensors" in shown[0] and "\n" not in shown[0]

@@ -1,0 +1,30 @@
+"""Process-wide look: pyqtgraph's options (once, before the first plot) and the dark Qt theme."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QApplication
+
+#: Background and foreground of the plots, matched to qdarkstyle's dark palette.
+PLOT_BACKGROUND = "#19232D"
+PLOT_FOREGROUND = "#C9CDD0"
+_configured = False
+
+
+def configure_pyqtgraph() -> None:
+    """Row-major images (numpy's H×W order), antialiased curves, dark plot colours. Idempotent."""
+    global _configured
+    if _configured:
+        return
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background=PLOT_BACKGROUND,
+                        foreground=PLOT_FOREGROUND)
+    _configured = True
+
+
+def apply_dark_style(app: QApplication) -> None:
+    try:
+        import qdarkstyle
+
+        app.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+    except Exception:  # noqa: BLE001 - the window works without the theme
+        pass

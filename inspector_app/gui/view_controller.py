@@ -1,0 +1,133 @@
+"""Draws the session into the views: x0 with the segmentation, the frame on screen, the energy
+curve, the hover readout. Holds no state: everything is read from the session when it changes."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QLabel
+
+from ..session import Session
+from ..core.verdict import segment
+from .views import EnergyPlot, ImageGrid
+
+EMPTY_HINT = "Open a model (Ctrl+M)\nand an image (Ctrl+O),\nor drop them here"
+
+
+def _fmt(v) -> str:
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        return f"{float(a):.3f}"
+    return "(" + ", ".join(f"{x:.2f}" for x in a.ravel()) + ")"
+
+
+class ViewController:
+    """Binds ``session`` to the image grid, the energy plot and the hover label."""
+
+    def __init__(self, session: Session, grid: ImageGrid, plot: EnergyPlot, hover_label: QLabel):
+        self.session, self.grid, self.plot, self.hover_label = session, grid, plot, hover_label
+        self.input_view = grid.input_panel
+        self._hover: tuple[int, int] | None = None
+        s = session
+        s.model_changed.connect(self._on_input)
+        s.image_changed.connect(self._on_input)
+        s.run_cleared.connect(self._on_cleared)
+        s.frame_shown.connect(self._on_frame)
+        s.energy_added.connect(lambda _t: plot.draw(s.energy))
+        s.result_changed.connect(lambda r: plot.fit() if r is not None else None)
+        s.display.events.compare.connect(self.redraw)
+        for name in ("threshold", "fill", "contour"):
+            getattr(s.display.events, name).connect(self.update_segmentation)
+        grid.hovered.connect(self._on_hover)
+        self._on_input()
+
+    # ------------------------------------------------------------------ session → views
+    def _on_input(self, *_a) -> None:
+        """A new model or image: show x0 at its own resolution in the model's pixel frame."""
+        s = self.session
+        p = s.prepared
+        if p is not None:
+            self.input_view.set_image(p.original, frame_shape=p.model_input.shape[:2])
+        else:
+            self.input_view.set_image(s.image.pixels if s.image is not None else None)
+        self._on_cleared()
+        if s.x0 is not None:
+            self.grid.reset_zoom()
+        self.show_hint()
+
+    def show_hint(self) -> None:
+        s = self.session
+        hint = ""
+        if s.loaded is None and s.image is None:
+            hint = EMPTY_HINT
+        elif s.image is None:
+            hint = "Open an image (Ctrl+O)\nor drop one here"
+        if hint:
+            self.input_view.view_box.setRange(xRange=(0, 100), yRange=(0, 100), padding=0)
+        self.input_view.set_hint(hint)
+
+    def _on_cleared(self) -> None:
+        s = self.session
+        self.plot.clear_curves(int(s.params.max_iter))
+        self.plot.set_threshold(None)
+        self.grid.show_frame(s.x0, None, s.display.compare)
+        self.update_segmentation()
+        self._rest_hints()
+
+    def _rest_hints(self) -> None:
+        s = self.session
+        at_rest = not s.running and s.result is None
+        self.grid.set_rest_hints(at_rest and s.current is not None and s.current.iteration == 0)
+        self.plot.set_hint(at_rest and s.current is not None)
+
+    def _on_frame(self, frame) -> None:
+        s = self.session
+        if frame is not None:
+            self.input_view.set_hint("")
+            if s.running and frame.lr_threshold is not None:
+                self.plot.set_threshold(frame.lr_threshold)
+        self.plot.set_cursor(None if s.follow or frame is None else frame.iteration)
+        self._rest_hints()
+        self.redraw()
+
+    def redraw(self, *_a) -> None:
+        s = self.session
+        self.grid.show_frame(s.x0, s.current, s.display.compare)
+        self.update_segmentation()
+        self._update_hover_text()
+
+    def update_segmentation(self, *_a) -> None:
+        """The overlay on x0 from the shown frame's DSSIM map (no new run)."""
+        s, d = self.session, self.session.display
+        f = s.current
+        if f is None:
+            self.input_view.set_segmentation(None, None, d.threshold)
+            return
+        dmap = f.dssim(d.compare)
+        seg = segment(dmap, d.threshold)
+        self.input_view.set_segmentation(seg, dmap, d.threshold, fill=d.fill, contour=d.contour)
+        text = f"input x₀ · DSSIM > {d.threshold:.2f}: {float(seg.mean()) * 100.0:.1f} % of pixels"
+        if text != self.input_view.title.text:  # a new label text re-lays the panel out: only on change
+            self.input_view.title.setText(text)
+
+    # ------------------------------------------------------------------ hover
+    def _on_hover(self, pos) -> None:
+        self._hover = pos
+        self._update_hover_text()
+
+    def _update_hover_text(self) -> None:
+        s, pos = self.session, self._hover
+        x0 = s.x0
+        if pos is None or x0 is None or pos[0] >= x0.shape[0] or pos[1] >= x0.shape[1]:
+            self.hover_label.setText(" ")
+            return
+        r, c = pos
+        parts = [f"x {c:4d}  y {r:4d}", f"x₀ {_fmt(x0[r, c])}"]
+        f = s.current
+        if f is not None and f.x.shape[:2] == x0.shape[:2]:
+            parts += [
+                f"x_t {_fmt(f.x[r, c])}",
+                f"f(x_t) {_fmt(f.reconstruction[r, c])}",
+                f"DSSIM {_fmt(f.dssim(s.display.compare)[r, c])}",
+                f"|x_t − x₀| {_fmt(np.abs(np.asarray(f.x[r, c], np.float64) - x0[r, c]))}",
+            ]
+        self.hover_label.setText("   │   ".join(parts))

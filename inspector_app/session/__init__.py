@@ -1,0 +1,18 @@
+"""The Qt-free session model behind the inspection window (psygnal events; imports the core, never Qt).
+
+* ``model`` — :class:`Session`, the one owner of the model, the image, Ω, the parameters, the
+  display settings, the run state (:class:`RunState`), the history and the result;
+* ``params`` — :class:`ParamsModel` and :class:`Display`, evented dataclasses the widgets bind to;
+* ``frames`` — :class:`Frame` (one iterate as numpy, made in the worker), :class:`FrameHistory`,
+  :class:`EnergyTrace`;
+* ``pacing`` — :func:`paced`, the one generator that decides which iterates reach the GUI and when;
+* ``jobs`` — what the worker threads run (a paced projection, opening a model, inpainting panels);
+* ``export`` — a run's outputs at the image's size from a frame.
+"""
+
+from .frames import EnergyTrace, Frame, FrameHistory
+from .model import InputImage, InvalidTransition, RunState, Session
+from .params import Defaults, Display, ParamsModel
+
+__all__ = ["Defaults", "Display", "EnergyTrace", "Frame", "FrameHistory", "InputImage", "InvalidTransition",
+           "ParamsModel", "RunState", "Session"]

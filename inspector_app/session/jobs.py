@@ -1,0 +1,96 @@
+"""The work a worker thread does for the window (no Qt): a paced projection, opening a model file,
+the inpainting comparison's panels. Each takes and gives numpy (and the opaque loaded model); the
+tensors live and die in the worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, Mapping
+
+import numpy as np
+
+from ..core.data import to_tensor
+from ..core.inpainting import InpaintJob
+from ..core.modelio import LoadedModel, load_model
+from ..core.params import ProjectionParams
+from ..core.projection import project
+from .frames import energy_terms, frame_from_record
+from .pacing import DEFAULT_MAX_FPS, Control, Outbox, paced
+
+
+def projection_job(
+    model,
+    x0: np.ndarray,
+    params: ProjectionParams,
+    outbox: Outbox,
+    *,
+    mask: np.ndarray | None = None,
+    stats: Mapping[str, Any] | None = None,
+    control: Control = Control(),
+    to_frame: Callable = frame_from_record,
+    max_fps: float = DEFAULT_MAX_FPS,
+) -> Generator[bool | None, Control | None, bool]:
+    """Project one image ``x0`` (H×W or H×W×C float32 at the model's size) with :func:`paced`.
+
+    ``mask`` is Ω at the model's size (H×W bool, True = may change: eq. 7). The tensors are made
+    here, in the worker thread; frames (``to_frame(record)``) go out through ``outbox``.
+    """
+
+    def records():
+        x = to_tensor([np.asarray(x0, np.float32)])
+        m = None
+        if mask is not None:
+            m = to_tensor([np.asarray(mask, np.float32)])
+        return project(model, x, params, mask=m, stats=stats)
+
+    return (yield from paced(records, outbox, to_frame, energy_terms, control, max_fps=max_fps))
+
+
+def open_model(path: str, device: str) -> LoadedModel:
+    """``core.modelio.load_model`` (a TorchScript file runs one forward pass to check itself): call it
+    in a worker. Raises ``ModelFileError``, or ``OSError`` / ``RuntimeError`` / ``ValueError``."""
+    return load_model(path, device)
+
+
+@dataclass
+class InpaintingFrame:
+    """One iterate of an inpainting run as its panel at the image's size, with its metrics against
+    the ground truth (None without one); made in the worker (SSIM is not cheap)."""
+
+    iteration: int
+    steps: int
+    stop_reason: str | None
+    panel: np.ndarray
+    metrics: dict | None
+
+
+def inpainting_frame(job: InpaintJob, mode: str) -> Callable:
+    """A ``to_frame`` for :func:`projection_job` that makes :class:`InpaintingFrame` panels."""
+
+    def to_frame(record) -> InpaintingFrame:
+        panel = job.panel(mode, record.x[0])
+        return InpaintingFrame(int(record.iteration), int(record.steps[0]), record.stop_reasons[0], panel,
+                               job.metrics(mode, panel))
+
+    return to_frame
+
+
+def inpainting_static(job: InpaintJob) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The comparison's panels that need no projection (the reconstruction f(x0) runs the model:
+    call this in a worker) and their metrics against the ground truth."""
+    panels = job.static_panels()
+    metrics = {}
+    for name, img in panels.items():
+        if name != "ground_truth":
+            m = job.metrics(name, img)
+            if m is not None:
+                metrics[name] = m
+    return panels, metrics
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(label, device) for the device menu: CUDA first when torch finds a GPU, then the CPU."""
+    from ..core.modelio import resolve_device
+
+    return ([("CUDA", "cuda")] if resolve_device("auto").type == "cuda" else []) + [("CPU", "cpu")]

@@ -1,0 +1,330 @@
+"""The inspection session: the one owner of everything the window shows and edits (no Qt).
+
+A :class:`Session` holds the loaded model, the current input image, Ω (one
+:class:`~inspector_app.core.mask.MaskModel`), the projection parameters and the display settings
+(evented, :mod:`.params`), the run state (:class:`RunState`), the run's frames, energy trace,
+history and result, the user-facing warnings and the model's suggested defaults. Widgets bind to
+it; parts of the window talk to it, never to each other. Its signals (psygnal) are emitted in the
+thread that changes it: the GUI thread. Frames arrive from the worker as numpy
+(:class:`~.frames.Frame`); nothing here runs a model.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from ..core.mask import MaskModel
+from ..core.modelio import LoadedModel
+from ..core.pipeline import PreparedImage, prepare
+from .frames import EnergyTrace, Frame, FrameHistory
+from .params import Defaults, Display, ParamsModel
+
+
+class RunState(enum.Enum):
+    """What the worker is doing for this session."""
+
+    IDLE = "idle"  # nothing
+    LOADING = "loading"  # opening a model file (a TorchScript model runs a forward pass to check it)
+    PREVIEW = "preview"  # evaluating x0 alone: f(x0), E(x0)
+    RUNNING = "running"  # a projection run
+    PAUSED = "paused"  # a projection run, waiting between iterations
+
+
+S = RunState
+#: The transitions :meth:`Session.set_state` allows (a run may be restarted while it runs).
+TRANSITIONS: dict[RunState, set[RunState]] = {
+    S.IDLE: {S.LOADING, S.PREVIEW, S.RUNNING, S.PAUSED},
+    S.LOADING: {S.IDLE},
+    S.PREVIEW: {S.IDLE, S.LOADING, S.RUNNING, S.PAUSED},
+    S.RUNNING: {S.PAUSED, S.IDLE},
+    S.PAUSED: {S.RUNNING, S.IDLE},
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A run-state change the session does not allow (a bug in a caller, not bad user input)."""
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """The current input: pixels as read (float32 in [0, 1], its own size and channels), where it
+    came from (``path``; None for an image made in the window, then ``name`` names it), and the
+    clean image when known (after "corrupt": the inpainting ground truth)."""
+
+    pixels: np.ndarray
+    path: str | None = None
+    name: str | None = None
+    ground_truth: np.ndarray | None = None
+
+    @property
+    def stem(self) -> str:
+        return Path(self.path).stem if self.path else (self.name or "image")
+
+    @property
+    def label(self) -> str:
+        return Path(self.path).name if self.path else (self.name or "image")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.pixels.shape[:2])  # type: ignore[return-value]
+
+
+class Session:
+    """See the module docstring. Signals:
+
+    ``model_changed(LoadedModel | None)``, ``image_changed(InputImage | None)``,
+    ``mask_replaced(MaskModel)`` (a new Ω for a new image), ``omega_changed()`` (Ω edited),
+    ``state_changed(RunState)``, ``run_cleared()``, ``frame_shown(Frame | None)``,
+    ``energy_added(list)``, ``result_changed(Frame | None)``, ``warnings_changed(tuple)``,
+    ``device_changed(str)``, ``history_changed()``, ``notice(str, int)`` (a message for the status
+    bar, milliseconds); and two requests the run controller serves: ``run_requested()``,
+    ``stop_requested()`` (served synchronously: after :meth:`request_stop` no run is in progress).
+    """
+
+    model_changed = Signal(object)
+    image_changed = Signal(object)
+    mask_replaced = Signal(object)
+    omega_changed = Signal()
+    state_changed = Signal(object)
+    run_cleared = Signal()
+    frame_shown = Signal(object)
+    energy_added = Signal(object)
+    result_changed = Signal(object)
+    warnings_changed = Signal(tuple)
+    device_changed = Signal(str)
+    notice = Signal(str, int)
+    history_changed = Signal()
+    run_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, device: str = "cpu"):
+        self.loaded: LoadedModel | None = None
+        self.model_path: str | None = None
+        self.image: InputImage | None = None
+        self.mask = MaskModel((1, 1))  # Ω (True = may change); replaced for each new image
+        self.mask.on_change.append(self._on_omega)
+        self.params = ParamsModel()
+        self.display = Display()
+        self.defaults = Defaults()
+        self.state = RunState.IDLE
+        self.history = FrameHistory()
+        self.energy = EnergyTrace()
+        self.current: Frame | None = None  # the frame on screen (float32)
+        self.latest: Frame | None = None  # the newest frame of the run
+        self.result: Frame | None = None  # the run's final frame (export)
+        self.follow = True  # the history's right end (the live iterate) is shown
+        self.stopped_by_user = False
+        self.run_error: str | None = None
+        self.warnings: tuple[str, ...] = ()
+        self._device = device
+        self._prepared: PreparedImage | None = None
+
+    # ================================================================== inputs
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if value != self._device:
+            self._device = value
+            self.device_changed.emit(value)
+
+    @property
+    def ready(self) -> bool:
+        """A model and an image are open: a run can start."""
+        return self.loaded is not None and self.image is not None
+
+    def set_model(self, loaded: LoadedModel, path: str | None = None) -> None:
+        """Use ``loaded`` from now on: the run is forgotten, the warnings re-evaluated."""
+        self.loaded, self.model_path = loaded, (str(path) if path is not None else loaded.path)
+        self.defaults = Defaults()
+        self._prepared = None
+        self.clear_run()
+        self._update_warnings()
+        self.model_changed.emit(loaded)
+
+    def set_image(self, pixels: np.ndarray, path: str | None = None, name: str | None = None,
+                  ground_truth: np.ndarray | None = None, omega: np.ndarray | None = None) -> None:
+        """Make ``pixels`` (float in [0, 1], as ``core.data.read_image`` returns) the input x0.
+
+        Ω starts empty (or as ``omega``) at the image's size, keeping the brush radius and mode.
+        """
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.ndim not in (2, 3) or pixels.size == 0:
+            raise ValueError(f"an image is H×W or H×W×C, got shape {pixels.shape}")
+        self.image = InputImage(pixels, str(path) if path is not None else None, name, ground_truth)
+        old = self.mask
+        old.end_stroke()
+        old.on_change.remove(self._on_omega)
+        self.mask = MaskModel(pixels.shape[:2], None if omega is None else self._checked_omega(omega))
+        self.mask.radius, self.mask.mode = old.radius, old.mode
+        self.mask.on_change.append(self._on_omega)
+        self._prepared = None
+        self.clear_run()
+        self._update_warnings()
+        self.mask_replaced.emit(self.mask)
+        self.image_changed.emit(self.image)
+
+    # ================================================================== Ω (eq. 7)
+    def _checked_omega(self, omega: np.ndarray) -> np.ndarray:
+        if self.image is None:
+            raise ValueError("open an image before setting a mask")
+        m = np.asarray(omega).astype(bool)
+        if m.shape != self.image.shape:
+            raise ValueError(f"the mask is {m.shape[1]}×{m.shape[0]} but the image is "
+                             f"{self.image.shape[1]}×{self.image.shape[0]}")
+        return m
+
+    @property
+    def omega(self) -> np.ndarray | None:
+        """Ω at the image's own size for the next run, or None when empty (every pixel may change)."""
+        if self.image is None or self.mask.shape != self.image.shape or not self.mask.count:
+            return None
+        return self.mask.mask.copy()
+
+    def set_omega(self, omega: np.ndarray | None) -> None:
+        """Replace Ω (one undo step of the brush); None or an empty mask clears it."""
+        if omega is None:
+            self.mask.clear()
+        else:
+            self.mask.set_mask(self._checked_omega(omega))
+
+    def _on_omega(self, _region) -> None:
+        self._prepared = None
+        self.omega_changed.emit()
+
+    @property
+    def prepared(self) -> PreparedImage | None:
+        """The input converted to the model's channels and size, with Ω at both sizes (numpy)."""
+        if self._prepared is None and self.ready:
+            self._prepared = prepare(self.image.stem, self.image.pixels, self.loaded, self.omega)
+        return self._prepared if self.ready else None
+
+    @property
+    def x0(self) -> np.ndarray | None:
+        """x0 as the views show it: at the model's size when a model is open, else as read."""
+        p = self.prepared
+        if p is not None:
+            return p.model_input
+        return self.image.pixels if self.image is not None else None
+
+    # ================================================================== run state
+    @property
+    def running(self) -> bool:
+        """A projection run is in progress (running or paused)."""
+        return self.state in (RunState.RUNNING, RunState.PAUSED)
+
+    def set_state(self, new: RunState) -> None:
+        if new == self.state:
+            return
+        if new not in TRANSITIONS[self.state]:
+            raise InvalidTransition(f"{self.state.value} → {new.value}")
+        self.state = new
+        self.state_changed.emit(new)
+
+    def clear_run(self) -> None:
+        """Forget the run: history, energy, result; the views show x0 again."""
+        self.history.clear()
+        self.energy.clear()
+        self.current = self.latest = self.result = None
+        self.follow = True
+        self.stopped_by_user = False
+        self.run_error = None
+        self.run_cleared.emit()
+        self.history_changed.emit()
+        self.result_changed.emit(None)
+
+    def begin_run(self, paused: bool = False) -> None:
+        """A projection run starts (the previous one is forgotten)."""
+        self.clear_run()
+        self.set_state(RunState.PAUSED if paused else RunState.RUNNING)
+
+    def accept_frame(self, frame: Frame) -> None:
+        """A frame from the worker: kept in the history during a run, shown when following."""
+        if not self.running:
+            self.show(frame)
+            return
+        self.latest = frame
+        self.history.append(frame)
+        self.history_changed.emit()
+        if self.follow:
+            self.show(frame)
+
+    def add_energy(self, terms: list) -> None:
+        if self.running and terms:
+            self.energy.extend(terms)
+            self.energy_added.emit(terms)
+
+    def end_run(self, final: Frame | None, error: str | None = None) -> None:
+        """The worker finished (``final`` is its last frame; None when it failed at once)."""
+        was_run = self.running
+        self.run_error = error
+        if was_run and final is not None:
+            self.accept_frame(final)
+            self.result = final
+            self.stopped_by_user = final.stop_reason is None
+        elif final is not None:
+            self.show(final)
+        self.set_state(RunState.IDLE)
+        if was_run:
+            self.result_changed.emit(self.result)
+
+    # ================================================================== display
+    def show(self, frame: Frame | None) -> None:
+        self.current = frame
+        self.frame_shown.emit(frame)
+
+    def show_history(self, index: int) -> Frame | None:
+        """Show stored frame ``index`` (the last index follows the live iterate again)."""
+        n = len(self.history)
+        if n == 0:
+            return None
+        self.follow = index >= n - 1
+        if self.follow:
+            frame = self.latest if self.latest is not None else self.history[-1].expanded()
+        else:
+            frame = self.history[max(0, index)].expanded()
+        self.show(frame)
+        return frame
+
+    def request_run(self) -> None:
+        """Ask for a run from x0 with the current parameters."""
+        self.run_requested.emit()
+
+    def request_stop(self) -> None:
+        """Ask that the worker stop; when this returns, the state is IDLE or LOADING."""
+        self.stop_requested.emit()
+
+    def apply_defaults(self) -> None:
+        """Set the parameters and the threshold to the model's suggested defaults."""
+        self.params.set_params(self.defaults.params)
+        self.display.threshold = self.defaults.threshold
+
+    # ================================================================== warnings
+    def _update_warnings(self) -> None:
+        w = []
+        stats = self.loaded.training_stats if self.loaded is not None else None
+        if self.loaded is not None and not (stats and "min" in stats):
+            w.append("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
+                     "'percentile' stop criteria are off.")
+        if self.loaded is not None and self.image is not None:
+            ch = self.loaded.model.channels
+            if (self.image.pixels.ndim == 3) != (ch == 3):
+                w.append(f"The image is {'colour' if self.image.pixels.ndim == 3 else 'grey'}; the model takes "
+                         f"{'colour' if ch == 3 else 'grey'} images: it was converted.")
+        w = tuple(w)
+        if w != self.warnings:
+            self.warnings = w
+            self.warnings_changed.emit(w)
+
+    @property
+    def has_training_stats(self) -> tuple[bool, bool]:
+        """Whether the model carries the training-loss minimum, and all 101 quantiles."""
+        s = self.loaded.training_stats if self.loaded is not None else None
+        return bool(s and "min" in s), bool(s and s.get("quantiles") and len(s["quantiles"]) == 101)

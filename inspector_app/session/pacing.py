@@ -1,0 +1,198 @@
+"""Frame pacing between the projection (worker thread) and the window: one Qt-free generator.
+
+:func:`paced` drives a projection generator (``core.projection.project``) as fast as it can and
+decides, in one place, what reaches the GUI and when:
+
+* **energy** — every iteration's ``(iteration, E, Lr, λ‖x−x0‖₁)`` is posted, with every frame and at
+  least ``ENERGY_HZ`` times a second between frames, so the curve gets every iteration;
+* **frames** — the first record, every stepped record, the record a pause stops on, and otherwise
+  at most one per ``interval`` seconds, where ``interval`` is the largest of ``1 / max_fps``, the
+  worker's cost of making a frame divided by ``PREP_BUDGET``, and the GUI's reported cost of drawing
+  one divided by ``DRAW_BUDGET`` (that one capped at ``1 / MIN_FPS``). Frames are made by
+  ``to_frame`` here, in the worker thread (numpy only leaves it);
+* **final** — the last record's frame, always posted exactly once, with ``done``.
+
+Everything goes into an :class:`Outbox` (a thread-safe mailbox: energy values accumulate, a new
+frame replaces one not yet taken). The generator yields ``True`` when the outbox needs a reader's
+attention (it was empty), else ``None``; a Qt worker turns ``True`` into one signal, so the GUI is
+never flooded. It receives :class:`Control` values through ``send()`` (the newest wins; ``None``
+means "unchanged"): α and λ (applied from the next iteration, continuing from x_t), pause, a step
+counter, stop, and the GUI's drawing cost. It returns after posting the final frame.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterator
+
+DEFAULT_MAX_FPS = 12.0
+#: Making a frame (two DSSIM maps, copies) may take at most this fraction of the worker's time.
+PREP_BUDGET = 0.03
+#: The GUI thread's CPU time for drawing may be at most this fraction of the wall-clock time …
+DRAW_BUDGET = 0.05
+#: … but frames still come at least this often (when drawing is that slow, the machine is busy).
+MIN_FPS = 1.5
+#: Energy values are posted with every frame, and at least this many times a second between frames.
+ENERGY_HZ = 2.0
+#: While paused, how often the generator looks for a new control (seconds).
+PAUSE_POLL = 0.01
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the GUI asks of a running projection; each ``send()`` carries the whole of it.
+
+    ``steps`` counts the step requests of the run so far (a counter, not a flag, so that a newer
+    control never loses an older request); ``draw_cost`` is the GUI's CPU seconds per drawn frame.
+    """
+
+    alpha: float | None = None
+    lam: float | None = None
+    paused: bool = False
+    steps: int = 0
+    stop: bool = False
+    draw_cost: float = 0.0
+
+
+@dataclass
+class Mail:
+    """What a reader takes from an :class:`Outbox` at once."""
+
+    energy: list = field(default_factory=list)
+    frame: Any = None
+    final: Any = None
+    error: str | None = None
+    done: bool = False
+
+
+class Outbox:
+    """A thread-safe mailbox from the worker to the GUI (no Qt). :meth:`post` returns True when the
+    reader must be told (the box was empty since the last :meth:`take`)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._mail = Mail()
+        self._notified = False
+
+    def post(self, energy=(), frame=None, final=None, error: str | None = None, done: bool = False) -> bool:
+        with self._lock:
+            m = self._mail
+            m.energy.extend(energy)
+            if frame is not None:
+                m.frame = frame
+            if done:
+                m.final, m.error, m.done, m.frame = final, error, True, None
+            notify = not self._notified
+            self._notified = True
+            return notify
+
+    def take(self) -> Mail:
+        with self._lock:
+            m, self._mail = self._mail, Mail(done=self._mail.done, final=self._mail.final, error=self._mail.error)
+            self._notified = False
+            self._mail.energy = []
+            if m.done:  # the final mail is taken once
+                self._mail.final, self._mail.error = None, None
+            return m
+
+
+class _Average:
+    """Exponential moving average; 0 until the first sample."""
+
+    def __init__(self):
+        self.value = 0.0
+
+    def add(self, v: float) -> None:
+        self.value = v if self.value == 0.0 else 0.7 * self.value + 0.3 * v
+
+
+def frame_interval(max_fps: float, prep_cost: float, draw_cost: float) -> float:
+    """Seconds between two frames (see the module docstring)."""
+    draw = min(draw_cost / DRAW_BUDGET, 1.0 / MIN_FPS)
+    return max(1.0 / max(max_fps, 0.1), prep_cost / PREP_BUDGET, draw)
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as the one line a dialog shows (a bad input's ValueError as its own message)."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return msg if isinstance(e, ValueError) else f"{type(e).__name__}: {msg}"
+
+
+def paced(
+    make_records: Callable[[], Generator],
+    outbox: Outbox,
+    to_frame: Callable[[Any], Any],
+    energy_of: Callable[[Any], tuple],
+    control: Control = Control(),
+    *,
+    max_fps: float = DEFAULT_MAX_FPS,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Generator[bool | None, Control | None, bool]:
+    """Drive ``make_records()`` (a projection generator, made here so that its errors are reported)
+    with pacing; see the module docstring. Returns True when the run ended on its own."""
+    ctl, served, pending, rec, error = control, 0, [], None, None
+    prep = _Average()
+    applied = (control.alpha, control.lam)
+    last_frame = last_energy = -math.inf
+
+    def post_frame(r) -> bool:
+        nonlocal pending, last_frame, last_energy
+        t = clock()
+        f = to_frame(r)
+        now = clock()
+        prep.add(now - t)
+        notify = outbox.post(energy=pending, frame=f)
+        pending, last_frame, last_energy = [], now, now
+        return notify
+
+    ended = False
+    try:
+        records: Iterator = make_records()
+        rec = next(records)
+        forced = True
+        while True:
+            pending.append(energy_of(rec))
+            if rec.finished:
+                ended = True
+                break
+            now = clock()
+            shown, notify = False, False
+            if forced or now - last_frame >= frame_interval(max_fps, prep.value, ctl.draw_cost):
+                notify, shown = post_frame(rec), True
+            elif now - last_energy >= 1.0 / ENERGY_HZ:
+                notify = outbox.post(energy=pending)
+                pending, last_energy = [], now
+            ctl = (yield (True if notify else None)) or ctl
+            while not ctl.stop and ctl.paused and ctl.steps <= served:  # paused: show x_t, then wait
+                notify = False
+                if not shown:
+                    notify, shown = post_frame(rec), True
+                new = yield (True if notify else None)
+                if new is None:
+                    sleep(PAUSE_POLL)
+                ctl = new or ctl
+            if ctl.stop:
+                break
+            forced = ctl.paused and ctl.steps > served  # a stepped iteration is always drawn
+            served = served + 1 if forced else ctl.steps
+            update = None
+            if (ctl.alpha, ctl.lam) != applied:
+                applied = (ctl.alpha, ctl.lam)
+                update = {k: v for k, v in (("alpha", ctl.alpha), ("lam", ctl.lam)) if v is not None}
+            rec = records.send(update)
+        records.close()
+    except Exception as e:  # noqa: BLE001 - reported to the GUI in one line
+        error = one_line(e)
+    final = None
+    if rec is not None:
+        try:
+            final = to_frame(rec)
+        except Exception as e:  # noqa: BLE001 - e.g. out of memory while computing the maps
+            error = error or one_line(e)
+    if outbox.post(energy=pending, final=final, error=error, done=True):
+        yield True
+    return ended

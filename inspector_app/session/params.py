@@ -1,0 +1,145 @@
+"""The projection parameters and the display settings as evented models (psygnal, no Qt).
+
+Widgets bind to these in two lines each: ``model.events.NAME.connect(update the widget)`` and
+``widget changed → model.NAME = value``. Assigning an equal value emits nothing, so a binding
+never loops. Ranges and defaults come from :data:`inspector_app.core.params.RANGES` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from psygnal import evented
+
+from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, RANGES, ProjectionParams
+
+#: The stop criteria of section 3.5 as the panel offers them; ``train-q`` and ``lr`` take the
+#: ``percentile`` and ``lr_value`` fields.
+STOP_KINDS = ("none", "converge", "train-min", "train-q", "lr")
+#: Parameters a running projection takes from its next iteration on (sent to the generator).
+LIVE = ("alpha", "lam")
+#: Parameters a running projection cannot change: changing one asks to restart.
+RESTART = {"optimizer": "optimizer", "grad_mask": "gradient mask", "max_iter": "max iterations",
+           "stop_kind": "stop criterion", "percentile": "stop criterion", "lr_value": "stop criterion",
+           "tol": "stop criterion", "patience": "stop criterion"}
+
+
+def _clamp(name: str, v, cast=float):
+    r = RANGES[name]
+    v = cast(v)
+    if not math.isfinite(v):
+        return cast(r.default)
+    return cast(min(r.maximum, max(r.minimum, v)))
+
+
+@evented
+@dataclass
+class ParamsModel:
+    """Everything that defines the next run (eq. 4–8, section 3.5)."""
+
+    alpha: float = RANGES["alpha"].default
+    lam: float = RANGES["lam"].default
+    optimizer: str = "sgd"
+    grad_mask: str = "recon"
+    max_iter: int = int(RANGES["max_iter"].default)
+    stop_kind: str = "train-min"
+    percentile: int = 5
+    lr_value: float = 1.0
+    tol: float = RANGES["tol"].default
+    patience: int = int(RANGES["patience"].default)
+
+    def stop_spec(self) -> str:
+        """The ``ProjectionParams.stop`` string: none, converge, train-min, train-qNN or lr:VALUE."""
+        if self.stop_kind == "train-q":
+            return f"train-q{int(self.percentile):02d}"
+        if self.stop_kind == "lr":
+            return f"lr:{self.lr_value:.6g}"
+        return self.stop_kind
+
+    def to_params(self) -> ProjectionParams:
+        """The validated parameters (``ValueError`` names a bad one)."""
+        return ProjectionParams(
+            alpha=float(self.alpha), lam=float(self.lam), optimizer=self.optimizer, grad_mask=self.grad_mask,
+            max_iter=int(self.max_iter), stop=self.stop_spec(), tol=float(self.tol), patience=int(self.patience),
+        ).validated()
+
+    def set_params(self, p: ProjectionParams) -> None:
+        """Take every value of ``p`` (one event per changed field)."""
+        p = p.validated()
+        stop = p.stop
+        if stop.startswith("train-q"):
+            self.percentile = int(stop[len("train-q"):])
+            stop = "train-q"
+        elif stop.startswith("lr:"):
+            self.lr_value = float(stop[3:])
+            stop = "lr"
+        for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience"):
+            setattr(self, k, getattr(p, k))
+        self.stop_kind = stop
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def update_from(self, values: dict) -> None:
+        """Take saved values (e.g. from the settings file), ignoring unknown keys and clamping bad
+        ones to their range; an unknown choice keeps the current one."""
+        num = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int}
+        for k, cast in num.items():
+            if k in values:
+                try:
+                    setattr(self, k, _clamp(k, values[k], cast))
+                except (TypeError, ValueError):
+                    pass
+        for k, allowed in (("optimizer", OPTIMIZERS), ("grad_mask", GRAD_MASKS), ("stop_kind", STOP_KINDS)):
+            if str(values.get(k)) in allowed:
+                setattr(self, k, str(values[k]))
+        try:
+            if "percentile" in values:
+                self.percentile = min(99, max(0, int(values["percentile"])))
+            if "lr_value" in values:
+                v = float(values["lr_value"])
+                self.lr_value = min(1e9, max(1e-9, v)) if math.isfinite(v) else self.lr_value
+        except (TypeError, ValueError):
+            pass
+
+
+@evented
+@dataclass
+class Display:
+    """How the anomaly map is shown: ``compare`` (DSSIM against x_T, ``projection``, or f(x_T),
+    ``reconstruction``), the segmentation ``threshold`` (figure 3) and the overlay toggles.
+    None of these needs a new run."""
+
+    compare: str = "projection"
+    threshold: float = RANGES["threshold"].default
+    fill: bool = True
+    contour: bool = True
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def update_from(self, values: dict) -> None:
+        if str(values.get("compare")) in COMPARE:
+            self.compare = str(values["compare"])
+        try:
+            if "threshold" in values:
+                self.threshold = _clamp("threshold", values["threshold"])
+        except (TypeError, ValueError):
+            pass
+        for k in ("fill", "contour"):
+            if k in values:
+                setattr(self, k, str(values[k]).lower() in ("true", "1"))
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The parameters and threshold a model suggests, and where they come from (shown to the user).
+
+    Today every model gets the paper's settings (``source="paper"``); a model file that carries its
+    own calibration will supply its threshold, stop and iteration budget here.
+    """
+
+    params: ProjectionParams = ProjectionParams()
+    threshold: float = RANGES["threshold"].default
+    source: str = "paper (α 0.5, λ 0.05, Lr < training minimum, threshold 0.2)"

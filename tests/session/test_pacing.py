@@ -1,0 +1,194 @@
+"""The pacing generator, driven without Qt: what reaches the GUI and when, pause, step, stop, live α."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from inspector_app.session.pacing import (
+    DRAW_BUDGET,
+    MIN_FPS,
+    PREP_BUDGET,
+    Control,
+    Outbox,
+    frame_interval,
+    paced,
+)
+
+
+@dataclass
+class Rec:
+    iteration: int
+    finished: bool = False
+    alpha: float = 0.5
+    lam: float = 0.05
+
+
+@dataclass
+class FakeProjection:
+    """Stands for core.projection.project: records 0..n, taking {"alpha", "lam"} updates by send()."""
+
+    n: int
+    fail_at: int | None = None
+    updates: list = field(default_factory=list)
+
+    def __call__(self):
+        alpha, lam = 0.5, 0.05
+        for t in range(self.n + 1):
+            if t == self.fail_at:
+                raise ValueError("the model's loss is not finite on this input")
+            upd = yield Rec(t, t == self.n, alpha, lam)
+            if upd:
+                self.updates.append((t, dict(upd)))
+                alpha, lam = upd.get("alpha", alpha), upd.get("lam", lam)
+
+
+class Clock:
+    def __init__(self, step: float):
+        self.t, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def drive(gen, controls: dict | None = None, limit: int = 100000):
+    """Run the generator, sending ``controls[k]`` after its k-th yield; returns (yields, return value)."""
+    controls, out, k = controls or {}, [], 0
+    try:
+        v = next(gen)
+        while k < limit:
+            out.append(v)
+            k += 1
+            v = gen.send(controls.get(k))
+    except StopIteration as e:
+        return out, e.value
+    raise AssertionError("the generator did not end")
+
+
+def frame(rec):
+    return ("frame", rec.iteration, rec.alpha, rec.lam)
+
+
+def energy(rec):
+    return (rec.iteration, 1.0, 1.0, 0.0)
+
+
+def test_every_energy_value_and_the_final_frame_arrive():
+    box = Outbox()
+    ys, ended = drive(paced(FakeProjection(200), box, frame, energy, clock=Clock(0.001)))
+    assert ended is True
+    mail = box.take()
+    assert [e[0] for e in mail.energy] == list(range(201))  # none dropped, in order
+    assert mail.done and mail.final == ("frame", 200, 0.5, 0.05)
+    assert ys.count(True) == 1  # nobody took the mail: one notification only
+
+
+def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
+    box, frames = Outbox(), []
+
+    def take_each(gen):  # a reader that takes the mail whenever notified
+        v = next(gen)
+        try:
+            while True:
+                if v:
+                    m = box.take()
+                    frames.extend([m.frame] if m.frame else [])
+                v = gen.send(None)
+        except StopIteration:
+            pass
+
+    take_each(paced(FakeProjection(1000), box, frame, energy, clock=Clock(0.001), max_fps=10.0))
+    # 1000 iterations at 1 ms (as the fake clock ticks twice per drawn frame, a bit more): about 1 s
+    assert frames[0][1] == 0
+    assert 8 <= len(frames) <= 12
+
+
+def test_interval_follows_the_slowest_budget():
+    assert frame_interval(12.0, 0.0, 0.0) == pytest.approx(1 / 12)
+    assert frame_interval(12.0, 0.006, 0.0) == pytest.approx(0.006 / PREP_BUDGET)
+    assert frame_interval(12.0, 0.0, 0.01) == pytest.approx(0.01 / DRAW_BUDGET)
+    assert frame_interval(12.0, 0.0, 10.0) == pytest.approx(1 / MIN_FPS)  # slow drawing: still frames
+
+
+def test_pause_shows_the_iterate_then_steps_one_at_a_time():
+    box = Outbox()
+    proj = FakeProjection(50)
+    gen = paced(proj, box, frame, energy, Control(paused=True), clock=Clock(0.001), sleep=lambda s: None)
+    assert next(gen) is True
+    m = box.take()
+    assert m.frame[1] == 0 and [e[0] for e in m.energy] == [0]
+    for _ in range(20):  # paused: nothing moves however long it is asked
+        assert gen.send(None) is None
+    assert box.take().energy == []
+    ctl = Control(paused=True, steps=1)
+    gen.send(ctl)
+    for _ in range(5):
+        gen.send(None)
+    m = box.take()
+    assert [e[0] for e in m.energy] == [1] and m.frame[1] == 1  # a stepped iterate is always drawn
+    gen.send(replace(ctl, steps=3))  # two more steps asked at once
+    for _ in range(5):
+        gen.send(None)
+    assert [e[0] for e in box.take().energy] == [2, 3]
+    ys, _ = drive_rest(gen, Control(paused=False, steps=3))
+    assert box.take().final[1] == 50
+
+
+def drive_rest(gen, ctl):
+    out = [gen.send(ctl)]
+    try:
+        while True:
+            out.append(gen.send(None))
+    except StopIteration as e:
+        return out, e.value
+
+
+def test_stop_ends_with_the_current_iterate():
+    box = Outbox()
+    gen = paced(FakeProjection(10000), box, frame, energy, clock=Clock(0.001))
+    next(gen)
+    for _ in range(30):
+        gen.send(None)
+    with pytest.raises(StopIteration) as e:
+        gen.send(Control(stop=True))
+        gen.send(None)
+    assert e.value.value is False  # stopped, not ended on its own
+    m = box.take()
+    assert m.done and m.final[1] == m.energy[-1][0] == 30
+
+
+def test_live_alpha_and_lambda_apply_from_the_next_iteration():
+    box, proj = Outbox(), FakeProjection(20)
+    ys, _ = drive(paced(proj, box, frame, energy, Control(alpha=0.5, lam=0.05), clock=Clock(0.001)),
+                  {5: Control(alpha=0.01, lam=0.05), 9: Control(alpha=0.01, lam=0.2)})
+    assert proj.updates == [(4, {"alpha": 0.01, "lam": 0.05}), (8, {"alpha": 0.01, "lam": 0.2})]  # sent after record 4, 8
+    assert box.take().final[2:] == (0.01, 0.2)
+
+
+def test_an_error_is_one_line_and_the_last_iterate_is_kept():
+    box = Outbox()
+    _, ended = drive(paced(FakeProjection(10, fail_at=4), box, frame, energy, clock=Clock(0.001)))
+    m = box.take()
+    assert ended is False and m.done and m.error == "the model's loss is not finite on this input"
+    assert m.final[1] == 3 and [e[0] for e in m.energy] == [0, 1, 2, 3]
+
+
+def test_an_error_before_the_first_record_gives_no_frame():
+    box = Outbox()
+    drive(paced(FakeProjection(10, fail_at=0), box, frame, energy))
+    m = box.take()
+    assert m.done and m.final is None and "not finite" in m.error
+
+
+def test_outbox_notifies_once_until_taken_and_keeps_the_newest_frame():
+    box = Outbox()
+    assert box.post(energy=[1], frame="a") is True
+    assert box.post(energy=[2], frame="b") is False
+    m = box.take()
+    assert m.energy == [1, 2] and m.frame == "b" and not m.done
+    assert box.post(energy=[3], final="z", done=True) is True
+    m = box.take()
+    assert m.done and m.final == "z" and m.frame is None and m.energy == [3]
+    assert box.take().final is None  # the final mail is taken once
