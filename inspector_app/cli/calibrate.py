@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
 
 
 def run(a) -> int:
-    from ..core.data import check_writable, load_training_images, list_images, read_image
+    from ..core.data import check_writable, list_images, read_image, training_folder
     from ..core.modelio import load_model, save_model
     from ..core.models import ScriptedAutoEncoder
     from ..core.training import TrainConfig, model_sized
@@ -68,11 +68,11 @@ def run(a) -> int:
         names = training.get("val_names")
         if not names:
             raise UsageError(f"{a.model}: the file lists no validation images; use --val-dir with held-out normal images")
-        images, _, all_names = load_training_images(a.data, cfg.channels, with_names=True)
-        missing = [n for n in names if n not in all_names]
+        folder = training_folder(a.data)
+        missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            raise UsageError(f"{a.data}: validation image {missing[0]} of this model is not there")
-        val = model_sized([images[all_names.index(n)] for n in names], tcfg)
+            raise UsageError(f"{folder}: validation image {missing[0]} of this model is not there")
+        val = model_sized([read_image(folder / n, cfg.channels) for n in names], tcfg)
     cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
                                                              "norm", "loss", "version")}

@@ -59,23 +59,31 @@ class Job:
 
 
 def _skipped(path: Path, root: Path) -> bool:
-    """Ground-truth masks are not parts: ``*_mask.*`` files and anything under ``ground_truth/``."""
+    """Not parts: ground-truth masks (``*_mask.*``, anything under ``ground_truth/``) and the
+    images an earlier run wrote (``NAME_projection.png`` … beside its ``NAME.json``)."""
+    from ..core.pipeline import OUTPUT_SUFFIXES
+
     rel = path.relative_to(root).parts
-    return path.stem.endswith("_mask") or "ground_truth" in rel[:-1]
+    if path.stem.endswith("_mask") or "ground_truth" in rel[:-1]:
+        return True
+    for suffix in OUTPUT_SUFFIXES.values():
+        if suffix != ".json" and path.name.endswith(suffix):
+            if (path.parent / f"{path.name[:-len(suffix)]}.json").exists():
+                return True
+    return False
 
 
-def collect_inputs(inputs: Sequence[str], out_dir: Path) -> tuple[list[Job], list[str]]:
+def collect_inputs(inputs: Sequence[str]) -> tuple[list[Job], list[str]]:
     """Input files with unique output names (see the module docstring), and the problems found."""
     from ..core.data import IMAGE_EXTENSIONS
 
     found: list[tuple[Path, Path]] = []  # (file, root its name is relative to)
     problems: list[str] = []
-    out_res = out_dir.resolve()
     for s in inputs:
         p = Path(s)
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
-                           and not _skipped(f, p) and out_res not in f.resolve().parents)
+                           and not _skipped(f, p))
             if not files:
                 problems.append(f"{p}: no images in this folder")
             found += [(f, p) for f in files]
@@ -145,7 +153,7 @@ def run(a) -> int:
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, not a folder")
-    jobs, problems = collect_inputs(a.inputs, out_dir)
+    jobs, problems = collect_inputs(a.inputs)
     if not jobs:
         raise UsageError(problems[-1] if len(problems) == 1 else "no input images" + (f" ({problems[-1]})" if problems else ""))
     existing = _existing_outputs(jobs, out_dir)

@@ -62,6 +62,36 @@ def _train_config(a):
         raise UsageError(str(e)) from None
 
 
+class _GracefulInterrupt:
+    """The first Ctrl-C asks training to stop after the current step (so the checkpoint is
+    consistent); a second one interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: stopping after this step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: no handler, Ctrl-C raises as usual
+            self._old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
 def run(a) -> int:
     from tqdm import tqdm
 
@@ -88,9 +118,12 @@ def run(a) -> int:
         bar.set_postfix(loss=f"{running:.4g}", val=f"{val:.4g}", refresh=False)
         bar.refresh() if state.step % 10 == 0 else None
 
-    res = train(images, names, tcfg, device, progress, checkpoint=checkpoint, resume=a.resume)
+    stop = _GracefulInterrupt()
+    with stop:
+        res = train(images, names, tcfg, device, progress, should_stop=stop, checkpoint=checkpoint, resume=a.resume)
     bar.close()
     st = res.state
+    res.interrupted = res.interrupted or stop.requested
     if res.interrupted:
         print(f"interrupted after {st.step} steps: saving the best model so far; "
               f"--resume {checkpoint} continues", file=sys.stderr)

@@ -384,12 +384,13 @@ def train(
         interrupted = True
         state.stop_reason = "interrupted"
     state.seconds = time.monotonic() - t_start
-    if val_images and state.step and (not state.val_curve or state.val_curve[-1][0] != state.step):
+    write_checkpoint()  # before the final evaluation, so that a resumed run continues exactly
+    finished = state.stop_reason not in ("stopped", "interrupted")
+    if finished and val_images and state.step and (not state.val_curve or state.val_curve[-1][0] != state.step):
         _validate(model, val_images, device, cfg, state, current_lr(), snapshot_best)  # the last steps count too
     if not best or not val_images:  # no validation: the last weights are the result
         snapshot_best()
         state.best_step = state.step
-    write_checkpoint()
     model.load_state_dict(best)
     model.eval()
     return TrainResult(model, cfg, state, interrupted,

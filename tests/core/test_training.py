@@ -1,0 +1,182 @@
+"""Training: validation split, plateau stop, checkpoints and exact resumption, calibration on
+validation images only."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from inspector_app.cli import main
+from inspector_app.core.models import ModelConfig
+from inspector_app.core.training import TrainConfig, TrainState, load_checkpoint, split_validation, train, _validate
+
+
+def _cfg(**kw):
+    base = dict(model=ModelConfig("l2ae", 32, 1, 8, "batch"), max_steps=20, batch=4, lr=1e-3, warmup=2,
+                eval_every=5, crop=True, checkpoint_minutes=60.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_validation_split_is_disjoint_seeded_and_never_empty():
+    names = [f"{i:03d}.png" for i in range(20)]
+    tr, va = split_validation(names, 0.1, seed=3)
+    assert len(va) == 2 and len(tr) == 18 and not set(tr) & set(va) and sorted(tr + va) == list(range(20))
+    assert split_validation(names, 0.1, seed=3) == (tr, va)
+    assert split_validation(names, 0.1, seed=4) != (tr, va)
+    assert split_validation(names[:3], 0.1, seed=0)[1] != []  # at least one validation image
+    assert split_validation(names[:1], 0.5, seed=0) == ([0], [])  # one image: nothing to hold out
+
+
+def test_resume_from_checkpoint_gives_the_same_model_as_an_uninterrupted_run(tmp_path, texture_images):
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    cfg = _cfg()
+    straight = train(texture_images, names, cfg, torch.device("cpu"))
+    assert straight.state.step == 20 and straight.state.stop_reason == "max_steps"
+
+    ck = tmp_path / "run.checkpoint"
+    calls = {"n": 0}
+
+    def stop_after_8():
+        calls["n"] += 1
+        return calls["n"] > 8
+
+    first = train(texture_images, names, cfg, torch.device("cpu"), should_stop=stop_after_8, checkpoint=ck)
+    assert first.state.step == 8 and first.state.stop_reason == "stopped" and ck.exists()
+    meta, _ = load_checkpoint(ck)
+    assert meta["state"]["step"] == 8
+    resumed = train(texture_images, names, cfg, torch.device("cpu"), checkpoint=ck, resume=ck)
+    assert resumed.state.step == 20
+    assert [v[0] for v in resumed.state.val_curve] == [v[0] for v in straight.state.val_curve]
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_refuses_other_images_or_another_model(tmp_path, texture_images):
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    ck = tmp_path / "run.checkpoint"
+    train(texture_images, names, _cfg(max_steps=3), torch.device("cpu"), checkpoint=ck)
+    with pytest.raises(ValueError, match="other images"):
+        train(texture_images[:-1], names[:-1], _cfg(), torch.device("cpu"), resume=ck)
+    with pytest.raises(ValueError, match="holds a"):
+        train(texture_images, names, _cfg(model=ModelConfig("vae", 32, 1, 8, "batch")), torch.device("cpu"), resume=ck)
+    (tmp_path / "junk.checkpoint").write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="junk.checkpoint"):
+        train(texture_images, names, _cfg(), torch.device("cpu"), resume=tmp_path / "junk.checkpoint")
+
+
+def test_plateau_cuts_the_rate_then_stops():
+    cfg = _cfg(patience=2, max_reductions=1, lr_factor=0.5, min_delta=0.01)
+    state = TrainState(best_val=10.0)
+    snaps = []
+    vals = iter([10.0, 9.95, 10.2, 10.1])  # no 1 % improvement: a plateau
+
+    class FakeModel:
+        pass
+
+    import inspector_app.core.training as tr
+
+    def fake_eval(model, images, device):
+        v = next(vals)
+        return np.array([v]), np.array([0.5])
+
+    orig = tr.evaluate_split
+    tr.evaluate_split = fake_eval
+    try:
+        for step in (5, 10, 15, 20):
+            state.step = step
+            _validate(FakeModel(), [np.zeros((32, 32))], "cpu", cfg, state, 1e-3, lambda: snaps.append(step))
+    finally:
+        tr.evaluate_split = orig
+    # 9.95 is better but by less than min_delta: kept as best, yet counted as plateau
+    assert snaps == [10]
+    assert state.reductions == 1 and state.lr_scale == 0.5  # first plateau (2 evaluations) cut the rate
+    assert state.stop_reason == "plateau"  # the second one, with no reductions left, stopped training
+    assert [v[1] for v in state.val_curve] == [10.0, 9.95, 10.2, 10.1]
+
+
+def test_bad_training_numbers_are_refused():
+    for kw, match in [({"max_minutes": float("nan")}, "max_minutes"), ({"max_steps": -1}, "max_steps"),
+                      ({"lr": float("inf")}, "lr"), ({"augment": ("zoom",)}, "zoom")]:
+        with pytest.raises(ValueError, match=match):
+            _cfg(**kw).validate()
+
+
+@pytest.fixture
+def mvtec_folder(tmp_path, texture_images):
+    root = tmp_path / "cat"
+    for split, ims in (("train/good", texture_images[:6]), ("test/good", texture_images[6:7]),
+                       ("test/stain", texture_images[7:8])):
+        (root / split).mkdir(parents=True)
+        for i, im in enumerate(ims):
+            cv2.imwrite(str(root / split / f"{i:03d}.png"), (im * 255).astype(np.uint8))
+    (root / "ground_truth" / "stain").mkdir(parents=True)
+    cv2.imwrite(str(root / "ground_truth" / "stain" / "000_mask.png"), np.full((32, 32), 255, np.uint8))
+    return root
+
+
+def test_train_and_calibration_never_read_test_images(tmp_path, mvtec_folder, monkeypatch, capsys):
+    import inspector_app.core.data as data
+
+    seen = []
+    real = data.read_image
+
+    def spy(path, *a, **kw):
+        seen.append(str(path))
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(data, "read_image", spy)
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(out), "--image-size", "32",
+               "--latent", "8", "--max-steps", "6", "--batch", "2", "--eval-every", "3", "--val-fraction", "0.34",
+               "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert seen and all("/train/good/" in p for p in seen), seen
+    from inspector_app.core.modelio import load_model
+
+    meta = load_model(out).meta
+    val_names = meta["training"]["val_names"]
+    assert len(val_names) == 2 and meta["training"]["n_train"] == 4
+    cal = meta["calibration"]
+    assert cal["figures"]["n_good"] == 2 and cal["figures"]["n_defects"] == 4
+    assert 0 < cal["threshold"] < 1 and cal["min_area"] >= 1 and cal["max_iter"] >= 1
+    # recalibrating reads the same validation images, and nothing else
+    seen.clear()
+    rc = main(["calibrate", "--model", str(out), "--data", str(mvtec_folder), "--out", str(tmp_path / "c.safetensors"),
+               "--max-iter", "3", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.rsplit("/", 1)[1] for p in seen) == sorted(val_names)
+
+
+def test_model_file_records_the_training(tmp_path, mvtec_folder, capsys):
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "vae", "--data", str(mvtec_folder), "--out", str(out), "--image-size", "32",
+               "--latent", "8", "--max-steps", "4", "--batch", "2", "--eval-every", "2", "--augment", "flip,brightness",
+               "--no-calibrate", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    from inspector_app.core.modelio import load_model
+
+    loaded = load_model(out)
+    assert loaded.model.config.norm == "batch"
+    t = loaded.meta["training"]
+    assert t["norm"] == "batch" and t["augment"] == ["flip", "brightness"] and t["steps"] == 4
+    assert [v[0] for v in t["val_curve"]] == [2, 4] and all(len(v) == 4 for v in t["val_curve"])
+    assert "calibration" not in loaded.meta
+    assert not out.with_suffix(".checkpoint").exists()  # a finished run leaves no checkpoint behind
+    json.dumps(loaded.meta, allow_nan=False)
+
+
+def test_train_refuses_to_overwrite_and_checks_the_output_first(tmp_path, mvtec_folder, capsys):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"mine")
+    rc = main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(out), "--max-steps", "1"])
+    assert rc == 2 and "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")  # a folder cannot be made here, even by root
+    rc = main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(blocker / "sub" / "m.safetensors")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "a_file is not a folder" in err and err.count("\n") == 1
