@@ -149,7 +149,8 @@ class AutoEncoder(nn.Module):
         recon = self.reconstruct(x)
         return self.recon_loss(x, recon), recon
 
-    def training_loss(self, x: torch.Tensor) -> TrainingLoss:
+    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> TrainingLoss:
+        """The loss the model is trained with; ``kl_weight`` (β) scales the VAEs' KL term."""
         lr, _ = self.forward_loss(x)
         return TrainingLoss(lr.mean(), lr.detach(), None)
 
@@ -200,13 +201,13 @@ class VariationalAE(AutoEncoder):
     def recon_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         return losses.gaussian_nll(x, recon, self.log_gamma)
 
-    def training_loss(self, x: torch.Tensor) -> TrainingLoss:
+    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> TrainingLoss:
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         recon = self.decoder(z)
         lr = self.recon_loss(x, recon)
         kl = losses.kl_divergence(mu, logvar)
-        return TrainingLoss((lr + kl).mean(), lr.detach(), kl.detach())
+        return TrainingLoss((lr + kl_weight * kl).mean(), lr.detach(), kl.detach())
 
     @property
     def gamma(self) -> float | None:

@@ -49,6 +49,7 @@ class TrainConfig:
     crop: bool = True
     augment: tuple[str, ...] = ("flip", "rot90")
     brightness: float = 0.05
+    kl_weight: float = 1.0
     val_fraction: float = 0.1
     eval_every: int = 100
     patience: int = 5
@@ -75,6 +76,7 @@ class TrainConfig:
             (0.0 < self.lr_factor < 1.0, f"lr_factor must be in (0, 1), got {self.lr_factor}"),
             (self.max_reductions >= 0, "max_reductions must be >= 0"),
             (0.0 <= self.brightness < 0.5, f"brightness jitter must be in [0, 0.5), got {self.brightness}"),
+            (math.isfinite(self.kl_weight) and self.kl_weight >= 0, f"kl_weight must be >= 0, got {self.kl_weight}"),
             (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes > 0,
              "checkpoint_minutes must be positive"),
         ]
@@ -361,7 +363,7 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = current_lr()
             x = aug.batch(cfg.batch).to(device)
-            out = model.training_loss(x)
+            out = model.training_loss(x, kl_weight=cfg.kl_weight)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             opt.step()

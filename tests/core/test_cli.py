@@ -132,11 +132,11 @@ def test_ctrl_c_during_training_saves_what_was_trained(tmp_path, tiny_folder, ca
     calls = {"n": 0}
     real = models.DeterministicAE.training_loss
 
-    def interrupted(self, x):
+    def interrupted(self, x, **kw):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(self, x)
+        return real(self, x, **kw)
 
     monkeypatch.setattr(models.DeterministicAE, "training_loss", interrupted)
     out = tmp_path / "m.safetensors"
