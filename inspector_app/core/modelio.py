@@ -21,7 +21,8 @@ import torch
 
 from .. import __version__
 from .data import atomic_write
-from .models import KINDS, AutoEncoder, ModelConfig, ScriptedAutoEncoder, create_model, freeze
+from .metadata import check_metadata
+from .models import KINDS, NORMS, AutoEncoder, ModelConfig, ScriptedAutoEncoder, create_model, freeze
 
 META_KEY = "inspector_app"
 TORCHSCRIPT_META = "inspector_app.json"
@@ -183,38 +184,39 @@ def _load_safetensors(p: Path, dev: torch.device) -> LoadedModel:
     try:
         with safe_open(str(p), framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get(META_KEY)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for truncation, bad headers
         raise ModelFileError(p, f"is truncated or corrupt ({type(e).__name__}: {e})") from None
     if raw is None:
         raise ModelFileError(p, "has no inspector_app metadata (kind, image size, ...): not made by inspector-app")
     try:
         meta = json.loads(raw)
-        cfg = ModelConfig(
-            kind=str(meta["kind"]), image_size=int(meta["image_size"]),
-            channels=int(meta["channels"]), latent=int(meta["latent"]), norm=str(meta.get("norm", "none")),
-        )
-    except (ValueError, KeyError, TypeError) as e:
+        arch = check_metadata(meta, KINDS, NORMS)
+    except (ValueError, RecursionError) as e:
         raise ModelFileError(p, f"has malformed metadata ({e})") from None
-    if cfg.kind not in KINDS:
-        raise ModelFileError(p, f"has unknown model kind {cfg.kind!r} (expected one of {', '.join(KINDS)})")
-    try:
-        model = create_model(cfg)
-    except ValueError as e:
-        raise ModelFileError(p, f"has inconsistent metadata ({e})") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
+    cfg = ModelConfig(kind=arch["kind"], image_size=arch["image_size"], channels=arch["channels"],
+                      latent=arch["latent"], norm=arch["norm"])
+    with torch.device("meta"):  # the expected shapes, without allocating anything
+        expected = create_model(cfg).state_dict()
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing or extra:
         raise ModelFileError(
             p, f"does not hold a {cfg.kind} model: missing {missing[:3]}, unexpected {extra[:3]}"
         )
     for k, v in expected.items():
-        if tuple(tensors[k].shape) != tuple(v.shape):
+        if shapes[k] != tuple(v.shape):
             raise ModelFileError(
-                p, f"has a wrong-shaped tensor {k}: {tuple(tensors[k].shape)}, a {cfg.kind} of this size needs {tuple(v.shape)}"
+                p, f"has a wrong-shaped tensor {k}: {shapes[k]}, a {cfg.kind} of this size needs {tuple(v.shape)}"
             )
-        if not torch.isfinite(tensors[k]).all():
+    try:  # the shapes match the file's contents, so loading them allocates what the file holds
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise ModelFileError(p, f"is truncated or corrupt ({type(e).__name__}: {e})") from None
+    model = create_model(cfg)
+    for k in expected:
+        if tensors[k].is_floating_point() and not torch.isfinite(tensors[k]).all():
             raise ModelFileError(p, f"has non-finite weights in {k}")
     model.load_state_dict(tensors, strict=True)
     model = freeze(model).to(dev)
@@ -235,43 +237,97 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
         )
     extra = {TORCHSCRIPT_META: ""}
     try:
-        module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
+        with _torchscript_warnings():
+            module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
     except Exception as e:
-        raise ModelFileError(p, f"is not a loadable TorchScript archive ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    meta: dict[str, Any] = {}
+        first = str(e).splitlines()[0] if str(e) else "no message"
+        raise ModelFileError(p, f"is not a loadable TorchScript archive ({type(e).__name__}: {first})") from None
+    meta: Any = {}
     if extra[TORCHSCRIPT_META]:
         try:
             meta = json.loads(extra[TORCHSCRIPT_META])
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise ModelFileError(p, f"has malformed {TORCHSCRIPT_META} metadata ({e})") from None
     try:
-        cfg = ModelConfig(
-            kind="l2ae", image_size=int(meta.get("image_size", 128)),
-            channels=int(meta.get("channels", 1)), latent=int(meta.get("latent", 0) or 1),
-        )
+        arch = check_metadata(meta, KINDS, NORMS, torchscript=True)
+        cfg = ModelConfig(kind="l2ae", image_size=arch["image_size"], channels=arch["channels"], latent=1)
         model = ScriptedAutoEncoder(module, cfg, loss=str(meta.get("loss", "l2")))
-    except (ValueError, TypeError) as e:
-        raise ModelFileError(p, f"has unusable metadata ({e})") from None
+    except ValueError as e:
+        raise ModelFileError(p, f"has unusable {TORCHSCRIPT_META} metadata ({e})") from None
     x = torch.rand(1, cfg.channels, cfg.image_size, cfg.image_size)
-    try:
-        with torch.no_grad():
-            y = module(x)
-    except Exception as e:
-        raise ModelFileError(
-            p, f"does not map a 1×{cfg.channels}×{cfg.image_size}×{cfg.image_size} image to a reconstruction "
-            f"({type(e).__name__}); give image_size/channels in its {TORCHSCRIPT_META}"
-        ) from None
+    y = _forward_with_time_limit(p, module, x, cfg)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(x.shape):
         raise ModelFileError(p, f"returns {getattr(y, 'shape', type(y).__name__)}, not a reconstruction of shape {tuple(x.shape)}")
+    if not torch.isfinite(y).all():
+        raise ModelFileError(p, "returns non-finite values for a random image")
     model = freeze(model).to(dev)
     meta = {"kind": "torchscript", "loss": model.loss_name, "image_size": cfg.image_size, "channels": cfg.channels, **meta}
     model.training_stats = meta.get("training_stats")
     return LoadedModel(model, meta, str(p), dev)
 
 
+#: Seconds a TorchScript model's first forward pass may take when it is loaded.
+LOAD_CHECK_SECONDS = 20.0
+
+
+def _forward_with_time_limit(p: Path, module, x: torch.Tensor, cfg: ModelConfig):
+    """One forward pass of a user's TorchScript, in a daemon thread, given ``LOAD_CHECK_SECONDS``.
+
+    A model whose forward never returns is refused instead of hanging the caller; its thread is
+    left to run in the background (Python cannot stop a thread), and ends with the process."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with torch.no_grad():
+                box["y"] = module(x)
+        except Exception as e:  # noqa: BLE001 - any failure of a user's model is reported
+            box["error"] = e
+
+    t = threading.Thread(target=run, name=f"load-check {p.name}", daemon=True)
+    t.start()
+    t.join(LOAD_CHECK_SECONDS)
+    if t.is_alive():
+        raise ModelFileError(p, f"did not return a reconstruction within {LOAD_CHECK_SECONDS:g} s (does its forward loop?)")
+    if "error" in box:
+        e = box["error"]
+        raise ModelFileError(
+            p, f"does not map a 1×{cfg.channels}×{cfg.image_size}×{cfg.image_size} image to a reconstruction "
+            f"({type(e).__name__}); give image_size/channels in its {TORCHSCRIPT_META}"
+        )
+    return box.get("y")
+
+
+def _torchscript_warnings():
+    """TorchScript is deprecated in favour of torch.export, but it is the one format in which a
+    user's own model loads without unpickling, so its deprecation warnings are silenced here."""
+    import warnings
+
+    cm = warnings.catch_warnings()
+
+    class _Ctx:
+        def __enter__(self):
+            cm.__enter__()
+            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning)
+            return self
+
+        def __exit__(self, *exc):
+            return cm.__exit__(*exc)
+
+    return _Ctx()
+
+
 def save_torchscript(module: torch.nn.Module, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
     """Script ``module`` (x → reconstruction) and save it with its metadata, for ``load_model``."""
-    scripted = torch.jit.script(module)
+    with _torchscript_warnings():
+        scripted = torch.jit.script(module)
     extra = {TORCHSCRIPT_META: json.dumps(meta or {})}
-    atomic_write(Path(path), lambda tmp: torch.jit.save(scripted, tmp, _extra_files=extra))
+
+    def write(tmp: str) -> None:
+        with _torchscript_warnings():
+            torch.jit.save(scripted, tmp, _extra_files=extra)
+
+    atomic_write(Path(path), write)
     return Path(path)

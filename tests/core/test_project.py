@@ -95,7 +95,7 @@ def test_a_folder_run_skips_masks_mirrors_folders_and_overwrites_nothing(tmp_pat
     rc = main(["project", "--model", str(calibrated_model), str(cat), "--out", str(cat), "--quiet"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
-    rows = list(csv.DictReader((cat / "summary.csv").open()))
+    rows = list(csv.DictReader((cat / "summary.csv").read_text().splitlines()))
     assert sorted(r["output"] for r in rows) == ["test/good/000", "test/hole/000"]
     assert {"source", "verdict", "score", "anomalous_fraction"} <= set(rows[0])
     # the ground truth is untouched: the segmentation has its own name
