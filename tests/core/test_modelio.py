@@ -6,6 +6,7 @@ import json
 import pickle
 import struct
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -159,3 +160,154 @@ def test_save_is_atomic(tmp_path, good_file, monkeypatch):
         save_model(create_model(ModelConfig("l2ae", 32, 1, 8)), good_file, {})
     assert good_file.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["good.safetensors"]
+
+
+@pytest.mark.parametrize("how", ["pickle", "torch.save"])
+def test_pickle_named_safetensors_is_refused_without_running_it(tmp_path, how):
+    """The extension decides nothing: a pickle called .safetensors is sniffed and refused."""
+    _Evil.target = str(tmp_path / "pwned")
+    evil = tmp_path / "evil.safetensors"
+    if how == "pickle":
+        evil.write_bytes(pickle.dumps({"state": _Evil()}))
+    else:
+        torch.save({"state": _Evil()}, evil)
+    with pytest.raises(ModelFileError, match="pickle") as e:
+        load_model(evil)
+    assert str(e.value).startswith(f"{evil}: ")
+    assert "arbitrary code" in str(e.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("protocol, container", [(0, dict), (0, list), (1, dict), (1, list), (2, dict), (5, dict)])
+def test_every_pickle_protocol_is_sniffed(tmp_path, protocol, container):
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(pickle.dumps(container(), protocol=protocol))
+    with pytest.raises(ModelFileError, match="model.safetensors: is a Python pickle"):
+        load_model(f)
+
+
+def test_header_only_safetensors_is_read_as_safetensors(tmp_path):
+    """A safetensors file without tensors is all header (n = size − 8): still sniffed as safetensors."""
+    from safetensors.torch import save_file
+
+    f = tmp_path / "hollow.safetensors"
+    save_file({}, str(f), metadata={"inspector_app": json.dumps({"kind": "l2ae", "image_size": 32, "channels": 1,
+                                                                  "latent": 8})})
+    data = f.read_bytes()
+    assert struct.unpack("<Q", data[:8])[0] == len(data) - 8
+    with pytest.raises(ModelFileError, match="does not hold a l2ae model: missing"):
+        load_model(f)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = create_model(ModelConfig("l2ae", 32, 1, 8))
+    with torch.no_grad():
+        next(iter(model.parameters()))[0].view(-1)[0] = float("nan")
+    f = save_model(model, tmp_path / "nan.safetensors", {})
+    with pytest.raises(ModelFileError, match="nan.safetensors: has non-finite weights in encoder.0.weight"):
+        load_model(f)
+
+
+def test_saved_metadata_is_exact_and_json_safe(tmp_path):
+    model = create_model(ModelConfig("gvae", 64, 3, 12, "batch"))
+    f = save_model(model, tmp_path / "g.safetensors", {"training": {"best": float("nan"), "n": np.int64(7)},
+                                                        "kind": "overridden by the model"})
+    meta = load_model(f, "cpu").meta
+    assert {k: meta[k] for k in ("format", "kind", "image_size", "channels", "latent", "norm", "loss", "version")} == {
+        "format": 1, "kind": "gvae", "image_size": 64, "channels": 3, "latent": 12, "norm": "batch",
+        "loss": "gaussian_learned", "version": "0.1.0"}
+    assert meta["training"] == {"best": None, "n": 7}
+    with pytest.raises(ValueError, match="TorchScript"):
+        from inspector_app.core.models import ScriptedAutoEncoder
+
+        save_model(ScriptedAutoEncoder(torch.jit.script(_Blur()), ModelConfig("l2ae", 32, 1, 1)), tmp_path / "s.safetensors")
+
+
+def test_json_safe():
+    from inspector_app.core.modelio import json_safe
+
+    assert json_safe({"a": [1.0, float("inf"), (float("-inf"), np.float32(0.5))], 3: np.int32(4), "s": "x",
+                      "n": None, "b": True}) == {"a": [1.0, None, [None, 0.5]], "3": 4, "s": "x", "n": None, "b": True}
+    assert json_safe(float("nan")) is None and json_safe(np.float64("nan")) is None
+
+
+def test_loss_statistics_are_exact():
+    from inspector_app.core.modelio import loss_statistics
+
+    s = loss_statistics(np.arange(101))
+    assert len(s["quantiles"]) == 101
+    assert s["quantiles"] == pytest.approx(list(range(101)), abs=1e-9)  # quantile k of 0 … 100 is k
+    assert (s["min"], s["max"], s["mean"], s["n"]) == (0.0, 100.0, 50.0, 101)
+    assert s["std"] == pytest.approx(np.sqrt((101 ** 2 - 1) / 12))  # population std of 0 … 100
+    s = loss_statistics([4.0, 2.0])
+    assert s["quantiles"][0] == 2.0 and s["quantiles"][50] == 3.0 and s["quantiles"][100] == 4.0
+    assert s["quantiles"][25] == pytest.approx(2.5) and s["std"] == 1.0
+    with pytest.raises(ValueError, match="no training losses"):
+        loss_statistics([])
+    # the quantiles feed train-qNN
+    from inspector_app.core.projection import threshold_from_stats
+
+    assert threshold_from_stats("train-q05", loss_statistics(np.arange(101))) == pytest.approx(5.0, abs=1e-9)
+    assert threshold_from_stats("train-q95", loss_statistics(np.arange(101) * 2.0)) == pytest.approx(190.0, abs=1e-9)
+
+
+def test_describe_names_the_file_kind_size_and_training(tmp_path):
+    model = create_model(ModelConfig("vae", 32, 3, 8))
+    meta = {"training_stats": {"min": 1.5, "mean": 2.25, "n": 9},
+            "training": {"data": "bricks", "seconds": 90.0, "epochs": 3, "device": "cpu"}}
+    loaded = load_model(save_model(model, tmp_path / "v.safetensors", meta), "cpu")
+    assert loaded.describe().splitlines() == [
+        f"file: {tmp_path / 'v.safetensors'}",
+        "kind: vae (gaussian reconstruction loss)",
+        "image: 32×32, 3 channel(s); latent 8",
+        "training Lr: min 1.5, mean 2.25, over 9 images",
+        "trained on: bricks",
+        "training: 3 epochs, 1.5 min on cpu",
+    ]
+    bare = load_model(save_model(model, tmp_path / "b.safetensors", {}), "cpu")
+    assert len(bare.describe().splitlines()) == 3 and bare.training_stats is None
+
+
+def test_resolve_device():
+    from inspector_app.core.modelio import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == want and resolve_device(None).type == want
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+class _Shrink(nn.Module):
+    def forward(self, x):
+        return x[..., :-1, :]
+
+
+def test_torchscript_files_that_cannot_be_used(tmp_path):
+    import zipfile
+
+    bad = save_torchscript(_Shrink(), tmp_path / "shrink.pt", {"image_size": 32, "channels": 1})
+    with pytest.raises(ModelFileError, match=r"returns torch.Size\(\[1, 1, 31, 32\]\), not a reconstruction"):
+        load_model(bad)
+    wrong = save_torchscript(_Blur(), tmp_path / "grey.pt", {"image_size": 32, "channels": 5})
+    with pytest.raises(ModelFileError, match="cannot|does not map|unusable"):
+        load_model(wrong)
+    # a zip that is not TorchScript, a damaged archive, malformed metadata
+    plain = tmp_path / "plain.pt"
+    with zipfile.ZipFile(plain, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+    with pytest.raises(ModelFileError, match="plain.pt: is a pickled PyTorch checkpoint"):
+        load_model(plain)
+    (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    with pytest.raises(ModelFileError, match="broken.pt: is a damaged archive"):
+        load_model(tmp_path / "broken.pt")
+    scripted = torch.jit.script(_Blur())
+    torch.jit.save(scripted, str(tmp_path / "meta.pt"), _extra_files={"inspector_app.json": "{not json"})
+    with pytest.raises(ModelFileError, match="meta.pt: has malformed inspector_app.json metadata"):
+        load_model(tmp_path / "meta.pt")
+    # no metadata at all: 128×128 grey by default, which this blur maps to itself
+    torch.jit.save(scripted, str(tmp_path / "bare.pt"))
+    loaded = load_model(tmp_path / "bare.pt", "cpu")
+    assert (loaded.model.image_size, loaded.model.channels, loaded.model.loss_name) == (128, 1, "l2")
+    assert loaded.meta["kind"] == "torchscript" and loaded.training_stats is None
