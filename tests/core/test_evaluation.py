@@ -46,7 +46,29 @@ def test_evaluate_end_to_end(tmp_path, tiny_category, capsys):
     r = json.loads(out_json.read_text())
     assert {"model", "category", "n_images", "baseline", "grad", "curve"} <= set(r)
     assert r["n_images"] == 10 and r["category"] == "brick"
-    assert 0 <= r["baseline"]["pixel_auroc"] <= 1
+    # the figures are those of DSSIM(x0, f(x0)) and DSSIM(x0, x_T) over every test pixel, recomputed here
+    import torch
+
+    from inspector_app.core.evaluation import _load_batch
+    from inspector_app.core.losses import dssim_map
+    from inspector_app.core.modelio import load_model
+    from inspector_app.core.params import ProjectionParams
+    from inspector_app.core.projection import run_to_end
+
+    loaded = load_model(model, "cpu")
+    items = load_category(tiny_category).images
+    base, grad, gts = [], [], []
+    params = ProjectionParams(**r["params"])
+    for i in range(0, len(items), 4):
+        x0, gt = _load_batch(items[i:i + 4], 32, 1)
+        with torch.no_grad():
+            base.append(dssim_map(x0, loaded.model.reconstruct(x0)).numpy())
+        grad.append(run_to_end(loaded.model, x0, params)[1].dssim_projection.numpy())
+        gts.append(gt)
+    gt_all = np.concatenate(gts).ravel()
+    assert r["baseline"]["pixel_auroc"] == pytest.approx(roc_auc_score(gt_all, np.concatenate(base).ravel()), abs=1e-9)
+    assert r["grad"]["pixel_auroc"] == pytest.approx(roc_auc_score(gt_all, np.concatenate(grad).ravel()), abs=1e-9)
+    assert r["baseline"]["pixel_auroc"] != r["grad"]["pixel_auroc"]
     assert {"pixel_auroc", "pixel_auroc_recon", "iterations"} <= set(r["grad"])
     assert r["grad"]["iterations"] == 4
     assert [c["iteration"] for c in r["curve"]] == [0, 1, 2, 3, 4]
@@ -98,3 +120,34 @@ def test_load_category_lists_masks(tiny_category):
     cat = load_category(tiny_category)
     assert cat.defects == ["hole", "patch", "scratch", "stain"]
     assert all((t.mask_path is None) == (t.defect == "good") for t in cat.images)
+
+
+@pytest.mark.parametrize("positives", [0.1, 0.9])
+def test_histogram_auroc_counts_ties_one_half(positives):
+    """Scores on bin centres: the histogram loses nothing, so it must equal the exact AUROC,
+    ties between classes (most pairs here) included."""
+    from inspector_app.core.evaluation import HIST_BINS
+
+    rng = np.random.default_rng(2)
+    labels = rng.random(4000) < positives
+    levels = rng.integers(0, 6, 4000) + (rng.random(4000) < 0.3) * labels
+    scores = ((levels * 37 + 0.5) / HIST_BINS).astype(np.float32)
+    h = HistogramAUROC()
+    h.add(scores[:1000], labels[:1000])
+    h.add(scores[1000:], labels[1000:])
+    assert h.value() == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    # all in one bin: one half
+    h = HistogramAUROC()
+    h.add(np.full(10, 0.3, np.float32), np.arange(10) < 4)
+    assert h.value() == 0.5
+    # hand-computed: positives in bins 2, 5; negatives in bins 2, 0 → (½ + 1 + 1 + 1) / 4
+    h = HistogramAUROC(bins=10)
+    h.add(np.array([0.25, 0.55, 0.25, 0.05]), np.array([1, 1, 0, 0]))
+    assert h.value() == 0.875
+    # scores outside [0, 1] fall in the end bins; one class only is undefined
+    h = HistogramAUROC(bins=10)
+    h.add(np.array([-3.0, 7.0]), np.array([0, 1]))
+    assert h.value() == 1.0 and (h.neg[0], h.pos[9]) == (1, 1)
+    h = HistogramAUROC()
+    h.add(np.array([0.5]), np.array([1]))
+    assert np.isnan(h.value())

@@ -146,10 +146,189 @@ def test_psnr_and_ssim():
     mse = np.mean((a - b) ** 2)
     assert psnr(a, b) == pytest.approx(10 * np.log10(1 / mse))
     assert ssim(a, a) == pytest.approx(1.0)
-    assert ssim(a, rng.random((32, 32))) < 0.2
     c = rng.random((16, 16, 3))
     assert ssim(c, c) == pytest.approx(1.0)
     assert ssim(c[..., :1], c[..., :1]) == pytest.approx(1.0)
-    assert 0 < ssim(c, np.clip(c + 0.05 * rng.standard_normal(c.shape), 0, 1)) < 1
+    # H×W×1 is grey: the same value as the H×W image
+    d = np.clip(c + 0.05 * rng.standard_normal(c.shape), 0, 1)
+    assert ssim(c[..., :1], d[..., :1]) == ssim(c[..., 0], d[..., 0])
     with pytest.raises(ValueError, match="shape"):
         psnr(a, c)
+
+
+# ------------------------------------------------------------------------------ AUROC with ties
+
+@pytest.mark.parametrize("positives", [0.1, 0.9])
+@pytest.mark.parametrize("levels", [2, 5, 40])
+def test_pixel_auroc_integer_scores_shared_by_both_classes(positives, levels):
+    """Plain integer scores, no shift: most positive/negative pairs are ties (counted one half)."""
+    rng = np.random.default_rng(levels)
+    labels = rng.random(5000) < positives
+    scores = rng.integers(0, levels, 5000) + (rng.random(5000) < 0.3) * labels  # positives a bit higher
+    assert set(np.unique(scores[labels])) & set(np.unique(scores[~labels]))  # shared values
+    want = roc_auc_score(labels, scores)
+    assert pixel_auroc(scores, labels) == pytest.approx(want, abs=1e-12)
+    assert pixel_auroc(scores.astype(np.float32), labels.astype(np.int64)) == pytest.approx(want, abs=1e-12)
+
+
+def test_pixel_auroc_hand_computed_ties():
+    # positives {1, 2}, negatives {0, 1}: pairs (1,0)=1, (1,1)=½, (2,0)=1, (2,1)=1 → 3.5 / 4
+    assert pixel_auroc(np.array([1, 2, 0, 1]), np.array([1, 1, 0, 0])) == 0.875
+    # more positives than negatives: positives {1, 2, 3}, negative {2} → (0 + ½ + 1) / 3
+    assert pixel_auroc(np.array([1, 2, 3, 2]), np.array([1, 1, 1, 0])) == 0.5
+    # more negatives than positives, the positive tied with one of three: (1 + ½ + 0) / 3
+    assert pixel_auroc(np.array([2.0, 1.0, 2.0, 3.0]), np.array([True, False, False, False])) == 0.5
+    assert pixel_auroc(np.array([5.0, 1.0, 5.0, 3.0]), np.array([True, False, False, False])) == pytest.approx(2.5 / 3)
+    assert pixel_auroc(np.array([True, False, True]), np.array([1, 0, 0])) == 0.75  # bool scores
+
+
+@pytest.mark.parametrize("n_pos", [1, 3, 7, 9])
+def test_all_equal_scores_give_one_half(n_pos):
+    labels = np.arange(10) < n_pos
+    assert pixel_auroc(np.full(10, 0.3, np.float32), labels) == 0.5
+    assert image_auroc([7] * 10, labels.astype(int)) == 0.5
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+@pytest.mark.parametrize("positives", [0.2, 0.8])
+def test_pixel_auroc_is_the_same_in_chunks(monkeypatch, chunk, positives):
+    import inspector_app.core.metrics as metrics
+
+    rng = np.random.default_rng(1)
+    labels = rng.random(301) < positives
+    scores = rng.integers(0, 7, 301).astype(np.float64)
+    monkeypatch.setattr(metrics, "_CHUNK", chunk)
+    assert pixel_auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_pixel_auroc_refuses_empty_and_non_numeric():
+    with pytest.raises(ValueError, match="empty"):
+        pixel_auroc(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match="numeric"):
+        pixel_auroc(np.array(["a", "b"]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="NaN"):
+        pixel_auroc(np.array([0.0, 1.0, np.nan]), np.array([0, 0, 1]))  # NaN among the negatives
+    with pytest.raises(ValueError, match=r"one class \(all 3 are positive"):
+        pixel_auroc(np.arange(3.0), np.ones(3, bool))
+    with pytest.raises(ValueError, match=r"one class \(all 3 are negative"):
+        pixel_auroc(np.arange(3.0), np.zeros(3, bool))
+
+
+def test_roc_curve_points_hand_computed():
+    # scores 3, 2, 2, 1 with labels 1, 1, 0, 0; a sample is positive when score >= t
+    fpr, tpr, thr = roc_curve_points(np.array([3.0, 2.0, 2.0, 1.0]), np.array([1, 1, 0, 0]))
+    np.testing.assert_array_equal(thr, [np.inf, 3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(tpr, [0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(fpr, [0.0, 0.0, 0.5, 1.0])
+    # at most num_thresholds values, evenly spaced in rank, the extremes kept
+    fpr, tpr, thr = roc_curve_points(np.arange(10.0), np.arange(10) >= 5, num_thresholds=4)
+    np.testing.assert_array_equal(thr, [np.inf, 9.0, 6.0, 3.0, 0.0])
+    np.testing.assert_array_equal(tpr, [0.0, 0.2, 0.8, 1.0, 1.0])
+    np.testing.assert_array_equal(fpr, [0.0, 0.0, 0.0, 0.4, 1.0])
+    assert len(roc_curve_points(np.arange(10.0), np.arange(10) >= 5, num_thresholds=2)[2]) == 3
+    assert len(roc_curve_points(np.arange(3.0), np.arange(3) >= 1, num_thresholds=3)[2]) == 4
+    with pytest.raises(ValueError, match="at least 2"):
+        roc_curve_points(np.arange(10.0), np.arange(10) >= 5, num_thresholds=1)
+
+
+# ------------------------------------------------------------------------------ PRO: 8-connected regions
+
+def test_pro_regions_are_8_connected_diagonal_chain_against_a_bar():
+    """A diagonal chain of 3 pixels is one region (8-connectivity), as is a bar of 3.
+    The chain has 1 of its 3 pixels detected, the bar all 3: PRO = (1/3 + 1) / 2 = 2/3.
+    (With 4-connectivity the chain would be 3 regions: PRO = (1 + 0 + 0 + 1) / 4 = 1/2.)"""
+    gt = np.zeros((8, 8), bool)
+    gt[1, 1] = gt[2, 2] = gt[3, 3] = True  # chain
+    gt[6, 2:5] = True  # bar
+    s = np.zeros((8, 8))
+    s[1, 1] = 1.0
+    s[6, 2:5] = 1.0
+    fpr, pro, thr = pro_curve(s, gt, num_thresholds=2)
+    np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.0])
+    assert pro[1] == pytest.approx(2 / 3, abs=1e-12)
+    np.testing.assert_array_equal(fpr, [0.0, 0.0, 1.0])
+    assert pro[2] == 1.0
+    # the same regions in two images count as four regions
+    fpr, pro, _ = pro_curve(np.stack([s, s]), np.stack([gt, gt]), num_thresholds=2)
+    assert pro[1] == pytest.approx(2 / 3, abs=1e-12)
+    # region weight does not depend on its size: a 9-pixel block fully detected and one missed pixel
+    gt2 = np.zeros((8, 8), bool)
+    gt2[0:3, 0:3] = True
+    gt2[6, 6] = True
+    s2 = gt2 * 1.0
+    s2[6, 6] = 0.0
+    assert pro_curve(s2, gt2, num_thresholds=2)[1][1] == pytest.approx(0.5, abs=1e-12)
+
+
+def test_pro_curve_refuses_bad_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        pro_curve(np.zeros((4, 4)), np.ones((4, 4), bool), num_thresholds=1)
+    with pytest.raises(ValueError, match="no normal pixel"):
+        pro_curve(np.zeros((4, 4)), np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match="NaN"):
+        pro_curve(np.full((4, 4), np.nan), np.eye(4, dtype=bool))
+    with pytest.raises(ValueError, match="one shape"):
+        pro_curve(np.zeros((4, 4)), np.zeros((4, 5), bool))
+    with pytest.raises(ValueError, match="fpr_limit"):
+        aupro(np.zeros((4, 4)), np.eye(4, dtype=bool), fpr_limit=1.5)
+    # integer maps are accepted (converted to float)
+    fpr, pro, _ = pro_curve(np.eye(4, dtype=np.uint8) * 3, np.eye(4, dtype=bool), num_thresholds=2)
+    assert pro[1] == 1.0 and fpr[1] == 0.0
+
+
+def test_aupro_at_a_limit_that_falls_on_a_curve_point():
+    # one region of 2 px (scores 1 and 0.5), 4 normal pixels (1 at 0.5): points (0,0) (0,0.5) (0.25,1) (1,1)
+    gt = np.zeros((1, 2, 3), bool)
+    gt[0, 0, :2] = True
+    s = np.array([[[1.0, 0.5, 0.5], [0.0, 0.0, 0.0]]])
+    fpr, pro, _ = pro_curve(s, gt, num_thresholds=3)
+    np.testing.assert_allclose(fpr, [0, 0, 0.25, 1])
+    np.testing.assert_allclose(pro, [0, 0.5, 1, 1])
+    # up to 0.25 exactly: the trapezoid (0, 0.5)–(0.25, 1), no interpolation
+    assert aupro(s, gt, fpr_limit=0.25, num_thresholds=3) == pytest.approx(0.25 * 0.75 / 0.25)
+    # up to 0.5: plus a rectangle of height 1
+    assert aupro(s, gt, fpr_limit=0.5, num_thresholds=3) == pytest.approx((0.25 * 0.75 + 0.25) / 0.5)
+    assert aupro(s, gt, fpr_limit=1.0, num_thresholds=3) == pytest.approx(0.25 * 0.75 + 0.75)
+
+
+# ------------------------------------------------------------------------------ PSNR and SSIM, exact
+
+def test_psnr_exact_values():
+    a = np.zeros((8, 8))
+    b = np.full((8, 8), 0.1)
+    assert psnr(a, b) == pytest.approx(20.0)  # 10·log10(1 / 0.01)
+    assert psnr(a, b, data_range=2.0) == pytest.approx(10 * np.log10(4 / 0.01))
+    assert psnr(a, np.full((8, 8), 0.5)) == pytest.approx(10 * np.log10(4))
+
+
+def test_ssim_of_constant_images_is_the_luminance_term():
+    # constant images: σ = 0, so SSIM = (2·μa·μb + C1) / (μa² + μb² + C1), C1 = 0.01²
+    c1 = 0.01 ** 2
+    a = np.full((16, 16), 0.2)
+    b = np.full((16, 16), 0.4)
+    assert ssim(a, b) == pytest.approx((2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1), rel=1e-9)
+    # colour: the mean over channels
+    ca = np.stack([a, a, a], axis=2)
+    cb = np.stack([b, a, a], axis=2)
+    want = ((2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1) + 2) / 3
+    assert ssim(ca, cb) == pytest.approx(want, rel=1e-9)
+    # small images: the largest odd window that fits (5×5 → 5, 4×4 → 3), too small refused
+    assert ssim(a[:5, :5], b[:5, :5]) == pytest.approx((2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1), rel=1e-9)
+    assert ssim(a[:4, :4], a[:4, :4]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="too small"):
+        ssim(a[:2, :2], a[:2, :2])
+    with pytest.raises(ValueError, match="H×W"):
+        ssim(np.zeros((4, 4, 4, 4)), np.zeros((4, 4, 4, 4)))
+
+
+def test_ssim_matches_scikit_image():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    a = rng.random((20, 24))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    assert ssim(a, b) == pytest.approx(structural_similarity(a, b, data_range=1.0, win_size=7), rel=1e-12)
+    c = rng.random((20, 24, 3))
+    d = np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1)
+    assert ssim(c, d) == pytest.approx(structural_similarity(c, d, data_range=1.0, channel_axis=-1, win_size=7),
+                                       rel=1e-12)
