@@ -1,0 +1,143 @@
+"""Segmentation, image score and verdict (core/verdict.py, core/anomaly.py) on hand-made maps.
+
+Map values are multiples of 1/4 (exact in float32), so "at the threshold" really is equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inspector_app.core.anomaly import image_score as max_score
+from inspector_app.core.anomaly import segmentation
+from inspector_app.core.verdict import image_score, scaled_area, segment, verdict
+
+
+def _map():
+    """6×6: background 0.125; a diagonal chain of 3 at 0.75; a bar of 4 at 0.5; one speck at 1."""
+    d = np.full((6, 6), 0.125, np.float32)
+    d[0, 0] = d[1, 1] = d[2, 2] = 0.75  # 8-connected only
+    d[5, 1:5] = 0.5
+    d[0, 5] = 1.0
+    return d
+
+
+# ------------------------------------------------------------------------------ the boundary: > not ≥
+
+def test_segment_is_strictly_above_the_threshold():
+    d = _map()
+    seg = segment(d, 0.5)
+    assert not seg[5, 1:5].any()  # exactly at the threshold: not anomalous
+    assert seg[0, 0] and seg[1, 1] and seg[2, 2] and seg[0, 5]
+    assert seg.sum() == 4
+    assert segment(d, 0.4999).sum() == 8
+    assert segment(d, 1.0).sum() == 0
+    assert segment(d, 0.125).sum() == 8 and segment(d, 0.124).sum() == 36
+
+
+def test_anomaly_segmentation_is_strictly_above_the_threshold():
+    d = torch.from_numpy(_map())[None]
+    seg = segmentation(d, 0.5)
+    assert seg.shape == (1, 6, 6) and seg.dtype == torch.bool
+    assert int(seg.sum()) == 4 and not bool(seg[0, 5, 1:5].any())
+    assert int(segmentation(d, 0.75).sum()) == 1  # only the speck at 1.0
+    assert int(segmentation(torch.full((1, 2, 2), 0.2), 0.2).sum()) == 0  # figure 3's default, at the value
+    assert int(segmentation(torch.full((1, 2, 2), 0.2)).sum()) == 0
+
+
+def test_verdict_is_strictly_above_the_threshold():
+    assert verdict(0.5, 0.5) == "good"
+    assert verdict(float(np.nextafter(0.5, 1.0)), 0.5) == "defective"
+    assert verdict(0.0, 0.0) == "good"
+    assert verdict(0.2, 0.25) == "good" and verdict(0.3, 0.25) == "defective"
+
+
+# ------------------------------------------------------------------------------ minimum area, 8-connectivity
+
+def test_segment_keeps_regions_of_at_least_min_area_8_connected():
+    d = _map()
+    # threshold 0.25: chain (3, diagonal: one region), bar (4), speck (1)
+    assert segment(d, 0.25, 1).sum() == 8
+    assert segment(d, 0.25, 3).sum() == 7  # the chain is one region of exactly 3: kept
+    seg4 = segment(d, 0.25, 4)
+    assert seg4.sum() == 4 and seg4[5, 1:5].all()  # only the bar
+    assert segment(d, 0.25, 5).sum() == 0
+    assert segment(d, 0.25, 0).sum() == 8  # 0 means no minimum
+    assert segment(np.zeros((3, 3), np.float32), 0.0, 2).dtype == bool
+
+
+def test_image_score_hand_computed():
+    d = _map()
+    assert image_score(d, 1) == 1.0  # the maximum
+    assert image_score(d, 0) == 1.0
+    assert image_score(d, 2) == 0.75  # the speck is too small; the diagonal chain holds at 0.75
+    assert image_score(d, 3) == 0.75  # a region of exactly min_area pixels
+    assert image_score(d, 4) == 0.5  # the bar
+    # from 5 pixels on, only {d ≥ 0.125} (everything) holds a region large enough
+    assert image_score(d, 5) == 0.125
+    assert image_score(d, 36) == 0.125
+    assert image_score(d, 37) == 0.0  # larger than the map
+    # the chain grown by two 0.75 pixels down to the bar: 5 pixels at 0.75, 5 + 4 = 9 at ≥ 0.5
+    d2 = d.copy()
+    d2[3, 2] = d2[4, 1] = 0.75
+    assert image_score(d2, 5) == 0.75 and image_score(d2, 6) == 0.5
+    assert image_score(d2, 9) == 0.5 and image_score(d2, 10) == 0.125
+
+
+def test_image_score_treats_nan_and_infinities():
+    d = np.full((4, 4), 0.25, np.float32)
+    d[0, 0] = np.nan  # → 0
+    assert image_score(d, 1) == 0.25
+    d[1, 1] = np.inf  # → 1
+    assert image_score(d, 1) == 1.0
+    d[1, 1] = -np.inf  # → 0
+    assert image_score(d, 1) == 0.25
+    assert segment(np.array([[np.nan, np.inf]], np.float32), 0.5).tolist() == [[False, True]]
+    with pytest.raises(ValueError, match="H×W"):
+        image_score(np.zeros((1, 4, 4)))
+    with pytest.raises(ValueError, match="H×W"):
+        segment(np.zeros(4), 0.1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("min_area", [1, 2, 5, 12])
+def test_score_verdict_and_segmentation_agree(seed, min_area):
+    """verdict defective ⟺ score > threshold ⟺ segment not empty, the threshold at the score included."""
+    rng = np.random.default_rng(seed)
+    d = (rng.integers(0, 9, (12, 12)) / 8).astype(np.float32)
+    d = np.maximum(d, np.roll(d, 1, axis=0)) * (rng.random((12, 12)) < 0.8)  # blobs of various sizes
+    score = image_score(d, min_area)
+    values = np.unique(d)
+    assert score in values
+    below = values[values < score]
+    for thr in [score, *below[-1:], *values[values > score][:1], 0.3, 0.6]:
+        seg = segment(d, float(thr), min_area)
+        assert (verdict(score, float(thr)) == "defective") == (score > thr) == bool(seg.any()), thr
+    # the definition, by brute force over every value
+    from skimage.measure import label
+
+    def holds(t):
+        lab = label(d >= t, connectivity=2)
+        return lab.max() > 0 and np.bincount(lab.ravel())[1:].max() >= min_area
+
+    assert score == max(t for t in values if holds(t))
+
+
+def test_anomaly_image_score_is_each_maps_maximum():
+    d = torch.zeros(3, 4, 4)
+    d[0, 1, 2] = 0.5
+    d[1] = 0.25
+    d[2, 3, 3] = 0.75
+    assert max_score(d).tolist() == [0.5, 0.25, 0.75]
+
+
+def test_scaled_area():
+    assert scaled_area(1, 32, (64, 64)) == 1
+    assert scaled_area(0, 32, (64, 64)) == 1
+    assert scaled_area(4, 32, (64, 64)) == 16  # 4 × (64·64)/(32·32)
+    assert scaled_area(4, 32, (16, 16)) == 1  # 4 × 1/4
+    assert scaled_area(4, 32, (8, 8)) == 1  # never below 1
+    assert scaled_area(4, 32, (45, 45)) == 8  # 4 × 2025/1024 = 7.9
+    assert scaled_area(10, 32, (32, 32)) == 10
+    assert scaled_area(3, 32, (40, 32)) == 4  # 3.75
