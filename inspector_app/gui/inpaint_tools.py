@@ -13,7 +13,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QGroupBox, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from ..session import Session
-from .brush import BrushController, BrushPanel
+from .brush import BrushController
+from .brush_panel import BrushPanel
 from .inpainting_window import InpaintingWindow, open_face_demo
 
 

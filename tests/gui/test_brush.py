@@ -15,7 +15,8 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from inspector_app.core.mask import MaskModel, capsule, save_mask_png
-from inspector_app.gui.brush import MASK_OPACITY, BrushController, BrushPanel
+from inspector_app.gui.brush import MASK_OPACITY, BrushController
+from inspector_app.gui.brush_panel import BrushPanel
 
 H, W = 40, 50
 
