@@ -13,7 +13,7 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
 
     from ..core.calibration import calibrate
 
-    with tqdm(total=len(val_images) * 3, unit="image", disable=quiet, dynamic_ncols=True,
+    with tqdm(total=len(val_images) * 3, unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="calibrating on validation") as bar:
         cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
     f = cal.figures

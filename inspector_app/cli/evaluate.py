@@ -58,7 +58,7 @@ def run(a) -> int:
     threshold = a.threshold if a.threshold is not None else defaults.threshold
     min_area = a.min_area if a.min_area is not None else defaults.min_area
     passes = 1 if a.no_curve else 3
-    bar = tqdm(total=passes * len(category.images), unit="image", disable=a.quiet, dynamic_ncols=True,
+    bar = tqdm(total=passes * len(category.images), unit="image", disable=True if a.quiet else None, dynamic_ncols=True,
                desc=f"evaluating {loaded.kind} on {category.name}")
     res = evaluate(loaded, category, params, threshold=threshold, min_area=min_area, iterations=a.iterations,
                    batch=a.batch, curve=not a.no_curve, progress=bar.update)

@@ -173,7 +173,7 @@ def run(a) -> int:
     if a.mask:
         omega = load_mask_png(a.mask)
     rows: list[dict] = []
-    bar = tqdm(total=len(jobs), unit="image", disable=a.quiet, dynamic_ncols=True, desc="projecting")
+    bar = tqdm(total=len(jobs), unit="image", disable=True if a.quiet else None, dynamic_ncols=True, desc="projecting")
     for i in range(0, len(jobs), a.batch):
         for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
                                  min_area, source, problems):

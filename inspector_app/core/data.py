@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -10,6 +11,8 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 import torch
+
+from .imageinfo import header_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -26,22 +29,70 @@ class DataError(ValueError):
     """A folder that cannot be used as a data set."""
 
 
-def read_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarray:
-    """Read an image as float32 in [0, 1]: H×W for grey, H×W×3 (RGB) for colour.
+#: Largest image, in pixels, :func:`read_image` decodes (``INSPECTOR_MAX_PIXELS`` overrides it).
+DEFAULT_MAX_PIXELS = 40_000_000
+#: Largest image file, in bytes, :func:`read_image` reads.
+MAX_FILE_BYTES = 1 << 30
 
-    ``channels`` converts to 1 (grey) or 3 (RGB). 16-bit images are scaled; alpha is dropped.
-    """
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV would print before our one-line message
+
+
+def max_pixels() -> int:
+    """The pixel cap: ``INSPECTOR_MAX_PIXELS`` when set to a positive number, else the default."""
+    try:
+        v = int(float(os.environ.get("INSPECTOR_MAX_PIXELS", "")))
+        return v if v > 0 else DEFAULT_MAX_PIXELS
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def read_image_bytes(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
+    """The bytes of an image file, after the checks every reader needs: it exists, is a regular
+    file (a FIFO or a device would block), is not empty or huge, and its header declares at most
+    ``limit`` pixels (:func:`max_pixels` by default). Raises :class:`ImageError` naming the file."""
     p = Path(path)
     if not p.exists():
         raise ImageError(p, "no such file")
     if p.is_dir():
         raise ImageError(p, "is a folder, not an image")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    if data.size == 0:
+    st = p.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(p, "is not a regular file (a pipe or a device?)")
+    if st.st_size == 0:
         raise ImageError(p, "the file is empty")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(p, f"is {st.st_size / 2**20:.0f} MB, more than an image file may be ({MAX_FILE_BYTES >> 20} MB)")
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as e:
+        raise ImageError(p, f"cannot be read ({e.strerror or e})") from None
+    cap = max_pixels() if limit is None else int(limit)
+    size = header_size(data[:1 << 16].tobytes())
+    if size is not None and size[0] * size[1] > cap:
+        raise ImageError(p, f"is {size[0]}×{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, over the "
+                            f"{cap / 1e6:g} MP limit (set INSPECTOR_MAX_PIXELS to raise it)")
+    return data
+
+
+def read_image(path: str | os.PathLike, channels: int | None = None, limit: int | None = None) -> np.ndarray:
+    """Read an image as float32 in [0, 1]: H×W for grey, H×W×3 (RGB) for colour.
+
+    ``channels`` converts to 1 (grey) or 3 (RGB). 16-bit images are scaled; alpha is dropped; the
+    EXIF orientation of photographs is applied. Only regular files are read (a FIFO or a device
+    would block), and an image declaring more than ``limit`` pixels (:func:`max_pixels` by
+    default) is refused from its header, before decoding.
+    """
+    p = Path(path)
+    data = read_image_bytes(p, limit)
+    cap = max_pixels() if limit is None else int(limit)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error:
+        img = None
     if img is None or img.size == 0:
         raise ImageError(p, "is not a readable image (corrupt or unsupported format)")
+    if img.shape[0] * img.shape[1] > cap:
+        raise ImageError(p, f"is {img.shape[1]}×{img.shape[0]}, over the {cap / 1e6:g} MP limit")
     if img.dtype == np.uint16:
         img = img.astype(np.float32) / 65535.0
     elif img.dtype == np.uint8:

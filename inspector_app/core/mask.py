@@ -382,11 +382,13 @@ def load_mask_png(path: str | os.PathLike[str], shape: tuple[int, int] | None = 
     Raises :class:`MaskFileError` naming the file when it cannot be read or decoded, or its size
     differs from ``shape``.
     """
+    from .data import ImageError, read_image_bytes
+
     p = Path(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)  # not cv2.imread: it cannot open non-ASCII paths on Windows
-    except OSError as e:
-        raise MaskFileError(f"cannot read the mask file {str(p)!r}: {e.strerror or e}") from e
+    try:  # not cv2.imread: it cannot open non-ASCII paths on Windows
+        data = read_image_bytes(p)
+    except ImageError as e:
+        raise MaskFileError(f"the mask {e}") from None
     image = None
     if data.size:
         try:
