@@ -61,7 +61,12 @@ def test_train_then_project_end_to_end(tmp_path, tiny_folder, capsys):
         assert info["iterations"] == 5 and info["stop_reason"] == "max_iter"
         assert len(info["energy_curve"]) == 6
         assert info["params"]["alpha"] == 0.5 and info["params"]["lam"] == 0.05
-        assert 0 <= info["score"] <= 1
+        assert (info["verdict"] == "defective") == (info["score"] > info["threshold"])
+    # at the model's size (no resize) the score is the map's image score (core/verdict.py)
+    from inspector_app.core.verdict import image_score
+
+    info = json.loads((out / "normal/000.json").read_text())
+    assert info["score"] == pytest.approx(image_score(np.load(out / "normal/000_dssim.npy"), info["min_area"]), abs=1e-7)
 
 
 def test_project_with_mask_keeps_outside_bit_identical(tmp_path, tiny_model_file, capsys):

@@ -71,10 +71,22 @@ def test_inpaint_writes_every_panel_and_json(tmp_path, vae_file, h, w):
     assert info["runs"]["masked"]["params"]["grad_mask"] == "none"
     assert info["runs"]["blind"]["params"]["grad_mask"] == "recon"
     assert info["runs"]["blind"]["params"]["stop"] == "converge"
+    from inspector_app.core.inpainting import comparison_metrics
+
+    truth = read_image(tmp_path / "face_clean.png")
     for panel in ("corrupted", "reconstruction", "blind", "masked", "telea"):
         m = info["metrics"][panel]
         assert set(m) >= {"psnr", "ssim", "psnr_mask"}
-        assert 0 < m["psnr"] < 100 and -1 <= m["ssim"] <= 1
+        # the figures are those of the written panel against the ground truth (up to its 8-bit rounding)
+        img = read_image(out / f"face_{panel}.png")
+        want = comparison_metrics(img, truth)
+        assert m["psnr"] == pytest.approx(want["psnr"], abs=0.05), panel
+        assert m["ssim"] == pytest.approx(want["ssim"], abs=5e-3), panel
+        mse_in = float(np.mean((img[mask] - truth[mask]) ** 2))
+        assert m["psnr_mask"] == pytest.approx(10 * np.log10(1 / mse_in), abs=0.05), panel
+    # the corrupted input was read from a PNG: exact
+    assert info["metrics"]["corrupted"]["psnr"] == pytest.approx(
+        comparison_metrics(read_image(tmp_path / "face.png"), truth)["psnr"], rel=1e-9)
     # eq. 7: outside Ω the written masked panel is the corrupted input, bit for bit,
     # even when the image was resized to the model's 32×32 and back
     corrupted = (read_image(out / "face_corrupted.png") * 255).round()

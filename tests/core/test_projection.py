@@ -232,10 +232,52 @@ def test_bad_inputs_are_refused():
 
 
 def test_gradient_maps_appendix_a():
-    from inspector_app.core.anomaly import gradient_maps
+    """Hand-derivable models: f(x) = a·x + b; the VAE's q(z|x) has μ = c·x, log σ² = 0.
 
-    maps = gradient_maps(_model("vae"), _x())
+    Lr = ½ Σ (x − f)² (unit-variance VAE) → ∇Lr = (1 − a)·r with r = (1 − a)·x − b;
+    L_KL = ½ Σ μ² → ∇L_KL = c²·x. Maps are channel means of |∇| and of |∇|·r²."""
+    from inspector_app.core.anomaly import gradient_maps
+    from inspector_app.core.losses import gaussian_nll, l2_loss
+    from inspector_app.core.models import AutoEncoder, VariationalAE
+
+    a, b, c = 0.5, 0.1, 0.7
+
+    class HandVAE(VariationalAE):
+        def __init__(self):
+            super().__init__(ModelConfig("vae", 32, 3, 4), learned_gamma=False)
+
+        def encode(self, x):
+            mu = c * x.flatten(1)
+            return mu, torch.zeros_like(mu)
+
+        def reconstruct(self, x):
+            return a * x + b
+
+    class HandAE(AutoEncoder):
+        def __init__(self):
+            super().__init__(ModelConfig("l2ae", 32, 3, 4))
+
+        def reconstruct(self, x):
+            return a * x + b
+
+        def recon_loss(self, x, recon):
+            return l2_loss(x, recon)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    r = (1 - a) * x - b
+    maps = gradient_maps(HandVAE(), x)
     assert set(maps) == {"grad", "grad_x_error", "grad_kl", "grad_kl_x_error"}
-    assert all(m.shape == (2, 32, 32) and torch.isfinite(m).all() for m in maps.values())
-    assert set(gradient_maps(_model("l2ae"), _x())) == {"grad", "grad_x_error"}
-    assert np.isfinite(maps["grad"].numpy()).all()
+    assert torch.allclose(maps["grad"], ((1 - a) * r).abs().mean(1), atol=1e-7)
+    assert torch.allclose(maps["grad_x_error"], (((1 - a) * r).abs() * r ** 2).mean(1), atol=1e-7)
+    assert torch.allclose(maps["grad_kl"], (c * c * x).abs().mean(1), atol=1e-7)
+    assert torch.allclose(maps["grad_kl_x_error"], ((c * c * x).abs() * r ** 2).mean(1), atol=1e-7)
+    assert torch.allclose(gaussian_nll(x, a * x + b), 0.5 * (r ** 2).flatten(1).sum(1))
+    maps = gradient_maps(HandAE(), x)  # L2: ∇Lr = 2(1 − a)·r; no KL maps for a deterministic model
+    assert set(maps) == {"grad", "grad_x_error"}
+    assert torch.allclose(maps["grad"], (2 * (1 - a) * r).abs().mean(1), atol=1e-7)
+    assert torch.allclose(maps["grad_x_error"], ((2 * (1 - a) * r).abs() * r ** 2).mean(1), atol=1e-7)
+    # weights stay frozen
+    real = _model("vae")
+    gradient_maps(real, _x())
+    assert all(not p.requires_grad and p.grad is None for p in real.parameters())
