@@ -43,3 +43,74 @@ def test_losses_are_per_sample():
     assert torch.allclose(l2_loss(x, r)[1:2], single)
     assert torch.allclose(gaussian_nll(x, r), 0.5 * l2_loss(x, r))
     assert float(dssim_map(x, x).abs().max()) < 1e-6
+
+
+def _ssim_reference(a: np.ndarray, b: np.ndarray, win: int = 11) -> np.ndarray:
+    """SSIM map of two H×W images, written out: mirror padding (no edge repeat), uniform window,
+    sample covariance, C1 = 0.01², C2 = 0.03²."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    p = win // 2
+
+    def mean(v):
+        return sliding_window_view(np.pad(v, p, mode="reflect"), (win, win)).mean(axis=(-1, -2))
+
+    n = win * win
+    ux, uy = mean(a), mean(b)
+    vx = (mean(a * a) - ux * ux) * n / (n - 1)
+    vy = (mean(b * b) - uy * uy) * n / (n - 1)
+    vxy = (mean(a * b) - ux * uy) * n / (n - 1)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+
+
+@pytest.mark.parametrize("win", [11, 7, 3])
+def test_ssim_map_everywhere_including_borders(win):
+    from inspector_app.core.losses import ssim_map
+
+    rng = np.random.default_rng(win)
+    a = rng.random((2, 2, 24, 20))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    ours = ssim_map(torch.from_numpy(a), torch.from_numpy(b), win).numpy()
+    assert ours.shape == a.shape
+    for i in range(2):
+        for c in range(2):
+            np.testing.assert_allclose(ours[i, c], _ssim_reference(a[i, c], b[i, c], win), atol=1e-10)
+    d = dssim_map(torch.from_numpy(a), torch.from_numpy(b), win).numpy()
+    np.testing.assert_allclose(d, ((1 - ours) / 2).mean(1), atol=1e-12)
+
+
+def test_dssim_of_constant_images_is_the_luminance_term():
+    a = torch.full((1, 1, 16, 16), 0.2, dtype=torch.float64)
+    b = torch.full((1, 1, 16, 16), 0.4, dtype=torch.float64)
+    c1 = 0.01 ** 2
+    want = (1 - (2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1)) / 2
+    assert torch.allclose(dssim_map(a, b), torch.full((1, 16, 16), want, dtype=torch.float64), atol=1e-12)
+    # one image black, one white: luminance term C1 / (1 + C1); structure term 1 (no variance)
+    z, o = torch.zeros(1, 1, 16, 16, dtype=torch.float64), torch.ones(1, 1, 16, 16, dtype=torch.float64)
+    assert float(dssim_map(z, o).max()) == pytest.approx((1 - c1 / (1 + c1)) / 2, abs=1e-12)
+
+
+def test_losses_exact_values():
+    from inspector_app.core.losses import kl_divergence, psnr
+
+    x = torch.zeros(2, 1, 4, 4)
+    r = torch.full((2, 1, 4, 4), 0.5)
+    r[1] = 0.25
+    assert l2_loss(x, r).tolist() == [16 * 0.25, 16 * 0.0625]
+    assert gaussian_nll(x, r).tolist() == [2.0, 0.5]
+    # learned γ: Σ(x − f)² / (2γ²) + D·log γ, D = 16
+    lg = torch.tensor(np.log(2.0), dtype=torch.float32)
+    assert torch.allclose(gaussian_nll(x, r, lg), torch.tensor([4.0 / 8 + 16 * np.log(2.0), 1.0 / 8 + 16 * np.log(2.0)], dtype=torch.float32))
+    # KL(N(μ, σ²) ‖ N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) summed
+    mu = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logvar = torch.tensor([[0.0, np.log(2.0)], [0.0, 0.0]], dtype=torch.float32)
+    assert torch.allclose(kl_divergence(mu, logvar), torch.tensor([0.5 + 0.5 * (1 - np.log(2.0)), 0.0], dtype=torch.float32))
+    assert torch.allclose(psnr(x, r), torch.tensor([10 * np.log10(4.0), 10 * np.log10(16.0)], dtype=torch.float32))
+    assert float(psnr(x, x)[0]) == pytest.approx(120.0)  # MSE floored at 1e-12
+    xb, rb = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    assert torch.allclose(dssim_loss(xb, rb), dssim_map(xb, rb).flatten(1).sum(1))
+    with pytest.raises(ValueError, match="shapes differ"):
+        dssim_map(xb, torch.zeros(2, 1, 16, 15))
+    with pytest.raises(ValueError, match="B×C×H×W"):
+        dssim_map(xb[0], rb[0])
