@@ -141,8 +141,7 @@ class InpaintingWindow(QMainWindow):
         for col in range(len(names)):
             grid.setColumnStretchFactor(col, 1)
         # one zoom for all: a manual pan/zoom in any panel is copied to the others (pyqtgraph's
-        # X+Y links fight with lockAspect when the views differ in size)
-        self._syncing = False
+        # X+Y links fight with lockAspect when the views differ in size; setRange emits no manual signal)
         for p in self.panels.values():
             p.view.sigRangeChangedManually.connect(lambda *_a, _v=p.view: self._sync_views(_v))
         for n in names:
@@ -196,16 +195,10 @@ class InpaintingWindow(QMainWindow):
             self.all_finished.emit()
 
     def _sync_views(self, source: pg.ViewBox) -> None:
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            (x0, x1), (y0, y1) = source.viewRange()
-            for p in self.panels.values():
-                if p.view is not source:
-                    p.view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
-        finally:
-            self._syncing = False
+        (x0, x1), (y0, y1) = source.viewRange()
+        for p in self.panels.values():
+            if p.view is not source:
+                p.view.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def reset_zoom(self) -> None:
         """Show every image whole."""

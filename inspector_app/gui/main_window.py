@@ -11,6 +11,7 @@ Parts (each talks to the session, never to another part):
 * :class:`~.history_bar.HistoryBar`, :class:`~.status_bar.StatusBar`;
 * :class:`~.inpaint_tools.InpaintingTools` — the Ω brush, corrupt, the inpainting window.
 
+Call :func:`~.style.configure_pyqtgraph` once before making a window (``app.run_app`` does).
 Extension points: ``self.input_view`` (``.view_box``, ``.image_item``: x0 at the image's own
 resolution stretched over the model's pixel frame), ``self.tools_menu``, ``self.demo_menu``,
 :meth:`add_side_widget`, and the session's signals.
@@ -35,7 +36,6 @@ from .history_bar import HistoryBar
 from .inpaint_tools import InpaintingTools
 from .run_controller import RunController
 from .status_bar import StatusBar
-from .style import configure_pyqtgraph
 from .view_controller import ViewController
 from .views import EnergyPlot, ImageGrid
 
@@ -52,7 +52,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, parent=None, max_fps: float = DEFAULT_MAX_FPS, restore: bool = True,
                  session: Session | None = None):
-        configure_pyqtgraph()  # idempotent; app.run_app has done it already
         super().__init__(parent)
         self.setWindowTitle("Inspector")
         self.setAcceptDrops(True)

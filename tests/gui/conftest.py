@@ -14,6 +14,14 @@ from gui_helpers import make_model_file, open_model, wait_idle, write_png  # noq
 TEST_ORGANIZATION = "inspector-app-tests"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pyqtgraph_options():
+    """pyqtgraph's options, as ``run_app`` sets them before the first window."""
+    from inspector_app.gui.style import configure_pyqtgraph
+
+    configure_pyqtgraph()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory, monkeypatch):
     """QSettings go to a fresh temporary folder under a test organisation, never the user's file."""

@@ -111,6 +111,10 @@ def test_without_ground_truth_or_mask(qtbot, loaded):
     qtbot.waitUntil(lambda: not win.running and "reconstruction" in win.results, timeout=20000)
     assert set(win.panels) == {"corrupted", "reconstruction", "blind"}
     assert win.metrics == {} and "no ground truth" in win.info.text()
+    a, b = win.panels["corrupted"].view, win.panels["blind"].view
+    a.setRange(xRange=(4, 12), yRange=(6, 14), padding=0)
+    a.sigRangeChangedManually.emit([True, True])  # as a wheel or a drag does: every panel follows
+    assert np.allclose(b.viewRange(), a.viewRange(), atol=0.5)
     win.close()
 
 

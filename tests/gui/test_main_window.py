@@ -261,6 +261,28 @@ def test_image_of_another_size_is_resized(qtbot, window, tmp_path, texture_image
     assert read_image(files["projection"]).shape == (40, 48)
 
 
+def test_model_files_open_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch):
+    import threading
+
+    import inspector_app.session.jobs as jobs
+
+    threads, real = [], jobs.load_model
+
+    def spy(path, device):
+        threads.append(threading.get_ident())
+        return real(path, device)
+
+    monkeypatch.setattr(jobs, "load_model", spy)
+    m = make_model_file(tmp_path / "again.safetensors", seed=5)
+    w = window
+    w.open_model(m)
+    assert w.session.state.value == "loading" and not w.act_run.isEnabled()
+    assert "opening" in w.status.labels["reason"].text()
+    wait_idle(qtbot, w)
+    assert threads and threads[0] != threading.get_ident()
+    assert w.session.model_path == str(m) and w.act_run.isEnabled()
+
+
 def test_drop_opens_model_and_image(qtbot, window, tmp_path, texture_images):
     w = window
     m = make_model_file(tmp_path / "other.safetensors", seed=3)
