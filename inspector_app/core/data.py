@@ -197,6 +197,12 @@ def training_folder(folder: str | os.PathLike) -> Path:
         raise DataError(f"{d}: no such folder")
     if not d.is_dir():
         raise DataError(f"{d}: not a folder")
+    from .datasets import check_complete
+
+    try:
+        check_complete(d)
+    except ValueError as e:
+        raise DataError(str(e)) from None
     good = d / "train" / "good"
     return good if good.is_dir() else d
 

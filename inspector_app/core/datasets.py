@@ -418,12 +418,33 @@ def _split_counts(n_test: int, defects: tuple[str, ...]) -> tuple[int, dict[str,
 
 
 def _write(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"could not write {path}")
+    from .data import write_image
+
+    write_image(path, img)  # atomic: an interrupted run never leaves half an image
 
 
 _OWNED = ("train", "test", "ground_truth", "clean", "dataset.json", "README.txt")
+#: ``dataset.json`` says which program wrote the folder, and whether it finished.
+MARKER = "inspector-app make-dataset"
+
+
+def dataset_marker(folder: Path) -> dict | None:
+    """The ``dataset.json`` of a folder written by :func:`make_dataset`, or ``None``."""
+    f = Path(folder) / "dataset.json"
+    try:
+        meta = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("written_by") == MARKER else None
+
+
+def check_complete(folder: Path) -> None:
+    """Raise ``ValueError`` when ``folder`` is a make-dataset folder whose writing was interrupted."""
+    for d in (Path(folder), Path(folder).parent.parent):  # the category, or train/good inside it
+        meta = dataset_marker(d)
+        if meta is not None and not meta.get("complete", False):
+            raise ValueError(f"{d}: this data set was not finished (make-dataset was interrupted); "
+                             "write it again with make-dataset --overwrite")
 
 
 def _prepare_out(out_dir: Path, overwrite: bool) -> None:
@@ -432,13 +453,24 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> None:
             raise FileExistsError(f"{out_dir} exists and is not a directory")
         present = [n for n in _OWNED if (out_dir / n).exists()]
         if present:
+            if dataset_marker(out_dir) is None:
+                raise FileExistsError(
+                    f"{out_dir} already holds {', '.join(present)}, not written by make-dataset; "
+                    "it is left alone (choose another folder)")
             if not overwrite:
                 raise FileExistsError(f"{out_dir} already holds a dataset ({', '.join(present)}); "
                                       "choose another folder or overwrite")
-            for n in present:
+            for n in present:  # only what make-dataset itself writes
                 p = out_dir / n
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_marker(out_dir: Path, meta: dict, complete: bool) -> None:
+    from .data import atomic_write_bytes
+
+    atomic_write_bytes(out_dir / "dataset.json",
+                       json.dumps({"written_by": MARKER, "complete": complete, **meta}, indent=1).encode())
 
 
 def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 60, seed: int = 0,
@@ -474,8 +506,10 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
         meta = _make_texture(source, out_dir, n_train, n_test, rng, seed, image_size or DEFAULT_CROP, progress,
                              overwrite)
     meta = {"source": source, "seed": seed, **meta}
-    (out_dir / "dataset.json").write_text(json.dumps(meta, indent=1))
-    (out_dir / "README.txt").write_text(_readme(meta))
+    from .data import atomic_write_bytes
+
+    atomic_write_bytes(out_dir / "README.txt", _readme(meta).encode())
+    _write_marker(out_dir, meta, complete=True)  # last: a folder without it was interrupted
     summary = {k: v for k, v in meta.items() if k != "files"}
     summary["out_dir"] = str(out_dir)
     return summary
@@ -489,6 +523,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
     defects = DEFECTS[source]
     n_good, per_defect = _split_counts(n_test, defects)
     _prepare_out(out_dir, overwrite)
+    _write_marker(out_dir, {"source": source, "seed": seed}, complete=False)
     total = n_train + n_test
     files = []
     counts = {"train/good": n_train, "test/good": n_good}
@@ -547,6 +582,7 @@ def _make_faces(out_dir, n_train, n_test, rng, size, progress, overwrite) -> dic
     n_good = min(n_good, n_test_faces)
     n_noise = min(per["noise"], n_test_faces)
     _prepare_out(out_dir, overwrite)
+    _write_marker(out_dir, {"source": "faces"}, complete=False)
     total = n_train + n_good + n_noise
     files = []
 

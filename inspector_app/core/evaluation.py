@@ -58,6 +58,12 @@ def load_category(folder: str | Path) -> Category:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
+    from .datasets import check_complete
+
+    try:
+        check_complete(root)
+    except ValueError as e:
+        raise DataError(str(e)) from None
     test = root / "test"
     if not test.is_dir():
         raise DataError(f"{root}: not an MVTec AD category (expected {root.name}/test/<defect>/*.png and "

@@ -191,3 +191,51 @@ def test_validation(tmp_path):
     with pytest.raises(ValueError, match="image_size"):
         make_dataset("brick", tmp_path, image_size=400)
     assert not any(tmp_path.iterdir())  # nothing written on bad input
+
+
+def test_overwrite_only_replaces_a_folder_make_dataset_wrote(tmp_path):
+    from inspector_app.cli import main
+
+    p = tmp_path / "p"
+    (p / "test").mkdir(parents=True)
+    (p / "test" / "t.py").write_text("x")  # someone's own work, in a folder named like ours
+    rc = main(["make-dataset", "--source", "brick", "--out", str(p), "--overwrite", "--n-train", "2", "--n-test", "5"])
+    assert rc == 2
+    assert (p / "test" / "t.py").read_text() == "x"
+    # a folder make-dataset wrote is replaced
+    q = tmp_path / "q"
+    assert main(["make-dataset", "--source", "grid", "--out", str(q), "--n-train", "2", "--n-test", "5"]) == 0
+    (q / "train" / "good" / "extra.png").write_bytes(b"")
+    assert main(["make-dataset", "--source", "grid", "--out", str(q), "--n-train", "3", "--n-test", "5",
+                 "--overwrite"]) == 0
+    assert sorted(f.name for f in (q / "train" / "good").iterdir()) == ["000.png", "001.png", "002.png"]
+
+
+def test_an_interrupted_make_dataset_is_refused_by_train_and_evaluate(tmp_path, monkeypatch, capsys):
+    import inspector_app.core.datasets as ds
+    from inspector_app.cli import main
+
+    calls = {"n": 0}
+    real = ds._write
+
+    def interrupted(path, img):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        real(path, img)
+
+    monkeypatch.setattr(ds, "_write", interrupted)
+    out = tmp_path / "cut"
+    assert main(["make-dataset", "--source", "brick", "--out", str(out), "--n-train", "6", "--n-test", "5"]) == 130
+    monkeypatch.setattr(ds, "_write", real)
+    assert json.loads((out / "dataset.json").read_text())["complete"] is False
+    capsys.readouterr()
+    rc = main(["train", "--arch", "l2ae", "--data", str(out), "--out", str(tmp_path / "m.safetensors"),
+               "--image-size", "32", "--max-steps", "1"])
+    assert rc == 2 and "was not finished" in capsys.readouterr().err
+    rc = main(["evaluate", "--model", str(tmp_path / "m.safetensors"), "--data", str(out)])
+    assert rc == 2 and "was not finished" in capsys.readouterr().err
+    # and --overwrite finishes it
+    assert main(["make-dataset", "--source", "brick", "--out", str(out), "--n-train", "6", "--n-test", "5",
+                 "--overwrite"]) == 0
+    assert json.loads((out / "dataset.json").read_text())["complete"] is True
