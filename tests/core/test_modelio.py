@@ -266,6 +266,11 @@ def test_describe_names_the_file_kind_size_and_training(tmp_path):
     ]
     bare = load_model(save_model(model, tmp_path / "b.safetensors", {}), "cpu")
     assert len(bare.describe().splitlines()) == 3 and bare.training_stats is None
+    # statistics without a mean, training without a time or epochs
+    partial = load_model(save_model(model, tmp_path / "p.safetensors", {
+        "training_stats": {"min": 2.0}, "training": {"seconds": 30.0}}), "cpu")
+    assert partial.describe().splitlines()[3:] == ["training Lr: min 2, mean nan, over ? images",
+                                                   "training: ? epochs, 0.5 min on ?"]
 
 
 def test_resolve_device():
@@ -279,6 +284,55 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
+class _GreyConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class _Divide(nn.Module):
+    def forward(self, x):
+        return x / torch.zeros_like(x)
+
+
+class _Slow(nn.Module):
+    def forward(self, x):
+        for _ in range(20000):
+            x = torch.sin(x)
+        return x
+
+
+def test_torchscript_forward_under_a_time_limit(tmp_path, monkeypatch):
+    import inspector_app.core.modelio as modelio
+
+    slow = save_torchscript(_Slow(), tmp_path / "slow.pt", {"image_size": 32, "channels": 1})
+    monkeypatch.setattr(modelio, "LOAD_CHECK_SECONDS", 0.001)
+    with pytest.raises(ModelFileError, match=r"slow.pt: did not return a reconstruction within 0.001 s"):
+        load_model(slow, "cpu")
+    import threading
+
+    left = [t for t in threading.enumerate() if t.name == "load-check slow.pt"]
+    assert left and all(t.daemon for t in left)  # the forward still runs, in a daemon thread
+    for t in left:
+        t.join(30)  # let it finish: a thread inside TorchScript at interpreter exit aborts the process
+    monkeypatch.setattr(modelio, "LOAD_CHECK_SECONDS", 60.0)
+    assert load_model(slow, "cpu").model.image_size == 32
+
+
+def test_archive_with_code_that_torchscript_cannot_load(tmp_path):
+    import zipfile
+
+    f = tmp_path / "fake.pt"
+    with zipfile.ZipFile(f, "w") as z:
+        z.writestr("fake/code/__torch__.py", "not torchscript")
+        z.writestr("fake/data.pkl", b"\x80\x02}q\x00.")
+    with pytest.raises(ModelFileError, match=r"fake.pt: is not a loadable TorchScript archive \(\w+: .+\)"):
+        load_model(f, "cpu")
+
+
 class _Shrink(nn.Module):
     def forward(self, x):
         return x[..., :-1, :]
@@ -290,9 +344,19 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     bad = save_torchscript(_Shrink(), tmp_path / "shrink.pt", {"image_size": 32, "channels": 1})
     with pytest.raises(ModelFileError, match=r"returns torch.Size\(\[1, 1, 31, 32\]\), not a reconstruction"):
         load_model(bad)
-    wrong = save_torchscript(_Blur(), tmp_path / "grey.pt", {"image_size": 32, "channels": 5})
-    with pytest.raises(ModelFileError, match="cannot|does not map|unusable"):
+    wrong = save_torchscript(_Blur(), tmp_path / "five.pt", {"image_size": 32, "channels": 5})
+    with pytest.raises(ModelFileError, match=r"five.pt: has unusable inspector_app.json metadata \(channels must be 1 or 3"):
         load_model(wrong)
+    grey = save_torchscript(_GreyConv(), tmp_path / "grey.pt", {"image_size": 32, "channels": 3})
+    with pytest.raises(ModelFileError, match=r"grey.pt: does not map a 1×3×32×32 image to a reconstruction \(RuntimeError\); "
+                                             r"give image_size/channels in its inspector_app.json"):
+        load_model(grey)
+    nan = save_torchscript(_Divide(), tmp_path / "nan.pt", {"image_size": 32, "channels": 1})
+    with pytest.raises(ModelFileError, match="nan.pt: returns non-finite values for a random image"):
+        load_model(nan)
+    loss = save_torchscript(_Blur(), tmp_path / "loss.pt", {"image_size": 32, "channels": 1, "loss": "gaussian_learned"})
+    with pytest.raises(ModelFileError, match="loss.pt: has unusable inspector_app.json metadata .*unsupported loss"):
+        load_model(loss)
     # a zip that is not TorchScript, a damaged archive, malformed metadata
     plain = tmp_path / "plain.pt"
     with zipfile.ZipFile(plain, "w") as z:
