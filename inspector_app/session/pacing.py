@@ -6,10 +6,13 @@ decides, in one place, what reaches the GUI and when:
 * **energy** — every iteration's ``(iteration, E, Lr, λ‖x−x0‖₁)`` is posted, with every frame and at
   least ``ENERGY_HZ`` times a second between frames, so the curve gets every iteration;
 * **frames** — the first record, every stepped record, the record a pause stops on, and otherwise
-  at most one per ``interval`` seconds, where ``interval`` is the largest of ``1 / max_fps``, the
-  worker's cost of making a frame divided by ``PREP_BUDGET``, and the GUI's reported cost of drawing
-  one divided by ``DRAW_BUDGET`` (that one capped at ``1 / MIN_FPS``). Frames are made by
-  ``to_frame`` here, in the worker thread (numpy only leaves it);
+  at most ``max_fps`` a second and no more often than the budgets allow: making a frame may take
+  at most ``PREP_BUDGET`` of the worker's CPU time, and the GUI's reported CPU time for drawing one
+  at most ``DRAW_BUDGET`` of it (up to ``1 / MIN_FPS`` CPU seconds between frames). The budgets are
+  counted in the worker thread's CPU time, not in wall time, so that on a busy machine, where the
+  projection gets less of the CPU, the window draws less too: it never takes more than its share of
+  what the projection gets. Frames are made by ``to_frame`` here, in the worker thread (numpy
+  only leaves it);
 * **final** — the last record's frame, always posted exactly once, with ``done``.
 
 Everything goes into an :class:`Outbox` (a thread-safe mailbox: energy values accumulate, a new
@@ -29,11 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterator
 
 DEFAULT_MAX_FPS = 12.0
-#: Making a frame (two DSSIM maps, copies) may take at most this fraction of the worker's time.
+#: Making a frame (two DSSIM maps, copies) may take at most this fraction of the worker's CPU time.
 PREP_BUDGET = 0.03
-#: The GUI thread's CPU time for drawing may be at most this fraction of the wall-clock time …
+#: The GUI thread's CPU time for drawing may be at most this fraction of the worker's CPU time …
 DRAW_BUDGET = 0.05
-#: … but frames still come at least this often (when drawing is that slow, the machine is busy).
+#: … but frames still come at least once per 1 / MIN_FPS seconds of the worker's CPU time.
 MIN_FPS = 1.5
 #: Energy values are posted with every frame, and at least this many times a second between frames.
 ENERGY_HZ = 2.0
@@ -109,10 +112,10 @@ class _Average:
         self.value = v if self.value == 0.0 else 0.7 * self.value + 0.3 * v
 
 
-def frame_interval(max_fps: float, prep_cost: float, draw_cost: float) -> float:
-    """Seconds between two frames (see the module docstring)."""
-    draw = min(draw_cost / DRAW_BUDGET, 1.0 / MIN_FPS)
-    return max(1.0 / max(max_fps, 0.1), prep_cost / PREP_BUDGET, draw)
+def frame_interval(prep_cost: float, draw_cost: float) -> float:
+    """Seconds of the worker's CPU time between two frames, from the CPU seconds a frame costs to make
+    (worker) and to draw (GUI); see the module docstring. ``max_fps`` bounds the wall time apart."""
+    return max(prep_cost / PREP_BUDGET, min(draw_cost / DRAW_BUDGET, 1.0 / MIN_FPS))
 
 
 def one_line(e: BaseException) -> str:
@@ -130,23 +133,27 @@ def paced(
     *,
     max_fps: float = DEFAULT_MAX_FPS,
     clock: Callable[[], float] = time.perf_counter,
+    cpu_clock: Callable[[], float] = time.thread_time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Generator[bool | None, Control | None, bool]:
     """Drive ``make_records()`` (a projection generator, made here so that its errors are reported)
-    with pacing; see the module docstring. Returns True when the run ended on its own."""
+    with pacing; see the module docstring. ``clock`` is wall time, ``cpu_clock`` the worker thread's
+    CPU time (call this generator in the thread it measures). Returns True when the run ended on
+    its own."""
     ctl, served, pending, rec, error = control, 0, [], None, None
     prep = _Average()
     applied = (control.alpha, control.lam)
-    last_frame = last_energy = -math.inf
+    last_frame = last_energy = last_cpu = -math.inf
 
     def post_frame(r) -> bool:
-        nonlocal pending, last_frame, last_energy
-        t = clock()
+        nonlocal pending, last_frame, last_energy, last_cpu
+        c = cpu_clock()
         f = to_frame(r)
-        now = clock()
-        prep.add(now - t)
+        last_cpu = cpu_clock()
+        prep.add(last_cpu - c)
         notify = outbox.post(energy=pending, frame=f)
-        pending, last_frame, last_energy = [], now, now
+        pending = []
+        last_frame = last_energy = clock()
         return notify
 
     ended = False
@@ -161,7 +168,9 @@ def paced(
                 break
             now = clock()
             shown, notify = False, False
-            if forced or now - last_frame >= frame_interval(max_fps, prep.value, ctl.draw_cost):
+            due = (now - last_frame >= 1.0 / max(max_fps, 0.1)
+                   and cpu_clock() - last_cpu >= frame_interval(prep.value, ctl.draw_cost))
+            if forced or due:
                 notify, shown = post_frame(rec), True
             elif now - last_energy >= 1.0 / ENERGY_HZ:
                 notify = outbox.post(energy=pending)

@@ -99,17 +99,40 @@ def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
         except StopIteration:
             pass
 
-    take_each(paced(FakeProjection(1000), box, frame, energy, clock=Clock(0.001), max_fps=10.0))
+    wall = Clock(0.001)
+    take_each(paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t, max_fps=10.0))
     # 1000 iterations at 1 ms (as the fake clock ticks twice per drawn frame, a bit more): about 1 s
     assert frames[0][1] == 0
     assert 8 <= len(frames) <= 12
 
 
 def test_interval_follows_the_slowest_budget():
-    assert frame_interval(12.0, 0.0, 0.0) == pytest.approx(1 / 12)
-    assert frame_interval(12.0, 0.006, 0.0) == pytest.approx(0.006 / PREP_BUDGET)
-    assert frame_interval(12.0, 0.0, 0.01) == pytest.approx(0.01 / DRAW_BUDGET)
-    assert frame_interval(12.0, 0.0, 10.0) == pytest.approx(1 / MIN_FPS)  # slow drawing: still frames
+    assert frame_interval(0.0, 0.0) == 0.0
+    assert frame_interval(0.006, 0.0) == pytest.approx(0.006 / PREP_BUDGET)
+    assert frame_interval(0.0, 0.01) == pytest.approx(0.01 / DRAW_BUDGET)
+    assert frame_interval(0.0, 10.0) == pytest.approx(1 / MIN_FPS)  # slow drawing: still frames
+
+
+def test_a_busy_machine_slows_the_frames_not_the_projection():
+    """The budgets count the worker's CPU time: when the projection gets a tenth of the CPU, the GUI
+    draws a tenth as often, so that it keeps to its share of what the projection gets."""
+    def frames_for(cpu_share: float) -> int:
+        box, n = Outbox(), []
+        wall = Clock(0.001)
+        cpu = lambda: wall.t * cpu_share  # noqa: E731 - the worker's CPU seconds so far
+        gen = paced(FakeProjection(5000), box, frame, energy, Control(draw_cost=0.01), clock=wall, cpu_clock=cpu)
+        v = next(gen)
+        try:
+            while True:
+                if v:
+                    n.extend([1] if box.take().frame else [])
+                v = gen.send(None)
+        except StopIteration:
+            return len(n)
+
+    idle, busy = frames_for(1.0), frames_for(0.1)
+    # idle: ~5 s of CPU at one frame per 0.2 CPU s; busy: ~0.5 s of CPU
+    assert 20 <= idle <= 30 and 1 <= busy <= 4
 
 
 def test_pause_shows_the_iterate_then_steps_one_at_a_time():
