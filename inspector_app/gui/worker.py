@@ -226,8 +226,8 @@ class ProjectionRunner(QObject):
         if mail.energy:
             self.energy.emit(mail.energy)
         if not (mail.done or final):
-            if mail.frame is not None:
-                self.frame.emit(mail.frame)
+            for f in mail.frames:
+                self.frame.emit(f)
             return
         w.wait()
         self._worker = self._outbox = None

@@ -305,6 +305,7 @@ class Session:
         """Set the parameters and the threshold to the model's suggested defaults."""
         self.params.set_params(self.defaults.params)
         self.display.threshold = self.defaults.threshold
+        self.notice.emit(f"parameters and threshold of the {self.defaults.source}", 6000)
 
     # ================================================================== warnings
     def _update_warnings(self) -> None:

@@ -16,7 +16,8 @@ decides, in one place, what reaches the GUI and when:
 * **final** — the last record's frame, always posted exactly once, with ``done``.
 
 Everything goes into an :class:`Outbox` (a thread-safe mailbox: energy values accumulate, a new
-frame replaces one not yet taken). The generator yields ``True`` when the outbox needs a reader's
+frame replaces one not yet taken, except the frames that must be seen — the first, a stepped one,
+the one a pause stops on — which are kept in order). The generator yields ``True`` when the outbox needs a reader's
 attention (it was empty), else ``None``; a Qt worker turns ``True`` into one signal, so the GUI is
 never flooded. It receives :class:`Control` values through ``send()`` (the newest wins; ``None``
 means "unchanged"): α and λ (applied from the next iteration, continuing from x_t), pause, a step
@@ -62,10 +63,12 @@ class Control:
 
 @dataclass
 class Mail:
-    """What a reader takes from an :class:`Outbox` at once."""
+    """What a reader takes from an :class:`Outbox` at once: the energy values in order, the frames
+    to show in order (at most one that could have been dropped, the newest, last), and at the end
+    the final frame with ``done``."""
 
     energy: list = field(default_factory=list)
-    frame: Any = None
+    frames: list = field(default_factory=list)
     final: Any = None
     error: str | None = None
     done: bool = False
@@ -79,15 +82,22 @@ class Outbox:
         self._lock = threading.Lock()
         self._mail = Mail()
         self._notified = False
+        self._kept_last = False
 
-    def post(self, energy=(), frame=None, final=None, error: str | None = None, done: bool = False) -> bool:
+    def post(self, energy=(), frame=None, keep: bool = False, final=None, error: str | None = None,
+             done: bool = False) -> bool:
+        """Add energy values and/or a frame (``keep``: never replaced by a newer one), or the end."""
         with self._lock:
             m = self._mail
             m.energy.extend(energy)
             if frame is not None:
-                m.frame = frame
+                if m.frames and not self._kept_last:
+                    m.frames[-1] = frame  # the GUI has not taken it: only the newest is worth drawing
+                else:
+                    m.frames.append(frame)
+                self._kept_last = keep
             if done:
-                m.final, m.error, m.done, m.frame = final, error, True, None
+                m.final, m.error, m.done, m.frames = final, error, True, []
             notify = not self._notified
             self._notified = True
             return notify
@@ -96,6 +106,7 @@ class Outbox:
         with self._lock:
             m, self._mail = self._mail, Mail(done=self._mail.done, final=self._mail.final, error=self._mail.error)
             self._notified = False
+            self._kept_last = False
             self._mail.energy = []
             if m.done:  # the final mail is taken once
                 self._mail.final, self._mail.error = None, None
@@ -145,13 +156,13 @@ def paced(
     applied = (control.alpha, control.lam)
     last_frame = last_energy = last_cpu = -math.inf
 
-    def post_frame(r) -> bool:
+    def post_frame(r, keep: bool) -> bool:
         nonlocal pending, last_frame, last_energy, last_cpu
         c = cpu_clock()
         f = to_frame(r)
         last_cpu = cpu_clock()
         prep.add(last_cpu - c)
-        notify = outbox.post(energy=pending, frame=f)
+        notify = outbox.post(energy=pending, frame=f, keep=keep)
         pending = []
         last_frame = last_energy = clock()
         return notify
@@ -171,7 +182,7 @@ def paced(
             due = (now - last_frame >= 1.0 / max(max_fps, 0.1)
                    and cpu_clock() - last_cpu >= frame_interval(prep.value, ctl.draw_cost))
             if forced or due:
-                notify, shown = post_frame(rec), True
+                notify, shown = post_frame(rec, forced), True
             elif now - last_energy >= 1.0 / ENERGY_HZ:
                 notify = outbox.post(energy=pending)
                 pending, last_energy = [], now
@@ -179,7 +190,7 @@ def paced(
             while not ctl.stop and ctl.paused and ctl.steps <= served:  # paused: show x_t, then wait
                 notify = False
                 if not shown:
-                    notify, shown = post_frame(rec), True
+                    notify, shown = post_frame(rec, True), True
                 new = yield (True if notify else None)
                 if new is None:
                     sleep(PAUSE_POLL)

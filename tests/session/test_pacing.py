@@ -94,7 +94,7 @@ def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
             while True:
                 if v:
                     m = box.take()
-                    frames.extend([m.frame] if m.frame else [])
+                    frames.extend(m.frames)
                 v = gen.send(None)
         except StopIteration:
             pass
@@ -125,7 +125,7 @@ def test_a_busy_machine_slows_the_frames_not_the_projection():
         try:
             while True:
                 if v:
-                    n.extend([1] if box.take().frame else [])
+                    n.extend(box.take().frames)
                 v = gen.send(None)
         except StopIteration:
             return len(n)
@@ -141,7 +141,7 @@ def test_pause_shows_the_iterate_then_steps_one_at_a_time():
     gen = paced(proj, box, frame, energy, Control(paused=True), clock=Clock(0.001), sleep=lambda s: None)
     assert next(gen) is True
     m = box.take()
-    assert m.frame[1] == 0 and [e[0] for e in m.energy] == [0]
+    assert [f[1] for f in m.frames] == [0] and [e[0] for e in m.energy] == [0]
     for _ in range(20):  # paused: nothing moves however long it is asked
         assert gen.send(None) is None
     assert box.take().energy == []
@@ -150,11 +150,12 @@ def test_pause_shows_the_iterate_then_steps_one_at_a_time():
     for _ in range(5):
         gen.send(None)
     m = box.take()
-    assert [e[0] for e in m.energy] == [1] and m.frame[1] == 1  # a stepped iterate is always drawn
+    assert [e[0] for e in m.energy] == [1] and [f[1] for f in m.frames] == [1]  # a stepped iterate is drawn
     gen.send(replace(ctl, steps=3))  # two more steps asked at once
     for _ in range(5):
         gen.send(None)
-    assert [e[0] for e in box.take().energy] == [2, 3]
+    m = box.take()
+    assert [e[0] for e in m.energy] == [2, 3] and [f[1] for f in m.frames] == [2, 3]  # both kept
     ys, _ = drive_rest(gen, Control(paused=False, steps=3))
     assert box.take().final[1] == 50
 
@@ -210,8 +211,13 @@ def test_outbox_notifies_once_until_taken_and_keeps_the_newest_frame():
     assert box.post(energy=[1], frame="a") is True
     assert box.post(energy=[2], frame="b") is False
     m = box.take()
-    assert m.energy == [1, 2] and m.frame == "b" and not m.done
+    assert m.energy == [1, 2] and m.frames == ["b"] and not m.done
+    box.post(frame="c", keep=True)  # a frame that must be seen (first, stepped, paused on)
+    box.post(frame="d")
+    box.post(frame="e")
+    box.post(frame="f", keep=True)
+    assert box.take().frames == ["c", "f"]  # "d" and "e" were replaced, the kept ones never
     assert box.post(energy=[3], final="z", done=True) is True
     m = box.take()
-    assert m.done and m.final == "z" and m.frame is None and m.energy == [3]
+    assert m.done and m.final == "z" and m.frames == [] and m.energy == [3]
     assert box.take().final is None  # the final mail is taken once

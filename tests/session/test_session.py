@@ -143,8 +143,11 @@ def test_params_and_display_models(session):
     assert p.alpha == 100.0 and p.lam == 0.05 and p.optimizer == "sgd" and p.max_iter == 20
     d.update_from({"compare": "reconstruction", "threshold": "0.35", "fill": "false"})
     assert (d.compare, d.threshold, d.fill, d.contour) == ("reconstruction", 0.35, False, True)
+    notes = []
+    session.notice.connect(lambda text, ms: notes.append(text))
     session.apply_defaults()
     assert p.alpha == 0.5 and p.stop_kind == "train-min" and d.threshold == 0.2
+    assert notes and "paper" in notes[0]  # says where the values come from
 
 
 def test_model_warnings_and_ready(tmp_path):
