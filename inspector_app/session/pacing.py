@@ -135,6 +135,58 @@ def one_line(e: BaseException) -> str:
     return msg if isinstance(e, ValueError) else f"{type(e).__name__}: {msg}"
 
 
+class _Pacer:
+    """The bookkeeping of :func:`paced`: pending energy values, the times of the last frame and
+    energy post, the average cost of making a frame."""
+
+    def __init__(self, outbox: Outbox, to_frame, clock, cpu_clock, max_fps: float):
+        self.outbox, self.to_frame, self.clock, self.cpu_clock = outbox, to_frame, clock, cpu_clock
+        self.min_wall = 1.0 / max(max_fps, 0.1)
+        self.pending: list = []
+        self.prep = _Average()
+        self.last_frame = self.last_energy = self.last_cpu = -math.inf
+
+    def post_frame(self, rec, keep: bool) -> bool:
+        c = self.cpu_clock()
+        f = self.to_frame(rec)
+        self.last_cpu = self.cpu_clock()
+        self.prep.add(self.last_cpu - c)
+        notify = self.outbox.post(energy=self.pending, frame=f, keep=keep)
+        self.pending = []
+        self.last_frame = self.last_energy = self.clock()
+        return notify
+
+    def post(self, rec, forced: bool, draw_cost: float) -> tuple[bool, bool]:
+        """After each iteration: a frame when forced or due, else the energy values when due.
+        Returns (notify the reader, a frame of ``rec`` was posted)."""
+        now = self.clock()
+        due = (now - self.last_frame >= self.min_wall
+               and self.cpu_clock() - self.last_cpu >= frame_interval(self.prep.value, draw_cost))
+        if forced or due:
+            return self.post_frame(rec, forced), True
+        if now - self.last_energy >= 1.0 / ENERGY_HZ:
+            notify = self.outbox.post(energy=self.pending)
+            self.pending, self.last_energy = [], now
+            return notify, False
+        return False, False
+
+    def finish(self, rec, error: str | None) -> bool:
+        final = None
+        if rec is not None:
+            try:
+                final = self.to_frame(rec)
+            except Exception as e:  # noqa: BLE001 - e.g. out of memory while computing the maps
+                error = error or one_line(e)
+        return self.outbox.post(energy=self.pending, final=final, error=error, done=True)
+
+
+def _live(ctl: Control, applied: tuple) -> dict | None:
+    """The α, λ to send into the projection when ``ctl`` changes them."""
+    if (ctl.alpha, ctl.lam) == applied:
+        return None
+    return {k: v for k, v in (("alpha", ctl.alpha), ("lam", ctl.lam)) if v is not None}
+
+
 def paced(
     make_records: Callable[[], Generator],
     outbox: Outbox,
@@ -151,46 +203,23 @@ def paced(
     with pacing; see the module docstring. ``clock`` is wall time, ``cpu_clock`` the worker thread's
     CPU time (call this generator in the thread it measures). Returns True when the run ended on
     its own."""
-    ctl, served, pending, rec, error = control, 0, [], None, None
-    prep = _Average()
+    pacer = _Pacer(outbox, to_frame, clock, cpu_clock, max_fps)
+    ctl, served, rec, error, ended = control, 0, None, None, False
     applied = (control.alpha, control.lam)
-    last_frame = last_energy = last_cpu = -math.inf
-
-    def post_frame(r, keep: bool) -> bool:
-        nonlocal pending, last_frame, last_energy, last_cpu
-        c = cpu_clock()
-        f = to_frame(r)
-        last_cpu = cpu_clock()
-        prep.add(last_cpu - c)
-        notify = outbox.post(energy=pending, frame=f, keep=keep)
-        pending = []
-        last_frame = last_energy = clock()
-        return notify
-
-    ended = False
     try:
         records: Iterator = make_records()
         rec = next(records)
         forced = True
         while True:
-            pending.append(energy_of(rec))
+            pacer.pending.append(energy_of(rec))
             if rec.finished:
                 ended = True
                 break
-            now = clock()
-            shown, notify = False, False
-            due = (now - last_frame >= 1.0 / max(max_fps, 0.1)
-                   and cpu_clock() - last_cpu >= frame_interval(prep.value, ctl.draw_cost))
-            if forced or due:
-                notify, shown = post_frame(rec, forced), True
-            elif now - last_energy >= 1.0 / ENERGY_HZ:
-                notify = outbox.post(energy=pending)
-                pending, last_energy = [], now
+            notify, shown = pacer.post(rec, forced, ctl.draw_cost)
             ctl = (yield (True if notify else None)) or ctl
             while not ctl.stop and ctl.paused and ctl.steps <= served:  # paused: show x_t, then wait
-                notify = False
-                if not shown:
-                    notify, shown = post_frame(rec, True), True
+                notify = not shown and pacer.post_frame(rec, True)
+                shown = True
                 new = yield (True if notify else None)
                 if new is None:
                     sleep(PAUSE_POLL)
@@ -199,20 +228,12 @@ def paced(
                 break
             forced = ctl.paused and ctl.steps > served  # a stepped iteration is always drawn
             served = served + 1 if forced else ctl.steps
-            update = None
-            if (ctl.alpha, ctl.lam) != applied:
-                applied = (ctl.alpha, ctl.lam)
-                update = {k: v for k, v in (("alpha", ctl.alpha), ("lam", ctl.lam)) if v is not None}
+            update = _live(ctl, applied)
+            applied = (ctl.alpha, ctl.lam)
             rec = records.send(update)
         records.close()
     except Exception as e:  # noqa: BLE001 - reported to the GUI in one line
         error = one_line(e)
-    final = None
-    if rec is not None:
-        try:
-            final = to_frame(rec)
-        except Exception as e:  # noqa: BLE001 - e.g. out of memory while computing the maps
-            error = error or one_line(e)
-    if outbox.post(energy=pending, final=final, error=error, done=True):
+    if pacer.finish(rec, error):
         yield True
     return ended
