@@ -434,3 +434,24 @@ def test_divergent_real_model_reports_the_energy_of_the_x_it_returns():
     assert torch.allclose(last.reconstruction, rec, atol=1e-6)
     for i, c in enumerate(curves):
         assert float(last.energy[i]) == pytest.approx(min(c), rel=1e-6)
+
+
+def test_record_to_cpu_copies_every_field_and_the_computed_maps():
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=2)
+    gen = project(m, x0, _params(lam=0.05, max_iter=3, stop="lr:0.001"))
+    rec = next(gen)
+    rec = gen.send(None)
+    _ = rec.dssim_projection  # computed before the copy: kept
+    cpu = rec.to_cpu()
+    assert cpu is not rec and cpu.iteration == rec.iteration == 1
+    for name in ("x0", "x", "reconstruction", "energy", "recon_loss", "reg", "active", "steps"):
+        a, b = getattr(cpu, name), getattr(rec, name)
+        assert a.device.type == "cpu" and torch.equal(a, b), name
+    assert cpu.stop_reasons == rec.stop_reasons and cpu.stop_reasons is not rec.stop_reasons
+    assert cpu.params == rec.params and cpu.lr_threshold == rec.lr_threshold == 0.001
+    assert set(cpu._cache) == {"p"} and torch.equal(cpu._cache["p"], rec.dssim_projection)
+    assert torch.equal(cpu.dssim_reconstruction, rec.dssim_reconstruction)
+    assert torch.equal(cpu.dssim("projection"), rec.dssim_projection)
+    assert torch.equal(cpu.dssim("reconstruction"), rec.dssim_reconstruction)
+    assert not cpu.finished
