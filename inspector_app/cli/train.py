@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
                    help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s)")
     p.add_argument("--kl-weight", type=finite_float, default=d.kl_weight,
                    help="β: weight of the VAEs' KL term in training (default %(default)s, the plain ELBO)")
+    p.add_argument("--kl-warmup", type=int, default=d.kl_warmup,
+                   help="steps over which β rises linearly from 0 (default %(default)s: no warm-up)")
     p.add_argument("--val-fraction", type=finite_float, default=d.val_fraction,
                    help="share of the images held out for validation and calibration")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between validation evaluations")
@@ -57,7 +59,7 @@ def _train_config(a):
         mcfg = ModelConfig(a.arch, a.image_size, a.channels, a.latent, a.norm).validate()
         return TrainConfig(
             mcfg, max_steps=a.max_steps, max_minutes=a.max_minutes, batch=a.batch, lr=a.lr, warmup=a.warmup,
-            crop=a.crop, augment=augment, kl_weight=a.kl_weight, val_fraction=a.val_fraction, eval_every=a.eval_every,
+            crop=a.crop, augment=augment, kl_weight=a.kl_weight, kl_warmup=a.kl_warmup, val_fraction=a.val_fraction, eval_every=a.eval_every,
             patience=a.patience, checkpoint_minutes=a.checkpoint_minutes, seed=a.seed,
         ).validate()
     except ValueError as e:

@@ -10,6 +10,8 @@ CPU), each measured on this project's machine and recorded in the model file:
   plateau** after ``max_reductions`` cuts; ``max_steps`` / ``max_minutes`` remain as caps. The
   weights with the lowest validation loss are the ones returned;
 * **augmentation** that respects the texture: flips, 90° turns, a small brightness jitter;
+* for the VAEs, a weight β on the KL term, raised linearly from 0 over ``kl_warmup`` steps (a VAE
+  whose KL term weighs fully from the start stays at the mean image on a CPU budget);
 * a **checkpoint** written atomically every ``checkpoint_minutes``, from which :func:`train`
   resumes exactly (weights, optimiser, schedule, random generators, curves).
 
@@ -50,6 +52,7 @@ class TrainConfig:
     augment: tuple[str, ...] = ("flip", "rot90")
     brightness: float = 0.05
     kl_weight: float = 1.0
+    kl_warmup: int = 0
     val_fraction: float = 0.1
     eval_every: int = 100
     patience: int = 5
@@ -77,6 +80,7 @@ class TrainConfig:
             (self.max_reductions >= 0, "max_reductions must be >= 0"),
             (0.0 <= self.brightness < 0.5, f"brightness jitter must be in [0, 0.5), got {self.brightness}"),
             (math.isfinite(self.kl_weight) and self.kl_weight >= 0, f"kl_weight must be >= 0, got {self.kl_weight}"),
+            (self.kl_warmup >= 0, f"kl_warmup must be >= 0, got {self.kl_warmup}"),
             (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes > 0,
              "checkpoint_minutes must be positive"),
         ]
@@ -363,7 +367,8 @@ def train(
             for g in opt.param_groups:
                 g["lr"] = current_lr()
             x = aug.batch(cfg.batch).to(device)
-            out = model.training_loss(x, kl_weight=cfg.kl_weight)
+            beta = cfg.kl_weight * (min(1.0, state.step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
+            out = model.training_loss(x, kl_weight=beta)
             opt.zero_grad(set_to_none=True)
             out.loss.backward()
             opt.step()
@@ -413,8 +418,8 @@ def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr
     lrs, fves = evaluate_split(model, val_images, device)
     val = float(lrs.mean())
     state.val_curve.append([state.step, val, float(np.median(fves)), lr])
-    if not math.isfinite(val):
-        return
+    if not math.isfinite(val) or state.step < cfg.kl_warmup:
+        return  # while β rises, the losses are not comparable: no best weights, no plateau
     if val < state.best_val * (1.0 - cfg.min_delta):
         state.best_val, state.best_step, state.since_best = val, state.step, 0
         snapshot_best()

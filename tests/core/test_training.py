@@ -180,3 +180,21 @@ def test_train_refuses_to_overwrite_and_checks_the_output_first(tmp_path, mvtec_
     rc = main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(blocker / "sub" / "m.safetensors")])
     err = capsys.readouterr().err
     assert rc == 2 and "a_file is not a folder" in err and err.count("\n") == 1
+
+
+def test_kl_weight_rises_over_the_warm_up_and_no_best_weights_are_kept_meanwhile(texture_images, monkeypatch):
+    from inspector_app.core import models
+
+    seen = []
+    real = models.VariationalAE.training_loss
+
+    def spy(self, x, kl_weight=1.0):
+        seen.append(kl_weight)
+        return real(self, x, kl_weight=kl_weight)
+
+    monkeypatch.setattr(models.VariationalAE, "training_loss", spy)
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    cfg = _cfg(model=ModelConfig("vae", 32, 1, 8, "batch"), max_steps=8, kl_weight=0.5, kl_warmup=4, eval_every=2)
+    res = train(texture_images, names, cfg, torch.device("cpu"))
+    assert seen == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.5, 0.5]
+    assert res.state.best_step >= 4  # weights from the warm-up are never "best"
