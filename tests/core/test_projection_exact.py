@@ -455,3 +455,95 @@ def test_record_to_cpu_copies_every_field_and_the_computed_maps():
     assert torch.equal(cpu.dssim("projection"), rec.dssim_projection)
     assert torch.equal(cpu.dssim("reconstruction"), rec.dssim_reconstruction)
     assert not cpu.finished
+
+
+# ------------------------------------------------------------------------------ inputs, Ω values, odd gradients
+
+def test_x0_outside_the_unit_range_is_clamped_first():
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=1)
+    x0[0, 0, 0, :3] = torch.tensor([-0.5, 1.5, 1.0])
+    rec = next(project(m, x0, _params()))
+    assert rec.x0[0, 0, 0, :3].tolist() == [0.0, 1.0, 1.0] and torch.equal(rec.x, rec.x0)
+    assert float(rec.recon_loss) == pytest.approx(float(lr_of(m, x0.clamp(0, 1))), rel=1e-6)
+
+
+def test_omega_is_mask_above_one_half():
+    """Ω values above 0.5 may change; 0.5 and below stay (a soft or resized mask thresholded once)."""
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=1)
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[0, 0, 0, :4] = torch.tensor([0.5, 0.51, 1.0, 0.49])
+    recs = list(project(m, x0, _params(max_iter=1), mask=mask))
+    moved = (recs[1].x != x0)[0, 0, 0, :4].tolist()
+    assert moved == [False, True, True, False]
+    assert bool((recs[1].x[0, 0, 1:] == x0[0, 0, 1:]).all())
+
+
+def test_a_non_finite_gradient_leaves_that_pixel_where_it_is():
+    class Sqrt(Affine):  # Lr = Σ √|x − f|: finite, but its gradient is not where x = f
+        def recon_loss(self, x, recon):
+            return (x - recon).abs().sqrt().flatten(1).sum(1)
+
+    m = Sqrt(0.0, 0.5)  # f(x) = 0.5
+    x0 = _x0(b=1)
+    x0[0, 0, 3, 3] = 0.5
+    recs = list(project(m, x0, _params(alpha=1e-3, max_iter=2)))
+    assert torch.isfinite(recs[0].energy).all()
+    assert float(recs[2].x[0, 0, 3, 3]) == 0.5
+    others = torch.ones_like(x0, dtype=torch.bool)
+    others[0, 0, 3, 3] = False
+    assert bool((recs[1].x[others] != x0[others]).all())
+    assert torch.isfinite(recs[2].x).all()
+
+
+def test_a_loss_that_is_not_finite_at_x0_is_an_error():
+    from inspector_app.core.projection import ProjectionError
+
+    m = Affine(0.5, 0.1, offsets=[float("inf")])
+    with pytest.raises(ProjectionError, match="the model's loss is not finite on this input"):
+        next(project(m, _x0(b=1), _params()))
+
+
+def test_live_update_refuses_a_negative_lambda():
+    gen = project(Affine(0.5, 0.1), _x0(b=1), _params(max_iter=5))
+    next(gen)
+    with pytest.raises(ValueError, match=r"bad live update alpha=0.3, lam=-0.1"):
+        gen.send({"lam": -0.1})
+
+
+def test_threshold_from_stats_refuses_missing_or_malformed_statistics():
+    from inspector_app.core.projection import ProjectionError
+
+    q = [float(k) for k in range(101)]
+    for stats in (None, {}, {"min": float("nan"), "quantiles": q}, {"min": True, "quantiles": q}, {"min": "1"}):
+        with pytest.raises(ProjectionError, match="'train-min' needs the model's training-loss statistics"):
+            threshold_from_stats("train-min", stats)
+    for quantiles in (None, q[:100], tuple(q[:100]), "0" * 101, q[:5] + [float("inf")] + q[6:]):
+        with pytest.raises(ProjectionError, match="'train-q05': the model file has no training-loss quantiles"):
+            threshold_from_stats("train-q05", {"min": 0.0, "quantiles": quantiles})
+    assert threshold_from_stats("train-q05", {"min": 0.0, "quantiles": tuple(q)}) == 5.0
+    assert threshold_from_stats("train-q06", {"min": 0.0, "quantiles": q[:5] + [float("inf")] + q[6:]}) == 6.0
+
+
+def test_run_to_end_shows_every_record_and_keeps_per_image_curves():
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=2)
+    x0[0] = 0.2 + 0.01 * x0[0]
+    seen = []
+    first, last, curves = run_to_end(m, x0, _params(max_iter=4, stop=f"lr:{float(lr_of(m, x0[:1])) * 1.5!r}"),
+                                     on_record=lambda r: seen.append((r.iteration, r.active.tolist())))
+    assert seen == [(0, [False, True]), (1, [False, True]), (2, [False, True]), (3, [False, True]), (4, [False, False])]
+    assert first.iteration == 0 and last.iteration == 4
+    assert len(curves[0]) == 1 and len(curves[1]) == 5
+    assert curves[1][0] == pytest.approx(float(first.energy[1]))
+
+
+def test_to_numpy_image():
+    from inspector_app.core.projection import to_numpy_image
+
+    grey = torch.arange(6.0).view(1, 2, 3)
+    assert to_numpy_image(grey).tolist() == [[0, 1, 2], [3, 4, 5]]
+    colour = torch.stack([torch.zeros(2, 3), torch.ones(2, 3), torch.full((2, 3), 2.0)])
+    out = to_numpy_image(colour)
+    assert out.shape == (2, 3, 3) and out[1, 2].tolist() == [0.0, 1.0, 2.0] and str(out.dtype) == "float32"
