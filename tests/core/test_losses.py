@@ -107,6 +107,7 @@ def test_losses_exact_values():
     logvar = torch.tensor([[0.0, np.log(2.0)], [0.0, 0.0]], dtype=torch.float32)
     assert torch.allclose(kl_divergence(mu, logvar), torch.tensor([0.5 + 0.5 * (1 - np.log(2.0)), 0.0], dtype=torch.float32))
     assert torch.allclose(psnr(x, r), torch.tensor([10 * np.log10(4.0), 10 * np.log10(16.0)], dtype=torch.float32))
+    assert torch.allclose(psnr(x + 0.25, r + 0.25), psnr(x, r))  # a difference, not a sum
     assert float(psnr(x, x)[0]) == pytest.approx(120.0)  # MSE floored at 1e-12
     xb, rb = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
     assert torch.allclose(dssim_loss(xb, rb), dssim_map(xb, rb).flatten(1).sum(1))

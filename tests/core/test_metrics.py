@@ -332,3 +332,85 @@ def test_ssim_matches_scikit_image():
     d = np.clip(c + rng.normal(0, 0.1, c.shape), 0, 1)
     assert ssim(c, d) == pytest.approx(structural_similarity(c, d, data_range=1.0, channel_axis=-1, win_size=7),
                                        rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ what the first audits let through
+
+def test_pro_counts_regions_of_every_image_whatever_their_order():
+    gt = np.zeros((3, 4, 4), bool)
+    gt[1, 0, 0] = True  # the first image is normal, the last has two regions
+    gt[2, 3, 3] = gt[2, 0, 3] = True
+    s = gt * 1.0
+    s[2, 0, 3] = 0.0  # one of the three regions missed
+    fpr, pro, thr = pro_curve(s, gt, num_thresholds=2)
+    assert pro[1] == pytest.approx(2 / 3, abs=1e-12) and fpr[1] == 0.0
+
+
+def test_pro_when_the_highest_score_is_a_false_positive():
+    gt = np.zeros((4, 4), bool)
+    gt[0, 0:2] = True
+    s = np.zeros((4, 4))
+    s[0, 0] = 0.5
+    s[3, 3] = 1.0  # highest score: a normal pixel
+    fpr, pro, thr = pro_curve(s, gt, num_thresholds=3)
+    np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.5, 0.0])
+    np.testing.assert_allclose(pro, [0, 0, 0.5, 1])
+    np.testing.assert_allclose(fpr, [0, 1 / 14, 1 / 14, 1])
+
+
+def test_pro_thresholds_in_the_maps_dtype_count_a_pixel_at_the_threshold():
+    """float32 maps: the thresholds are float32 too, so a pixel whose score is the shown threshold counts."""
+    gt = np.zeros((4, 4), bool)
+    gt[0, 0] = True
+    s = np.zeros((4, 4), np.float32)
+    s[1, 1] = 1.0
+    s[0, 0] = np.float32(0.7)  # float32(0.7) < 0.7: below the float64 threshold, equal to the float32 one
+    fpr, pro, thr = pro_curve(s, gt, num_thresholds=11)
+    k = int(np.flatnonzero(thr == np.float64(np.float32(0.7)))[0])
+    assert pro[k] == 1.0 and pro[k - 1] == 0.0
+
+
+def test_pro_keeps_float64_precision_and_converts_integer_maps():
+    gt = np.zeros((1, 2, 2), bool)
+    gt[0, 0, 0] = True
+    s = np.full((1, 2, 2), 0.5)
+    s[0, 0, 0] = 0.5 + 1e-12  # separable in float64 only
+    fpr, pro, _ = pro_curve(s, gt, num_thresholds=2)
+    assert (fpr[1], pro[1]) == (0.0, 1.0)
+    # integer maps: thresholds between the integers
+    fpr, pro, thr = pro_curve(np.array([[1, 0], [0, 0]], np.uint8), np.array([[True, False], [False, False]]),
+                              num_thresholds=3)
+    np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.5, 0.0])
+
+
+def test_aupro_default_resolution_and_a_given_one():
+    gt = _masks(seed=4)
+    s = np.random.default_rng(9).random(gt.shape) + 0.3 * gt
+    assert aupro(s, gt) == aupro(s, gt, 0.3, 200)
+    assert len(pro_curve(s, gt)[2]) == 201
+    assert aupro(s, gt, num_thresholds=5) != aupro(s, gt)
+
+
+def test_metric_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"^num_thresholds must be at least 2$"):
+        pro_curve(np.zeros((4, 4)), np.eye(4, dtype=bool), num_thresholds=1)
+    with pytest.raises(ValueError, match=r"^num_thresholds must be at least 2$"):
+        roc_curve_points(np.arange(4.0), np.arange(4) > 1, num_thresholds=1)
+    with pytest.raises(ValueError, match=r"^the ground truth has no anomalous region: PRO is undefined$"):
+        pro_curve(np.zeros((4, 4)), np.zeros((4, 4), bool))
+    with pytest.raises(ValueError, match=r"^the ground truth has no normal pixel: the false positive rate is undefined$"):
+        pro_curve(np.zeros((4, 4)), np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match=r"^score_maps contain NaN$"):
+        pro_curve(np.full((4, 4), np.nan), np.eye(4, dtype=bool))
+    with pytest.raises(ValueError, match=r"got \(4, 4\) and \(4, 5\)$"):
+        pro_curve(np.zeros((4, 4)), np.zeros((4, 5), bool))
+
+
+def test_psnr_and_ssim_of_8_bit_images():
+    a = np.array([[0, 10], [20, 30]], np.uint8)
+    b = np.array([[10, 0], [30, 20]], np.uint8)  # |a − b| = 10 everywhere; a − b in uint8 would wrap
+    assert psnr(a, b, data_range=255) == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    img = np.random.default_rng(0).integers(0, 256, (16, 16)).astype(np.uint8)
+    assert ssim(img, img) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="too small"):
+        ssim(np.zeros((8, 1)), np.zeros((8, 1)))

@@ -44,6 +44,7 @@ def test_anomaly_segmentation_is_strictly_above_the_threshold():
     assert int(segmentation(d, 0.75).sum()) == 1  # only the speck at 1.0
     assert int(segmentation(torch.full((1, 2, 2), 0.2), 0.2).sum()) == 0  # figure 3's default, at the value
     assert int(segmentation(torch.full((1, 2, 2), 0.2)).sum()) == 0
+    assert int(segmentation(torch.tensor([[[0.1, 0.25], [0.3, 0.2]]])).sum()) == 2  # default threshold 0.2
 
 
 def test_verdict_is_strictly_above_the_threshold():
