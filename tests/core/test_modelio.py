@@ -267,6 +267,10 @@ def test_describe_names_the_file_kind_size_and_training(tmp_path):
     bare = load_model(save_model(model, tmp_path / "b.safetensors", {}), "cpu")
     assert len(bare.describe().splitlines()) == 3 and bare.training_stats is None
     # statistics without a mean, training without a time or epochs
+    from inspector_app.core.modelio import LoadedModel
+
+    nomin = LoadedModel(model, {"training_stats": {"n": 3}}, "x")
+    assert nomin.describe().splitlines()[3] == "training Lr: min nan, mean nan, over 3 images"
     partial = load_model(save_model(model, tmp_path / "p.safetensors", {
         "training_stats": {"min": 2.0}, "training": {"seconds": 30.0}}), "cpu")
     assert partial.describe().splitlines()[3:] == ["training Lr: min 2, mean nan, over ? images",
@@ -333,8 +337,72 @@ def test_archive_with_code_that_torchscript_cannot_load(tmp_path):
     with zipfile.ZipFile(f, "w") as z:
         z.writestr("fake/code/__torch__.py", "not torchscript")
         z.writestr("fake/data.pkl", b"\x80\x02}q\x00.")
-    with pytest.raises(ModelFileError, match=r"fake.pt: is not a loadable TorchScript archive \(\w+: .+\)"):
+    with pytest.raises(ModelFileError, match=r"fake.pt: is not a loadable TorchScript archive \(RuntimeError: "
+                                             r"Expected hasRecord\(\"version\"\) to be true, but got false.  "
+                                             r"\(Could this error message be improved\?  If so, please report an "
+                                             r"enhancement request to PyTorch.\)\)$"):
         load_model(f, "cpu")
+
+
+def test_torchscript_load_error_without_a_message(tmp_path, monkeypatch):
+    f = save_torchscript(_Blur(), tmp_path / "blur.pt", {"image_size": 32, "channels": 1})
+
+    def silent(*a, **k):
+        raise RuntimeError()
+
+    monkeypatch.setattr(torch.jit, "load", silent)
+    with pytest.raises(ModelFileError, match=r"blur.pt: is not a loadable TorchScript archive \(RuntimeError: no message\)$"):
+        load_model(f, "cpu")
+
+
+class _Pair(nn.Module):
+    def forward(self, x):
+        return (x, x)
+
+
+def test_torchscript_model_file_fields(tmp_path):
+    from inspector_app.core.modelio import LoadedModel
+
+    stats = {"min": 0.5, "quantiles": [float(k) for k in range(101)]}
+    path = save_torchscript(_Blur(), tmp_path / "blur.pt", {"image_size": 32, "channels": 1, "training_stats": stats,
+                                                          "note": "mine"})
+    loaded = load_model(path, "cpu")
+    assert isinstance(loaded, LoadedModel)
+    assert loaded.path == str(path) and loaded.device == torch.device("cpu")
+    assert loaded.meta == {"kind": "torchscript", "loss": "l2", "image_size": 32, "channels": 1,
+                           "training_stats": stats, "note": "mine"}
+    assert loaded.model.training_stats == stats  # what the train-* stop criteria read
+    assert loaded.model.config == ModelConfig("l2ae", 32, 1, 1, "none")
+    assert loaded.kind == "torchscript"
+    pair = save_torchscript(_Pair(), tmp_path / "pair.pt", {"image_size": 32, "channels": 1})
+    with pytest.raises(ModelFileError, match=r"pair.pt: returns tuple, not a reconstruction of shape \(1, 1, 32, 32\)$"):
+        load_model(pair, "cpu")
+
+
+def test_model_file_error_carries_path_and_problem(tmp_path):
+    with pytest.raises(ModelFileError) as e:
+        load_model(tmp_path / "none.safetensors")
+    assert e.value.path == str(tmp_path / "none.safetensors") and e.value.problem == "no such file"
+    assert str(e.value) == f"{tmp_path / 'none.safetensors'}: no such file"
+
+
+def test_torchscript_deprecation_warnings_are_silenced_there_only(tmp_path):
+    import warnings
+
+    from inspector_app.core.modelio import _torchscript_warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        path = save_torchscript(_Blur(), tmp_path / "blur.pt", {"image_size": 32, "channels": 1})
+        load_model(path, "cpu")
+        with _torchscript_warnings():
+            warnings.warn("`torch.jit.foo` is deprecated", DeprecationWarning)
+            warnings.warn("something else is deprecated", DeprecationWarning)
+            warnings.warn("`torch.jit.foo` is deprecated", UserWarning)
+        warnings.warn("`torch.jit.bar` is deprecated", DeprecationWarning)
+    msgs = [(w.category, str(w.message)) for w in seen]
+    assert msgs == [(DeprecationWarning, "something else is deprecated"), (UserWarning, "`torch.jit.foo` is deprecated"),
+                    (DeprecationWarning, "`torch.jit.bar` is deprecated")]
 
 
 class _Shrink(nn.Module):
@@ -346,7 +414,7 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     import zipfile
 
     bad = save_torchscript(_Shrink(), tmp_path / "shrink.pt", {"image_size": 32, "channels": 1})
-    with pytest.raises(ModelFileError, match=r"returns torch.Size\(\[1, 1, 31, 32\]\), not a reconstruction"):
+    with pytest.raises(ModelFileError, match=r"shrink.pt: returns torch.Size\(\[1, 1, 31, 32\]\), not a reconstruction"):
         load_model(bad)
     wrong = save_torchscript(_Blur(), tmp_path / "five.pt", {"image_size": 32, "channels": 5})
     with pytest.raises(ModelFileError, match=r"five.pt: has unusable inspector_app.json metadata \(channels must be 1 or 3"):
