@@ -11,9 +11,9 @@ from .common import UsageError
 def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100):
     from tqdm import tqdm
 
-    from ..core.calibration import calibrate
+    from ..core.calibration import calibrate, images_projected
 
-    with tqdm(total=len(val_images) * 3, unit="image", disable=True if quiet else None, dynamic_ncols=True,
+    with tqdm(total=images_projected(len(val_images)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="calibrating on validation") as bar:
         cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
     f = cal.figures
