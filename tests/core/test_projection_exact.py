@@ -453,6 +453,8 @@ def test_record_to_cpu_copies_every_field_and_the_computed_maps():
     assert set(cpu._cache) == {"p"} and torch.equal(cpu._cache["p"], rec.dssim_projection)
     assert torch.equal(cpu.dssim_reconstruction, rec.dssim_reconstruction)
     assert torch.equal(cpu.dssim("projection"), rec.dssim_projection)
+    assert torch.equal(rec.dssim(), rec.dssim_projection)  # the paper's comparison by default
+    assert not torch.equal(rec.dssim_projection, rec.dssim_reconstruction)
     assert torch.equal(cpu.dssim("reconstruction"), rec.dssim_reconstruction)
     assert not cpu.finished
 

@@ -71,6 +71,7 @@ def test_segment_keeps_regions_of_at_least_min_area_8_connected():
 def test_image_score_hand_computed():
     d = _map()
     assert image_score(d, 1) == 1.0  # the maximum
+    assert image_score(d) == 1.0  # min_area 1 by default
     assert image_score(d, 0) == 1.0
     assert image_score(d, 2) == 0.75  # the speck is too small; the diagonal chain holds at 0.75
     assert image_score(d, 3) == 0.75  # a region of exactly min_area pixels
@@ -141,4 +142,5 @@ def test_scaled_area():
     assert scaled_area(4, 32, (8, 8)) == 1  # never below 1
     assert scaled_area(4, 32, (45, 45)) == 8  # 4 × 2025/1024 = 7.9
     assert scaled_area(10, 32, (32, 32)) == 10
+    assert scaled_area(2, 32, (64, 64)) == 8
     assert scaled_area(3, 32, (40, 32)) == 4  # 3.75
