@@ -292,21 +292,22 @@ class Scheduled(Affine):
         self.offsets = list(values)
 
 
-def _run(values, **kw):
+def _run(values, b=1, **kw):
     m = Scheduled(values)
-    return run_to_end(m, _x0(b=1), _params(**kw))
+    return run_to_end(m, _x0(b=b), _params(**kw))
 
 
 @pytest.mark.parametrize("per_pixel, converges", [(0.5e-3, True), (1.5e-3, False)])
 def test_convergence_tolerance_is_per_pixel_change_below_tol(per_pixel, converges):
     values = [100.0 - k * per_pixel * N_PIX for k in range(60)]
-    _, last, curves = _run(values, stop="converge", tol=1e-3, patience=3, max_iter=50)
+    # a batch of two: "per pixel" is per pixel of one image, not of the batch
+    _, last, curves = _run(values, b=2, stop="converge", tol=1e-3, patience=3, max_iter=50)
     if converges:
         # |ΔE|/pixel < tol at t = 1, 2, 3: the third in a row stops at t = 3
-        assert last.stop_reasons == ["converged"] and last.steps.tolist() == [3]
+        assert last.stop_reasons == ["converged"] * 2 and last.steps.tolist() == [3, 3]
         assert len(curves[0]) == 4
     else:
-        assert last.stop_reasons == ["max_iter"] and last.steps.tolist() == [50]
+        assert last.stop_reasons == ["max_iter"] * 2 and last.steps.tolist() == [50, 50]
 
 
 @pytest.mark.parametrize("patience", [1, 2, 5])
