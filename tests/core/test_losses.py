@@ -102,6 +102,7 @@ def test_losses_exact_values():
     # learned γ: Σ(x − f)² / (2γ²) + D·log γ, D = 16
     lg = torch.tensor(np.log(2.0), dtype=torch.float32)
     assert torch.allclose(gaussian_nll(x, r, lg), torch.tensor([4.0 / 8 + 16 * np.log(2.0), 1.0 / 8 + 16 * np.log(2.0)], dtype=torch.float32))
+    assert torch.allclose(gaussian_nll(x[:1], r[:1], lg), gaussian_nll(x, r, lg)[:1])  # a batch of one
     # KL(N(μ, σ²) ‖ N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) summed
     mu = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     logvar = torch.tensor([[0.0, np.log(2.0)], [0.0, 0.0]], dtype=torch.float32)
