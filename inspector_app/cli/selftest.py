@@ -246,6 +246,8 @@ class SelfTest:
         app = QApplication.instance()
         if app is None:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before the application exists
+            if _c_locale():  # Qt would switch to C.UTF-8 itself, with a four-line warning (env -i)
+                os.environ["LC_ALL"] = "C.UTF-8"
             _check_platform_plugin("offscreen")
             app = QApplication([sys.argv[0] if sys.argv else "inspector-app"])
             created = True
@@ -321,6 +323,14 @@ def _check_platform_plugin(name: str) -> None:
     folder = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
     if not any(folder.glob(f"libq{name}*")) and not any(folder.glob(f"q{name}*")):
         raise CheckFailed(f"Qt's {name} platform plugin is not in {folder}")
+
+
+def _c_locale() -> bool:
+    for var in ("LC_ALL", "LC_CTYPE", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return value in ("C", "POSIX")
+    return True
 
 
 def _one_line(e: BaseException) -> str:
