@@ -34,6 +34,8 @@ fi
 start=$(date +%s)
 "$py" -m PyInstaller --noconfirm --log-level WARN --distpath "$dist" --workpath "$work" "$here/inspector-app.spec"
 bundle=$dist/inspector-app
+# what installing needs, so that the folder alone (a tarball of it) installs on another PC
+cp "$here/install.sh" "$here/inspector-app.desktop" "$here/io.github.inspector_app.inspector.metainfo.xml" "$bundle/"
 echo "built $bundle in $(( $(date +%s) - start )) s: $(du -sh "$bundle" | cut -f1) ($(du -sb "$bundle" | cut -f1) bytes), $(find "$bundle" -type f | wc -l) files"
 
 # every shared library of the bundle resolves (inside the bundle or on the system)

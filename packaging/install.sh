@@ -6,6 +6,8 @@
 #   bash packaging/install.sh --uninstall
 #   PREFIX=/some/where bash packaging/install.sh   # another prefix (e.g. to check the tree)
 #   BUNDLE=path/to/inspector-app bash packaging/install.sh   # a bundle built elsewhere
+#   bash inspector-app/install.sh           # the copy build.sh puts into the bundle (a bundle
+#                                           # copied to another PC, without the source tree)
 #
 # Puts:  PREFIX/lib/inspector-app/            the bundle
 #        PREFIX/bin/inspector-app             a link to its executable
@@ -15,9 +17,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
 prefix=${PREFIX:-$HOME/.local}
-bundle=${BUNDLE:-$root/dist/inspector-app}
+if [ -n "${BUNDLE:-}" ]; then bundle=$BUNDLE
+elif [ -x "$here/inspector-app" ]; then bundle=$here  # this script inside a bundle
+else bundle=$(dirname "$here")/dist/inspector-app
+fi
 app_id=io.github.inspector_app.inspector
 
 lib=$prefix/lib/inspector-app
@@ -66,7 +70,7 @@ sed -e "s|^Exec=inspector-app |Exec=$lib/inspector-app |" -e "s|^TryExec=inspect
     "$here/inspector-app.desktop" > "$desktop.tmp"
 chmod 644 "$desktop.tmp"
 mv "$desktop.tmp" "$desktop"
-install -m644 "$root/resources/icons/inspector-app.svg" "$icon"
+install -m644 "$lib/_internal/resources/icons/inspector-app.svg" "$icon"
 install -m644 "$here/$app_id.metainfo.xml" "$metainfo"
 refresh
 

@@ -7,7 +7,8 @@ process, the same way for the bundle and for a virtual environment.
 Each run starts the command on a private Xvfb screen with a minimal environment (DISPLAY, a fresh
 HOME so no saved settings, PATH=/usr/bin:/bin) and polls the screen: *mapped* is when the
 window (WM_CLASS inspector-app) exists, *painted* when its content first holds 90 % of the distinct colours it
-settles at (the demo model and the brick sample drawn). Needs Xvfb, xwininfo (x11-utils), ImageMagick's
+settles at (the demo model and the brick sample drawn); the process's CPU time by then is reported
+too, as wall-clock times swing with the machine's load. Needs Xvfb, xwininfo (x11-utils), ImageMagick's
 ``import`` and Pillow. Prints one line per run and the medians.
 """
 
@@ -28,7 +29,7 @@ import time
 from PIL import Image
 
 POLL_S = 0.1
-SETTLE_S = 3.0  # the colour count unchanged this long ends a run
+SETTLE_S = 6.0  # the colour count unchanged this long ends a run (long: a loaded machine stalls)
 
 
 def _window_id(display: str) -> str | None:
@@ -49,13 +50,23 @@ def _colours(display: str, wid: str) -> int:
     return len(img.getcolors(maxcolors=1 << 24) or [])
 
 
-def one_run(cmd: list[str], display: str, timeout: float) -> tuple[float, float, int]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(cmd: list[str], display: str, timeout: float) -> tuple[float, float, float, int]:
     home = tempfile.mkdtemp(prefix="startup-home-")
     env = {"DISPLAY": display, "HOME": home, "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "xcb"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     mapped = None
     samples: list[tuple[float, int]] = []
+    cpu: list[float] = []
     try:
         while time.perf_counter() - t0 < timeout:
             if proc.poll() is not None:
@@ -67,6 +78,7 @@ def one_run(cmd: list[str], display: str, timeout: float) -> tuple[float, float,
             t = time.perf_counter() - t0
             if mapped is None:
                 mapped = t
+            cpu.append(_cpu_seconds(proc.pid))
             samples.append((t, _colours(display, wid)))
             final = samples[-1][1]
             stable_since = next((ts for ts, n in reversed(samples) if n != final), samples[0][0])
@@ -84,8 +96,8 @@ def one_run(cmd: list[str], display: str, timeout: float) -> tuple[float, float,
             proc.wait()
         shutil.rmtree(home, ignore_errors=True)
     final = samples[-1][1]
-    painted = next(ts for ts, n in samples if n >= 0.9 * final)
-    return mapped, painted, final
+    i = next(i for i, (_ts, n) in enumerate(samples) if n >= 0.9 * final)
+    return mapped, samples[i][0], cpu[i], final
 
 
 def main() -> int:
@@ -105,14 +117,17 @@ def main() -> int:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.5)
-        mapped, painted = [], []
+        mapped, painted, cpus = [], [], []
         for i in range(a.runs):
-            m, pt, n = one_run(cmd, display, a.timeout)
+            m, pt, c, n = one_run(cmd, display, a.timeout)
             mapped.append(m)
             painted.append(pt)
-            print(f"run {i + 1}: window mapped {m:.2f} s, painted {pt:.2f} s ({n} colours)", flush=True)
+            cpus.append(c)
+            print(f"run {i + 1}: window mapped {m:.2f} s, painted {pt:.2f} s, CPU time by then {c:.2f} s "
+                  f"({n} colours)", flush=True)
         print(f"{' '.join(cmd)}: median mapped {statistics.median(mapped):.2f} s, "
-              f"median start-to-painted {statistics.median(painted):.2f} s over {a.runs} runs")
+              f"median start-to-painted {statistics.median(painted):.2f} s (CPU {statistics.median(cpus):.2f} s) "
+              f"over {a.runs} runs")
     finally:
         xvfb.terminate()
         xvfb.wait()
