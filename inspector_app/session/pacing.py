@@ -36,9 +36,9 @@ DEFAULT_MAX_FPS = 12.0
 #: Making a frame (two DSSIM maps, copies) may take at most this fraction of the worker's CPU time.
 PREP_BUDGET = 0.03
 #: The GUI thread's CPU time for drawing may be at most this fraction of the worker's CPU time …
-DRAW_BUDGET = 0.05
+DRAW_BUDGET = 0.03
 #: … but frames still come at least once per 1 / MIN_FPS seconds of the worker's CPU time.
-MIN_FPS = 1.5
+MIN_FPS = 1.0
 #: Energy values are posted with every frame, and at least this many times a second between frames.
 ENERGY_HZ = 2.0
 #: While paused, how often the generator looks for a new control (seconds).
