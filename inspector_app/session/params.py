@@ -113,6 +113,9 @@ class Display:
 
     compare: str = "projection"
     threshold: float = RANGES["threshold"].default
+    #: The smallest defect counted, in pixels at the model's size (regions of fewer pixels are
+    #: dropped from the segmentation and the image score; see :mod:`inspector_app.core.verdict`).
+    min_area: int = 1
     fill: bool = True
     contour: bool = True
 
@@ -126,6 +129,12 @@ class Display:
             if "threshold" in values:
                 self.threshold = _clamp("threshold", values["threshold"])
         except (TypeError, ValueError):
+            pass
+        try:
+            if "min_area" in values:
+                v = int(float(values["min_area"]))
+                self.min_area = max(1, min(1_000_000, v))
+        except (TypeError, ValueError, OverflowError):
             pass
         for k in ("fill", "contour"):
             if k in values:
