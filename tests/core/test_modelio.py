@@ -449,3 +449,56 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     loaded = load_model(tmp_path / "bare.pt", "cpu")
     assert (loaded.model.image_size, loaded.model.channels, loaded.model.loss_name) == (128, 1, "l2")
     assert loaded.meta["kind"] == "torchscript" and loaded.training_stats is None
+
+
+NOT_A_MODEL = "is not a model file (expected .safetensors from inspector-app, or a TorchScript archive)"
+
+
+@pytest.mark.parametrize("name, data, problem", [
+    # the smallest safetensors header, "{}": read as safetensors, refused for lacking our metadata
+    ("two", struct.pack("<Q", 2) + b"{}",
+     "has no inspector_app metadata (kind, image size, ...): not made by inspector-app"),
+    ("huge", b"\xff" * 8 + b"{abc", NOT_A_MODEL),  # a header length beyond the file
+    ("long", struct.pack("<Q", 7) + b'{"a":1', NOT_A_MODEL),  # one byte beyond
+    ("bracket", struct.pack("<Q", 4) + b"[1,2]", NOT_A_MODEL),  # a header that is no JSON object
+    ("short", b"\x02\x00\x00\x00\x00\x00\x00", NOT_A_MODEL),  # 7 bytes
+])
+def test_sniffing_the_safetensors_header(tmp_path, name, data, problem):
+    f = tmp_path / f"{name}.safetensors"
+    f.write_bytes(data)
+    with pytest.raises(ModelFileError) as e:
+        load_model(f, "cpu")
+    assert e.value.problem == problem
+
+
+def test_load_model_messages_are_exact(tmp_path):
+    def problem_of(path, device="cpu"):
+        with pytest.raises(ModelFileError) as e:
+            load_model(path, device)
+        assert str(e.value) == f"{path}: {e.value.problem}" and e.value.path == str(path)
+        return e.value.problem
+
+    assert problem_of(tmp_path / "missing.safetensors") == "no such file"
+    assert problem_of(tmp_path) == "is a folder, not a model file"
+    (tmp_path / "zero.safetensors").write_bytes(b"")
+    assert problem_of(tmp_path / "zero.safetensors") == "the file is empty"
+    (tmp_path / "one.safetensors").write_bytes(b"\x00")
+    assert problem_of(tmp_path / "one.safetensors") == NOT_A_MODEL
+    (tmp_path / "p.safetensors").write_bytes(pickle.dumps({}))
+    assert problem_of(tmp_path / "p.safetensors") == (
+        "is a Python pickle; it is refused because unpickling can run arbitrary code "
+        "(save the model as .safetensors with inspector-app, or as TorchScript)")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="refusing CUDA needs a machine without it")
+def test_asking_for_cuda_without_it_names_the_file(tmp_path, good_file):
+    with pytest.raises(ModelFileError) as e:
+        load_model(good_file, "cuda")
+    assert str(e.value) == f"{good_file}: CUDA was asked for but no CUDA device is available"
+
+
+def test_loaded_models_are_on_the_device_asked_for(tmp_path, good_file):
+    for f in (good_file, save_torchscript(_Blur(), tmp_path / "b.pt", {"image_size": 32, "channels": 1})):
+        loaded = load_model(f, "cpu")
+        assert loaded.device == torch.device("cpu") and loaded.path == str(f)
+        assert all(p.device.type == "cpu" for p in loaded.model.parameters())
