@@ -285,6 +285,7 @@ def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     want = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == want and resolve_device(None).type == want
+    assert resolve_device().type == want  # "auto" by default
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
