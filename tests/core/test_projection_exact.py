@@ -550,3 +550,13 @@ def test_to_numpy_image():
     colour = torch.stack([torch.zeros(2, 3), torch.ones(2, 3), torch.full((2, 3), 2.0)])
     out = to_numpy_image(colour)
     assert out.shape == (2, 3, 3) and out[1, 2].tolist() == [0.0, 1.0, 2.0] and str(out.dtype) == "float32"
+
+
+def test_run_to_end_passes_omega_on():
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=1)
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[0, 0, :4] = 1
+    _, last, _ = run_to_end(m, x0, _params(max_iter=2), mask=mask)
+    assert torch.equal(last.x[0, 0, 4:], x0[0, 0, 4:])
+    assert bool((last.x[0, 0, :4] != x0[0, 0, :4]).all())
