@@ -42,7 +42,8 @@ class Affine(AutoEncoder):
     def forward_loss(self, x):
         lr, rec = super().forward_loss(x)
         if self.offsets is not None:
-            lr = lr + self.offsets[min(self.calls, len(self.offsets) - 1)]
+            off = self.offsets[min(self.calls, len(self.offsets) - 1)]
+            lr = lr + torch.as_tensor(off, dtype=lr.dtype)  # a number, or one per image of this call's batch
         self.calls += 1
         return lr, rec
 
@@ -560,3 +561,72 @@ def test_run_to_end_passes_omega_on():
     _, last, _ = run_to_end(m, x0, _params(max_iter=2), mask=mask)
     assert torch.equal(last.x[0, 0, 4:], x0[0, 0, 4:])
     assert bool((last.x[0, 0, :4] != x0[0, 0, :4]).all())
+
+
+# ------------------------------------------------------------------------------ batches where images part ways
+
+def test_one_image_diverges_the_other_goes_on_as_if_alone():
+    x0 = _x0(b=2)
+    # forward passes: both images twice, then image 0 jumps; from then on only image 1 is evaluated
+    m = Affine(0.5, 0.1, offsets=[[0.0, 0.0], [0.0, 0.0], [1e6, 0.0], 0.0])
+    recs = list(project(m, x0, _params(alpha=0.3, lam=0.05, max_iter=4)))
+    last = recs[-1]
+    assert last.stop_reasons == ["diverged", "max_iter"] and last.steps.tolist() == [2, 4]
+    assert torch.equal(last.x[0], recs[1].x[0])  # image 0: its best iterate, x1
+    assert float(last.energy[0]) == pytest.approx(float(recs[1].energy[0]))
+    assert torch.equal(last.reconstruction[0], m.a * recs[1].x[0] + m.b)
+    alone = list(project(Affine(0.5, 0.1), x0[1:], _params(alpha=0.3, lam=0.05, max_iter=4)))
+    assert torch.allclose(last.x[1], alone[-1].x[0], atol=1e-7)
+    assert float(last.energy[1]) == pytest.approx(float(alone[-1].energy[0]), rel=1e-6)
+    assert [r.active.tolist() for r in recs] == [[True, True], [True, True], [False, True], [False, True],
+                                                 [False, False]]
+
+
+def test_one_image_converges_the_other_goes_on():
+    # image 0 calm from t = 1, image 1 changing by 10 per iteration
+    offs = [[10.0, 100.0], [10.0, 90.0], [10.0, 80.0], [70.0], [60.0], [50.0], [40.0]]
+    m = Scheduled([0.0])
+    m.offsets = offs
+    _, last, curves = run_to_end(m, _x0(b=2), _params(stop="converge", tol=1e-3, patience=2, max_iter=6))
+    assert last.stop_reasons == ["converged", "max_iter"] and last.steps.tolist() == [2, 6]
+    assert curves[0] == [10.0, 10.0, 10.0] and curves[1] == [100.0, 90.0, 80.0, 70.0, 60.0, 50.0, 40.0]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_eq7_and_eq8_on_the_images_still_running(optimizer):
+    """Image 0 stops at once (threshold); image 1, masked and eq. 8-weighted, moves as if alone."""
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=2)
+    x0[0] = 0.2 + 0.01 * x0[0]
+    thr = float(lr_of(m, x0[:1])) * 1.0001
+    mask = torch.zeros(2, 1, SIZE, SIZE)
+    mask[:, :, 2:6] = 1
+    p = _params(alpha=0.05, optimizer=optimizer, grad_mask="recon", max_iter=3, stop=f"lr:{thr!r}")
+    _, last, _ = run_to_end(m, x0, p, mask=mask)
+    alone = list(project(m, x0[1:], p.replace(stop="none"), mask=mask[1:]))
+    assert last.stop_reasons == ["threshold", "max_iter"]
+    assert torch.equal(last.x[0], x0[0])
+    assert torch.allclose(last.x[1], alone[-1].x[0], atol=1e-7)
+    assert torch.equal(last.x[1, 0, :2], x0[1, 0, :2]) and torch.equal(last.x[1, 0, 6:], x0[1, 0, 6:])
+    assert int((last.x[1, 0, 2:6] != x0[1, 0, 2:6]).sum()) > 24  # of 32 (eq. 8 barely moves the well-fitted ones)
+
+
+def test_x_start_outside_omega_is_reset_to_x0():
+    m = Affine(0.5, 0.1)
+    x0 = _x0(b=1)
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[0, 0, :4] = 1
+    rec = next(project(m, x0, _params(), mask=mask, x_start=torch.full_like(x0, 0.5)))
+    assert torch.equal(rec.x[0, 0, 4:], x0[0, 0, 4:]) and bool((rec.x[0, 0, :4] == 0.5).all())
+
+
+def test_inputs_become_float32_and_models_go_to_eval_mode():
+    torch.manual_seed(0)
+    model = create_model(ModelConfig("l2ae", 32, 1, 8, "batch"))
+    model.train()
+    x0 = torch.rand(2, 1, 32, 32, dtype=torch.float64)
+    rec = next(project(model, x0, ProjectionParams(stop="none", max_iter=1)))
+    assert not model.training and rec.x.dtype == torch.float32 and rec.x0.dtype == torch.float32
+    assert all(not p.requires_grad for p in model.parameters())
+    with torch.no_grad():
+        assert torch.allclose(rec.reconstruction, model.reconstruct(x0.float()), atol=1e-6)  # eval-mode BatchNorm
