@@ -37,8 +37,12 @@ class ProjectionError(ValueError):
 
 # Divergence (section 3.5 asks for a stop on convergence; a step size that is too large must
 # not produce garbage): an image diverges when its energy or f(x) is not finite, when E jumps
-# above E(x0) + diverge_factor·max(|E(x0)|, 1), or when E stays above E(x0) for diverge_patience
+# above E_ref + diverge_factor·max(|E_ref|, 1), or when E stays above E_ref for diverge_patience
 # iterations (the walk goes uphill). Its x then falls back to its lowest-energy iterate.
+# E_ref is E(x0) (E(x_start) when continuing), re-based on E(x_t) at the first iterate after a
+# live change of α or λ: a larger λ raises E(x_t) by (λ' − λ)‖x_t − x0‖₁ without any step having
+# gone uphill, and energies under another λ are not comparable, so the uphill count restarts and
+# the fallback iterate is the lowest-energy one under the new λ.
 
 
 def threshold_from_stats(stop: "str | Stop", stats: Mapping[str, Any] | None) -> float | None:
@@ -187,7 +191,8 @@ def project(
     lr_all = torch.zeros(b, device=device)
     reg_all = torch.zeros(b, device=device)
     recon_all = torch.zeros_like(x0)
-    e_ref: torch.Tensor | None = None  # E(x_start), for the divergence test
+    e_ref: torch.Tensor | None = None  # E(x_start), for the divergence test (re-based on a live change)
+    rebase = rebase_lam = False  # α / λ changed since the last evaluation
     prev_e = torch.full((b,), float("inf"), device=device)
     calm = torch.zeros(b, dtype=torch.long, device=device)
     uphill = torch.zeros(b, dtype=torch.long, device=device)
@@ -218,6 +223,12 @@ def project(
                 if not bool(finite.all()):
                     raise ProjectionError("the model's loss is not finite on this input")
                 e_ref = e_a.detach().clone()
+            elif rebase:  # α or λ changed: measure divergence from here (see the note above)
+                e_ref[ix] = torch.where(finite, e_a.detach(), e_ref[ix])
+                uphill[ix] = 0
+                if rebase_lam:
+                    best_e[ix] = float("inf")
+            rebase = rebase_lam = False
             e_ref_a = e_ref[ix]
             bound = p.diverge_factor * e_ref_a.abs().clamp_min(1.0) + e_ref_a
             e_det = e_a.detach()
@@ -281,10 +292,13 @@ def project(
         if record.finished:
             return
         if update:
-            alpha = float(update.get("alpha", alpha))
-            lam = float(update.get("lam", lam))
-            if alpha <= 0 or lam < 0:
-                raise ProjectionError(f"bad live update alpha={alpha}, lam={lam}")
+            new_alpha = float(update.get("alpha", alpha))
+            new_lam = float(update.get("lam", lam))
+            if new_alpha <= 0 or new_lam < 0:
+                raise ProjectionError(f"bad live update alpha={new_alpha}, lam={new_lam}")
+            rebase_lam = rebase_lam or new_lam != lam
+            rebase = rebase or rebase_lam or new_alpha != alpha
+            alpha, lam = new_alpha, new_lam
         # ---- the step, for images still active
         move = active[ix]
         if grad is None or not bool(move.any()):
