@@ -102,3 +102,52 @@ def test_unknown_checks_are_bad_input(only, capsys):
     assert main(["self-test", "--only", only]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith("inspector-app: error: --only: unknown check")
+
+
+def _fake_run(device: str, dssim):
+    import numpy as np
+
+    x = np.zeros((32, 32), np.float32)
+    return selftest.DemoRun(device, x, x, dssim, type("Out", (), {"score": 0.5, "verdict": "defective"})(),
+                            10.0, 5.0, selftest.ITERATIONS, 0.01, "m.safetensors", "i.png")
+
+
+@pytest.mark.parametrize("shift, ok", [(0.001, True), (0.1, False)])
+def test_the_cuda_check_compares_with_the_cpu(shift, ok, monkeypatch):
+    """A CUDA device (faked): the CUDA run's DSSIM map must agree with the CPU's."""
+    import numpy as np
+    import torch
+
+    base = np.full((32, 32), 0.2, np.float32)
+    runs = {"cpu": _fake_run("cpu", base), "cuda": _fake_run("cuda:0", base + shift)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    t = selftest.SelfTest()
+    monkeypatch.setattr(t, "_demo", lambda device: runs[device])
+    if ok:
+        line = t.projection_cuda()
+        assert line.startswith("on cuda:0 (Fake GPU): m.safetensors on i.png") and "|DSSIM − CPU's| ≤ 1.0e-03" in line
+    else:
+        with pytest.raises(selftest.CheckFailed, match="differ by 0.1"):
+            t.projection_cuda()
+
+
+def test_without_cuda_the_check_says_why(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for build, why in ((None, "is a CPU build"), ("12.6", "no CUDA device (torch")):
+        monkeypatch.setattr(torch.version, "cuda", build)
+        with pytest.raises(selftest.Skipped, match=why.replace("(", r"\(")):
+            selftest.SelfTest().projection_cuda()
+
+
+def test_a_dssim_map_off_scikit_image_fails(monkeypatch):
+    """The DSSIM check recomputes the map: a projection whose map was altered is caught."""
+    monkeypatch.delenv("INSPECTOR_APP_RESOURCES", raising=False)
+    t = selftest.SelfTest()
+    run = t._demo("cpu")
+    t.dssim()  # the real map passes
+    run.dssim = run.dssim + 0.01
+    with pytest.raises(selftest.CheckFailed, match="as shown|differs from scikit-image's by 0.01"):
+        t.dssim()

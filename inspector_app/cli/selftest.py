@@ -75,7 +75,6 @@ class DemoRun:
     x_t: "object"
     dssim: "object"  # the engine's DSSIM(x0, x_T), model size
     out: "object"  # ProjectionOutput at the image's size
-    image_shape: tuple
     e0: float
     e_t: float
     iterations: int
@@ -160,7 +159,7 @@ class SelfTest:
         seconds = time.perf_counter() - t0
         state = FinalState.from_record(last, 0)
         out = finish(prep, state)
-        run = DemoRun(str(loaded.device), to_numpy_image(first.x[0]), state.x, state.dssim, out, img.shape[:2],
+        run = DemoRun(str(loaded.device), to_numpy_image(first.x[0]), state.x, state.dssim, out,
                       float(first.energy[0]), float(last.energy[0]), int(last.steps[0]), seconds,
                       model_path.name, image_path.name)
         problems = []
@@ -202,7 +201,7 @@ class SelfTest:
         diff = float(np.abs(run.dssim - cpu.dssim).max())
         if diff > DEVICE_TOLERANCE:
             raise CheckFailed(f"the DSSIM maps on CUDA and on the CPU differ by {diff:.3g} (> {DEVICE_TOLERANCE})")
-        name = torch.cuda.get_device_name(run_device_index(run.device))
+        name = torch.cuda.get_device_name(torch.device(run.device))
         return self._describe(run).replace(f"on {run.device}:", f"on {run.device} ({name}):", 1) + \
             f", |DSSIM − CPU's| ≤ {diff:.1e}"
 
@@ -310,10 +309,6 @@ class SelfTest:
             raise CheckFailed("the window did not close")
         return (f"{title!r} opened on the {platform_name} platform, painted {img.width()}×{img.height()} "
                 f"({len(colours)} colours sampled) in {painted:.2f} s, closed")
-
-
-def run_device_index(device: str) -> int:
-    return int(device.split(":", 1)[1]) if ":" in device else 0
 
 
 def _check_platform_plugin(name: str) -> None:
