@@ -5,7 +5,8 @@ from __future__ import annotations
 def add_parser(sub) -> None:
     p = sub.add_parser("gui", help="open the inspection window (the default)")
     p.add_argument("--model", default=None, help="model file to open")
-    p.add_argument("image", nargs="?", default=None, help="image to open")
+    p.add_argument("image", nargs="?", default=None, metavar="IMAGE_OR_FOLDER",
+                   help="image to open, or a folder of parts to review (review mode)")
     p.set_defaults(func=run)
 
 

@@ -20,7 +20,8 @@ from .style import apply_dark_style, configure_pyqtgraph
 
 
 def run_app(model: str | None = None, image: str | None = None) -> int:
-    """Open the inspection window with ``model`` and ``image`` (the bundled demo when both are None)."""
+    """Open the inspection window with ``model`` and ``image`` (a folder opens review mode; the
+    bundled demo when both are None)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if not app.organizationName():  # tests set their own, to keep off the user's settings
         app.setOrganizationName(ORGANIZATION)
@@ -40,7 +41,9 @@ def run_app(model: str | None = None, image: str | None = None) -> int:
         else:
             if model is not None:
                 win.open_model(model)
-            if image is not None:
+            if image is not None and os.path.isdir(image):
+                win.open_folder(image)  # review mode
+            elif image is not None:
                 win.open_image(image)
         if os.environ.get("INSPECTOR_APP_AUTORUN", "") not in ("", "0"):
             delay = int(os.environ.get("INSPECTOR_APP_AUTORUN_DELAY_MS", "1500"))

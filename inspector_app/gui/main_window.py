@@ -34,6 +34,7 @@ from .controls import ControlPanel
 from .file_actions import FileActions
 from .history_bar import HistoryBar
 from .inpaint_tools import InpaintingTools
+from .review_mode import ReviewMode
 from .run_controller import RunController
 from .status_bar import StatusBar
 from .view_controller import ViewController
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         s.warnings_changed.connect(lambda w: s.notice.emit(w[-1], 10000) if w else None)
         if restore:
             self._restore_settings(devices)
+        self.review = ReviewMode(s, self)  # after the restore: its docks appear with a folder only
         self.act_export.setEnabled(False)
         self.act_clear_mask.setEnabled(False)
 
@@ -217,6 +219,10 @@ class MainWindow(QMainWindow):
     def export_results(self, folder) -> dict[str, str]:
         return self.files.export_results(folder)
 
+    def open_folder(self, path, show_errors: bool = True) -> bool:
+        """Review mode on a folder of parts (listed and hashed in a worker)."""
+        return self.review.open_folder(path, show_errors)
+
     # ================================================================== drag and drop, settings
     def dragEnterEvent(self, e) -> None:  # noqa: N802 - Qt
         if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
@@ -224,7 +230,11 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, e) -> None:  # noqa: N802 - Qt
         e.acceptProposedAction()
-        self.files.open_paths([u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()])
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        self.files.open_paths([p for p in paths if not Path(p).is_dir()])  # models first, then images
+        folders = [p for p in paths if Path(p).is_dir()]
+        if folders:  # a dropped folder opens review mode
+            self.review.open_folder(folders[0])
 
     def _restore_settings(self, devices) -> None:
         s = st.app_settings()
@@ -244,6 +254,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, e) -> None:  # noqa: N802 - Qt
+        self.review.shutdown()  # stops the folder run, saves the review file
         self.inpainting.close_all()  # the inpainting windows stop their threads
         self.session.request_stop()
         self.files.wait()

@@ -269,7 +269,7 @@ class Session:
             self.accept_frame(final)
             self.result = final
             self.stopped_by_user = final.stop_reason is None
-        elif final is not None:
+        elif final is not None and self.result is None:  # a preview; never over a stored result
             self.show(final)
         self.set_state(RunState.IDLE)
         if was_run:
@@ -292,6 +292,21 @@ class Session:
             frame = self.history[max(0, index)].expanded()
         self.show(frame)
         return frame
+
+    def show_stored(self, frame: Frame, energy=None) -> None:
+        """Show a result computed earlier for the current image (review mode's folder run) as the
+        result of a run that just ended: the history holds ``frame``, the energy curve is ``energy``
+        (rows of iteration, E, Lr, λ‖x−x0‖₁), Export writes it. Nothing runs."""
+        self.clear_run()
+        if energy is not None and len(energy):
+            terms = [tuple(row) for row in np.asarray(energy, np.float64).reshape(-1, 4)]
+            self.energy.extend(terms)
+            self.energy_added.emit(terms)
+        self.latest = self.result = frame
+        self.history.append(frame)
+        self.history_changed.emit()
+        self.show(frame)
+        self.result_changed.emit(frame)
 
     def request_run(self) -> None:
         """Ask for a run from x0 with the current parameters."""

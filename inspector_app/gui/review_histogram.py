@@ -1,0 +1,330 @@
+"""The score-distribution panel of review mode: a histogram of image scores split by label, with
+the verdict threshold T1 (the session's segmentation threshold) and the marginal band's T2 as
+draggable lines; the confusion matrix at those thresholds, the ROC curve with its AUROC, and the
+suggested thresholds (F1-max, lowest under a false-reject rate), each with a button to apply it.
+
+Every value comes from :meth:`~inspector_app.session.review.ReviewSession.stats`; the widgets hold
+none. Dragging T1 sets ``session.display.threshold``, which moves every verdict and the
+segmentation on screen (one number: :mod:`inspector_app.core.verdict`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import signals_blocked
+
+from ..session.review import ReviewSession
+from ..session.review_stats import histogram_edges
+
+CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
+T1_COLOR = (255, 170, 60)
+T2_COLOR = (240, 220, 90)
+LABEL_SOURCE_TEXT = {"ground_truth": "Split by ground truth", "reviewer": "Split by your verdicts"}
+
+
+class ScorePanel(QWidget):
+    """See the module docstring. ``refresh()`` redraws from the review (coalesced to 20 Hz)."""
+
+    def __init__(self, review: ReviewSession, parent=None):
+        super().__init__(parent)
+        self.review = review
+        self.display = review.session.display
+        self._stats = None
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._redraw)
+        for sig in (review.rows_changed, review.verdicts_changed, review.labels_changed, review.opened,
+                    review.closed):
+            sig.connect(self.refresh)
+        self.display.events.threshold.connect(self._on_t1)
+        review.band_changed.connect(self._on_band)
+        self._on_t1()
+        self._on_band(review.marginal_upper)
+
+    # ------------------------------------------------------------------ widgets
+    def _build(self) -> None:
+        self.hist = pg.PlotWidget()
+        self.hist.setMinimumSize(280, 170)
+        pi = self.hist.getPlotItem()
+        pi.setTitle("image scores", size="10pt")
+        pi.setLabel("bottom", "score (DSSIM)")
+        pi.setLabel("left", "images")
+        pi.setMouseEnabled(x=False, y=False)
+        pi.hideButtons()
+        self.legend = pi.addLegend(offset=(-8, 8), labelTextSize="9pt")
+        self.legend.setBrush(pg.mkBrush(25, 35, 45, 200))
+        self.bars: dict[str, pg.PlotDataItem] = {}
+        for name, rgb in CLASS_COLORS.items():
+            self.bars[name] = pi.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5),
+                                      brush=pg.mkBrush(*rgb, 90), name=name)
+        self.band = pg.LinearRegionItem(values=(0.2, 0.2), movable=False, brush=pg.mkBrush(*T2_COLOR, 40),
+                                        pen=pg.mkPen(None))
+        self.band.setZValue(-5)
+        pi.addItem(self.band, ignoreBounds=True)
+        self.t1_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T1_COLOR, width=2),
+                                       hoverPen=pg.mkPen(T1_COLOR, width=4), label="T1 {value:.3f}",
+                                       labelOpts={"position": 0.92, "color": T1_COLOR, "fill": (25, 35, 45, 200)})
+        self.t1_line.setToolTip("T1: the verdict and segmentation threshold — drag it")
+        self.t2_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T2_COLOR, width=2, style=Qt.PenStyle.DashLine),
+                                       hoverPen=pg.mkPen(T2_COLOR, width=4), label="T2 {value:.3f}",
+                                       labelOpts={"position": 0.78, "color": T2_COLOR, "fill": (25, 35, 45, 200)})
+        self.t2_line.setToolTip("T2: the top of the marginal band — drag it")
+        for ln in (self.t1_line, self.t2_line):
+            ln.setBounds((0.0, 1.0))
+            pi.addItem(ln, ignoreBounds=True)
+        self.t1_line.sigPositionChanged.connect(self._t1_dragged)
+        self.t2_line.sigPositionChanged.connect(self._t2_dragged)
+
+        self.roc_plot = pg.PlotWidget()
+        self.roc_plot.setMinimumSize(170, 170)
+        rp = self.roc_plot.getPlotItem()
+        rp.setTitle("ROC", size="10pt")
+        rp.setLabel("bottom", "false-positive rate")
+        rp.setLabel("left", "true-positive rate")
+        rp.setMouseEnabled(x=False, y=False)
+        rp.hideButtons()
+        rp.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.03)
+        rp.plot([0, 1], [0, 1], pen=pg.mkPen((120, 120, 130), width=1, style=Qt.PenStyle.DotLine))
+        self.roc_curve = rp.plot([], [], pen=pg.mkPen((80, 200, 255), width=2))
+        self.roc_point = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(*T1_COLOR), pen=pg.mkPen(None))
+        rp.addItem(self.roc_point)
+
+        self.label_combo = QComboBox()
+        for k, text in LABEL_SOURCE_TEXT.items():
+            self.label_combo.addItem(text, k)
+        self.label_combo.setToolTip("The classes of the histogram, the confusion matrix and the ROC curve")
+        self.label_combo.currentIndexChanged.connect(
+            lambda _i: self.review.set_label_source(self.label_combo.currentData()))
+        self.review.labels_changed.connect(self._on_labels)
+        self.band_check = QCheckBox("Marginal band up to T2")
+        self.band_check.setToolTip("Scores between T1 and T2 are 'marginal' (Cognex's T1/T2): neither passed nor "
+                                   "rejected; drag T2 on the histogram")
+        self.band_check.toggled.connect(self._band_toggled)
+        self.t1_spin = self._spin("T1: the verdict and segmentation threshold")
+        self.t1_spin.valueChanged.connect(lambda v: setattr(self.display, "threshold", float(v)))
+        self.t2_spin = self._spin("T2: the top of the marginal band")
+        self.t2_spin.valueChanged.connect(lambda v: self.review.set_marginal_upper(float(v)))
+
+        self.matrix = QTableWidget(2, 3)
+        self.matrix.setHorizontalHeaderLabels(["model good", "marginal", "model defective"])
+        self.matrix.setVerticalHeaderLabels(["truly good", "truly defective"])
+        self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.matrix.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.matrix.setFixedHeight(92)
+        self.matrix.setToolTip("Images by label (rows) and the model's verdict at T1/T2 (columns)")
+
+        self.f1_label = QLabel("F1-max: –")
+        self.f1_apply = QPushButton("Apply")
+        self.f1_apply.setToolTip("Set T1 to the threshold with the highest F1 on the labelled images")
+        self.f1_apply.clicked.connect(lambda: self._apply("f1"))
+        self.frr_spin = QDoubleSpinBox()
+        self.frr_spin.setRange(0.0, 50.0)
+        self.frr_spin.setDecimals(1)
+        self.frr_spin.setSingleStep(0.5)
+        self.frr_spin.setSuffix(" %")
+        self.frr_spin.setValue(100.0 * self.review.frr_target)
+        self.frr_spin.setToolTip("The false-reject rate allowed: the share of good parts the threshold may reject")
+        self.frr_spin.valueChanged.connect(self._frr_changed)
+        self.frr_label = QLabel("–")
+        self.frr_apply = QPushButton("Apply")
+        self.frr_apply.setToolTip("Set T1 to the lowest threshold that rejects at most this share of good parts")
+        self.frr_apply.clicked.connect(lambda: self._apply("frr"))
+        self.figures = QLabel("")
+        self.figures.setWordWrap(True)
+
+        side = QGridLayout()
+        side.setVerticalSpacing(3)
+        side.addWidget(self.label_combo, 0, 0, 1, 3)
+        side.addWidget(QLabel("T1"), 1, 0)
+        side.addWidget(self.t1_spin, 1, 1, 1, 2)
+        side.addWidget(self.band_check, 2, 0, 1, 2)
+        side.addWidget(self.t2_spin, 2, 2)
+        side.addWidget(self.matrix, 3, 0, 1, 3)
+        side.addWidget(self.f1_label, 4, 0, 1, 2)
+        side.addWidget(self.f1_apply, 4, 2)
+        frr_row = QHBoxLayout()
+        frr_row.addWidget(QLabel("False rejects ≤"))
+        frr_row.addWidget(self.frr_spin)
+        frr_row.addWidget(self.frr_label, 1)
+        side.addLayout(frr_row, 5, 0, 1, 2)
+        side.addWidget(self.frr_apply, 5, 2)
+        side.addWidget(self.figures, 6, 0, 1, 3)
+        side.setRowStretch(7, 1)
+        box = QWidget()
+        box.setLayout(side)
+        box.setMinimumWidth(330)
+        box.setMaximumWidth(420)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        lay.addWidget(self.hist, 3)
+        lay.addWidget(self.roc_plot, 1)
+        lay.addWidget(box)
+
+    @staticmethod
+    def _spin(tip: str) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setRange(0.0, 1.0)
+        s.setDecimals(4)
+        s.setSingleStep(0.005)
+        s.setKeyboardTracking(False)
+        s.setToolTip(tip)
+        return s
+
+    # ------------------------------------------------------------------ thresholds
+    def _on_t1(self, *_a) -> None:
+        t = float(self.display.threshold)
+        with signals_blocked(self.t1_line):
+            self.t1_line.setValue(t)
+        with signals_blocked(self.t1_spin):
+            self.t1_spin.setValue(t)
+        self._update_band()
+        self.refresh()
+
+    def _on_band(self, t2) -> None:
+        on = t2 is not None
+        with signals_blocked(self.band_check):
+            self.band_check.setChecked(on)
+        self.t2_line.setVisible(on)
+        self.t2_spin.setEnabled(on)
+        if on:
+            with signals_blocked(self.t2_line):
+                self.t2_line.setValue(float(t2))
+            with signals_blocked(self.t2_spin):
+                self.t2_spin.setValue(float(t2))
+        self.matrix.setColumnHidden(1, not on)
+        self._update_band()
+        self.refresh()
+
+    def _update_band(self) -> None:
+        t2 = self.review.marginal_upper
+        self.band.setVisible(t2 is not None)
+        if t2 is not None:
+            self.band.setRegion((float(self.display.threshold), float(t2)))
+
+    def _t1_dragged(self) -> None:
+        self.display.threshold = float(min(1.0, max(0.0, self.t1_line.value())))
+
+    def _t2_dragged(self) -> None:
+        self.review.set_marginal_upper(float(self.t2_line.value()))
+        if self.review.marginal_upper is not None and abs(self.t2_line.value() - self.review.marginal_upper) > 1e-9:
+            with signals_blocked(self.t2_line):  # held at T1: it cannot go below
+                self.t2_line.setValue(self.review.marginal_upper)
+
+    def _band_toggled(self, on: bool) -> None:
+        if not on:
+            self.review.set_marginal_upper(None)
+            return
+        s = self._stats
+        hi = float(s.scores.max()) if s is not None and s.scores.size else 0.0
+        t1 = float(self.display.threshold)
+        self.review.set_marginal_upper(min(1.0, max(t1 + 0.05, t1 + 0.25 * max(hi - t1, 0.0))))
+
+    def _frr_changed(self, v: float) -> None:
+        self.review.frr_target = float(v) / 100.0
+        self.refresh()
+
+    def _apply(self, which: str) -> None:
+        s = self._stats or self.review.stats()
+        sug = s.f1 if which == "f1" else s.frr
+        if sug is not None:
+            self.display.threshold = float(sug[0])
+
+    def _on_labels(self, source: str) -> None:
+        i = self.label_combo.findData(source)
+        with signals_blocked(self.label_combo):
+            self.label_combo.setCurrentIndex(i)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self, *_a) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def redraw_now(self) -> None:
+        """Redraw at once (tests, screenshots)."""
+        self._timer.stop()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        rv = self.review
+        self.label_combo.setEnabled(rv.scan is not None and rv.scan.has_ground_truth)
+        s = self._stats = rv.stats()
+        edges = histogram_edges(s.scores, float(self.display.threshold), rv.marginal_upper)
+        known = ~np.isnan(s.labels)
+        groups = {"good": s.scores[known & (s.labels == 0)], "defective": s.scores[known & (s.labels == 1)],
+                  "unlabelled": s.scores[~known]}
+        top = 1
+        for name, vals in groups.items():
+            counts = np.histogram(vals, edges)[0]
+            top = max(top, int(counts.max()) if counts.size else 0)
+            self.bars[name].setData(edges, counts, stepMode="center", fillLevel=0)
+            self.bars[name].setVisible(vals.size > 0)
+        pi = self.hist.getPlotItem()
+        pi.setRange(xRange=(0.0, float(edges[-1])), yRange=(0, top * 1.1), padding=0.02)
+        self._draw_matrix(s.confusion)
+        if s.roc is not None:
+            self.roc_curve.setData(s.roc.fpr, s.roc.tpr)
+            self.roc_plot.getPlotItem().setTitle(f"ROC · image AUROC {s.roc.auroc:.3f}", size="10pt")
+        else:
+            self.roc_curve.setData([], [])
+            self.roc_plot.getPlotItem().setTitle("ROC (needs good and defective labels)", size="10pt")
+        self.roc_point.setData([s.operating_point[0]], [s.operating_point[1]]) if s.operating_point else \
+            self.roc_point.setData([], [])
+        if s.f1 is not None:
+            self.f1_label.setText(f"F1-max: T1 = {s.f1[0]:.4f} (F1 {s.f1[1]:.2f})")
+        else:
+            self.f1_label.setText("F1-max: needs defective labels")
+        self.f1_apply.setEnabled(s.f1 is not None)
+        if s.frr is not None:
+            self.frr_label.setText(f"T1 = {s.frr[0]:.4f} (detects {100 * s.frr[2]:.0f} %)")
+        else:
+            self.frr_label.setText("needs both labels")
+        self.frr_apply.setEnabled(s.frr is not None)
+        n_lab = int(known.sum())
+        parts = [f"{s.scores.size} scored, {n_lab} labelled"]
+        if s.pixel_auroc is not None:
+            parts.append(f"pixel AUROC {s.pixel_auroc:.3f}")
+        if s.mean_iou is not None:
+            parts.append(f"mean IoU {s.mean_iou:.2f} (defective images)")
+        self.figures.setText(" · ".join(parts))
+
+    def _draw_matrix(self, m) -> None:
+        for r in range(2):
+            for c in range(3):
+                v = "–" if m is None else str(int(m[r, c]))
+                item = self.matrix.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                    self.matrix.setItem(r, c, item)
+                item.setText(v)
+                right = (r == 0 and c == 0) or (r == 1 and c == 2)
+                wrong = (r == 0 and c == 2) or (r == 1 and c == 0)
+                color = QColor(60, 130, 80) if right else QColor(150, 60, 55) if wrong else QColor(120, 105, 50)
+                item.setBackground(QBrush(color))
+
+    @property
+    def stats(self):
+        return self._stats

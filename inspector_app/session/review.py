@@ -1,0 +1,627 @@
+"""Review mode's model: a folder of parts, their results, the reviewer's verdicts (no Qt).
+
+A :class:`ReviewSession` sits beside the window's :class:`~.model.Session` and shares its display
+settings: the segmentation threshold ``display.threshold`` is T1, the verdict threshold, and
+``display.min_area`` the smallest region counted, so one number moves the histogram's line, every
+image's verdict and the segmentation on screen together (:mod:`inspector_app.core.verdict`). An
+optional second threshold T2 ≥ T1 makes a marginal band (:mod:`.review_stats`).
+
+It holds the folder's parts (:mod:`.review_folder`), one :class:`~.review_store.ImageResult` per
+projected image (maps on disk, :class:`~.review_store.ResultStore`), the verdicts, the filter and
+the selection. Selecting an image puts it into the session with its stored result (nothing runs);
+a verdict is written at once to the review file (:mod:`.review_file`). Worker threads are the
+window's business: this model hands out what to project (:meth:`begin_run`) and takes what came
+back (:meth:`add_results`, :meth:`apply_rescore`).
+
+Signals: ``opened()``, ``closed()``, ``rows_changed(list | None)`` (rows whose data changed; None:
+all), ``verdicts_changed()`` (the model's verdicts moved: thresholds, band, scores),
+``selection_changed(int)`` (-1: none), ``filter_changed(str)``, ``band_changed(object)``,
+``labels_changed(str)``, ``progress(int, int)``, ``running_changed(bool)``, ``saved(str)``,
+``save_failed(str)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from .. import __version__
+from ..core.data import ImageError, read_image
+from ..core.params import ProjectionParams
+from ..core.pipeline import SCORE_DEFINITION
+from .frames import Frame
+from .model import Session
+from .review_file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, quarantine, read_review, review_paths
+from .review_file import write_review
+from .review_folder import GT_DEFECTIVE, GT_GOOD, FolderScan, hash_items, scan_folder
+from .review_jobs import read_gt
+from .review_stats import MODEL_VERDICTS, RocCurve, confusion, f1_threshold, frr_threshold, model_verdict
+from .review_stats import operating_point, roc
+from .review_store import ImageFailure, ImageResult, ResultStore
+
+FILTERS = ("all", "unreviewed", "disagreements", "marginal")
+LABEL_SOURCES = ("ground_truth", "reviewer")
+
+
+@dataclass
+class Review:
+    """A reviewer's verdict on one image, and what the reviewer was shown then."""
+
+    verdict: str
+    comment: str = ""
+    time: str = ""
+    seen: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FolderStats:
+    """What the score-distribution panel shows (labels: 1 defective, 0 good, NaN unlabelled)."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    confusion: np.ndarray | None  # 2×3: truth (good, defective) × model (good, marginal, defective)
+    roc: RocCurve | None
+    operating_point: tuple[float, float] | None
+    f1: tuple[float, float] | None
+    frr: tuple[float, float, float] | None
+    pixel_auroc: float | None
+    mean_iou: float | None
+
+
+@dataclass
+class FolderOpening:
+    """What opening a folder found (:func:`prepare_folder`, in a worker)."""
+
+    scan: FolderScan
+    hashes: list[str | None]
+    doc: ReviewDoc | None
+    doc_error: str | None
+    json_path: Path
+    csv_path: Path
+
+
+def prepare_folder(folder) -> FolderOpening:
+    """List the folder's parts, hash them, find and read its review file. Reads every image file:
+    call it in a worker. Raises :class:`~.review_folder.FolderError`; an unusable review file is
+    reported in ``doc_error``, never overwritten."""
+    scan = scan_folder(folder)
+    hashes = hash_items(scan.items)
+    json_path, csv_path = review_paths(scan.root)
+    doc, err = None, None
+    if json_path.exists():
+        try:
+            doc = read_review(json_path)
+        except ReviewFileError as e:
+            err = str(e)
+    return FolderOpening(scan, hashes, doc, err, json_path, csv_path)
+
+
+class ReviewSession:
+    """See the module docstring."""
+
+    opened = Signal()
+    closed = Signal()
+    rows_changed = Signal(object)
+    verdicts_changed = Signal()
+    selection_changed = Signal(int)
+    filter_changed = Signal(str)
+    band_changed = Signal(object)
+    labels_changed = Signal(str)
+    progress = Signal(int, int)
+    running_changed = Signal(bool)
+    saved = Signal(str)
+    save_failed = Signal(str)
+
+    def __init__(self, session: Session, frr_target: float = 0.02):
+        self.session = session
+        self.frr_target = float(frr_target)
+        self.scan: FolderScan | None = None
+        self.store: ResultStore | None = None
+        self.json_path: Path | None = None
+        self.csv_path: Path | None = None
+        self._reset()
+        d = session.display
+        d.events.threshold.connect(self._on_threshold)
+        d.events.compare.connect(self._on_threshold)
+        d.events.min_area.connect(self._on_threshold)
+        session.image_changed.connect(self._on_session_image)
+
+    def _reset(self) -> None:
+        self.items = self.scan.items if self.scan is not None else []
+        n = len(self.items)
+        self.sha: list[str | None] = [None] * n
+        self.results: list[ImageResult | None] = [None] * n
+        self.errors: list[str | None] = [None] * n
+        self.reviews: list[Review | None] = [None] * n
+        self.stale: list[dict] = []
+        self.doc_header: dict[str, Any] = {}
+        self.current = -1
+        self.current_gt: np.ndarray | None = None
+        self.filter = "all"
+        self.marginal_upper: float | None = None
+        self.label_source = "reviewer"
+        self.running = False
+        self.run_model: dict[str, Any] = {}
+        self.run_params: ProjectionParams | None = None
+        self._run_started = 0.0
+        self._run_total = 0
+        self._run_done = 0
+        self._pix: dict[str, list[np.ndarray]] = {}
+        self._dirty = False
+        self._selecting = False
+
+    # ================================================================== folder
+    @property
+    def is_open(self) -> bool:
+        return self.scan is not None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def open(self, scan: FolderScan, hashes: list[str | None], doc: ReviewDoc | None,
+             json_path: Path, csv_path: Path, store: ResultStore | None = None) -> list[str]:
+        """Show the parts of ``scan`` (``hashes``: their SHA-256) and resume the review ``doc``.
+
+        A verdict is resumed only for an image whose bytes are unchanged (same SHA-256); the others
+        are kept as ``stale`` records, written back with every save. Returns one line per verdict
+        not resumed (for the user)."""
+        self.close()
+        self.scan = scan
+        self._reset()
+        self.sha = list(hashes)
+        self.store = store or ResultStore()
+        self.json_path, self.csv_path = Path(json_path), Path(csv_path)
+        self.label_source = "ground_truth" if scan.has_ground_truth else "reviewer"
+        notes = self._resume(doc) if doc is not None else []
+        self.opened.emit()
+        self.rows_changed.emit(None)
+        self.band_changed.emit(self.marginal_upper)
+        self.labels_changed.emit(self.label_source)
+        return notes
+
+    def _resume(self, doc: ReviewDoc) -> list[str]:
+        self.doc_header = dict(doc.header)
+        self.stale = list(doc.stale)
+        t2 = doc.header.get("marginal_upper")
+        if isinstance(t2, (int, float)) and 0 <= t2 <= 1:
+            self.marginal_upper = float(t2)
+        if doc.header.get("label_source") in LABEL_SOURCES and self.scan.has_ground_truth:
+            self.label_source = doc.header["label_source"]
+        where = {it.rel: i for i, it in enumerate(self.items)}
+        notes = []
+        for r in doc.records:
+            v = r.get("verdict")
+            if v not in REVIEW_VERDICTS:
+                continue
+            i = where.get(r["path"])
+            why = None
+            if i is None:
+                why = "image missing"
+            elif self.sha[i] is None or r.get("sha256") != self.sha[i]:
+                why = "image changed since it was reviewed"
+            if why:
+                self.stale.append({**r, "stale_reason": why, "stale_since": now_iso()})
+                notes.append(f"{r['path']}: {why}; its verdict '{v}' ({r.get('reviewed_at', '?')}) is kept in "
+                             "the review file but not applied")
+                continue
+            seen = {k[5:]: r.get(k) for k in r if k.startswith("seen_")}
+            self.reviews[i] = Review(v, str(r.get("comment") or ""), str(r.get("reviewed_at") or ""), seen)
+        return notes
+
+    def model_conflict(self, model_sha256: str | None) -> str | None:
+        """A message when the resumed review was made with another model than ``model_sha256`` and
+        holds verdicts (they must not be merged silently), else None."""
+        old = (self.doc_header.get("model") or {}) if isinstance(self.doc_header.get("model"), dict) else {}
+        if not old.get("sha256") or old.get("sha256") == model_sha256 or not self.n_reviewed:
+            return None
+        return (f"This folder's review ({self.n_reviewed} verdicts) was made with the model "
+                f"{Path(str(old.get('path') or '?')).name} (SHA-256 {str(old['sha256'])[:12]}…); the open model "
+                f"is another one (SHA-256 {str(model_sha256)[:12]}…).")
+
+    def start_new_review(self) -> Path | None:
+        """Put the review file aside (renamed with the time) and forget its verdicts. Returns the
+        old file's new path."""
+        moved = None
+        if self.json_path is not None and self.json_path.exists():
+            moved = quarantine(self.json_path)
+        self.reviews = [None] * len(self.items)
+        self.stale, self.doc_header = [], {}
+        self.rows_changed.emit(None)
+        self.verdicts_changed.emit()
+        return moved
+
+    def adopt_model(self, model_path: str | None, model_sha256: str | None, kind: str | None) -> None:
+        """The results from now on come from this model (the conflict, if any, was settled)."""
+        self.doc_header["model"] = {"path": model_path, "sha256": model_sha256, "kind": kind}
+        self.run_model = dict(self.doc_header["model"])
+
+    def restore_threshold(self) -> bool:
+        """Take T1 and the minimum area from the resumed review (same model only). True when taken."""
+        h = self.doc_header
+        t = h.get("threshold")
+        if not isinstance(t, (int, float)) or not 0 <= t <= 1:
+            return False
+        self.session.display.threshold = float(t)
+        a = h.get("min_area")
+        if isinstance(a, int) and a >= 1:
+            self.session.display.min_area = a
+        return True
+
+    def close(self) -> None:
+        """Save, forget the folder, remove the map cache."""
+        if self.scan is None:
+            return
+        self.save_if_dirty()
+        if self.store is not None:
+            self.store.close()
+        self.scan, self.store = None, None
+        self._reset()
+        self.closed.emit()
+
+    # ================================================================== runs
+    def begin_run(self, params: ProjectionParams, resume: bool = False) -> tuple[list[tuple[int, Any]], int]:
+        """A run of the folder with ``params``. Returns the (index, item) pairs to project and the
+        store's generation for the worker. ``resume``: only the images without a result yet (same
+        parameters and model: after a cancel), else every image again (the results are forgotten)."""
+        assert self.store is not None
+        resume = resume and params == self.run_params
+        if not resume:
+            self.store.new_generation()
+            self.results = [None] * len(self.items)
+            self.errors = [None] * len(self.items)
+            self._pix = {}
+        todo = [(i, it) for i, it in enumerate(self.items) if self.results[i] is None and self.errors[i] is None]
+        self.run_params = params
+        self.running = True
+        self._run_started = time.perf_counter()
+        self._run_total, self._run_done = len(todo), 0
+        self.running_changed.emit(True)
+        self.progress.emit(0, self._run_total)
+        self.rows_changed.emit(None)
+        self.verdicts_changed.emit()
+        return todo, self.store.generation
+
+    def can_resume(self, params: ProjectionParams) -> bool:
+        """Some images have no result yet, and the others were made with ``params``."""
+        return (self.run_params == params and any(r is None for r in self.results)
+                and any(r is not None for r in self.results))
+
+    def add_results(self, batch: list) -> None:
+        """Results (or failures) of one batch, from the worker."""
+        changed = []
+        for r in batch:
+            if isinstance(r, ImageFailure):
+                self.errors[r.index] = r.error
+            elif isinstance(r, ImageResult):
+                self.results[r.index] = r
+                if r.pixel_hist:
+                    for c, (pos, neg) in r.pixel_hist.items():
+                        acc = self._pix.setdefault(c, [np.zeros(pos.size, np.int64), np.zeros(neg.size, np.int64)])
+                        acc[0] += pos
+                        acc[1] += neg
+                    r.pixel_hist = None  # summed: no need to keep it per image
+            else:
+                continue
+            changed.append(r.index)
+        self._run_done += len(changed)
+        self.progress.emit(self._run_done, self._run_total)
+        if changed:
+            self.rows_changed.emit(changed)
+            self.verdicts_changed.emit()
+            if self.current in changed and not self.session.running:
+                frame = self.stored_frame(self.current)
+                if frame is not None:
+                    self.session.show_stored(frame, self.results[self.current].energy)
+
+    def end_run(self, cancelled: bool = False) -> None:
+        self.running = False
+        self.running_changed.emit(False)
+        self._dirty = True
+        self.save_if_dirty()
+
+    def eta(self) -> float | None:
+        """Seconds left in the folder run, from its pace so far (None before the first batch)."""
+        if not self.running or self._run_done == 0:
+            return None
+        dt = time.perf_counter() - self._run_started
+        return dt / self._run_done * (self._run_total - self._run_done)
+
+    @property
+    def n_done(self) -> int:
+        return sum(r is not None for r in self.results) + sum(e is not None for e in self.errors)
+
+    # ================================================================== thresholds
+    @property
+    def threshold(self) -> float:
+        return float(self.session.display.threshold)
+
+    @property
+    def compare(self) -> str:
+        return self.session.display.compare
+
+    @property
+    def min_area(self) -> int:
+        return int(self.session.display.min_area)
+
+    def area_key(self) -> tuple:
+        return (self.compare, self.threshold, self.min_area)
+
+    def set_marginal_upper(self, t2: float | None) -> None:
+        """T2 of the marginal band (None: no band); kept ≥ T1."""
+        if t2 is not None:
+            t2 = float(min(1.0, max(self.threshold, float(t2))))
+        if t2 != self.marginal_upper:
+            self.marginal_upper = t2
+            self._dirty = True
+            self.band_changed.emit(t2)
+            self.verdicts_changed.emit()
+
+    def _on_threshold(self, *_a) -> None:
+        if self.marginal_upper is not None and self.marginal_upper < self.threshold:
+            self.marginal_upper = self.threshold
+            self.band_changed.emit(self.marginal_upper)
+        if self.scan is not None:
+            self._dirty = True
+            self.verdicts_changed.emit()
+
+    def score(self, i: int) -> float | None:
+        r = self.results[i]
+        return None if r is None else r.score(self.compare)
+
+    def model_verdict(self, i: int) -> str | None:
+        s = self.score(i)
+        return None if s is None else model_verdict(s, self.threshold, self.marginal_upper)
+
+    def stale_indices(self) -> tuple[list[int], bool]:
+        """Images whose area/IoU (or, after a change of the minimum area, scores) are out of date,
+        and whether their scores must be recomputed."""
+        key = self.area_key()
+        out, rescore = [], False
+        for i, r in enumerate(self.results):
+            if r is not None and (r.area_key != key or r.min_area != self.min_area):
+                out.append(i)
+                rescore |= r.min_area != self.min_area
+        return out, rescore
+
+    def apply_rescore(self, values: dict, key: tuple) -> None:
+        """Results of :func:`~.review_jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
+        changed = []
+        for i, (scores, area, iou) in values.items():
+            r = self.results[i]
+            if r is None:
+                continue
+            if scores is not None:
+                r.scores, r.min_area = scores, key[2]
+            if r.min_area == key[2]:
+                r.area, r.iou, r.area_key = area, iou, key
+            changed.append(i)
+        if changed:
+            self.rows_changed.emit(changed)
+            self.verdicts_changed.emit()
+
+    # ================================================================== labels, statistics
+    def gt_label(self, i: int) -> int | None:
+        g = self.items[i].gt
+        return 1 if g == GT_DEFECTIVE else 0 if g == GT_GOOD else None
+
+    def reviewer_label(self, i: int) -> int | None:
+        r = self.reviews[i]
+        return None if r is None else {"ok": 0, "defective": 1}.get(r.verdict)
+
+    def set_label_source(self, source: str) -> None:
+        if source not in LABEL_SOURCES:
+            raise ValueError(f"label source must be one of {LABEL_SOURCES}")
+        if source != self.label_source:
+            self.label_source = source
+            self._dirty = True
+            self.labels_changed.emit(source)
+
+    def label(self, i: int) -> int | None:
+        return self.gt_label(i) if self.label_source == "ground_truth" else self.reviewer_label(i)
+
+    def stats(self) -> FolderStats:
+        """Scores, labels, the confusion matrix at T1/T2, the ROC curve, the suggested thresholds,
+        the folder's pixel AUROC and mean IoU (see :mod:`.review_stats`)."""
+        idx = np.array([i for i, r in enumerate(self.results) if r is not None], np.int64)
+        scores = np.array([self.results[i].score(self.compare) for i in idx], np.float64)
+        labels = np.array([np.nan if (lab := self.label(i)) is None else lab for i in idx], np.float64)
+        known = ~np.isnan(labels)
+        s, y = scores[known], labels[known].astype(bool)
+        conf = confusion(s, y, self.threshold, self.marginal_upper) if s.size else None
+        ious = [self.results[i].iou for i in idx if self.results[i].iou is not None and self.items[i].gt == GT_DEFECTIVE]
+        return FolderStats(
+            idx, scores, labels, conf, roc(s, y), operating_point(s, y, self.threshold), f1_threshold(s, y),
+            frr_threshold(s, y, self.frr_target), self.pixel_auroc(), float(np.mean(ious)) if ious else None)
+
+    def pixel_auroc(self) -> float | None:
+        """The folder's pixel AUROC under the current compare (binned, as the evaluation computes it)."""
+        acc = self._pix.get(self.compare)
+        if acc is None:
+            return None
+        pos, neg = acc
+        p, n = pos.sum(), neg.sum()
+        if p == 0 or n == 0:
+            return None
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
+
+    # ================================================================== filters, navigation
+    def matches(self, i: int, flt: str | None = None) -> bool:
+        flt = flt or self.filter
+        if flt == "all":
+            return True
+        if flt == "unreviewed":
+            return self.reviews[i] is None
+        mv = self.model_verdict(i)
+        if flt == "marginal":
+            return mv == "marginal"
+        rv = self.reviews[i].verdict if self.reviews[i] is not None else None
+        return (rv == "ok" and mv == "defective") or (rv == "defective" and mv == "good")
+
+    def set_filter(self, flt: str) -> None:
+        if flt not in FILTERS:
+            raise ValueError(f"filter must be one of {FILTERS}")
+        if flt != self.filter:
+            self.filter = flt
+            self.filter_changed.emit(flt)
+
+    def visible(self) -> list[int]:
+        return [i for i in range(len(self.items)) if self.matches(i)]
+
+    def step(self, delta: int, order: list[int] | None = None) -> int:
+        """Select the next (``delta`` > 0) or previous image among ``order`` (the gallery's rows, in
+        their sorted order; by default the filter's, by name). Returns the new index, or -1."""
+        order = self.visible() if order is None else order
+        if not order:
+            return -1
+        if self.current in order:
+            k = order.index(self.current) + (1 if delta > 0 else -1)
+            k = min(max(k, 0), len(order) - 1)
+        else:
+            k = 0 if delta > 0 else len(order) - 1
+        self.select(order[k])
+        return order[k]
+
+    # ================================================================== selection
+    def stored_frame(self, i: int) -> Frame | None:
+        """Image ``i``'s stored result as a frame (float32), or None when it has none."""
+        r = self.results[i]
+        m = self.store.load(i) if (r is not None and self.store is not None) else None
+        if m is None:
+            return None
+        return Frame(iteration=int(r.energy[-1, 0]) if len(r.energy) else r.iterations, x=m.x,
+                     reconstruction=m.reconstruction, dssim_projection=m.dssim_projection,
+                     dssim_reconstruction=m.dssim_reconstruction, energy=r.energy_final, recon_loss=r.recon_loss,
+                     reg=r.reg, params=r.params, steps=r.iterations, stop_reason=r.stop_reason, finished=True,
+                     lr_threshold=r.lr_threshold)
+
+    def select(self, i: int) -> bool:
+        """Put image ``i`` into the session with its stored result (nothing runs). False, with a
+        notice, when the image cannot be read."""
+        if not 0 <= i < len(self.items):
+            return False
+        item = self.items[i]
+        s = self.session
+        try:
+            pixels = read_image(item.path)
+        except ImageError as e:
+            self.errors[i] = self.errors[i] or str(e)
+            self.rows_changed.emit([i])
+            s.notice.emit(str(e), 10000)
+            return False
+        try:
+            self.current_gt = read_gt(item, pixels.shape[:2])
+        except (ImageError, ValueError) as e:
+            self.current_gt = None
+            s.notice.emit(f"ground truth not shown: {e}", 10000)
+        self._selecting = True
+        try:
+            if s.running:
+                s.request_stop()
+            s.set_image(pixels, str(item.path))
+            frame = self.stored_frame(i)
+            if frame is not None and s.prepared is not None and frame.x.shape[:2] == s.prepared.model_input.shape[:2]:
+                s.show_stored(frame, self.results[i].energy)
+        finally:
+            self._selecting = False
+        self.current = i
+        self.selection_changed.emit(i)
+        return True
+
+    def _on_session_image(self, image) -> None:
+        if self._selecting or self.current < 0:
+            return
+        if image is None or image.path != str(self.items[self.current].path):
+            self.current = -1
+            self.current_gt = None
+            self.selection_changed.emit(-1)
+
+    # ================================================================== verdicts
+    def set_verdict(self, i: int, verdict: str | None, comment: str | None = None) -> None:
+        """The reviewer's verdict on image ``i`` (None clears it); saved at once."""
+        if verdict is not None and verdict not in REVIEW_VERDICTS:
+            raise ValueError(f"a verdict is one of {REVIEW_VERDICTS}")
+        old = self.reviews[i]
+        if verdict is None:
+            self.reviews[i] = None
+        else:
+            seen = {"score": self.score(i), "model_verdict": self.model_verdict(i), "threshold": self.threshold,
+                    "model_sha256": self.run_model.get("sha256")}
+            keep = comment if comment is not None else (old.comment if old else "")
+            self.reviews[i] = Review(verdict, keep, now_iso(), seen)
+        self._dirty = True
+        self.save()
+        self.rows_changed.emit([i])
+        self.verdicts_changed.emit()
+
+    def set_comment(self, i: int, comment: str) -> None:
+        """A comment on image ``i`` (kept with its verdict; an image without one becomes ``unsure``)."""
+        r = self.reviews[i]
+        if r is None:
+            self.set_verdict(i, "unsure", comment)
+            return
+        if r.comment != comment:
+            r.comment = comment
+            self._dirty = True
+            self.save()
+            self.rows_changed.emit([i])
+
+    @property
+    def n_reviewed(self) -> int:
+        return sum(r is not None for r in self.reviews)
+
+    # ================================================================== the review file
+    def record(self, i: int) -> dict[str, Any]:
+        it, r, rv = self.items[i], self.results[i], self.reviews[i]
+        params = (self.run_params or self.session.params.to_params()).to_dict() if r is not None else None
+        rec: dict[str, Any] = {
+            "path": it.rel, "sha256": self.sha[i], "ground_truth": it.gt, "score": self.score(i),
+            "model_verdict": self.model_verdict(i), "verdict": rv.verdict if rv else None,
+            "comment": rv.comment if rv else "", "reviewed_at": rv.time if rv else None,
+            "threshold": self.threshold, "marginal_upper": self.marginal_upper, "min_area": self.min_area,
+            "compare": self.compare, "anomalous_fraction": r.area if r is not None else None,
+            "iou": r.iou if r is not None else None, "iterations": r.iterations if r is not None else None,
+            "stop_reason": r.stop_reason if r is not None else None, "error": self.errors[i],
+            "model": self.run_model.get("path") if r is not None else None,
+            "model_sha256": self.run_model.get("sha256") if r is not None else None, "params": params,
+        }
+        for k, v in (rv.seen if rv else {}).items():
+            rec[f"seen_{k}"] = v
+        return rec
+
+    def document(self) -> ReviewDoc:
+        h = dict(self.doc_header)
+        h.update({
+            "folder": str(self.scan.root.resolve()) if self.scan else None, "app_version": __version__,
+            "params": self.run_params.to_dict() if self.run_params is not None else h.get("params"),
+            "compare": self.compare, "threshold": self.threshold, "marginal_upper": self.marginal_upper,
+            "min_area": self.min_area, "label_source": self.label_source, "score_definition": SCORE_DEFINITION,
+            "model_verdicts": list(MODEL_VERDICTS), "frr_target": self.frr_target,
+        })
+        return ReviewDoc(h, [self.record(i) for i in range(len(self.items))], list(self.stale))
+
+    def save(self) -> bool:
+        """Write the review file (both files, atomically). False, with ``save_failed``, on an error."""
+        if self.scan is None or self.json_path is None:
+            return False
+        try:
+            write_review(self.json_path, self.csv_path, self.document())
+        except (OSError, ValueError) as e:
+            self.save_failed.emit(f"{self.json_path}: the review could not be saved ({e})")
+            return False
+        self._dirty = False
+        self.saved.emit(str(self.json_path))
+        return True
+
+    def save_if_dirty(self) -> bool:
+        return self.save() if self._dirty else True
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty

@@ -1,0 +1,174 @@
+"""The work a worker thread does for review mode (no Qt): project a folder batch by batch, and
+re-score stored maps when the threshold or the minimum area changes.
+
+:func:`folder_job` is a generator for the window's ``GeneratorWorker``: it yields ``None`` after
+every iteration (where the worker may stop it) and, after each batch, the list of
+:class:`~.review_store.ImageResult` / :class:`~.review_store.ImageFailure` of that batch. Images are
+read, prepared and projected exactly as the ``project`` command does (``core.pipeline.prepare``,
+``core.projection.project`` on a batch); the maps go to the :class:`~.review_store.ResultStore`
+from here, so only small records cross to the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Generator, Iterable
+
+import cv2
+import numpy as np
+
+from ..core.checks import fit_warnings, image_channels
+from ..core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
+from ..core.evaluation import HIST_BINS
+from ..core.params import ProjectionParams
+from ..core.pipeline import batch_tensors, prepare
+from ..core.projection import project, to_numpy_image
+from ..core.verdict import image_score, segment
+from .review_folder import GT_GOOD, FolderItem
+from .review_store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
+
+#: Thumbnails are at most this many pixels a side.
+THUMB = 64
+
+
+def read_gt(item: FolderItem, shape: tuple[int, int]) -> np.ndarray | None:
+    """The item's ground truth at the image's size (bool), an empty mask for a good image of a folder
+    with ground truth, or None (unknown). Raises ``ImageError`` / ``ValueError`` for a bad mask."""
+    if item.mask_path is not None:
+        m = read_image(item.mask_path)
+        if m.ndim == 3:
+            m = m.max(axis=2)
+        if m.shape != tuple(shape):
+            raise ValueError(f"{item.mask_path}: the ground-truth mask is {m.shape[1]}×{m.shape[0]} but the image "
+                             f"is {shape[1]}×{shape[0]}")
+        return m > 0.5
+    if item.gt == GT_GOOD:
+        return np.zeros(shape, bool)
+    return None
+
+
+def gt_at_model_size(gt: np.ndarray, size: int) -> np.ndarray:
+    """The ground truth at the model's size, as the evaluation scores it (area average > ½)."""
+    if gt.shape == (size, size):
+        return gt.astype(bool)
+    return resize_image(gt.astype(np.float32), (size, size)) > 0.5
+
+
+def thumbnail(img: np.ndarray, side: int = THUMB) -> np.ndarray:
+    """uint8 RGB, at most ``side`` pixels a side, aspect kept."""
+    h, w = img.shape[:2]
+    k = min(1.0, side / float(max(h, w)))
+    small = cv2.resize(img.astype(np.float32), (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(to_uint8(convert_channels(np.asarray(small), 3)))
+
+
+def area_and_iou(dssim: np.ndarray, score: float, threshold: float, min_area: int,
+                 gt: np.ndarray | None) -> tuple[float, float | None]:
+    """The anomalous fraction of the segmentation (at the map's size) and its IoU with ``gt``
+    (None without ground truth, or when both are empty)."""
+    seg = segment(dssim, threshold, min_area) if score > threshold else np.zeros(dssim.shape, bool)
+    area = float(seg.mean())
+    if gt is None:
+        return area, None
+    union = int((seg | gt).sum())
+    return area, (float((seg & gt).sum()) / union if union else None)
+
+
+def pixel_histograms(maps: dict[str, np.ndarray], gt: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per compare, the DSSIM values of the defect pixels and of the good pixels in
+    :data:`~inspector_app.core.evaluation.HIST_BINS` bins over [0, 1] (the folder's pixel AUROC)."""
+    out = {}
+    for c, d in maps.items():
+        idx = np.clip((d.ravel() * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
+        lab = gt.ravel()
+        out[c] = (np.bincount(idx[lab], minlength=HIST_BINS).astype(np.int32),
+                  np.bincount(idx[~lab], minlength=HIST_BINS).astype(np.int32))
+    return out
+
+
+def folder_job(
+    loaded,
+    items: Iterable[tuple[int, FolderItem]],
+    params: ProjectionParams,
+    store: ResultStore,
+    *,
+    generation: int,
+    compare: str = "projection",
+    threshold: float = 0.2,
+    min_area: int = 1,
+    batch: int = 8,
+) -> Generator[list | None, None, None]:
+    """Project ``items`` ((index, item) pairs) in batches of ``batch``; see the module docstring."""
+    model = loaded.model
+    size = int(model.image_size)
+    todo = list(items)
+    calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
+    for start in range(0, len(todo), max(1, int(batch))):
+        out: list = []
+        ready = []
+        for index, item in todo[start:start + batch]:
+            try:
+                img = read_image(item.path)
+                gt = read_gt(item, img.shape[:2])
+                ready.append((index, item, img, prepare(item.rel, img, loaded), gt))
+            except (ImageError, ValueError, OSError) as e:
+                msg = str(e)
+                out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
+        if ready:
+            t0 = time.perf_counter()
+            x0, _mask = batch_tensors([r[3] for r in ready])
+            rows: list[list[tuple]] = [[] for _ in ready]
+            computed = [True] * len(ready)
+            first = last = None
+            for rec in project(model, x0, params, stats=loaded.training_stats):
+                first = first or rec
+                last = rec
+                e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
+                for j, c in enumerate(computed):
+                    if c:
+                        rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
+                computed = rec.active.tolist()
+                yield None  # the worker may stop here
+            assert first is not None and last is not None
+            dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
+            dt = (time.perf_counter() - t0) / len(ready)
+            for j, (index, item, img, prep, gt) in enumerate(ready):
+                maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
+                gt_small = gt_at_model_size(gt, size) if gt is not None else None
+                scores = {c: image_score(maps[c], min_area) for c in COMPARES}
+                area, iou = area_and_iou(maps[compare], scores[compare], threshold, min_area, gt_small)
+                lr0 = float(first.recon_loss[j])
+                store.save(index, StoredMaps(to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j]),
+                                             maps["projection"], maps["reconstruction"], gt_small), generation)
+                out.append(ImageResult(
+                    index=index, scores=scores, min_area=int(min_area), iterations=int(last.steps[j]),
+                    stop_reason=last.stop_reasons[j], recon_loss_x0=lr0, energy_final=float(last.energy[j]),
+                    recon_loss=float(last.recon_loss[j]), reg=float(last.reg[j]), lr_threshold=last.lr_threshold,
+                    params=last.params, energy=np.asarray(rows[j], np.float64), thumbnail=thumbnail(prep.original),
+                    shape=tuple(img.shape[:2]), seconds=dt,
+                    warnings=fit_warnings(img.shape, image_channels(img), size, model.channels, lr0,
+                                          last.lr_threshold, calibration, loaded.training_stats),
+                    area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
+                    pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None,
+                ))
+        yield out
+
+
+def rescore(store: ResultStore, indices: list[int], compare: str, threshold: float, min_area: int,
+            known: dict[int, float] | None = None) -> dict[int, tuple[dict[str, float] | None, float, float | None]]:
+    """For each stored image: its scores at ``min_area`` (None when ``known`` gives its score under
+    ``compare`` already), and its anomalous fraction and IoU at (``compare``, ``threshold``,
+    ``min_area``). Reads the maps from disk: call it in a worker."""
+    out = {}
+    for i in indices:
+        m = store.load(i, cache=False)
+        if m is None:
+            continue
+        if known is not None and i in known:
+            scores, s = None, known[i]
+        else:
+            scores = {c: image_score(m.dssim(c), min_area) for c in COMPARES}
+            s = scores[compare]
+        area, iou = area_and_iou(m.dssim(compare), s, threshold, min_area, m.gt)
+        out[i] = (scores, area, iou)
+    return out

@@ -1,0 +1,129 @@
+"""Threshold statistics over a folder's image scores (numpy only, no Qt).
+
+Conventions (those of :mod:`inspector_app.core.verdict`): an image is flagged when its score is
+**above** the threshold; a label is 1 for a defective part and 0 for a good one.
+
+* **Verdict bands** — with two thresholds T1 ≤ T2 (Cognex's marginal band): ``good`` when
+  score ≤ T1, ``marginal`` when T1 < score ≤ T2, ``defective`` when score > T2. With T2 = T1 (no
+  band) this is the binary verdict at T1. T1 is also the segmentation threshold, so an image is
+  ``good`` exactly when its segmentation is empty.
+* **Suggested thresholds** are the lowest threshold of the best interval, i.e. a score of the
+  folder (or 0): every threshold between it and the next higher score gives the same verdicts.
+
+  - *F1-max*: the threshold with the highest F1 = 2TP / (2TP + FP + FN), the lowest on ties;
+  - *false-reject rate*: the lowest threshold at which at most ``rate`` of the good parts are
+    flagged (a false reject), which flags the most defects under that constraint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.metrics import image_auroc, roc_curve_points
+
+MODEL_VERDICTS = ("good", "marginal", "defective")
+
+
+def model_verdict(score: float, t1: float, t2: float | None = None) -> str:
+    """``good`` / ``marginal`` / ``defective`` (see the module docstring); ``t2`` None: no band."""
+    if score <= t1:
+        return "good"
+    if t2 is not None and score <= t2:
+        return "marginal"
+    return "defective"
+
+
+def model_verdicts(scores: np.ndarray, t1: float, t2: float | None = None) -> np.ndarray:
+    """:func:`model_verdict` of each score, as indices into :data:`MODEL_VERDICTS`."""
+    s = np.asarray(scores, np.float64)
+    out = np.where(s > t1, 2, 0)
+    if t2 is not None:
+        out[(s > t1) & (s <= t2)] = 1
+    return out
+
+
+def _checked(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, np.float64).ravel()
+    y = np.asarray(labels).ravel().astype(bool)
+    if s.shape != y.shape:
+        raise ValueError(f"{s.size} scores but {y.size} labels")
+    return s, y
+
+
+def confusion(scores, labels, t1: float, t2: float | None = None) -> np.ndarray:
+    """2×3 counts: rows the truth (good, defective), columns the model (good, marginal, defective)."""
+    s, y = _checked(scores, labels)
+    v = model_verdicts(s, t1, t2)
+    m = np.zeros((2, 3), np.int64)
+    for row, mask in ((0, ~y), (1, y)):
+        m[row] = np.bincount(v[mask], minlength=3)
+    return m
+
+
+def _sweep(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate thresholds (0 and every distinct score, ascending) with the flagged positives
+    (TP) and negatives (FP) at each."""
+    cand = np.unique(np.concatenate([[0.0], np.clip(s, 0.0, None)]))
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    tp = pos.size - np.searchsorted(pos, cand, side="right")
+    fp = neg.size - np.searchsorted(neg, cand, side="right")
+    return cand, tp, fp
+
+
+def f1_threshold(scores, labels) -> tuple[float, float] | None:
+    """(threshold, F1) of the F1-max threshold, or None without a defective label."""
+    s, y = _checked(scores, labels)
+    if not y.any():
+        return None
+    cand, tp, fp = _sweep(s, y)
+    fn = y.sum() - tp
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    i = int(np.argmax(f1))  # the first maximum: the lowest threshold
+    return float(cand[i]), float(f1[i])
+
+
+def frr_threshold(scores, labels, rate: float) -> tuple[float, float, float] | None:
+    """(threshold, false-reject rate, detection rate) of the lowest threshold that flags at most
+    ``rate`` of the good parts; None without both labels."""
+    s, y = _checked(scores, labels)
+    if not y.any() or y.all():
+        return None
+    cand, tp, fp = _sweep(s, y)
+    frr = fp / float((~y).sum())
+    ok = np.nonzero(frr <= rate + 1e-12)[0]  # not empty: at the highest score nothing is flagged
+    i = int(ok[0])
+    return float(cand[i]), float(frr[i]), float(tp[i] / float(y.sum()))
+
+
+@dataclass
+class RocCurve:
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auroc: float
+
+
+def roc(scores, labels) -> RocCurve | None:
+    """The image-level ROC curve and its AUROC, or None without both labels."""
+    s, y = _checked(scores, labels)
+    if not y.any() or y.all():
+        return None
+    fpr, tpr, _t = roc_curve_points(s, y)
+    return RocCurve(np.asarray(fpr), np.asarray(tpr), float(image_auroc(s, y)))
+
+
+def operating_point(scores, labels, threshold: float) -> tuple[float, float] | None:
+    """(false-positive rate, true-positive rate) of "score > threshold", or None without both labels."""
+    s, y = _checked(scores, labels)
+    if not y.any() or y.all():
+        return None
+    f = s > threshold
+    return float(f[~y].mean()), float(f[y].mean())
+
+
+def histogram_edges(scores, *marks: float | None, bins: int = 40) -> np.ndarray:
+    """Bin edges from 0 to a little above the highest score or threshold shown."""
+    s = np.asarray(scores, np.float64)
+    hi = max([0.05] + ([float(s.max())] if s.size else []) + [float(m) for m in marks if m is not None])
+    return np.linspace(0.0, hi * 1.05, bins + 1)
