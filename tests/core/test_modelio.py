@@ -208,6 +208,8 @@ def test_non_finite_weights_are_refused(tmp_path):
         load_model(f)
 
 
+# the test writes TorchScript files itself (the loader silences these warnings for its own use)
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.(script|save)` is deprecated:DeprecationWarning")
 def test_saved_metadata_is_exact_and_json_safe(tmp_path):
     model = create_model(ModelConfig("gvae", 64, 3, 12, "batch"))
     f = save_model(model, tmp_path / "g.safetensors", {"training": {"best": float("nan"), "n": np.int64(7)},
@@ -413,6 +415,8 @@ class _Shrink(nn.Module):
         return x[..., :-1, :]
 
 
+# the test writes TorchScript files itself (the loader silences these warnings for its own use)
+@pytest.mark.filterwarnings(r"ignore:`torch\.jit\.(script|save)` is deprecated:DeprecationWarning")
 def test_torchscript_files_that_cannot_be_used(tmp_path):
     import zipfile
 
