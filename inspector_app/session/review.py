@@ -238,7 +238,8 @@ class ReviewSession:
 
     def adopt_model(self, model_path: str | None, model_sha256: str | None, kind: str | None) -> None:
         """The results from now on come from this model (the conflict, if any, was settled)."""
-        self.doc_header["model"] = {"path": model_path, "sha256": model_sha256, "kind": kind}
+        path = str(Path(model_path).resolve()) if model_path else None
+        self.doc_header["model"] = {"path": path, "sha256": model_sha256, "kind": kind}
         self.run_model = dict(self.doc_header["model"])
 
     def restore_threshold(self) -> bool:
@@ -581,7 +582,8 @@ class ReviewSession:
         it, r, rv = self.items[i], self.results[i], self.reviews[i]
         params = (self.run_params or self.session.params.to_params()).to_dict() if r is not None else None
         rec: dict[str, Any] = {
-            "path": it.rel, "sha256": self.sha[i], "ground_truth": it.gt, "score": self.score(i),
+            "path": it.rel, "sha256": self.sha[i], "ground_truth": it.gt, "ground_truth_mask": self._rel(it.mask_path),
+            "score": self.score(i),
             "model_verdict": self.model_verdict(i), "verdict": rv.verdict if rv else None,
             "comment": rv.comment if rv else "", "reviewed_at": rv.time if rv else None,
             "threshold": self.threshold, "marginal_upper": self.marginal_upper, "min_area": self.min_area,
@@ -594,6 +596,14 @@ class ReviewSession:
         for k, v in (rv.seen if rv else {}).items():
             rec[f"seen_{k}"] = v
         return rec
+
+    def _rel(self, p: Path | None) -> str | None:
+        if p is None or self.scan is None:
+            return None
+        try:
+            return p.relative_to(self.scan.root).as_posix()
+        except ValueError:
+            return str(p)
 
     def document(self) -> ReviewDoc:
         h = dict(self.doc_header)

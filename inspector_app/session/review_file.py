@@ -42,7 +42,8 @@ PARAM_NAMES = ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "stop", "to
                "diverge_patience")
 #: The CSV's columns (the JSON records hold the same keys, ``params`` as one object).
 RECORD_FIELDS = (
-    "path", "sha256", "ground_truth", "score", "model_verdict", "verdict", "comment", "reviewed_at",
+    "path", "sha256", "ground_truth", "ground_truth_mask", "score", "model_verdict", "verdict", "comment",
+    "reviewed_at",
     "seen_score", "seen_model_verdict", "seen_threshold", "seen_model_sha256",
     "threshold", "marginal_upper", "min_area", "compare", "anomalous_fraction", "iou", "iterations",
     "stop_reason", "error", "model", "model_sha256", *PARAM_NAMES,

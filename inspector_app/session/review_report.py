@@ -1,0 +1,330 @@
+"""A review as one self-contained HTML page, for people without the app (no Qt).
+
+:func:`build_report` reads a review file (:mod:`.review_file`) and writes: the counts (images,
+the model's verdicts, the reviewer's verdicts, their agreement, and the ground truth where there is
+one), the histogram of image scores with T1 (and T2), the ROC curve with its AUROC, a grid of the
+parts flagged defective (by the reviewer or by the model) with the segmentation drawn over them
+and the ground truth outlined, and every parameter. Images are inlined as base64 PNG; the page
+loads nothing from anywhere.
+
+The review file keeps scores, not maps, so the overlays come from projecting the flagged parts
+again with the model the review names (its SHA-256 is checked: another file is refused) and the
+parameters it records. Without the model the grid shows the parts without overlays, and says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from ..core.data import ImageError, read_image, to_uint8
+from ..core.params import ProjectionParams
+from .review_file import ReviewDoc, read_review
+from .review_folder import file_sha256
+from .review_stats import confusion, frr_threshold, f1_threshold, model_verdict, roc
+
+GT_BGR = (110, 230, 70)  # the window's ground-truth green, in OpenCV's order
+
+
+@dataclass
+class ReportInputs:
+    """What the page shows, gathered from a review file."""
+
+    doc: ReviewDoc
+    folder: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def _png(rgb: np.ndarray) -> str:
+    a = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", a)
+    if not ok:
+        raise ValueError("could not encode a PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def _figure_png(draw: Callable, size=(5.2, 3.2)) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    draw(ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _labels(doc: ReviewDoc) -> tuple[str, list[int | None]]:
+    src = doc.header.get("label_source") or "reviewer"
+    out: list[int | None] = []
+    for r in doc.records:
+        if src == "ground_truth":
+            g = r.get("ground_truth")
+            out.append(1 if g == "defective" else 0 if g == "good" else None)
+        else:
+            out.append({"ok": 0, "defective": 1}.get(r.get("verdict")))
+    return src, out
+
+
+def _folder_of(doc: ReviewDoc, review_path: Path) -> Path:
+    """The reviewed folder: as recorded, or the review file's own folder when it moved with it."""
+    rec = doc.header.get("folder")
+    for cand in ([Path(rec)] if rec else []) + [review_path.parent]:
+        if cand.is_dir() and any((cand / r["path"]).exists() for r in doc.records[:20]):
+            return cand
+    return Path(rec) if rec else review_path.parent
+
+
+def _thumb(img: np.ndarray, side: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    k = side / float(max(h, w))
+    interp = cv2.INTER_AREA if k < 1 else cv2.INTER_NEAREST
+    return cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=interp)
+
+
+def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None, device: str,
+              notes: list[str], batch: int = 8) -> dict[str, np.ndarray]:
+    """The flagged parts with the segmentation and the ground truth drawn over them (uint8 RGB at the
+    image's size), from a new projection with the review's model and parameters."""
+    from ..core.modelio import load_model
+    from ..core.pipeline import batch_tensors, finish, overlay, prepare
+    from ..core.projection import run_to_end
+
+    want = (doc.header.get("model") or {}).get("sha256")
+    path = model or (doc.header.get("model") or {}).get("path")
+    if not path or not Path(path).is_file():
+        notes.append(f"the model {path or '(none recorded)'} is not there: the parts are shown without overlays "
+                     "(give it with --model)")
+        return {}
+    if want and file_sha256(path) != want:
+        notes.append(f"{path} is not the model the review was made with (SHA-256 differs): the parts are shown "
+                     "without overlays")
+        return {}
+    loaded = load_model(path, device)
+    hp = doc.header.get("params") or {}
+    params = ProjectionParams(**{k: v for k, v in hp.items() if k in ProjectionParams.__dataclass_fields__
+                                 and k != "extra"}).validated()
+    t = float(doc.header.get("threshold", 0.2))
+    area = int(doc.header.get("min_area", 1))
+    compare = str(doc.header.get("compare", "projection"))
+    out: dict[str, np.ndarray] = {}
+    for i in range(0, len(recs), batch):
+        ready = []
+        for r in recs[i:i + batch]:
+            try:
+                img = read_image(folder / r["path"])
+            except ImageError as e:
+                notes.append(str(e))
+                continue
+            ready.append((r, prepare(r["path"], img, loaded)))
+        if not ready:
+            continue
+        x0, _m = batch_tensors([p for _r, p in ready])
+        _first, last, _c = run_to_end(loaded.model, x0, params)
+        for j, (r, prep) in enumerate(ready):
+            res = finish(prep, last, j, compare=compare, threshold=t, min_area=area)
+            out[r["path"]] = overlay(prep.original, res.segmentation)
+    return out
+
+
+def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict) -> np.ndarray:
+    """The record's ground-truth mask (``ground_truth_mask``) outlined in green, when it is there."""
+    m_rel = rec.get("ground_truth_mask")
+    if not m_rel:
+        return rgb
+    try:
+        m = read_image(folder / m_rel)
+    except ImageError:
+        return rgb
+    m = (m.max(axis=2) if m.ndim == 3 else m) > 0.5
+    if m.shape != rgb.shape[:2]:
+        return rgb
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(bgr, contours, -1, GT_BGR, 1)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _table(rows: list[tuple], head: tuple | None = None) -> str:
+    h = "".join(f"<th>{html.escape(str(c))}</th>" for c in head) if head else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f2f2f2} .grid{display:flex;flex-wrap:wrap;gap:10px}
+figure{margin:0;width:170px;font-size:.8em} figure img{width:160px;image-rendering:pixelated}
+.note{color:#8a5a00} .defective{color:#b0281c} .good{color:#2b7a3d} .marginal{color:#9a7400}
+"""
+
+
+def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
+                 max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
+    """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes
+    it carries (what could not be shown). Raises :class:`~.review_file.ReviewFileError`."""
+    review_path = Path(review_path)
+    doc = read_review(review_path)
+    folder = _folder_of(doc, review_path)
+    h = doc.header
+    t1 = float(h.get("threshold", 0.2))
+    t2 = h.get("marginal_upper")
+    t2 = float(t2) if isinstance(t2, (int, float)) else None
+    notes: list[str] = []
+    recs = doc.records
+    scored = [(i, r) for i, r in enumerate(recs) if isinstance(r.get("score"), (int, float))]
+    scores = np.array([r["score"] for _i, r in scored], np.float64)
+    mv = [model_verdict(s, t1, t2) for s in scores]
+    src, labels_all = _labels(doc)
+    labels = [labels_all[i] for i, _r in scored]
+    known = np.array([lab is not None for lab in labels], bool)
+    y = np.array([bool(lab) for lab in labels], bool)
+
+    # ---- counts
+    n_err = sum(1 for r in recs if r.get("error"))
+    rv_counts = {v: sum(1 for r in recs if r.get("verdict") == v) for v in ("ok", "defective", "unsure")}
+    counts = [("images", len(recs)), ("scored", len(scored)), ("unreadable", n_err)]
+    counts += [(f"model: {v}", mv.count(v)) for v in ("good", "marginal", "defective") if v != "marginal" or t2 is not None]
+    counts += [(f"reviewer: {v}", n) for v, n in rv_counts.items()]
+    gt_known = [r.get("ground_truth") for r in recs if r.get("ground_truth")]
+    if gt_known:
+        counts += [(f"ground truth: {v}", gt_known.count(v)) for v in ("good", "defective")]
+    agree = [(r.get("verdict"), m) for (_i, r), m in zip(scored, mv) if r.get("verdict") in ("ok", "defective")]
+    if agree:
+        same = sum((v == "ok" and m == "good") or (v == "defective" and m == "defective") for v, m in agree)
+        counts.append(("reviewer and model agree", f"{same} of {len(agree)}"))
+
+    # ---- confusion, ROC, suggestions
+    what = "ground truth" if src == "ground_truth" else "reviewer's verdict"
+    conf_html, roc_src, sugg = "<p>No labelled images.</p>", None, []
+    if known.any():
+        m = confusion(scores[known], y[known], t1, t2)
+        cols = ["model good"] + (["marginal"] if t2 is not None else []) + ["model defective"]
+        keep = [0, 1, 2] if t2 is not None else [0, 2]
+        conf_html = _table([("truly good", *m[0, keep]), ("truly defective", *m[1, keep])], ("by " + what, *cols))
+        r = roc(scores[known], y[known])
+        if r is not None:
+            def draw_roc(ax):
+                ax.plot(r.fpr, r.tpr, color="#1f77b4", lw=2)
+                ax.plot([0, 1], [0, 1], ":", color="grey")
+                f = scores[known] > t1
+                ax.plot([f[~y[known]].mean()], [f[y[known]].mean()], "o", color="#ff8c1a", label=f"T1 = {t1:.4f}")
+                ax.set_xlabel("false-positive rate")
+                ax.set_ylabel("true-positive rate")
+                ax.set_title(f"ROC by {what}: image AUROC {r.auroc:.3f}")
+                ax.legend(loc="lower right", fontsize=8)
+            roc_src = _figure_png(draw_roc, (4.2, 3.6))
+        f1 = f1_threshold(scores[known], y[known])
+        frr = frr_threshold(scores[known], y[known], float(h.get("frr_target", 0.02)))
+        if f1:
+            sugg.append(("F1-max threshold", f"{f1[0]:.4f} (F1 {f1[1]:.2f})"))
+        if frr:
+            sugg.append((f"lowest threshold with ≤ {100 * float(h.get('frr_target', 0.02)):.1f} % false rejects",
+                         f"{frr[0]:.4f} (detects {100 * frr[2]:.0f} %)"))
+
+    def draw_hist(ax):
+        hi = max([0.05, t1] + ([t2] if t2 else []) + ([float(scores.max())] if scores.size else [])) * 1.05
+        edges = np.linspace(0, hi, 41)
+        groups = [("good", "#3a9d55", known & ~y), ("defective", "#d2412f", known & y), ("unlabelled", "#999999", ~known)]
+        for name, color, sel in groups:
+            if sel.any():
+                ax.hist(scores[sel], bins=edges, color=color, alpha=0.55, label=name, histtype="stepfilled",
+                        edgecolor=color)
+        ax.axvline(t1, color="#ff8c1a", lw=2, label=f"T1 {t1:.4f}")
+        if t2 is not None:
+            ax.axvline(t2, color="#d9c21a", lw=2, ls="--", label=f"T2 {t2:.4f}")
+            ax.axvspan(t1, t2, color="#f0dc5a", alpha=0.2)
+        ax.set_xlabel("image score (DSSIM)")
+        ax.set_ylabel("images")
+        ax.set_title(f"image scores by {what}")
+        ax.legend(fontsize=8)
+    hist_src = _figure_png(draw_hist) if scores.size else None
+
+    # ---- the flagged parts
+    flagged = [r for (_i, r), m in zip(scored, mv) if r.get("verdict") == "defective" or m != "good"]
+    flagged += [r for r in recs if r.get("verdict") == "defective" and not isinstance(r.get("score"), (int, float))]
+    flagged.sort(key=lambda r: -(r.get("score") or 0.0))
+    if len(flagged) > max_parts:
+        notes.append(f"{len(flagged)} parts are flagged; the {max_parts} with the highest scores are shown")
+        flagged = flagged[:max_parts]
+    over = _overlays(folder, flagged, doc, model, device, notes) if flagged else {}
+    cells = []
+    for r in flagged:
+        img = over.get(r["path"])
+        if img is None:
+            try:
+                img = to_uint8(read_image(folder / r["path"], channels=3))
+            except ImageError as e:
+                notes.append(str(e))
+                continue
+        img = _thumb(_draw_gt(img, folder, r), thumb)
+        s = r.get("score")
+        m = model_verdict(s, t1, t2) if isinstance(s, (int, float)) else "–"
+        rv = r.get("verdict") or "not reviewed"
+        cap = (f"<b>{html.escape(r['path'])}</b><br>score {s:.4f} · model <span class='{m}'>{m}</span><br>"
+               if isinstance(s, (int, float)) else f"<b>{html.escape(r['path'])}</b><br>")
+        cap += f"reviewer: {html.escape(rv)}"
+        if r.get("comment"):
+            cap += f"<br><i>{html.escape(r['comment'])}</i>"
+        cells.append(f"<figure><img src='{_png(img)}' alt='{html.escape(r['path'])}'><figcaption>{cap}</figcaption></figure>")
+
+    # ---- parameters
+    mdl = h.get("model") or {}
+    params = h.get("params") or {}
+    prm = [("folder", str(folder)), ("model", mdl.get("path")), ("model SHA-256", mdl.get("sha256")),
+           ("model kind", mdl.get("kind")), ("T1 (verdict and segmentation threshold)", f"{t1:.4f}"),
+           ("T2 (top of the marginal band)", "none" if t2 is None else f"{t2:.4f}"),
+           ("minimum defect area (model pixels)", h.get("min_area")), ("DSSIM against", h.get("compare")),
+           ("image score", h.get("score_definition")), ("labels", what)]
+    prm += [(k, v) for k, v in params.items()]
+    prm += [("written", h.get("written")), ("inspector-app", h.get("app_version"))]
+    stale = doc.stale
+
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Inspection review — {html.escape(folder.name)}</title><style>{CSS}</style></head><body>",
+        f"<h1>Inspection review — {html.escape(folder.name)}</h1>",
+        f"<p>{html.escape(str(folder))} · written {html.escape(str(h.get('written', '')))}</p>",
+        "<h2>Counts</h2>", _table(counts),
+        "<h2>Score distribution</h2>",
+        f"<img src='{hist_src}' alt='histogram of image scores'>" if hist_src else "<p>No scores.</p>",
+        f"<img src='{roc_src}' alt='ROC curve'>" if roc_src else "",
+        f"<h3>Confusion at T1{'/T2' if t2 is not None else ''}</h3>", conf_html,
+        _table(sugg, ("suggested threshold", "value")) if sugg else "",
+        f"<h2>Flagged parts ({len(cells)})</h2>",
+        "<p>Red: the segmentation at T1; dashed-green in the window, solid green here: the ground truth.</p>",
+        "<div class='grid'>" + "".join(cells) + "</div>" if cells else "<p>No part is flagged.</p>",
+    ]
+    if stale:
+        parts += ["<h2>Earlier verdicts not applied</h2>",
+                  _table([(r.get("path"), r.get("verdict"), r.get("reviewed_at"), r.get("stale_reason")) for r in stale],
+                         ("image", "verdict", "reviewed", "why"))]
+    parts += ["<h2>Parameters</h2>", _table([(k, "" if v is None else v) for k, v in prm])]
+    if notes:
+        parts += ["<h2>Notes</h2><ul>"] + [f"<li class='note'>{html.escape(n)}</li>" for n in notes] + ["</ul>"]
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p), notes
+
+
+def report_summary(page: str) -> dict[str, Any]:
+    """How many inline images the page holds, and whether it references anything outside itself
+    (tests and the command's one line)."""
+    import re
+
+    srcs = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    return {"images": sum(s.startswith("data:image/png;base64,") for s in srcs),
+            "external": [s for s in srcs if not s.startswith("data:")]}
