@@ -8,13 +8,13 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from . import calibrate, evaluate, gui, inpaint, make_dataset, project, selftest, train
+from . import calibrate, evaluate, gui, inpaint, make_dataset, project, report, selftest, train
 from .common import EXIT_BAD_INPUT, Parser, UsageError, fail
 
 __all__ = ["main", "build_parser", "UsageError", "EXIT_BAD_INPUT"]
 
 #: The sub-commands, in the order ``--help`` lists them; each module has ``add_parser`` and ``run``.
-COMMANDS = (gui, train, calibrate, project, evaluate, make_dataset, inpaint, selftest)
+COMMANDS = (gui, train, calibrate, project, evaluate, make_dataset, inpaint, report, selftest)
 
 
 def build_parser() -> Parser:
