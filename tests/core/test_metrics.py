@@ -202,12 +202,14 @@ def test_pixel_auroc_is_the_same_in_chunks(monkeypatch, chunk, positives):
 
 
 def test_pixel_auroc_refuses_empty_and_non_numeric():
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="^scores and labels are empty$"):
         pixel_auroc(np.array([]), np.array([]))
     with pytest.raises(ValueError, match="numeric"):
         pixel_auroc(np.array(["a", "b"]), np.array([0, 1]))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="^scores contain NaN$"):
         pixel_auroc(np.array([0.0, 1.0, np.nan]), np.array([0, 0, 1]))  # NaN among the negatives
+    with pytest.raises(ValueError, match=r"^labels must be binary \(bool, or 0/1\)$"):
+        pixel_auroc(np.arange(3.0), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"one class \(all 3 are positive"):
         pixel_auroc(np.arange(3.0), np.ones(3, bool))
     with pytest.raises(ValueError, match=r"one class \(all 3 are negative"):
@@ -314,6 +316,7 @@ def test_ssim_of_constant_images_is_the_luminance_term():
     assert ssim(ca, cb) == pytest.approx(want, rel=1e-9)
     # small images: the largest odd window that fits (5×5 → 5, 4×4 → 3), too small refused
     assert ssim(a[:5, :5], b[:5, :5]) == pytest.approx((2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1), rel=1e-9)
+    assert ssim(a[:5, :16], b[:5, :16]) == pytest.approx((2 * 0.2 * 0.4 + c1) / (0.2 ** 2 + 0.4 ** 2 + c1), rel=1e-9)
     assert ssim(a[:4, :4], a[:4, :4]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="too small"):
         ssim(a[:2, :2], a[:2, :2])

@@ -258,7 +258,7 @@ def test_loss_statistics_are_exact():
 def test_describe_names_the_file_kind_size_and_training(tmp_path):
     model = create_model(ModelConfig("vae", 32, 3, 8))
     meta = {"training_stats": {"min": 1.5, "mean": 2.25, "n": 9},
-            "training": {"data": "bricks", "seconds": 90.0, "epochs": 3, "device": "cpu"}}
+            "training": {"data": "bricks", "seconds": 600.0, "epochs": 3, "device": "cpu"}}
     loaded = load_model(save_model(model, tmp_path / "v.safetensors", meta), "cpu")
     assert loaded.describe().splitlines() == [
         f"file: {tmp_path / 'v.safetensors'}",
@@ -266,7 +266,7 @@ def test_describe_names_the_file_kind_size_and_training(tmp_path):
         "image: 32×32, 3 channel(s); latent 8",
         "training Lr: min 1.5, mean 2.25, over 9 images",
         "trained on: bricks",
-        "training: 3 epochs, 1.5 min on cpu",
+        "training: 3 epochs, 10.0 min on cpu",
     ]
     bare = load_model(save_model(model, tmp_path / "b.safetensors", {}), "cpu")
     assert len(bare.describe().splitlines()) == 3 and bare.training_stats is None
@@ -440,8 +440,11 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     plain = tmp_path / "plain.pt"
     with zipfile.ZipFile(plain, "w") as z:
         z.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
-    with pytest.raises(ModelFileError, match="plain.pt: is a pickled PyTorch checkpoint"):
+    with pytest.raises(ModelFileError) as e:
         load_model(plain)
+    assert e.value.problem == (
+        "is a pickled PyTorch checkpoint (torch.save); it is refused because unpickling can run arbitrary code "
+        "(export the autoencoder with torch.jit.script(...).save, or train it with inspector-app)")
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 60)
     with pytest.raises(ModelFileError, match="broken.pt: is a damaged archive"):
         load_model(tmp_path / "broken.pt")
