@@ -178,7 +178,15 @@ class GalleryProxy(QSortFilterProxyModel):
         self.review = review
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)  # rows must not jump under the reviewer during a drag
-        review.filter_changed.connect(lambda _f: self.invalidateFilter())
+        review.filter_changed.connect(lambda _f: self.refilter())
+
+    def refilter(self) -> None:
+        """Ask the filter again (Qt ≥ 6.10 has begin/endFilterChange instead of invalidateFilter)."""
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, row, parent) -> bool:  # noqa: N802 - Qt
         return self.review.matches(row)
@@ -327,7 +335,7 @@ class GalleryPanel(QWidget):
     def refilter(self) -> None:
         """Apply the filter again (verdicts moved; rows may enter or leave it)."""
         if self.review.filter != "all":
-            self.proxy.invalidateFilter()
+            self.proxy.refilter()
         self._update_count()
 
     def _update_count(self, *_a) -> None:

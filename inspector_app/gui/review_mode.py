@@ -55,7 +55,6 @@ class ReviewMode(QObject):
         self._model_sha: dict[tuple, str] = {}
         self._threshold_restored = False
         self._awaiting_sha = False
-        self.advance = True  # a verdict moves on to the next image
         self._build_overlay()
         self._build_actions()
         self._build_docks()
@@ -118,6 +117,9 @@ class ReviewMode(QObject):
         self.act_gt = act("Show Ground Truth", ("G",), "Outline the ground-truth mask on x₀ (dashed green)",
                           lambda _on: self._draw_gt(), checkable=True)
         self.act_gt.setChecked(True)
+        self.act_advance = act("Next Image After OK / Defective", (), "After O or D, show the next image "
+                               "(Unsure stays, for a comment)", checkable=True)
+        self.act_advance.setChecked(True)
         self.act_project = act("Project Folder", (), "Project the folder with the current model and parameters",
                                self.reproject)
         self.act_cancel = act("Cancel Folder Run", (), "Stop projecting the folder", self.cancel_run)
@@ -131,7 +133,7 @@ class ReviewMode(QObject):
         self.menu.addSeparator()
         self.menu.addActions([self.act_next, self.act_prev])
         self.menu.addSeparator()
-        self.menu.addActions([*self.verdict_actions, self.act_comment])
+        self.menu.addActions([*self.verdict_actions, self.act_comment, self.act_advance])
         self.menu.addSeparator()
         self.menu.addActions([self.act_gt, self.act_project, self.act_cancel])
         help_menu = next((a for a in w.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
@@ -286,7 +288,20 @@ class ReviewMode(QObject):
             self.start_run(resume)
 
     def _settle_conflict(self, text: str) -> bool:
-        """Ask what to do with a review made with another model. True: go on."""
+        """A review made with another model: continue it, start a new one, or close the folder. True: go on."""
+        choice = self.ask_conflict(text)
+        if choice == "continue":
+            return True
+        if choice == "new":
+            moved = self.review.start_new_review()
+            if moved is not None:
+                self.session.notice.emit(f"the earlier review was kept as {moved}", 15000)
+            return True
+        self.close_folder()
+        return False
+
+    def ask_conflict(self, text: str) -> str:
+        """Ask the reviewer: ``continue``, ``new`` or ``close``."""
         box = QMessageBox(QMessageBox.Icon.Question, "Review made with another model", text, parent=self.window)
         box.setInformativeText("Continue the review with the open model (your verdicts stay; each keeps the "
                                "model it was made with), or start a new review (the old file is kept, renamed)?")
@@ -295,16 +310,8 @@ class ReviewMode(QObject):
         box.addButton("Close the folder", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(cont)
         box.exec()
-        clicked = box.clickedButton()
-        if clicked is cont:
-            return True
-        if clicked is new:
-            moved = self.review.start_new_review()
-            if moved is not None:
-                self.session.notice.emit(f"the earlier review was kept as {moved}", 15000)
-            return True
-        self.close_folder()
-        return False
+        b = box.clickedButton()
+        return "continue" if b is cont else "new" if b is new else "close"
 
     def _on_batch(self, batch) -> None:
         if self.sender() is not (self._run.signals if self._run is not None else None):
@@ -397,7 +404,8 @@ class ReviewMode(QObject):
             return
         order = self.gallery.order()
         nxt = None
-        if self.advance and verdict is not None and i in order and order.index(i) + 1 < len(order):
+        if (self.act_advance.isChecked() and verdict in ("ok", "defective") and i in order
+                and order.index(i) + 1 < len(order)):
             nxt = order[order.index(i) + 1]
         rv.set_verdict(i, verdict)
         if nxt is not None:

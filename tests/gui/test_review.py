@@ -1,0 +1,405 @@
+"""Review mode in the window (pytest-qt, offscreen): a folder opened, projected in the worker and
+walked through; verdicts saved and resumed after a restart; the histogram's thresholds; the
+suggested thresholds; the marginal band; the ground-truth outline and IoU; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from gui_helpers import open_model, wait_idle, write_png
+from inspector_app.core.verdict import segment
+from inspector_app.session.review_file import JSON_NAME, read_review
+
+ITERS = 3
+
+
+def make_folder(root, images, n_good=2, n_bad=3):
+    """An MVTec-layout category of 32×32 crops: train/good (not reviewed), test/good, test/blob
+    with ground_truth/blob/NAME_mask.png."""
+    for i in range(2):
+        write_png(root / "train" / "good" / f"{i:03d}.png", images[i])
+    for i in range(n_good):
+        write_png(root / "test" / "good" / f"{i:03d}.png", images[2 + i])
+    for i in range(n_bad):
+        bad = images[4 + i % 4].copy()
+        mask = np.zeros(bad.shape, np.float32)
+        mask[9 + i:17 + i, 11:20] = 1.0
+        bad[mask > 0] = 0.02
+        write_png(root / "test" / "blob" / f"{i:03d}.png", bad)
+        write_png(root / "ground_truth" / "blob" / f"{i:03d}_mask.png", mask)
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path, texture_images):
+    return make_folder(tmp_path / "parts", texture_images)
+
+
+def new_window(qtbot, model_file):
+    from inspector_app.gui.main_window import MainWindow
+
+    win = MainWindow(restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    assert open_model(qtbot, win, model_file)
+    win.session.params.max_iter = ITERS
+    win.session.params.stop_kind = "none"
+    return win
+
+
+def wait_review(qtbot, win, timeout=30000):
+    """Until the folder is open, projected and the window idle."""
+    rv = win.review.review
+    qtbot.waitUntil(lambda: rv.is_open and not win.review.running and rv.n_done == len(rv), timeout=timeout)
+    wait_idle(qtbot, win)
+    win.review.scores.redraw_now()
+
+
+@pytest.fixture
+def review_window(qtbot, model_file, folder):
+    win = new_window(qtbot, model_file)
+    assert win.open_folder(folder)
+    wait_review(qtbot, win)
+    yield win
+    win.close()
+
+
+def gallery_column(win, col):
+    m = win.review.gallery.model
+    return [m.index(r, col).data() for r in range(m.rowCount())]
+
+
+# ------------------------------------------------------------------------------------------ opening
+
+def test_open_folder_lists_parts_skips_masks_and_streams_results(review_window, folder):
+    win = review_window
+    rv, gal = win.review.review, win.review.gallery
+    names = gallery_column(win, 0)
+    assert names == ["test/blob/000.png", "test/blob/001.png", "test/blob/002.png", "test/good/000.png",
+                     "test/good/001.png"]  # no mask, no training image
+    assert all(n.endswith(".png") and "_mask" not in n for n in names)
+    scores = gallery_column(win, 1)
+    assert all(s not in ("…", "–") for s in scores)
+    assert [float(s) for s in scores] == pytest.approx([rv.score(i) for i in range(5)], abs=5e-4)
+    assert gal.progress.value() == 5 and gal.progress.maximum() == 5
+    assert win.review.gallery_dock.isVisible() and win.review.scores_dock.isVisible()
+    assert rv.current == 0 and win.session.image.path == str(folder / "test/blob/000.png")
+    assert win.session.result is not None and win.session.result.steps == ITERS  # shown, nothing re-run
+    assert win.energy_plot.point_count == ITERS + 1
+    assert gal.model.index(0, 0).data(Qt.ItemDataRole.DecorationRole) is not None  # a thumbnail
+
+
+def test_gui_command_opens_a_folder(qtbot, model_file, folder, monkeypatch):
+    """``inspector-app gui --model M FOLDER`` opens review mode (run_app's loader)."""
+    from PySide6.QtWidgets import QApplication
+
+    from inspector_app.gui import app as app_mod
+
+    made = []
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    real = app_mod.MainWindow
+
+    def make(*a, **k):
+        w = real(*a, restore=False)
+        qtbot.addWidget(w)
+        made.append(w)
+        return w
+
+    monkeypatch.setattr(app_mod, "MainWindow", make)
+    assert app_mod.run_app(model=str(model_file), image=str(folder)) == 0
+    win = made[0]
+    qtbot.waitUntil(lambda: win.review.review.is_open, timeout=20000)
+    wait_review(qtbot, win)
+    assert len(win.review.review) == 5
+    win.close()
+
+
+def test_dropping_a_folder_opens_it(qtbot, model_file, folder):
+    win = new_window(qtbot, model_file)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                    Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(ev)
+    wait_review(qtbot, win)
+    assert len(win.review.review) == 5
+    win.close()
+
+
+# ------------------------------------------------------------------------------------------ navigation
+
+def test_page_down_and_up_walk_the_gallery(qtbot, review_window):
+    win = review_window
+    rv = win.review.review
+    win.activateWindow()
+    for expected in (1, 2, 3):
+        qtbot.keyClick(win, Qt.Key.Key_PageDown)
+        assert rv.current == expected
+        assert win.session.image.path.endswith(rv.items[expected].rel)
+    qtbot.keyClick(win.review.gallery.table, Qt.Key.Key_PageUp)  # also with the gallery focused
+    assert rv.current == 2
+    # sorted by score, descending: PageDown follows the gallery's order
+    win.review.gallery.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    order = win.review.gallery.order()
+    assert [rv.score(i) for i in order] == sorted((rv.score(i) for i in order), reverse=True)
+    rv.select(order[0])
+    qtbot.keyClick(win, Qt.Key.Key_PageDown)
+    assert rv.current == order[1]
+
+
+def test_filters(qtbot, review_window):
+    win = review_window
+    rv, gal = win.review.review, win.review.gallery
+    gal.filter_combo.setCurrentIndex(gal.filter_combo.findData("unreviewed"))
+    assert rv.filter == "unreviewed" and gal.proxy.rowCount() == 5
+    rv.select(0)
+    qtbot.keyClick(win, Qt.Key.Key_O)
+    qtbot.wait(150)
+    assert gal.proxy.rowCount() == 4 and 0 not in gal.order()
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+
+def test_verdict_saved_then_resumed_after_a_restart(qtbot, model_file, folder):
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    rv = win.review.review
+    rv.select(1)
+    qtbot.keyClick(win, Qt.Key.Key_D)
+    assert rv.reviews[1].verdict == "defective"
+    assert rv.current == 2  # moved on to the next image
+    doc = read_review(folder / JSON_NAME)  # written at once, before anything else
+    rec = {r["path"]: r for r in doc.records}["test/blob/001.png"]
+    assert rec["verdict"] == "defective" and rec["model_sha256"] and rec["params"]["max_iter"] == ITERS
+    qtbot.keyClick(win, Qt.Key.Key_U)
+    assert rv.current == 2  # unsure stays, for a comment
+    qtbot.keyClick(win, Qt.Key.Key_C)
+    assert win.review.gallery.comment.hasFocus()
+    qtbot.keyClicks(win.review.gallery.comment, "look again")  # letters typed here are no verdicts
+    qtbot.keyClick(win.review.gallery.comment, Qt.Key.Key_Return)
+    assert rv.reviews[2].verdict == "unsure" and rv.reviews[2].comment == "look again"
+    qtbot.keyClick(win, Qt.Key.Key_PageDown)
+    qtbot.keyClick(win, Qt.Key.Key_O)  # on image 3
+    assert gallery_column(win, 3)[1:4] == ["defective", "unsure", "OK"]
+    win.close()  # quitting mid-review
+
+    win2 = new_window(qtbot, model_file)
+    win2.open_folder(folder)
+    wait_review(qtbot, win2)
+    rv2 = win2.review.review
+    assert [r.verdict if r else None for r in rv2.reviews] == [None, "defective", "unsure", "ok", None]
+    assert rv2.reviews[2].comment == "look again"
+    assert gallery_column(win2, 3)[1:4] == ["defective", "unsure", "OK"]
+    rv2.select(1)
+    qtbot.keyClick(win2, Qt.Key.Key_Delete)
+    assert rv2.reviews[1] is None and read_review(folder / JSON_NAME).records[1]["verdict"] is None
+    win2.close()
+
+
+def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folder, tmp_path, monkeypatch):
+    from gui_helpers import make_model_file
+
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    win.review.review.set_verdict(0, "ok")
+    win.close()
+    other = make_model_file(tmp_path / "other.safetensors", seed=3)
+    asked = []
+    from inspector_app.gui.review_mode import ReviewMode
+
+    monkeypatch.setattr(ReviewMode, "ask_conflict", lambda self, text: asked.append(text) or "new")
+    win2 = new_window(qtbot, other)
+    win2.open_folder(folder)
+    wait_review(qtbot, win2)
+    assert asked and "another one" in asked[0]
+    assert win2.review.review.n_reviewed == 0  # a new review …
+    kept = [p for p in folder.iterdir() if p.name.startswith("inspector-review.") and p.name != JSON_NAME
+            and p.suffix == ".json"]
+    assert len(kept) == 1 and read_review(kept[0]).reviewed[0]["verdict"] == "ok"  # … the old one kept aside
+    win2.close()
+
+
+# ------------------------------------------------------------------------------------------ thresholds
+
+def test_dragging_the_threshold_moves_the_verdicts(qtbot, review_window):
+    win = review_window
+    rv, panel = win.review.review, win.review.scores
+    scores = sorted(rv.score(i) for i in range(len(rv)))
+    line = panel.t1_line
+    line.setPos(scores[-1] + 0.001)  # what a drag does: sigPositionChanged on every move
+    assert win.session.display.threshold == pytest.approx(scores[-1] + 0.001)
+    assert set(gallery_column(win, 2)) == {"good"}
+    line.setPos((scores[1] + scores[2]) / 2)
+    assert gallery_column(win, 2).count("defective") == 3 and gallery_column(win, 2).count("good") == 2
+    panel.redraw_now()
+    assert int(panel.matrix.item(0, 0).text()) + int(panel.matrix.item(1, 0).text()) == 2
+    # the segmentation on screen follows the same number
+    assert win.views.input_view.title.text.startswith(f"input x₀ · DSSIM > {(scores[1] + scores[2]) / 2:.2f}") or \
+        win.session.display.threshold == pytest.approx((scores[1] + scores[2]) / 2)
+    # a real mouse drag on the histogram moves T1 too
+    view = panel.hist.getPlotItem().getViewBox()
+    start = panel.hist.mapFromScene(view.mapViewToScene(QPointF(line.value(), 1.0)))
+    end = panel.hist.mapFromScene(view.mapViewToScene(QPointF(scores[-1] + 0.002, 1.0)))
+    before = win.session.display.threshold
+    _drag(qtbot, panel.hist.viewport(), start, end)
+    assert win.session.display.threshold != before
+    assert win.session.display.threshold == pytest.approx(line.value())
+
+
+def _drag(qtbot, widget, start, end, steps=8):
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    def send(kind, pos, buttons):
+        p = QPointF(pos)
+        ev = QMouseEvent(kind, p, widget.mapToGlobal(p), Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove
+                         else Qt.MouseButton.NoButton, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, ev)
+
+    send(QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton)
+    for k in range(1, steps + 1):
+        t = k / steps
+        send(QEvent.Type.MouseMove, QPoint(round(start.x() + t * (end.x() - start.x())),
+                                           round(start.y() + t * (end.y() - start.y()))), Qt.MouseButton.LeftButton)
+        qtbot.wait(5)
+    send(QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def test_suggested_thresholds_apply(qtbot, review_window):
+    win = review_window
+    panel = win.review.scores
+    panel.redraw_now()
+    s = panel.stats
+    assert s.f1 is not None and panel.f1_apply.isEnabled()
+    qtbot.mouseClick(panel.f1_apply, Qt.MouseButton.LeftButton)
+    assert win.session.display.threshold == pytest.approx(s.f1[0])
+    panel.frr_spin.setValue(0.0)  # no good part may be rejected
+    panel.redraw_now()
+    t, frr, _det = panel.stats.frr
+    qtbot.mouseClick(panel.frr_apply, Qt.MouseButton.LeftButton)
+    rv = win.review.review
+    goods = [rv.score(i) for i in range(len(rv)) if rv.items[i].gt == "good"]
+    assert win.session.display.threshold == pytest.approx(t) == pytest.approx(max(goods)) and frr == 0.0
+    assert all(rv.model_verdict(i) == "good" for i in range(len(rv)) if rv.items[i].gt == "good")
+
+
+def test_marginal_band_t1_t2(qtbot, review_window):
+    win = review_window
+    rv, panel = win.review.review, win.review.scores
+    scores = sorted(rv.score(i) for i in range(len(rv)))
+    win.session.display.threshold = (scores[0] + scores[1]) / 2
+    panel.band_check.setChecked(True)
+    assert rv.marginal_upper is not None and panel.t2_line.isVisible() and panel.band.isVisible()
+    panel.t2_line.setPos((scores[2] + scores[3]) / 2)
+    assert rv.marginal_upper == pytest.approx((scores[2] + scores[3]) / 2)
+    col = gallery_column(win, 2)
+    assert col.count("good") == 1 and col.count("marginal") == 2 and col.count("defective") == 2
+    panel.redraw_now()
+    assert not panel.matrix.isColumnHidden(1)
+    assert int(panel.matrix.item(0, 1).text()) + int(panel.matrix.item(1, 1).text()) == 2
+    gal = win.review.gallery
+    gal.filter_combo.setCurrentIndex(gal.filter_combo.findData("marginal"))
+    assert gal.proxy.rowCount() == 2
+    panel.t2_line.setPos(0.0)  # T2 cannot go below T1
+    assert rv.marginal_upper == pytest.approx(win.session.display.threshold)
+    panel.band_check.setChecked(False)
+    assert rv.marginal_upper is None and "marginal" not in gallery_column(win, 2)
+
+
+# ------------------------------------------------------------------------------------------ ground truth
+
+def test_ground_truth_outline_and_iou(qtbot, review_window, folder):
+    from inspector_app.gui.review_mode import GT_COLOR
+    from inspector_app.gui.views import CONTOUR_COLOR
+
+    win = review_window
+    rv = win.review.review
+    rv.select(1)
+    assert win.review.gt_shown
+    assert win.review.gt_contour.pen.color().getRgb()[:3] == GT_COLOR != CONTOUR_COLOR
+    assert win.review.gt_contour.pen.style() == Qt.PenStyle.DashLine
+    gt = rv.current_gt
+    assert gt.shape == (32, 32) and gt[9 + 1:17 + 1, 11:20].all() and gt.sum() == 8 * 9
+    # IoU at the threshold in use, from the stored map
+    win.session.display.threshold = 0.05
+    qtbot.waitUntil(lambda: not rv.stale_indices()[0], timeout=10000)
+    m = rv.store.load(1)
+    seg = segment(m.dssim_projection, 0.05) if rv.score(1) > 0.05 else np.zeros((32, 32), bool)
+    iou = (seg & m.gt).sum() / max((seg | m.gt).sum(), 1)
+    assert rv.results[1].iou == pytest.approx(iou)
+    assert gallery_column(win, 6)[1] == f"{iou:.2f}"
+    win.review.act_gt.setChecked(False)
+    assert not win.review.gt_shown
+    win.review.act_gt.setChecked(True)
+    rv.select(3)  # a good part: no outline
+    assert not win.review.gt_shown
+    win.review.scores.redraw_now()
+    assert "pixel AUROC" in win.review.scores.figures.text()
+
+
+# ------------------------------------------------------------------------------------------ bad input, cancel
+
+def test_unreadable_image_gets_a_row_and_empty_folder_a_dialog(qtbot, model_file, folder, tmp_path, monkeypatch):
+    (folder / "test" / "good" / "broken.png").write_bytes(b"\x89PNG not really")
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    rv = win.review.review
+    i = [it.rel for it in rv.items].index("test/good/broken.png")
+    assert gallery_column(win, 2)[i] == "unreadable"
+    assert "not a readable image" in win.review.gallery.model.index(i, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert rv.select(i) is False  # a notice, no traceback
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    win.open_folder(empty)
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert "no images in this folder" in shown[0]
+    assert rv.is_open and len(rv) == 6  # the folder under review stays
+    win.open_folder(tmp_path / "missing")
+    assert "no such folder" in shown[-1]
+    win.close()
+
+
+def test_corrupt_review_file_is_kept_and_a_new_one_starts(qtbot, model_file, folder, monkeypatch):
+    (folder / JSON_NAME).write_text("{not json")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    assert shown and "broken JSON" in shown[0] and "kept as" in shown[0]
+    kept = [p for p in folder.iterdir() if p.name.startswith("inspector-review.") and p.name != JSON_NAME
+            and p.suffix == ".json"]
+    assert kept and kept[0].read_text() == "{not json"
+    win.review.review.set_verdict(0, "ok")
+    assert read_review(folder / JSON_NAME).reviewed
+    win.close()
+
+
+def test_cancel_keeps_results_and_project_folder_resumes(qtbot, model_file, folder):
+    win = new_window(qtbot, model_file)
+    win.session.params.max_iter = 150
+    win.review.batch = 1
+    win.open_folder(folder)
+    rv = win.review.review
+    qtbot.waitUntil(lambda: rv.is_open and win.review.running and rv.n_done >= 1, timeout=30000)
+    qtbot.mouseClick(win.review.gallery.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.review.running, timeout=10000)
+    done = rv.n_done
+    assert 1 <= done < 5 and win.review.gallery.reproject_button.isVisible()
+    kept = {i: rv.results[i].scores for i in range(5) if rv.results[i] is not None}
+    qtbot.mouseClick(win.review.gallery.reproject_button, Qt.MouseButton.LeftButton)
+    assert win.review.running and rv._run_total == 5 - done  # only the rest
+    qtbot.waitUntil(lambda: not win.review.running, timeout=60000)
+    assert rv.n_done == 5 and all(rv.results[i].scores == kept[i] for i in kept)
+    wait_idle(qtbot, win)
+    win.close()
