@@ -228,6 +228,7 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
                 ax.set_title(f"ROC by {what}: image AUROC {r.auroc:.3f}")
                 ax.legend(loc="lower right", fontsize=8)
             roc_src = _figure_png(draw_roc, (4.2, 3.6))
+            sugg.append((f"image AUROC (by {what})", f"{r.auroc:.3f}"))
         f1 = f1_threshold(scores[known], y[known])
         frr = frr_threshold(scores[known], y[known], float(h.get("frr_target", 0.02)))
         if f1:
@@ -304,7 +305,7 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
         f"<img src='{hist_src}' alt='histogram of image scores'>" if hist_src else "<p>No scores.</p>",
         f"<img src='{roc_src}' alt='ROC curve'>" if roc_src else "",
         f"<h3>Confusion at T1{'/T2' if t2 is not None else ''}</h3>", conf_html,
-        _table(sugg, ("suggested threshold", "value")) if sugg else "",
+        _table(sugg, ("figure", "value")) if sugg else "",
         f"<h2>Flagged parts ({len(cells)})</h2>",
         "<p>Red: the segmentation at T1; dashed-green in the window, solid green here: the ground truth.</p>",
         "<div class='grid'>" + "".join(cells) + "</div>" if cells else "<p>No part is flagged.</p>",
