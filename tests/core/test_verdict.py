@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from inspector_app.core.anomaly import image_score as max_score
-from inspector_app.core.anomaly import segmentation
 from inspector_app.core.verdict import image_score, scaled_area, segment, verdict
 
 
@@ -36,17 +34,6 @@ def test_segment_is_strictly_above_the_threshold():
     assert segment(d, 0.125).sum() == 8 and segment(d, 0.124).sum() == 36
 
 
-def test_anomaly_segmentation_is_strictly_above_the_threshold():
-    d = torch.from_numpy(_map())[None]
-    seg = segmentation(d, 0.5)
-    assert seg.shape == (1, 6, 6) and seg.dtype == torch.bool
-    assert int(seg.sum()) == 4 and not bool(seg[0, 5, 1:5].any())
-    assert int(segmentation(d, 0.75).sum()) == 1  # only the speck at 1.0
-    assert int(segmentation(torch.full((1, 2, 2), 0.2), 0.2).sum()) == 0  # figure 3's default, at the value
-    assert int(segmentation(torch.full((1, 2, 2), 0.2)).sum()) == 0
-    assert int(segmentation(torch.tensor([[[0.1, 0.25], [0.3, 0.2]]])).sum()) == 2  # default threshold 0.2
-
-
 def test_verdict_is_strictly_above_the_threshold():
     assert verdict(0.5, 0.5) == "good"
     assert verdict(float(np.nextafter(0.5, 1.0)), 0.5) == "defective"
@@ -60,6 +47,8 @@ def test_segment_keeps_regions_of_at_least_min_area_8_connected():
     d = _map()
     # threshold 0.25: chain (3, diagonal: one region), bar (4), speck (1)
     assert segment(d, 0.25, 1).sum() == 8
+    assert segment(d, 0.25, 2).sum() == 7  # the speck goes
+    assert segment(d, 0.25, 2).dtype == bool
     assert segment(d, 0.25, 3).sum() == 7  # the chain is one region of exactly 3: kept
     seg4 = segment(d, 0.25, 4)
     assert seg4.sum() == 4 and seg4[5, 1:5].all()  # only the bar
@@ -95,6 +84,9 @@ def test_image_score_treats_nan_and_infinities():
     assert image_score(d, 1) == 1.0
     d[1, 1] = -np.inf  # → 0
     assert image_score(d, 1) == 0.25
+    assert image_score(d, 16) == 0.0  # the whole map: its lowest value, the −∞ made 0
+    # maps are float32: the score is a float32 value
+    assert image_score(np.full((2, 2), 0.1), 4) == float(np.float32(0.1)) != 0.1
     assert segment(np.array([[np.nan, np.inf]], np.float32), 0.5).tolist() == [[False, True]]
     with pytest.raises(ValueError, match="H×W"):
         image_score(np.zeros((1, 4, 4)))
@@ -124,14 +116,6 @@ def test_score_verdict_and_segmentation_agree(seed, min_area):
         return lab.max() > 0 and np.bincount(lab.ravel())[1:].max() >= min_area
 
     assert score == max(t for t in values if holds(t))
-
-
-def test_anomaly_image_score_is_each_maps_maximum():
-    d = torch.zeros(3, 4, 4)
-    d[0, 1, 2] = 0.5
-    d[1] = 0.25
-    d[2, 3, 3] = 0.75
-    assert max_score(d).tolist() == [0.5, 0.25, 0.75]
 
 
 def test_scaled_area():
