@@ -76,11 +76,11 @@ def test_validated_parses_the_stop_and_refuses_bad_values():
 
 
 def test_replace_and_to_dict():
-    p = ProjectionParams(extra={"note": 1})
+    p = ProjectionParams()
     q = p.replace(alpha=0.1)
     assert q.alpha == 0.1 and p.alpha == 0.5 and q.lam == p.lam
     d = q.to_dict()
     assert "extra" not in d
     assert d == {"alpha": 0.1, "lam": 0.05, "optimizer": "sgd", "grad_mask": "recon", "max_iter": 100,
                  "stop": "train-min", "tol": 1e-5, "patience": 3, "diverge_factor": 1.0, "diverge_patience": 5}
-    assert ProjectionParams(**d) == q  # extra is not compared
+    assert ProjectionParams(**d) == q
