@@ -34,8 +34,9 @@ from superqt.utils import signals_blocked
 from ..core.inpainting import corrupt_with_noise
 from ..core.mask import MAX_RADIUS, MIN_RADIUS, MaskModel, load_mask_png, save_mask_png
 
-#: Overlay colour (RGB) and opacity of the painted mask.
-MASK_COLOR = (255, 70, 40)
+#: Overlay colour (RGB) and opacity of the painted mask: blue, never the segmentation's red
+#: (views.SEGMENTATION_RGBA) nor the ground truth's green.
+MASK_COLOR = (40, 140, 255)
 MASK_OPACITY = 0.45
 #: Largest radius the panel's slider offers (the model accepts up to MAX_RADIUS).
 SLIDER_MAX_RADIUS = 64.0
@@ -87,7 +88,9 @@ class _BrushInput(pg.GraphicsObject):
         self._c._end()
 
     def hoverEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph API
-        if self._c.active and not ev.isExit():
+        if ev.isExit():  # off the image, or out of the view altogether: the ring goes
+            self._c._on_leave()
+        elif self._c.active:
             ev.acceptDrags(Qt.MouseButton.LeftButton)  # the left drag is ours, not the ViewBox's
 
     def wheelEvent(self, ev) -> None:  # noqa: N802 - Qt API
@@ -142,6 +145,8 @@ class BrushController(QObject):
         scene = view_box.scene()
         if scene is not None:
             scene.sigMouseMoved.connect(self._on_mouse_moved)
+            # the ring goes when the mouse leaves the view: pyqtgraph's scene then sends every
+            # hovered item an exit (_BrushInput.hoverEvent)
         self._make_actions()
         if shortcut_widget is None and scene is not None and scene.views():
             shortcut_widget = scene.views()[0]
@@ -346,11 +351,16 @@ class BrushController(QObject):
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if not self._active:
             return
-        if not self.view_box.sceneBoundingRect().contains(scene_pos):
+        if not self._input.sceneBoundingRect().contains(scene_pos):  # off the image (and its rim)
             self._cursor_pos = None
         else:
             x, y = self.image_pos(scene_pos)
             self._cursor_pos = QPointF(x, y)
+        self._update_cursor()
+
+    def _on_leave(self) -> None:
+        """The mouse left the image (or the view): no ring."""
+        self._cursor_pos = None
         self._update_cursor()
 
     def _set_cursor_at(self, x: float, y: float) -> None:

@@ -37,6 +37,9 @@ class BrushPanel(QWidget):
 
     corrupt_requested = Signal(object)
     inpainting_requested = Signal(object)
+    #: "Load…" was given a file named like a defect's ground truth and the user chose to show it as
+    #: such (an outline) rather than use it as Ω.
+    ground_truth_requested = Signal(str)
 
     def __init__(self, controller: BrushController, parent: QWidget | None = None, corrupt_callback=None):
         super().__init__(parent)
@@ -89,6 +92,7 @@ class BrushPanel(QWidget):
         for w in (self.brush_button, self.paint_button, self.erase_button):
             top.addWidget(w)
         top.addStretch(1)
+        top.addWidget(self.show_check)
         grid = QGridLayout()
         for i, b in enumerate((self.undo_button, self.redo_button, self.clear_button, self.invert_button,
                                self.load_button, self.save_button)):
@@ -101,7 +105,7 @@ class BrushPanel(QWidget):
         lay.addLayout(top)
         lay.addLayout(row)
         lay.addLayout(grid)
-        for w in (self.show_check, self.corrupt_button, self.inpainting_button, self.info):
+        for w in (self.corrupt_button, self.inpainting_button, self.info):
             lay.addWidget(w)
         lay.addStretch(1)
 
@@ -153,12 +157,35 @@ class BrushPanel(QWidget):
         self.inpainting_button.setEnabled(n > 0)
 
     # ------------------------------------------------------------------ files
-    def load_mask(self, path: str | None = None) -> bool:
+    def load_mask(self, path: str | None = None, ask: bool = True) -> bool:
         """Load Ω from ``path`` (a file dialog without it); a bad or wrong-size file is refused with
-        a message box. Returns whether a mask was loaded."""
+        a message box. Returns whether a mask was loaded as Ω.
+
+        A file named like a defect's ground truth (``*_mask.*``) is asked about first: as Ω the
+        projection could change exactly those pixels and the result would look like a perfect
+        detection; "As Ground Truth" shows it as an outline instead (``ground_truth_requested``)."""
         if path is None:
             path, _ = QFileDialog.getOpenFileName(self, "Load mask", self._dir, "Images (*.png *.bmp *.tif *.tiff *.jpg)")
             if not path:
+                return False
+        if ask and os.path.splitext(os.path.basename(str(path)))[0].endswith("_mask"):
+            box = QMessageBox(QMessageBox.Icon.Question, "Load mask",
+                              f"{os.path.basename(str(path))} is named like the ground truth of a defect.\n\n"
+                              "As Ω (the pixels the projection may change, eq. 7) the run would change exactly "
+                              "those pixels and look like a perfect detection. Show it as the ground truth (a "
+                              "green outline, not used by the projection) instead?",
+                              QMessageBox.StandardButton.NoButton, self)
+            box.setObjectName("gt_or_omega")
+            as_gt = box.addButton("As Ground Truth", QMessageBox.ButtonRole.AcceptRole)
+            as_omega = box.addButton("As Ω", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(as_gt)
+            box.exec()
+            if box.clickedButton() is as_gt:
+                self._dir = os.path.dirname(str(path))
+                self.ground_truth_requested.emit(str(path))
+                return False
+            if box.clickedButton() is not as_omega:
                 return False
         try:
             self.controller.load(path)

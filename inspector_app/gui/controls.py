@@ -34,21 +34,28 @@ from superqt.utils import signals_blocked
 from ..core.params import RANGES
 from ..session import Session
 
-#: (combo label, stop kind) for the stop criterion (section 3.5).
+#: (combo label, stop kind, tooltip) for the stop criterion (section 3.5); short enough for the panel.
 STOP_KINDS = (
-    ("Max iterations only", "none"),
-    ("Energy convergence (|ΔE| < tol)", "converge"),
-    ("Lr < training minimum (paper)", "train-min"),
-    ("Lr < training percentile", "train-q"),
-    ("Lr < typed value", "lr"),
+    ("Max iterations", "none", "Only the maximum number of iterations"),
+    ("E converged", "converge", "Energy convergence: |ΔE| per pixel below tol for 'patience' iterations"),
+    ("Lr < train min", "train-min", "Lr(x_t) below the minimum training loss (the paper's choice, section 4.1)"),
+    ("Lr < train pct", "train-q", "Lr(x_t) below a percentile of the training losses (train-qNN)"),
+    ("Lr < value", "lr", "Lr(x_t) below a typed value (lr:VALUE)"),
 )
 OPTIMIZER_ITEMS = (("Plain step (eq. 5)", "sgd"), ("Adam (section 3.4)", "adam"))
 GRAD_MASK_ITEMS = (("Reconstruction error (eq. 8)", "recon"), ("None (plain ∇ₓE)", "none"))
+#: The same choices while Ω is painted: the gradient is then also masked by Ω (eq. 7).
+GRAD_MASK_ITEMS_MASKED = (("Ω (eq. 7) × recon. error (eq. 8)", "recon"), ("Ω only (eq. 7)", "none"))
+#: λ's slider: logarithmic from this value up; its left end is λ = 0 (no L1 term).
+LAM_SLIDER_MIN = 1e-3
+#: Where the model's defaults come from (combo label, paper?).
+DEFAULTS_ITEMS = (("the model's calibration", False), ("the paper (0.2, single px)", True))
 COMPARE_ITEMS = (("x₀ vs x_T (projection)", "projection"), ("x₀ vs f(x_T) (reconstruction)", "reconstruction"))
 
 
 class LogSpinBox(QDoubleSpinBox):
-    """A spin box for values spanning decades: shows ``%.4g``, the arrows multiply by ``factor``."""
+    """A spin box for values spanning decades: shows ``%.4g``, the arrows multiply by ``factor``
+    (from 0, when the range holds it, the up arrow goes to ``floor``)."""
 
     def __init__(self, minimum: float, maximum: float, factor: float = 10 ** 0.1, parent=None):
         super().__init__(parent)
@@ -79,25 +86,46 @@ class LogSpinBox(QDoubleSpinBox):
             return (QValidator.State.Acceptable, text, pos)
         return (QValidator.State.Intermediate, text, pos)
 
+    floor = 1e-3  # where the up arrow goes from 0
+
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt
-        self.setValue(min(self.maximum(), max(self.minimum(), self.value() * self._factor ** steps)))
+        v = self.value()
+        if v <= 0.0:
+            v = self.floor if steps > 0 else 0.0
+            steps = max(0, steps - 1)
+        self.setValue(min(self.maximum(), max(self.minimum(), v * self._factor ** steps)))
 
 
 class LogSlider(QWidget):
-    """A slider over log10(value) with a typed entry showing the value itself."""
+    """A slider over log10(value) with a typed entry showing the value itself.
+
+    The slider moves in steps of 1/100 of a decade (keys) and 1/10 (page); ``slider_min`` (> 0)
+    is its left end when ``minimum`` is 0, and that end means 0 (typed values below it are kept).
+    ``slider_row`` lays the slider out on its own, under the entry, for more travel: use
+    :attr:`slider` and :attr:`spin` in the form then (see :meth:`ControlPanel._energy_box`).
+    """
 
     valueChanged = Signal(float)
 
-    def __init__(self, minimum: float, maximum: float, value: float, parent=None):
+    def __init__(self, minimum: float, maximum: float, value: float, parent=None, slider_min: float | None = None,
+                 slider_row: bool = False):
         super().__init__(parent)
+        self._zero = minimum <= 0.0
+        lo = slider_min if self._zero else minimum
+        if lo is None or lo <= 0:
+            raise ValueError("a log slider from 0 needs slider_min > 0")
         self.slider = QDoubleSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(math.log10(minimum), math.log10(maximum))
+        self.slider.setRange(math.log10(lo), math.log10(maximum))
+        self.slider.setSingleStep(0.01)
+        self.slider.setPageStep(0.1)
         self.spin = LogSpinBox(minimum, maximum)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(6)
-        lay.addWidget(self.slider, 1)
-        lay.addWidget(self.spin)
+        self.spin.floor = lo
+        if not slider_row:
+            lay = QHBoxLayout(self)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.setSpacing(6)
+            lay.addWidget(self.slider, 1)
+            lay.addWidget(self.spin)
         self.slider.valueChanged.connect(self._from_slider)
         self.spin.valueChanged.connect(self._from_spin)
         self.setValue(value)
@@ -105,22 +133,40 @@ class LogSlider(QWidget):
     def value(self) -> float:
         return float(self.spin.value())
 
+    def _position(self, v: float) -> float:
+        return math.log10(max(v, 10.0 ** self.slider.minimum()))
+
     def setValue(self, v: float) -> None:  # noqa: N802 - Qt style
         with signals_blocked(self.spin), signals_blocked(self.slider):
             self.spin.setValue(v)
-            self.slider.setValue(math.log10(max(self.spin.value(), self.spin.minimum())))
+            self.slider.setValue(self._position(self.spin.value()))
+
+    def setToolTip(self, text: str) -> None:  # noqa: N802 - Qt style
+        super().setToolTip(text)
+        self.slider.setToolTip(text)
+        self.spin.setToolTip(text)
 
     def _from_slider(self, lv: float) -> None:
-        v = 10.0 ** lv
-        v = float(f"{v:.3g}")  # round to 3 significant digits, a value one can type
+        if self._zero and lv <= self.slider.minimum() + 1e-9:
+            v = 0.0
+        else:
+            v = float(f"{10.0 ** lv:.3g}")  # round to 3 significant digits, a value one can type
         with signals_blocked(self.spin):
             self.spin.setValue(v)
         self.valueChanged.emit(self.spin.value())
 
     def _from_spin(self, v: float) -> None:
         with signals_blocked(self.slider):
-            self.slider.setValue(math.log10(v))
+            self.slider.setValue(self._position(v))
         self.valueChanged.emit(float(v))
+
+
+def model_summary(loaded) -> str:
+    """Two lines: the file's name; its kind, size and channels (the rest is in Help → Model Info)."""
+    cfg = loaded.model.config
+    name = str(loaded.path).replace("\\", "/").rsplit("/", 1)[-1]
+    colour = "colour" if cfg.channels == 3 else "grey"
+    return f"{name}\n{loaded.kind}, {cfg.image_size}×{cfg.image_size} {colour}"
 
 
 def _combo(items, tooltip: str) -> QComboBox:
@@ -178,9 +224,9 @@ class ControlPanel(QWidget):
         self.session = session
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
-        root.setSpacing(8)
+        root.setSpacing(6)
         for box in (self._run_box(actions), self._energy_box(), self._stop_box(), self._map_box(),
-                    self._device_box(devices), self._model_box()):
+                    self._model_box(devices)):
             root.addWidget(box)
         #: Other tools (e.g. the mask brush) add their widgets here.
         self.extra_layout = QVBoxLayout()
@@ -215,26 +261,39 @@ class ControlPanel(QWidget):
         r, p = RANGES, self.session.params
         box = QGroupBox("Energy and step (eq. 4–8)")
         form = _form(box)
-        self.lam = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.lam.setRange(r["lam"].minimum, r["lam"].maximum)
-        self.lam.setDecimals(3)
-        self.lam.setSingleStep(0.005)
+        # λ and α: a typed entry on the label's row, the logarithmic slider under it across the
+        # whole panel (the most travel per decade)
+        self.lam = LogSlider(r["lam"].minimum, r["lam"].maximum, r["lam"].default, self,
+                             slider_min=LAM_SLIDER_MIN, slider_row=True)
         self.lam.setToolTip(
-            f"λ: {r['lam'].help}.\nLarger λ: fewer pixels move (the anomaly is kept sparse). Paper: 0.05."
-            "\nChanging it during a run applies from the next iteration.")
-        form.addRow("λ", self.lam)
-        self.alpha = LogSlider(r["alpha"].minimum, r["alpha"].maximum, r["alpha"].default)
+            f"λ: {r['lam'].help}; logarithmic slider, its left end is λ = 0.\nLarger λ: fewer pixels move "
+            "(the anomaly is kept sparse). Paper: 0.05.\nChanging it during a run applies from the next iteration.")
+        self.alpha = LogSlider(r["alpha"].minimum, r["alpha"].maximum, r["alpha"].default, self, slider_row=True)
         self.alpha.setToolTip(
             f"α: {r['alpha'].help}; logarithmic slider.\nPaper: 0.5. With the eq. 8 gradient mask a large α "
             "stays stable.\nChanging it during a run applies from the next iteration.")
-        form.addRow("α", self.alpha)
+        for label, w, paper in (("λ", self.lam, "paper: 0.05"), ("α", self.alpha, "paper: 0.5")):
+            w.hide()
+            row = QWidget()
+            rl = QHBoxLayout(row)
+            rl.setContentsMargins(0, 0, 0, 0)
+            rl.addWidget(w.spin)
+            hint = QLabel(paper)
+            hint.setStyleSheet("color: #9aa5ad; font-size: 9pt;")
+            rl.addWidget(hint)
+            rl.addStretch(1)
+            form.addRow(label, row)
+            form.addRow(w.slider)
         self.optimizer = _combo(OPTIMIZER_ITEMS, "Plain gradient step x ← x − α∇ₓE (eq. 5), or Adam on x "
                                                   "(section 3.4: 'beneficial for quality').")
         form.addRow("Optimizer", self.optimizer)
         self.grad_mask = _combo(GRAD_MASK_ITEMS, "Weight the gradient by the reconstruction error (x − f(x))² "
                                                   "(eq. 8, the anomaly mode: well-reconstructed pixels barely "
-                                                  "move), or use the plain gradient.")
+                                                  "move), or use the plain gradient.\nWhile Ω is painted the "
+                                                  "gradient is also masked by Ω (eq. 7): only its pixels move.")
         form.addRow("Gradient mask", self.grad_mask)
+        self.session.omega_changed.connect(self._update_grad_mask_items)
+        self.session.mask_replaced.connect(lambda _m: self._update_grad_mask_items())
         bind_value(p, "lam", self.lam)
         bind_value(p, "alpha", self.alpha)
         bind_combo(p, "optimizer", self.optimizer)
@@ -250,10 +309,13 @@ class ControlPanel(QWidget):
         self.max_iter.setKeyboardTracking(False)
         self.max_iter.setToolTip(f"{r['max_iter'].help} (always applies).")
         form.addRow("Max iterations", self.max_iter)
-        self.stop_kind = _combo(STOP_KINDS, "When to stop besides the maximum number of iterations:\n"
-                                             "• energy convergence: |ΔE| per pixel below tol for 'patience' "
-                                             "iterations;\n• Lr(x_t) below the minimum training loss (the paper's "
-                                             "choice), a training percentile, or a typed value.")
+        self.stop_kind = _combo([(label, kind) for label, kind, _tip in STOP_KINDS],
+                                "When to stop besides the maximum number of iterations:\n"
+                                "• energy convergence: |ΔE| per pixel below tol for 'patience' "
+                                "iterations;\n• Lr(x_t) below the minimum training loss (the paper's "
+                                "choice), a training percentile, or a typed value.")
+        for i, (_label, _kind, tip) in enumerate(STOP_KINDS):
+            self.stop_kind.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         form.addRow("Stop when", self.stop_kind)
         self.tol = LogSpinBox(r["tol"].minimum, r["tol"].maximum, factor=10.0)
         self.tol.setToolTip(r["tol"].help)
@@ -297,26 +359,51 @@ class ControlPanel(QWidget):
         self.threshold.setSingleStep(0.01)
         self.threshold.setToolTip(f"{r['threshold'].help}.\nMoves the overlay at once, without a new run.")
         form.addRow("Threshold", self.threshold)
-        toggles = QWidget()
-        tl = QHBoxLayout(toggles)
-        tl.setContentsMargins(0, 0, 0, 0)
+        self.min_area = QSpinBox()
+        self.min_area.setRange(1, 9999)
+        self.min_area.setSuffix(" px")
+        self.min_area.setKeyboardTracking(False)
+        self.min_area.setToolTip("The smallest defect counted: regions above the threshold with fewer pixels (at the "
+                                 "model's size, 8-connected) are texture, not defects.\nThe verdict and the "
+                                 "segmentation use it (score > threshold ⟺ a region this large remains).")
+        area_row = QWidget()  # the minimum area and the overlay toggles share a row
+        al = QHBoxLayout(area_row)
+        al.setContentsMargins(0, 0, 0, 0)
+        al.addWidget(self.min_area, 1)
+        form.addRow("Min. area", area_row)
+        self.threshold_source = QLabel()
+        self.threshold_source.setWordWrap(True)
+        self.threshold_source.setObjectName("threshold_source")
+        self.threshold_source.setStyleSheet("color: #9aa5ad; font-size: 9pt;")
+        form.addRow(self.threshold_source)
+        self.defaults_choice = _combo(DEFAULTS_ITEMS, "Where the threshold, the minimum area, the stop criterion and "
+                                                      "the iteration budget come from when a model opens: its "
+                                                      "calibration (on its validation images), or the paper's values.")
+        form.addRow("Defaults", self.defaults_choice)
         self.show_fill = QCheckBox("fill")
-        self.show_fill.setToolTip("Translucent red over the segmented pixels")
+        self.show_fill.setToolTip("Overlay: translucent red over the segmented pixels")
         self.show_contour = QCheckBox("contour")
-        self.show_contour.setToolTip("The threshold's isocurve of the DSSIM map")
-        tl.addWidget(self.show_fill)
-        tl.addWidget(self.show_contour)
-        tl.addStretch(1)
-        form.addRow("Overlay", toggles)
+        self.show_contour.setToolTip("Overlay: the outline of the segmentation (the threshold's isocurve)")
+        al.addWidget(self.show_fill)
+        al.addWidget(self.show_contour)
         bind_combo(d, "compare", self.compare)
         bind_value(d, "threshold", self.threshold)
+        bind_value(d, "min_area", self.min_area, int)
+        s = self.session
+        for sig in (s.origin_changed, s.defaults_changed, d.events.threshold, d.events.min_area):
+            sig.connect(self._update_source)
+        self.defaults_choice.currentIndexChanged.connect(
+            lambda _i: s.use_paper_defaults(bool(self.defaults_choice.currentData())))
+        self._update_source()
         for name, box_ in (("fill", self.show_fill), ("contour", self.show_contour)):
             bind(d, name, box_, box_.toggled, box_.isChecked, box_.setChecked)
         return box
 
-    def _device_box(self, devices: list[tuple[str, str]]) -> QGroupBox:
-        box = QGroupBox("Device")
-        dl = QHBoxLayout(box)
+    def _device_row(self, devices: list[tuple[str, str]]) -> QWidget:
+        row = QWidget()
+        dl = QHBoxLayout(row)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(QLabel("Device"))
         self.device = _combo(devices, "Where the model runs. CUDA is offered when torch finds a GPU.")
         dl.addWidget(self.device, 1)
         s = self.session
@@ -328,19 +415,41 @@ class ControlPanel(QWidget):
         s.device_changed.connect(show)
         self.device.currentIndexChanged.connect(lambda _i: setattr(s, "device", self.device.currentData()))
         show(s.device)
-        return box
+        return row
 
-    def _model_box(self) -> QGroupBox:
+    def _model_box(self, devices: list[tuple[str, str]]) -> QGroupBox:
+        """The model in two lines (the whole description in the tooltip and Help → Model Info) and
+        the device it runs on."""
         self.model_box = QGroupBox("Model")
         ml = QVBoxLayout(self.model_box)
+        ml.setSpacing(4)
         self.model_info = QLabel("no model")
         self.model_info.setWordWrap(True)
         self.model_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.model_info.setStyleSheet("font-size: 9pt;")
         ml.addWidget(self.model_info)
+        ml.addWidget(self._device_row(devices))
         return self.model_box
 
     # ------------------------------------------------------------------ session → widgets
+    def _update_source(self, *_a) -> None:
+        """The line under the threshold: where its value comes from; the defaults choice."""
+        s = self.session
+        self.threshold_source.setText(s.threshold_source)
+        self.threshold_source.setToolTip(s.defaults.method)
+        with signals_blocked(self.defaults_choice):
+            _select(self.defaults_choice, s.paper_defaults)
+        item = self.defaults_choice.model().item(0)
+        has = s.defaults.has_calibration or s.loaded is None
+        item.setEnabled(has)
+        item.setToolTip("" if has else "This model file carries no calibration: the paper's values are used.")
+
+    def _update_grad_mask_items(self, *_a) -> None:
+        """Name the gradient's masks as the next run will use them: with Ω painted, eq. 7 too."""
+        items = GRAD_MASK_ITEMS_MASKED if self.session.omega is not None else GRAD_MASK_ITEMS
+        for i, (label, _data) in enumerate(items):
+            self.grad_mask.setItemText(i, label)
+
     def _update_stop_rows(self, *_a) -> None:
         kind = self.session.params.stop_kind
         f = self._stop_form
@@ -350,7 +459,8 @@ class ControlPanel(QWidget):
 
     def _on_model(self, loaded) -> None:
         """Describe the model; offer the train-* stop criteria only when it carries their statistics."""
-        self.model_info.setText(loaded.describe() if loaded is not None else "no model")
+        self.model_info.setText(model_summary(loaded) if loaded is not None else "no model")
+        self.model_info.setToolTip(loaded.describe() if loaded is not None else "")
         if loaded is None:
             return
         has, has_q = self.session.has_training_stats
@@ -359,7 +469,7 @@ class ControlPanel(QWidget):
             kind = self.stop_kind.itemData(i)
             ok = has if kind == "train-min" else has_q if kind == "train-q" else True
             model.item(i).setEnabled(ok)
-            model.item(i).setToolTip("" if ok else "The model file carries no training-loss statistics.")
+            model.item(i).setToolTip(STOP_KINDS[i][2] if ok else "The model file carries no training-loss statistics.")
         p = self.session.params
         if (p.stop_kind == "train-min" and not has) or (p.stop_kind == "train-q" and not has_q):
             p.stop_kind = "none"

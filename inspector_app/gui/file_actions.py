@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QDir, QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from ..core.data import IMAGE_EXTENSIONS, ImageError, read_image
 from ..core.modelio import ModelFileError
-from ..core.pipeline import write_outputs
+from ..core.pipeline import output_paths, write_outputs
 from ..resources import DEMO_IMAGE, DEMO_MODEL, resource, sample_images
 from ..session import RunState, Session
 from ..session.export import finish_frame
 from ..session.jobs import open_model
+from ..session.samples import inside_resources, matching_model, sample_info
 from . import settings as st
 from .run_controller import ask_restart
 from .worker import TaskWorker, run_in_worker
@@ -40,6 +41,8 @@ class FileActions(QObject):
         self.session, self.window = session, parent
         self._loading: TaskWorker | None = None
         self._reload_path: str | None = None
+        self._written: set[Path] = set()  # files this window's exports wrote (replaced without asking)
+        self._loading_path: str | None = None  # the model file opening in the worker
         session.device_changed.connect(self._on_device_changed)
 
     @property
@@ -64,6 +67,7 @@ class FileActions(QObject):
         s.request_stop()
         if self._loading is None:
             s.set_state(RunState.LOADING)
+        self._loading_path = path
         w = run_in_worker(open_model, path, s.device,
                           on_result=lambda loaded: self._on_loaded(w, path, loaded),
                           on_error=lambda e: self._on_refused(w, path, e, show_errors))
@@ -76,7 +80,13 @@ class FileActions(QObject):
         self._loading = None
         s = self.session
         s.set_state(RunState.IDLE)
-        s.set_model(loaded, path)
+        try:
+            s.set_model(loaded, path)  # changes nothing when it fails
+        except (ValueError, RuntimeError) as e:
+            self._error("Cannot open the model", f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                        True)
+            self.model_opened.emit(False)  # the previous model, image and result stay as they were
+            return
         st.add_recent_file("models", str(Path(path).resolve()))
         st.set_last_dir("model", str(Path(path).resolve().parent))
         s.notice.emit(f"model: {Path(path).name} ({loaded.kind})", 6000)
@@ -174,32 +184,107 @@ class FileActions(QObject):
         if self.session.result is None:
             QMessageBox.information(self.window, "Export", "Nothing to export yet: run the projection first (F5).")
             return
-        folder = QFileDialog.getExistingDirectory(self.window, "Export to folder", st.last_dir("export"))
+        folder = QFileDialog.getExistingDirectory(self.window, "Export to folder", self.export_dir())
         if not folder:
             return
+        if inside_resources(folder):
+            QMessageBox.warning(self.window, "Export", f"{folder} is the application's bundled resources folder, "
+                                                      "which it never writes into: choose another folder.")
+            return
+        name = self.export_name(folder)
+        if name is None:
+            return
         try:
-            files = self.export_results(folder)
+            files = self.export_results(folder, name, overwrite=True)
         except (OSError, ValueError, RuntimeError) as e:
             self._error("Export failed", str(e), True)
             return
         st.set_last_dir("export", folder)
-        self.session.notice.emit(f"exported {len(files)} files to {folder}", 10000)
+        self.session.notice.emit(f"exported {len(files)} files named {name}_* to {folder}", 10000)
 
-    def export_results(self, folder: str | Path) -> dict[str, str]:
-        """Write the run's final outputs at the image's size (PNGs, the DSSIM map, a JSON), atomically."""
+    def export_dir(self) -> str:
+        """Where the export dialog opens: the last export folder, else the image's folder, else the
+        user's documents folder — never the bundled resources folder."""
+        s = self.session
+        image_dir = str(Path(s.image.path).parent) if s.image is not None and s.image.path else ""
+        for cand in (st.last_dir("export"), image_dir):
+            if cand and Path(cand).is_dir() and not inside_resources(cand):
+                return cand
+        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return docs if docs and Path(docs).is_dir() else QDir.homePath()
+
+    def export_files(self, folder: str | Path, name: str) -> list[Path]:
+        """The files an export named ``name`` writes into ``folder`` (Ω's only when one is painted)."""
+        paths = list(output_paths(folder, name).values())
+        if self.session.omega is not None:
+            paths.append(Path(folder) / f"{name}_omega.png")
+        return paths
+
+    def collisions(self, folder: str | Path, name: str) -> list[Path]:
+        """Files an export would replace that this window did not write itself."""
+        return [p for p in self.export_files(folder, name) if p.exists() and p.resolve() not in self._written]
+
+    def export_name(self, folder: str | Path, ask: bool = True) -> str | None:
+        """The name to export under: the image's, or — when files of that name that this window did
+        not write are in ``folder`` — the user's choice of replacing them, a free name, or None (cancel)."""
+        name = self.session.prepared.name if self.session.prepared is not None else "image"
+        clash = self.collisions(folder, name)
+        if not clash:
+            return name
+        free = next(f"{name}_{k}" for k in range(1, 10000) if not any(p.exists() for p in self.export_files(folder, f"{name}_{k}")))
+        if not ask:
+            return free
+        box = QMessageBox(QMessageBox.Icon.Question, "Export",
+                          f"{len(clash)} file(s) named {name}_* are already in {folder} (e.g. {clash[0].name}), "
+                          f"and this window did not write them.\n\nReplace them, or export as {free}_* beside them?",
+                          QMessageBox.StandardButton.NoButton, self.window)
+        box.setObjectName("export_collision")
+        keep = box.addButton(f"Export as {free}", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return free if clicked is keep else name if clicked is replace else None
+
+    def export_results(self, folder: str | Path, name: str | None = None, overwrite: bool = False) -> dict[str, str]:
+        """Write the run's final outputs at the image's size (PNGs, the DSSIM map, Ω when painted, a
+        JSON with the same fields as the ``project`` command's), atomically, as ``name`` (the image's
+        by default). Refuses (``FileExistsError``) to replace a file this window did not write,
+        unless ``overwrite``; never writes into the bundled resources folder."""
         s = self.session
         frame, prep = s.result, s.prepared
         if frame is None or prep is None:
             raise RuntimeError("nothing to export: run the projection first")
+        if inside_resources(folder):
+            raise ValueError(f"{folder} is the bundled resources folder: the window never writes into it")
+        name = name or prep.name
+        clash = self.collisions(folder, name)
+        if clash and not overwrite:
+            raise FileExistsError(f"{clash[0]} exists (not written by this window): choose another folder or name")
         curves = s.energy.series()
+        omega = s.omega
         extra = {
-            "model": s.model_path, "model_kind": s.loaded.kind, "image": s.image.path,
-            "device": str(s.loaded.device), "run_finished": bool(frame.finished),
+            "source": s.image.path, "model": s.model_path, "model_kind": s.loaded.kind, "image": s.image.path,
+            "device": str(s.loaded.device), "recon_loss_x0": s.lr0, "run_finished": bool(frame.finished),
             "stopped_by_user": s.stopped_by_user, "energy_terms": curves,
+            "omega_file": f"{name}_omega.png" if omega is not None else None,
+            "omega_pixels": int(omega.sum()) if omega is not None else 0,
         }
-        out = finish_frame(prep, frame, compare=s.display.compare, threshold=s.display.threshold,
+        d = s.display
+        out = finish_frame(prep, frame, compare=d.compare, threshold=d.threshold, min_area=d.min_area,
+                           threshold_source=s.export_threshold_source, warnings=list(s.warning_items),
                            energy_curve=curves["E"], extra=extra)
-        return write_outputs(out, folder, original=prep.original)
+        out.name = name
+        out.info["name"] = name
+        written: dict[str, str] = {}
+        if omega is not None:  # Ω first: a JSON never names a file that is not there
+            from ..core.data import write_image
+
+            written["omega"] = str(write_image(Path(folder) / f"{name}_omega.png", (omega * 255).astype("uint8")))
+        written.update(write_outputs(out, folder, original=prep.original))
+        self._written.update(Path(p).resolve() for p in written.values())
+        return written
 
     # ------------------------------------------------------------------ menus
     def fill_recent_menu(self, m: QMenu) -> None:
@@ -222,6 +307,67 @@ class FileActions(QObject):
     def fill_samples_menu(self, m: QMenu) -> None:
         m.clear()
         for p in sample_images():
-            m.addAction(f"{p.parent.name}/{p.name}").triggered.connect(lambda _c=False, p=p: self.open_image(p))
+            a = m.addAction(f"{p.parent.name}/{p.name}")
+            a.setStatusTip(f"Open {p.name} with the bundled {p.parent.name} model")
+            a.triggered.connect(lambda _c=False, p=p: self.open_sample(p))
         if m.isEmpty():
             m.addAction("(no samples installed)").setEnabled(False)
+
+    def open_sample(self, path: str | Path) -> bool:
+        """A bundled sample with the model it belongs to (opened when the current one is of another
+        category) and what lies beside it: a defect's ground truth as an outline, or for an
+        inpainting sample its corrupted region as Ω and the clean image as the ground truth."""
+        s = self.session
+        info = sample_info(path)
+        model = matching_model(info.path, s.model_path if self._loading is None else self._loading_path)
+        if model is not None:
+            self.open_model(model)
+        try:
+            img = read_image(info.path)
+        except (ImageError, OSError, ValueError) as e:
+            self._error("Cannot open the image", str(e), True)
+            return False
+        omega = clean = None
+        try:
+            if info.mask_is_omega and info.mask is not None:
+                from ..core.mask import load_mask_png
+
+                omega = load_mask_png(info.mask, img.shape[:2])
+                clean = read_image(info.clean) if info.clean is not None else None
+        except (ImageError, OSError, ValueError):
+            omega = clean = None  # the sample alone, without its mask
+        s.request_stop()
+        s.set_image(img, str(info.path), ground_truth=clean, omega=omega)
+        st.add_recent_file("images", str(info.path.resolve()))
+        if not info.mask_is_omega and info.mask is not None:
+            try:
+                s.load_ground_truth(str(info.mask))
+            except ValueError:
+                pass
+        what = " with its model" if model is not None else ""
+        extra = (", its corrupted region as Ω" if omega is not None else
+                 ", its ground truth outlined in green" if s.gt_mask is not None else "")
+        s.notice.emit(f"sample {info.category}/{info.path.name}{what}{extra}", 8000)
+        return True
+
+    # ------------------------------------------------------------------ ground truth
+    def choose_ground_truth(self) -> None:
+        if self.session.image is None:
+            QMessageBox.information(self.window, "Load ground truth", "Open an image first.")
+            return
+        start = str(Path(self.session.image.path).parent) if self.session.image.path else st.last_dir("image")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load ground-truth defect mask", start,
+                                              "Images (*.png *.bmp *.tif *.tiff *.jpg);;All files (*)")
+        if path:
+            self.load_ground_truth(path)
+
+    def load_ground_truth(self, path: str | Path, show_errors: bool = True) -> bool:
+        """Show a defect mask of the image's size as the ground truth (an outline; never Ω)."""
+        try:
+            self.session.load_ground_truth(str(path))
+        except (OSError, ValueError) as e:
+            self._error("Cannot load the ground truth", str(e), show_errors)
+            return False
+        n = int(self.session.gt_mask.sum()) if self.session.gt_mask is not None else 0
+        self.session.notice.emit(f"ground truth: {Path(path).name} ({n} px), outlined in green", 8000)
+        return True

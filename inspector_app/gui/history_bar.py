@@ -30,6 +30,7 @@ class HistoryBar(QWidget):
         row.addWidget(self.label)
         session.history_changed.connect(self._update)
         session.frame_shown.connect(self._update)
+        session.state_changed.connect(self._update)
         self.slider.valueChanged.connect(session.show_history)
 
     def _update(self, *_a) -> None:
@@ -44,6 +45,7 @@ class HistoryBar(QWidget):
         self.slider.setEnabled(n > 1)
         if s.follow:
             it = s.latest.iteration if s.latest is not None else None
-            self.label.setText("t = –" if it is None else f"t = {it} (live)")
+            live = " (live)" if s.running else (" (end)" if s.result is not None else "")
+            self.label.setText("t = –" if it is None else f"t = {it}{live}")
         elif s.current is not None:
             self.label.setText(f"t = {s.current.iteration} / {s.history[-1].iteration}")

@@ -37,8 +37,9 @@ class InpaintingTools(QObject):
         lay.addWidget(self.panel)
         self.box = box
 
-        for a in self.brush.actions.values():
-            tools_menu.addAction(a)
+        for key, a in self.brush.actions.items():
+            if key != "clear":  # the window's own "Clear Mask Ω" (enabled only with a mask) does it
+                tools_menu.addAction(a)
         self.act_face_demo = QAction("&Face Inpainting Demo", window)
         self.act_face_demo.setToolTip("Blind (eq. 8) vs masked (eq. 7) inpainting on a corrupted face, side by side")
         self.act_face_demo.triggered.connect(self.open_face_demo)
@@ -50,6 +51,14 @@ class InpaintingTools(QObject):
         session.mask_replaced.connect(self.brush.set_mask_model)
         self.panel.corrupt_requested.connect(self.corrupt)
         self.panel.inpainting_requested.connect(self.open_inpainting)
+        self.panel.ground_truth_requested.connect(self.load_ground_truth)
+
+    def load_ground_truth(self, path: str) -> None:
+        """Show ``path`` as the defect's ground truth (the brush panel's "Load…" on a ``*_mask`` file)."""
+        try:
+            self.session.load_ground_truth(path)
+        except (OSError, ValueError) as e:
+            QMessageBox.warning(self.window, "Load ground truth", str(e))
 
     def corrupt(self, mask: np.ndarray) -> None:
         """Replace the painted region of the current image by uniform noise; keep the clean image

@@ -41,6 +41,8 @@ from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, i
 from ..core.params import RANGES
 from ..session.jobs import inpainting_frame, inpainting_static
 from ..session.pacing import one_line
+from .brush import MASK_COLOR
+from .views import ContourItem
 from .worker import ProjectionRunner, run_in_worker
 
 #: Screen pixels per image pixel the panels start with (32×32 faces → 192 px), nearest neighbour.
@@ -146,6 +148,13 @@ class InpaintingWindow(QMainWindow):
             p.view.sigRangeChangedManually.connect(lambda *_a, _v=p.view: self._sync_views(_v))
         for n in names:
             self.panels[n].title.setText(PANEL_TITLES[n], color=_RUN_COLORS.get(n, "#e8e8e8"))
+        # Ω's outline on the corrupted input, in the brush's colour: where the masked run may change pixels
+        self.omega_outline: ContourItem | None = None
+        if self.job.mask is not None and "corrupted" in self.panels:
+            self.omega_outline = ContourItem(level=0.5, pen=pg.mkPen(MASK_COLOR, width=1.5), axisOrder="row-major")
+            self.omega_outline.setZValue(20)
+            self.omega_outline.setData(self.job.mask.astype(np.float32), level=0.5)
+            self.panels["corrupted"].view.addItem(self.omega_outline)
 
         self.runners: dict[str, ProjectionRunner] = {}
         for m in self.job.modes:

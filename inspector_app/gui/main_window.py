@@ -30,6 +30,7 @@ from ..session import Session
 from ..session.jobs import available_devices
 from ..session.pacing import DEFAULT_MAX_FPS
 from . import settings as st
+from .banners import VerdictBadge, WarningBanner
 from .controls import ControlPanel
 from .file_actions import FileActions
 from .history_bar import HistoryBar
@@ -54,7 +55,7 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None, max_fps: float = DEFAULT_MAX_FPS, restore: bool = True,
                  session: Session | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Inspector")
+        self.setWindowTitle("")  # Qt adds the application's display name ("Inspector") itself
         self.setAcceptDrops(True)
         devices = available_devices()
         self.session = s = session or Session(device=devices[0][1])
@@ -68,13 +69,14 @@ class MainWindow(QMainWindow):
         self.views = ViewController(s, self.grid, self.energy_plot, self.hover_label)
         self.inpainting = InpaintingTools(s, self, self.tools_menu, self.demo_menu)
         self.add_side_widget(self.inpainting.box)
+        self._fit_side_panel()
         self._connect_files()
         s.model_changed.connect(self._update_title)
         s.image_changed.connect(self._update_title)
         s.result_changed.connect(lambda r: self.act_export.setEnabled(r is not None))
         s.omega_changed.connect(lambda: self.act_clear_mask.setEnabled(s.omega is not None))
         s.mask_replaced.connect(lambda _m: self.act_clear_mask.setEnabled(s.omega is not None))
-        s.warnings_changed.connect(lambda w: s.notice.emit(w[-1], 10000) if w else None)
+        s.defaults_changed.connect(lambda _d: self.act_paper_defaults.setChecked(s.paper_defaults))
         if restore:
             self._restore_settings(devices)
         self.review = ReviewMode(s, self)  # after the restore: its docks appear with a folder only
@@ -119,8 +121,20 @@ class MainWindow(QMainWindow):
         self.act_reset_zoom = act("Reset &Zoom", ("Ctrl+0",), "Show whole images", lambda: self.grid.reset_zoom())
         self.act_clear_mask = act("Clear Mask Ω", (), "Remove the inpainting mask (eq. 7): every pixel may change",
                                   lambda: self.session.set_omega(None))
-        self.act_defaults = act("Reset Parameters to Defaults", (), "The model's suggested parameters and "
-                                                                    "threshold", lambda: self.session.apply_defaults())
+        self.act_defaults = act("Reset Parameters to Defaults", (), "Every parameter, the threshold and the minimum "
+                                                                    "area as the model's calibration (or the paper) "
+                                                                    "has them", lambda: self.session.apply_defaults())
+        self.act_paper_defaults = act("Use the Paper's Defaults", (), "Threshold 0.2 on single pixels and the stop "
+                                                                      "at the training minimum, instead of the model's "
+                                                                      "calibration")
+        self.act_paper_defaults.setCheckable(True)
+        self.act_paper_defaults.toggled.connect(
+            lambda on: self.session.use_paper_defaults(on) if on != self.session.paper_defaults else None)
+        self.act_restore_settings = act("Restore Default Settings…", (), "Forget every saved setting (parameters, "
+                                                                         "display, device, layout) and use the "
+                                                                         "defaults", lambda: self.restore_defaults())
+        self.act_load_gt = act("Load Ground Truth…", (), "Outline a ground-truth defect mask (*_mask.png) on x₀ to "
+                                                         "compare with the segmentation; it is never used as Ω")
 
     def _build_ui(self, devices) -> None:
         self.controls = ControlPanel(self.session, self.run_actions, devices)
@@ -136,10 +150,14 @@ class MainWindow(QMainWindow):
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
         self.hover_label.setStyleSheet("font-family: monospace; font-size: 9pt; padding: 2px 4px;")
         self.history_bar = HistoryBar(self.session)
+        self.verdict_badge = VerdictBadge(self.session)
+        self.banner = WarningBanner(self.session)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(4, 4, 4, 0)
         rl.setSpacing(4)
+        rl.addWidget(self.verdict_badge)
+        rl.addWidget(self.banner)
         rl.addWidget(self.grid, 1)
         rl.addWidget(self.history_bar)
         rl.addWidget(self.hover_label)
@@ -149,9 +167,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setCollapsible(1, False)
-        side = self.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 6
-        scroll.setMinimumWidth(side)
-        self.splitter.setSizes([side, 1200])
+        self.side_scroll = scroll
         self.setCentralWidget(self.splitter)
         avail = self.screen().availableGeometry() if self.screen() else None
         w, h = 1560, 940
@@ -171,10 +187,10 @@ class MainWindow(QMainWindow):
         pm = mb.addMenu("&Projection")
         pm.addActions(list(self.run_actions.values()))
         pm.addSeparator()
-        pm.addAction(self.act_defaults)
+        pm.addActions([self.act_defaults, self.act_paper_defaults, self.act_restore_settings])
         mb.addMenu("&View").addAction(self.act_reset_zoom)
         self.tools_menu = mb.addMenu("&Tools")
-        self.tools_menu.addAction(self.act_clear_mask)
+        self.tools_menu.addActions([self.act_clear_mask, self.act_load_gt])
         self.demo_menu = mb.addMenu("&Demo")
         self.demo_menu.addAction(self.act_demo)
         self.samples_menu = self.demo_menu.addMenu("Sample Images")
@@ -187,18 +203,43 @@ class MainWindow(QMainWindow):
         self.act_open_image.triggered.connect(f.choose_image)
         self.act_export.triggered.connect(f.choose_export)
         self.act_demo.triggered.connect(f.open_demo)
+        self.act_load_gt.triggered.connect(lambda: f.choose_ground_truth())
         self.recent_menu.aboutToShow.connect(lambda: f.fill_recent_menu(self.recent_menu))
         self.samples_menu.aboutToShow.connect(lambda: f.fill_samples_menu(self.samples_menu))
 
     def add_side_widget(self, widget: QWidget) -> None:
         """Add a widget (e.g. a group box) to the side panel, below the model information."""
         self.controls.extra_layout.addWidget(widget)
+        self._fit_side_panel()
+
+    def _fit_side_panel(self) -> None:
+        """The side panel as wide as its widest part (no text cut off), without a horizontal scroll bar."""
+        scroll = self.side_scroll
+        side = self.controls.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 6
+        scroll.setMinimumWidth(side)
+        self.splitter.setSizes([side, max(1200, self.width() - side)])
 
     def _update_title(self, *_a) -> None:
         s = self.session
         names = [Path(s.model_path).name] if s.model_path else []
         names += [s.image.label] if s.image is not None else []
-        self.setWindowTitle(f"Inspector — {' — '.join(names)}" if names else "Inspector")
+        # the window system shows "TITLE — Inspector": Qt appends the application's display name
+        self.setWindowTitle(" — ".join(names))
+
+    def restore_defaults(self, ask: bool = True) -> bool:
+        """Forget the saved settings (parameters, display, device, window layout) and use the
+        defaults: the model's (or the paper's) parameters, threshold and minimum area."""
+        if ask and QMessageBox.question(
+                self, "Restore default settings",
+                "Forget every saved setting (parameters, display, device, window layout) and use the defaults?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No) != QMessageBox.StandardButton.Yes:
+            return False
+        st.clear_saved_settings()
+        st.restore_session_defaults(self.session)
+        self._fit_side_panel()
+        self.session.notice.emit("default settings restored", 6000)
+        return True
 
     def show_model_info(self) -> None:
         s = self.session

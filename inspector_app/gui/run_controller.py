@@ -19,18 +19,6 @@ from ..session.pacing import DEFAULT_MAX_FPS
 from ..session.params import LIVE, RESTART
 from .worker import ProjectionRunner
 
-STOP_REASON_TEXT = {
-    "max_iter": "max iterations",
-    "converged": "energy converged",
-    "threshold": "Lr below the stop threshold",
-    "diverged": "diverged (α too large?): kept the lowest-energy iterate",
-}
-
-
-def stop_text(reason: str | None) -> str:
-    return STOP_REASON_TEXT.get(reason, reason) if reason else "stopped by the user"
-
-
 class RunController(QObject):
     """Serves the run actions and the session's run/stop requests (see the module docstring).
 

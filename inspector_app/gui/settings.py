@@ -51,8 +51,12 @@ def set_last_dir(kind: str, folder: str) -> None:
     app_settings().setValue(f"dirs/{kind}", folder)
 
 
+#: What "Restore Default Settings" forgets (recent files and last folders stay).
+SAVED_GROUPS = ("params", "display", "window", "defaults")
+
+
 def save_session(session) -> None:
-    """The parameters, the display settings and the device, for the next start."""
+    """The parameters, the display settings, the choice of defaults and the device, for the next start."""
     s = app_settings()
     for group, values in (("params", session.params.as_dict()), ("display", session.display.as_dict())):
         s.beginGroup(group)
@@ -60,6 +64,28 @@ def save_session(session) -> None:
             s.setValue(k, v)
         s.endGroup()
     s.setValue("device", session.device)
+    s.setValue("defaults/paper", bool(session.paper_defaults))
+
+
+def clear_saved_settings() -> None:
+    """Forget the saved parameters, display settings, device, window layout and choice of defaults."""
+    s = app_settings()
+    for g in SAVED_GROUPS:
+        s.remove(g)
+    s.remove("device")
+    s.sync()
+
+
+def restore_session_defaults(session) -> None:
+    """Put the defaults into ``session``: the display's own, the model's calibration (not the
+    paper's) and every parameter from it (α, λ included)."""
+    from ..session.params import Display
+
+    fresh = Display()
+    for k in ("compare", "fill", "contour"):
+        setattr(session.display, k, getattr(fresh, k))
+    session.use_paper_defaults(False)
+    session.apply_defaults()
 
 
 def restore_session(session, devices: list[str]) -> None:
@@ -72,3 +98,5 @@ def restore_session(session, devices: list[str]) -> None:
     dev = str(s.value("device", session.device))
     if dev in devices:
         session.device = dev
+    if str(s.value("defaults/paper", "false")).lower() in ("true", "1"):
+        session.use_paper_defaults(True)

@@ -8,7 +8,7 @@ import time
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from ..session import RunState, Session
-from .run_controller import stop_text
+from ..session.assess import stop_explanation
 
 FIELDS = (("device", "Where the model runs"), ("iteration", "Iteration t of the shown iterate"),
           ("rate", "Iterations per second"), ("energy", "E(x_t) = Lr + λ‖x_t − x₀‖₁ (eq. 4)"),
@@ -74,6 +74,6 @@ class StatusBar:
         elif s.run_error:
             self.set(reason="error")
         elif s.result is not None:
-            self.set(reason=f"stop: {stop_text(s.result.stop_reason)}")
+            self.set(reason=f"stop: {stop_explanation(s.result, s.lr0)}")
         elif s.current is not None:
             self.set(reason="ready: Run (F5)")

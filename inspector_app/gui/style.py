@@ -21,10 +21,21 @@ def configure_pyqtgraph() -> None:
     _configured = True
 
 
+#: Added to the theme: a disabled button keeps a visible frame and a darker face, so that it
+#: still reads as a button (the theme draws it flat, like a label).
+DISABLED_BUTTONS = """
+QPushButton:disabled, QToolButton:disabled {
+    border: 1px solid #455364;
+    background-color: #1f2b36;
+    color: #6b7b88;
+}
+"""
+
+
 def apply_dark_style(app: QApplication) -> None:
     try:
         import qdarkstyle
 
-        app.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+        app.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6") + DISABLED_BUTTONS)
     except Exception:  # noqa: BLE001 - the window works without the theme
-        pass
+        app.setStyleSheet(DISABLED_BUTTONS)

@@ -4,11 +4,14 @@ curve, the hover readout. Holds no state: everything is read from the session wh
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel
 
 from ..session import Session
-from ..core.verdict import segment
-from .views import EnergyPlot, ImageGrid
+from ..session.assess import contour_data, segmentation
+from .views import DSSIM_LEVELS, GT_COLOR, ContourItem, EnergyPlot, ImageGrid
 
 EMPTY_HINT = "Open a model (Ctrl+M)\nand an image (Ctrl+O),\nor drop them here"
 
@@ -35,9 +38,18 @@ class ViewController:
         s.energy_added.connect(lambda _t: plot.draw(s.energy))
         s.result_changed.connect(lambda r: plot.fit() if r is not None else None)
         s.display.events.compare.connect(self.redraw)
-        for name in ("threshold", "fill", "contour"):
+        for name in ("threshold", "min_area", "fill", "contour"):
             getattr(s.display.events, name).connect(self.update_segmentation)
+        s.display.events.threshold.connect(self._update_colorbar)
+        # the defect ground truth (Tools → Load Ground Truth…): a dashed green outline, never Ω
+        self.gt_contour = ContourItem(level=0.5, pen=pg.mkPen(GT_COLOR, width=1.6, style=Qt.PenStyle.DashLine),
+                                      axisOrder="row-major")
+        self.gt_contour.setZValue(24)
+        self.gt_contour.setVisible(False)
+        self.input_view.view_box.addItem(self.gt_contour)
+        s.ground_truth_changed.connect(self._draw_gt)
         grid.hovered.connect(self._on_hover)
+        self._update_colorbar()
         self._on_input()
 
     # ------------------------------------------------------------------ session → views
@@ -53,6 +65,34 @@ class ViewController:
         if s.x0 is not None:
             self.grid.reset_zoom()
         self.show_hint()
+        self._draw_gt()
+
+    def _draw_gt(self) -> None:
+        """The ground truth's outline over x0, in the model's pixel frame like the segmentation."""
+        s = self.session
+        gt = s.gt_mask
+        if gt is None or s.image is None or gt.shape != s.image.shape:
+            self.gt_contour.setData(None)
+            self.gt_contour.setVisible(False)
+            return
+        p = s.prepared
+        fh, fw = p.model_input.shape[:2] if p is not None else gt.shape
+        self.gt_contour.setData(gt.astype(np.float32), level=0.5)
+        self.gt_contour.setTransform(QTransform.fromScale(fw / gt.shape[1], fh / gt.shape[0]))
+        self.gt_contour.setVisible(True)
+
+    @property
+    def gt_shown(self) -> bool:
+        return self.gt_contour.isVisible() and self.gt_contour.data is not None
+
+    def _update_colorbar(self, *_a) -> None:
+        """The DSSIM colour bar spans the threshold (beyond 0.5 it grows) and marks it."""
+        t = float(self.session.display.threshold)
+        top = DSSIM_LEVELS[1] if t <= DSSIM_LEVELS[1] * 0.95 else min(1.0, float(np.ceil(t * 1.1 * 20.0) / 20.0))
+        panel = self.grid.dssim_panel
+        if panel.levels != (DSSIM_LEVELS[0], top):
+            panel.set_levels(DSSIM_LEVELS[0], top)
+        panel.set_marker(t)
 
     def show_hint(self) -> None:
         s = self.session
@@ -103,9 +143,12 @@ class ViewController:
             self.input_view.set_segmentation(None, None, d.threshold)
             return
         dmap = f.dssim(d.compare)
-        seg = segment(dmap, d.threshold)
-        self.input_view.set_segmentation(seg, dmap, d.threshold, fill=d.fill, contour=d.contour)
-        text = f"input x₀ · DSSIM > {d.threshold:.2f}: {float(seg.mean()) * 100.0:.1f} % of pixels"
+        seg = segmentation(dmap, d.threshold, d.min_area)
+        # the contour outlines the segmentation exactly (regions under the minimum area are not drawn)
+        self.input_view.set_segmentation(seg, contour_data(dmap, seg, d.threshold), d.threshold, fill=d.fill,
+                                         contour=d.contour)
+        area = "" if d.min_area <= 1 else f" in regions ≥ {d.min_area} px"
+        text = f"input x₀ · DSSIM > {d.threshold:.2f}{area}: {float(seg.mean()) * 100.0:.1f} % of pixels"
         if text != self.input_view.title.text:  # a new label text re-lays the panel out: only on change
             self.input_view.title.setText(text)
 

@@ -17,9 +17,12 @@ from skimage.measure import find_contours
 
 from ..session.frames import EnergyTrace, Frame
 
-#: Colours shared by the views and the plot.
+#: Colours shared by the views and the plot. The segmentation is red; Ω (brush.MASK_COLOR) is blue
+#: and the ground truth (GT_COLOR) green, so that the three never look alike.
 SEGMENTATION_RGBA = (255, 64, 48, 105)
 CONTOUR_COLOR = (255, 90, 60)
+GT_COLOR = (70, 230, 110)
+THRESHOLD_MARK_COLOR = (255, 255, 255)
 ENERGY_COLORS = {"E": (250, 250, 250), "Lr": (80, 200, 255), "reg": (255, 120, 210)}
 #: DSSIM levels of the colour bar (the same range as core.pipeline.DSSIM_VIS_MAX by default).
 DSSIM_LEVELS = (0.0, 0.5)
@@ -48,9 +51,12 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view_box.addItem(self.image_item)
         self.levels = levels
         self.colorbar: pg.ColorBarItem | None = None
+        self.marker: pg.InfiniteLine | None = None
         if colormap is not None:
+            # not interactive: its level handles looked like threshold markers; the threshold has
+            # its own labelled mark (set_marker)
             self.colorbar = pg.ColorBarItem(values=levels, colorMap=pg.colormap.get(colormap), width=12,
-                                            interactive=True, rounding=0.01, limits=(0.0, 1.0),
+                                            interactive=False, rounding=0.01, limits=(0.0, 1.0),
                                             label=colorbar_label)
             self.colorbar.setImageItem(self.image_item)
             self.colorbar.setFixedWidth(SIDE_COLUMN)
@@ -66,6 +72,47 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.hint = pg.TextItem("", color=(210, 210, 210), anchor=(0.5, 0.5))
         self.hint.setZValue(50)
         self.view_box.addItem(self.hint, ignoreBounds=True)
+
+    def set_levels(self, lo: float, hi: float) -> None:
+        """The value range the colour map spans (the colour bar's ends)."""
+        self.levels = (float(lo), float(hi))
+        if self.colorbar is not None:
+            self.colorbar.setLevels(self.levels)
+            self._place_marker()
+
+    def set_marker(self, value: float | None, label: str = "threshold {value:.3f}") -> None:
+        """A labelled line across the colour bar at ``value`` (e.g. the segmentation threshold)."""
+        if self.colorbar is None:
+            return
+        if self.marker is None:
+            self.marker = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(THRESHOLD_MARK_COLOR, width=2),
+                                          label="", labelOpts={"position": 0.0, "color": THRESHOLD_MARK_COLOR,
+                                                               "anchors": [(1, 0.5), (1, 0.5)]})
+            self.marker.setZValue(2000)
+            self.colorbar.addItem(self.marker)
+        self._marker_value = value
+        self._marker_label = label
+        self._place_marker()
+
+    def _place_marker(self) -> None:
+        if self.marker is None:
+            return
+        value = getattr(self, "_marker_value", None)
+        if value is None:
+            self.marker.setVisible(False)
+            return
+        lo, hi = self.levels
+        y = 256.0 * (float(value) - lo) / max(hi - lo, 1e-12)
+        self.marker.setVisible(0.0 <= y <= 256.0)
+        self.marker.setValue(min(256.0, max(0.0, y)))
+        self.marker.label.setFormat(self._marker_label.replace("{value:.3f}", f"{float(value):.3f}"))
+
+    @property
+    def marker_value(self) -> float | None:
+        """The value the colour bar's mark shows (None when hidden)."""
+        if self.marker is None or not self.marker.isVisible():
+            return None
+        return getattr(self, "_marker_value", None)
 
     def set_hint(self, text: str) -> None:
         """A line of text over the view's centre (empty: none)."""
@@ -256,20 +303,46 @@ class ImageGrid(QWidget):
         self.diff_panel.set_image(diff if diff.ndim == 2 else diff.mean(axis=2))
 
 
+class IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (iterations): no tick between two integers."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        out = []
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            whole = [v for v in values if abs(v - round(v)) < 1e-6]
+            if whole:
+                out.append((max(float(spacing), 1.0), whole))
+        if not out and maxVal - minVal >= 0:  # a range under one: its whole numbers, if any
+            out.append((1.0, [float(v) for v in range(int(np.ceil(minVal)), int(np.floor(maxVal)) + 1)]))
+        return out
+
+
+def _hex(rgb) -> str:
+    return "#%02x%02x%02x" % tuple(rgb)
+
+
+#: The plot's title names the three curves in their colours: a legend that covers no curve.
+ENERGY_TITLE = (f"energy <span style='color:{_hex(ENERGY_COLORS['E'])}'>━ E</span> = "
+                f"<span style='color:{_hex(ENERGY_COLORS['Lr'])}'>━ Lr</span> + "
+                f"<span style='color:{_hex(ENERGY_COLORS['reg'])}'>━ λ‖x − x₀‖₁</span> (eq. 4)")
+
+
 class EnergyPlot(pg.PlotWidget):
-    """E, Lr and λ‖x−x0‖₁ against the iteration (eq. 4), with the Lr stop threshold (section 3.5)."""
+    """E, Lr and λ‖x−x0‖₁ against the iteration (eq. 4), with the Lr stop threshold (section 3.5).
+
+    The iteration axis has whole-number ticks only; the curves are named in the title, in their
+    colours, instead of a legend box over them."""
 
     def __init__(self, parent=None):
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": IntegerAxis("bottom")})
         self.setMinimumSize(200, 160)
         pi = self.getPlotItem()
-        pi.setTitle("energy E = Lr + λ‖x − x₀‖₁ (eq. 4)", size="10pt")
+        pi.setTitle(ENERGY_TITLE, size="10pt")
         pi.setLabel("bottom", "iteration t")
         # no grid: pyqtgraph draws it with the axes, which would then be repainted with every curve update
         pi.setClipToView(True)
         pi.setDownsampling(auto=True, mode="peak")
-        self.legend = pi.addLegend(offset=(-8, 8), labelTextSize="9pt")
-        self.legend.setBrush(pg.mkBrush(25, 35, 45, 200))
+        self.legend = None
         self.curves = {
             "E": pi.plot([], [], pen=pg.mkPen(ENERGY_COLORS["E"], width=2), name="E"),
             "Lr": pi.plot([], [], pen=pg.mkPen(ENERGY_COLORS["Lr"], width=1.5), name="Lr"),

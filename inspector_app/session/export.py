@@ -21,7 +21,10 @@ def final_state(frame: Frame, compare: str) -> FinalState:
 
 
 def finish_frame(prep: PreparedImage, frame: Frame, *, compare: str = "projection", threshold: float = 0.2,
+                 min_area: int = 1, threshold_source: str = "", warnings: list[dict[str, str]] | None = None,
                  energy_curve: list[float] | None = None, extra: dict[str, Any] | None = None) -> ProjectionOutput:
-    """The outputs of ``frame`` at the original image's size (``core.pipeline.finish``)."""
-    return finish(prep, final_state(frame, compare), compare=compare, threshold=threshold,
-                  energy_curve=energy_curve, extra=extra)
+    """The outputs of ``frame`` at the original image's size (``core.pipeline.finish``): the same
+    score, verdict, segmentation and fields as the ``project`` command writes for these settings."""
+    return finish(prep, final_state(frame, compare), compare=compare, threshold=threshold, min_area=min_area,
+                  threshold_source=threshold_source, energy_curve=energy_curve, params=frame.params,
+                  warnings=warnings, extra=extra)

@@ -48,9 +48,14 @@ def projection_job(
 
 
 def open_model(path: str, device: str) -> LoadedModel:
-    """``core.modelio.load_model`` (a TorchScript file runs one forward pass to check itself): call it
-    in a worker. Raises ``ModelFileError``, or ``OSError`` / ``RuntimeError`` / ``ValueError``."""
-    return load_model(path, device)
+    """``core.modelio.load_model`` (a TorchScript file runs one forward pass to check itself) and a
+    check that its calibration can be used: call it in a worker. Raises ``ModelFileError``, or
+    ``OSError`` / ``RuntimeError`` / ``ValueError``."""
+    from .assess import check_model_defaults
+
+    loaded = load_model(path, device)
+    check_model_defaults(loaded)
+    return loaded
 
 
 @dataclass

@@ -18,11 +18,18 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-from ..core.mask import MaskModel
+from ..core.mask import MIN_RADIUS, MaskModel
 from ..core.modelio import LoadedModel
 from ..core.pipeline import PreparedImage, prepare
+from .assess import Verdict, VerdictCache, export_source, fit_warning_items, origin_text
 from .frames import EnergyTrace, Frame, FrameHistory
 from .params import Defaults, Display, ParamsModel
+
+
+def default_brush_radius(shape: tuple[int, int]) -> float:
+    """The brush radius a new image starts with: 1/16 of its shorter side (8 px on 128 px, 2 px on a
+    32 px face), in half pixels, between :data:`~inspector_app.core.mask.MIN_RADIUS` and 32."""
+    return float(min(32.0, max(MIN_RADIUS, round(min(shape[:2]) / 16.0 * 2.0) / 2.0)))
 
 
 class RunState(enum.Enum):
@@ -82,8 +89,15 @@ class Session:
     ``state_changed(RunState)``, ``run_cleared()``, ``frame_shown(Frame | None)``,
     ``energy_added(list)``, ``result_changed(Frame | None)``, ``warnings_changed(tuple)``,
     ``device_changed(str)``, ``history_changed()``, ``notice(str, int)`` (a message for the status
-    bar, milliseconds); and two requests the run controller serves: ``run_requested()``,
-    ``stop_requested()`` (served synchronously: after :meth:`request_stop` no run is in progress).
+    bar, milliseconds), ``origin_changed(str)`` (where the threshold in use comes from: ``model``,
+    ``paper`` or ``user``), ``defaults_changed(Defaults)``, ``ground_truth_changed()`` (the defect
+    ground truth shown beside the segmentation); and two requests the run controller serves:
+    ``run_requested()``, ``stop_requested()`` (served synchronously: after :meth:`request_stop` no
+    run is in progress).
+
+    Warnings (:attr:`warning_items`, ``[{code, message}]``; :attr:`warnings` holds their messages)
+    are re-evaluated when the model, the image, the stop criterion or Lr(x0) change; Lr(x0) comes
+    from the first frame (iteration 0) of a preview or a run.
     """
 
     model_changed = Signal(object)
@@ -101,6 +115,9 @@ class Session:
     history_changed = Signal()
     run_requested = Signal()
     stop_requested = Signal()
+    origin_changed = Signal(str)
+    defaults_changed = Signal(object)
+    ground_truth_changed = Signal()
 
     def __init__(self, device: str = "cpu"):
         self.loaded: LoadedModel | None = None
@@ -121,8 +138,19 @@ class Session:
         self.stopped_by_user = False
         self.run_error: str | None = None
         self.warnings: tuple[str, ...] = ()
+        self.warning_items: list[dict[str, str]] = []
+        self.lr0: float | None = None  # Lr(x0) of the open model and image, from the worker's first frame
+        self.paper_defaults = False  # the paper's values instead of the model's calibration
+        self.threshold_origin = "paper"  # where the threshold in use comes from (params.ORIGINS)
+        self.gt_mask: np.ndarray | None = None  # the defect ground truth at the image's size (shown only)
+        self._applying = False
+        self._verdicts = VerdictCache()
         self._device = device
         self._prepared: PreparedImage | None = None
+        for name in ("threshold", "min_area"):
+            getattr(self.display.events, name).connect(self._on_threshold_edit)
+        for name in ("stop_kind", "percentile", "lr_value"):
+            getattr(self.params.events, name).connect(lambda *_a: self._update_warnings())
 
     # ================================================================== inputs
     @property
@@ -141,11 +169,22 @@ class Session:
         return self.loaded is not None and self.image is not None
 
     def set_model(self, loaded: LoadedModel, path: str | None = None) -> None:
-        """Use ``loaded`` from now on: the run is forgotten, the warnings re-evaluated."""
+        """Use ``loaded`` from now on: the run is forgotten, the warnings re-evaluated, and the
+        model's defaults (its calibration, or the paper's) set the stop criterion, the iteration
+        budget, the threshold and the minimum area (α and λ stay as they are).
+
+        Everything that can fail (the defaults, the image prepared for this model) is done before
+        anything changes: on ``ValueError`` the previous model stays fully in place."""
+        defaults = Defaults.for_model(loaded.meta, paper=self.paper_defaults)
+        defaults.params.validated()
+        prepared = None
+        if self.image is not None:
+            prepared = prepare(self.image.stem, self.image.pixels, loaded, self.omega)
         self.loaded, self.model_path = loaded, (str(path) if path is not None else loaded.path)
-        self.defaults = Defaults()
-        self._prepared = None
+        self._prepared = prepared
+        self.lr0 = None
         self.clear_run()
+        self._set_defaults(defaults, parameters=False)
         self._update_warnings()
         self.model_changed.emit(loaded)
 
@@ -163,9 +202,17 @@ class Session:
         old.end_stroke()
         old.on_change.remove(self._on_omega)
         self.mask = MaskModel(pixels.shape[:2], None if omega is None else self._checked_omega(omega))
-        self.mask.radius, self.mask.mode = old.radius, old.mode
+        # the radius the user chose stays for an image of the same size; another size starts with
+        # a radius scaled to it
+        same = old.shape == self.mask.shape
+        self.mask.radius = old.radius if same else default_brush_radius(self.mask.shape)
+        self.mask.mode = old.mode
         self.mask.on_change.append(self._on_omega)
         self._prepared = None
+        self.lr0 = None
+        if self.gt_mask is not None:
+            self.gt_mask = None
+            self.ground_truth_changed.emit()
         self.clear_run()
         self._update_warnings()
         self.mask_replaced.emit(self.mask)
@@ -246,7 +293,11 @@ class Session:
         self.set_state(RunState.PAUSED if paused else RunState.RUNNING)
 
     def accept_frame(self, frame: Frame) -> None:
-        """A frame from the worker: kept in the history during a run, shown when following."""
+        """A frame from the worker: kept in the history during a run, shown when following. The
+        first frame (iteration 0) of a preview or a run gives Lr(x0) for the warnings."""
+        if frame.iteration == 0 and np.isfinite(frame.recon_loss) and frame.recon_loss != self.lr0:
+            self.lr0 = float(frame.recon_loss)
+            self._update_warnings()
         if not self.running:
             self.show(frame)
             return
@@ -317,24 +368,100 @@ class Session:
         self.stop_requested.emit()
 
     def apply_defaults(self) -> None:
-        """Set the parameters and the threshold to the model's suggested defaults."""
-        self.params.set_params(self.defaults.params)
-        self.display.threshold = self.defaults.threshold
-        self.notice.emit(f"parameters and threshold of the {self.defaults.source}", 6000)
+        """Set every parameter, the threshold and the minimum area to the model's defaults (its
+        calibration, or the paper's values)."""
+        self._set_defaults(self.defaults, parameters=True)
+        self.notice.emit(f"parameters, threshold and minimum area of the {self.defaults.source}", 6000)
+
+    def use_paper_defaults(self, on: bool) -> None:
+        """Take the paper's values (``on``) or the model's calibration as the defaults, and apply
+        their stop criterion, iteration budget, threshold and minimum area."""
+        self.paper_defaults = bool(on)
+        meta = self.loaded.meta if self.loaded is not None else None
+        self._set_defaults(Defaults.for_model(meta, paper=self.paper_defaults), parameters=False)
+        self.notice.emit(f"threshold, minimum area and stop criterion of the {self.defaults.source}", 6000)
+
+    def _set_defaults(self, defaults: Defaults, parameters: bool) -> None:
+        """Make ``defaults`` the model's defaults and apply them: the threshold, the minimum area,
+        the stop criterion and the iteration budget; with ``parameters`` every parameter."""
+        self.defaults = defaults
+        self._applying = True
+        try:
+            p = defaults.params
+            if parameters:
+                self.params.set_params(p)
+            else:
+                current = self.params.to_params() if self._params_valid() else p
+                self.params.set_params(current.replace(stop=p.stop, max_iter=p.max_iter))
+            self.display.threshold = defaults.threshold
+            self.display.min_area = defaults.min_area
+        finally:
+            self._applying = False
+        self._set_origin(defaults.origin)
+        self.defaults_changed.emit(defaults)
+
+    def _params_valid(self) -> bool:
+        try:
+            self.params.to_params()
+            return True
+        except ValueError:
+            return False
+
+    # ================================================================== threshold and verdict
+    def _on_threshold_edit(self, *_a) -> None:
+        if not self._applying:
+            self._set_origin("user")
+
+    def _set_origin(self, origin: str) -> None:
+        if origin != self.threshold_origin:
+            self.threshold_origin = origin
+            self.origin_changed.emit(origin)
+
+    @property
+    def threshold_source(self) -> str:
+        """Where the threshold and minimum area in use come from, in one line."""
+        d = self.display
+        return origin_text(self.threshold_origin, self.defaults, d.threshold, d.min_area)
+
+    @property
+    def export_threshold_source(self) -> str:
+        """The ``threshold_source`` an export records (the calibration's text, the paper's, or the user)."""
+        return export_source(self.threshold_origin, self.defaults)
+
+    def verdict_of(self, frame: Frame | None = None) -> Verdict | None:
+        """The image score and verdict of ``frame`` (the shown one by default) with the display's
+        threshold and minimum area; None without a frame."""
+        f = self.current if frame is None else frame
+        if f is None:
+            return None
+        d = self.display
+        return self._verdicts.verdict(f, d.compare, d.threshold, d.min_area)
+
+    def load_ground_truth(self, path: str) -> None:
+        """Read a ground-truth defect mask (non-zero = defect) of the image's size and show it.
+        Raises ``MaskFileError`` (a ``ValueError``) naming the file."""
+        from ..core.mask import load_mask_png
+
+        if self.image is None:
+            raise ValueError("open an image before its ground truth")
+        self.set_ground_truth(load_mask_png(path, self.image.shape))
+
+    def set_ground_truth(self, mask: np.ndarray | None) -> None:
+        """The defect ground truth (a ``*_mask.png`` of the image's size) to show beside the
+        segmentation. It is never Ω: the projection does not read it."""
+        if mask is not None:
+            mask = self._checked_omega(mask)
+            if not mask.any():
+                mask = None
+        self.gt_mask = mask
+        self.ground_truth_changed.emit()
 
     # ================================================================== warnings
     def _update_warnings(self) -> None:
-        w = []
-        stats = self.loaded.training_stats if self.loaded is not None else None
-        if self.loaded is not None and not (stats and "min" in stats):
-            w.append("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
-                     "'percentile' stop criteria are off.")
-        if self.loaded is not None and self.image is not None:
-            ch = self.loaded.model.channels
-            if (self.image.pixels.ndim == 3) != (ch == 3):
-                w.append(f"The image is {'colour' if self.image.pixels.ndim == 3 else 'grey'}; the model takes "
-                         f"{'colour' if ch == 3 else 'grey'} images: it was converted.")
-        w = tuple(w)
+        items = fit_warning_items(self.loaded, self.image.pixels if self.image is not None else None,
+                                  self.lr0, self.params.stop_spec())
+        w = tuple(i["message"] for i in items)
+        self.warning_items = items
         if w != self.warnings:
             self.warnings = w
             self.warnings_changed.emit(w)

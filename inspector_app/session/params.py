@@ -141,14 +141,47 @@ class Display:
                 setattr(self, k, str(values[k]).lower() in ("true", "1"))
 
 
+#: Where the threshold and the minimum area in use come from (:attr:`Defaults.origin`, or the user).
+ORIGINS = ("model", "paper", "user")
+
+
 @dataclass(frozen=True)
 class Defaults:
-    """The parameters and threshold a model suggests, and where they come from (shown to the user).
+    """The parameters, threshold and minimum defect area a model suggests, and where they come from.
 
-    Today every model gets the paper's settings (``source="paper"``); a model file that carries its
-    own calibration will supply its threshold, stop and iteration budget here.
+    ``origin`` is ``"model"`` when the model file carries a calibration (its ``calibration``
+    metadata, :mod:`inspector_app.core.calibration`), else ``"paper"`` (the paper's settings,
+    :data:`~inspector_app.core.calibration.PAPER`); ``method`` says in words how the values were
+    obtained (the calibration's own text), ``source`` names the origin for a status line.
     """
 
     params: ProjectionParams = ProjectionParams()
     threshold: float = RANGES["threshold"].default
-    source: str = "paper (α 0.5, λ 0.05, Lr < training minimum, threshold 0.2)"
+    min_area: int = 1
+    origin: str = "paper"
+    method: str = "the paper's defaults (threshold 0.2, stop when Lr < training minimum)"
+    has_calibration: bool = False
+
+    @property
+    def source(self) -> str:
+        return "model's calibration" if self.origin == "model" else "paper's defaults"
+
+    @classmethod
+    def for_model(cls, meta, paper: bool = False) -> "Defaults":
+        """The defaults of a model file's metadata ``meta``: its calibration, or the paper's values
+        when it has none or ``paper`` is asked for. α and λ are those the calibration was made
+        with (the paper's)."""
+        from ..core.calibration import PAPER, model_defaults
+
+        has = bool(meta) and isinstance(meta.get("calibration"), dict)
+        cal = model_defaults(meta, paper=paper)
+        figures = cal.figures if isinstance(cal.figures, dict) else {}
+        base = ProjectionParams()
+        try:
+            alpha = float(figures.get("alpha", base.alpha))
+            lam = float(figures.get("lam", base.lam))
+            params = base.replace(alpha=alpha, lam=lam, stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
+        except (TypeError, ValueError):
+            params = base.replace(stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
+        return cls(params, float(cal.threshold), max(1, int(cal.min_area)), "paper" if cal is PAPER else "model",
+                   str(cal.method or PAPER.method), has)

@@ -358,11 +358,11 @@ def test_settings_persist_in_the_test_folder(qtbot, model_file, _isolated_settin
 
     w = MainWindow()
     qtbot.addWidget(w)
-    w.controls.lam.setValue(0.3)
+    assert open_model(qtbot, w, model_file)  # a model sets its own threshold: the user's comes after
+    w.controls.lam.spin.setValue(0.3)
     w.controls.threshold.setValue(0.35)
     w.controls.alpha.spin.setValue(2.0)
     assert (w.session.params.lam, w.session.display.threshold, w.session.params.alpha) == (0.3, 0.35, 2.0)
-    assert open_model(qtbot, w, model_file)
     w.close()
     assert list(Path(_isolated_settings).rglob("*.ini"))
     w2 = MainWindow()

@@ -108,12 +108,17 @@ def test_a_new_image_brings_a_new_omega_keeping_the_brush(session):
     s.mask.radius, s.mask.mode = 6.0, "erase"
     old, replaced = s.mask, []
     s.mask_replaced.connect(replaced.append)
+    s.set_image(np.zeros((40, 36), np.float32), "/data/same_size.png")  # the same size: the radius stays
+    assert s.mask.radius == 6.0 and s.mask.mode == "erase"
+    old, replaced = s.mask, []
+    s.mask_replaced.connect(replaced.append)
     omega = np.zeros((20, 30), bool)
     omega[2:6, 3:9] = True
     clean = np.zeros((20, 30), np.float32)
     s.set_image(np.ones((20, 30), np.float32), None, name="x_corrupted", ground_truth=clean, omega=omega)
     assert replaced == [s.mask] and s.mask is not old
-    assert s.mask.radius == 6.0 and s.mask.mode == "erase"
+    # another size: a radius scaled to it (1/16 of the shorter side), the mode kept
+    assert s.mask.radius == 1.0 and s.mask.mode == "erase"
     assert np.array_equal(s.omega, omega) and not s.mask.can_undo
     assert s.image.stem == "x_corrupted" and s.image.ground_truth is clean
     old.set_mask(np.ones((40, 36), bool))  # the old model is no longer listened to

@@ -1,0 +1,159 @@
+"""What the window says about a result and about the fit of model and image (numpy only, no Qt).
+
+* :func:`frame_verdict` — the image score and verdict of a frame's DSSIM map
+  (:mod:`inspector_app.core.verdict`: "defective" ⟺ score > threshold ⟺ the segmentation is not
+  empty), with the minimum defect area in pixels at the model's size;
+* :func:`fit_warning_items` — the warnings where model and image do not fit
+  (:func:`inspector_app.core.checks.fit_warnings`, plus a model without training statistics);
+  Lr(x0) comes from the worker's first frame, never from a model call here;
+* :func:`origin_text` — one line saying where the threshold in use comes from;
+* :func:`stop_explanation` — why a run ended, in words, including a run that stopped at t = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..core.checks import fit_warnings, image_channels
+from ..core.projection import threshold_from_stats
+from ..core.verdict import image_score, segment, verdict
+
+NO_STATS = ("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
+            "'percentile' stop criteria are off.")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict on one DSSIM map: ``score`` (the highest threshold at which a region of at least
+    ``min_area`` pixels remains) against ``threshold``."""
+
+    score: float
+    threshold: float
+    min_area: int
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.score, self.threshold)
+
+    @property
+    def defective(self) -> bool:
+        return self.verdict == "defective"
+
+    def text(self) -> str:
+        if self.defective:
+            return f"DEFECTIVE  score {self.score:.3f} > {self.threshold:.3f}"
+        return f"GOOD  score {self.score:.3f} ≤ {self.threshold:.3f}"
+
+
+class VerdictCache:
+    """:func:`image_score` of the shown frame, computed once per (frame, compare, min_area): moving
+    the threshold only compares numbers."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._score = 0.0
+
+    def verdict(self, frame, compare: str, threshold: float, min_area: int) -> Verdict:
+        key = (id(frame), frame.iteration, compare, int(min_area))
+        if key != self._key:
+            self._score = image_score(frame.dssim(compare), int(min_area))
+            self._key = key
+        return Verdict(self._score, float(threshold), int(min_area))
+
+    def clear(self) -> None:
+        self._key = None
+
+
+def segmentation(dssim: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
+    """The defects of a model-sized DSSIM map (regions of at least ``min_area`` pixels above the threshold)."""
+    return segment(dssim, threshold, int(min_area))
+
+
+def contour_data(dssim: np.ndarray, seg: np.ndarray, threshold: float) -> np.ndarray:
+    """``dssim`` with the pixels above the threshold that are not part of a kept defect lowered just
+    under it, so that the threshold's isocurve outlines exactly the segmentation."""
+    d = np.asarray(dssim, dtype=np.float32)
+    drop = (d > threshold) & ~seg
+    if not drop.any():
+        return d
+    below = np.nextafter(np.float32(threshold), np.float32(-np.inf))
+    return np.where(drop, np.minimum(d, below), d).astype(np.float32)
+
+
+def check_model_defaults(loaded) -> None:
+    """Refuse a model file whose calibration names a stop criterion its own training statistics
+    cannot give (``ValueError`` naming the file): it is malformed, and opening it would leave a
+    window whose first run fails."""
+    cal = (loaded.meta or {}).get("calibration")
+    if not isinstance(cal, Mapping):
+        return
+    try:
+        threshold_from_stats(str(cal.get("stop", "")), loaded.training_stats)
+    except ValueError as e:
+        raise ValueError(f"{loaded.path}: its calibration cannot be used ({e})") from None
+
+
+def lr_threshold(stop_spec: str, stats: Mapping[str, Any] | None) -> float | None:
+    """The Lr stop level of a stop criterion, or None (none, converge, or missing statistics)."""
+    try:
+        return threshold_from_stats(stop_spec, stats)
+    except ValueError:
+        return None
+
+
+def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None,
+                      stop_spec: str) -> list[dict[str, str]]:
+    """``[{code, message}]`` for the open model and image (see the module docstring)."""
+    if loaded is None:
+        return []
+    out: list[dict[str, str]] = []
+    stats = loaded.training_stats
+    if not (stats and "min" in stats):
+        out.append({"code": "no_stats", "message": NO_STATS})
+    if image_pixels is None:
+        return out
+    model = loaded.model
+    out += fit_warnings(image_pixels.shape, image_channels(image_pixels), model.image_size, model.channels, lr0,
+                        lr_threshold(stop_spec, stats), (loaded.meta or {}).get("calibration"), stats)
+    return out
+
+
+def origin_text(origin: str, defaults, threshold: float, min_area: int) -> str:
+    """Where the threshold (and minimum area) in use come from, in one line for the side panel."""
+    area = "single pixels" if int(min_area) <= 1 else f"regions ≥ {int(min_area)} px"
+    if origin == "model":
+        return f"threshold {threshold:.3f}, {area}: from the model's calibration"
+    if origin == "paper":
+        return f"threshold {threshold:.3f}, {area}: the paper's default (figure 3)"
+    d = defaults
+    return (f"threshold {threshold:.3f}, {area}: set by you (the {d.source}: {d.threshold:.3f}"
+            f"{'' if d.min_area <= 1 else f', ≥ {d.min_area} px'})")
+
+
+def export_source(origin: str, defaults) -> str:
+    """``threshold_source`` of an exported result: the calibration's or the paper's method, or the user."""
+    if origin == "user":
+        return "set in the window by the user"
+    return defaults.method
+
+
+def stop_explanation(frame, lr0: float | None = None) -> str:
+    """Why the run of ``frame`` (its final frame) ended, for the status bar."""
+    reason = frame.stop_reason
+    if reason is None:
+        return "stopped by the user"
+    if reason == "threshold" and int(frame.steps) == 0:
+        lr = frame.recon_loss if lr0 is None else lr0
+        thr = frame.lr_threshold
+        level = f" {thr:.4g}" if thr is not None else ""
+        return (f"stopped at t = 0: Lr(x0) = {lr:.4g} is already under the stop threshold{level}, "
+                "so nothing moved and nothing is flagged (wrong model?)")
+    return {
+        "max_iter": "max iterations",
+        "converged": "energy converged",
+        "threshold": "Lr below the stop threshold",
+        "diverged": "diverged (α too large?): kept the lowest-energy iterate",
+    }.get(reason, str(reason))
