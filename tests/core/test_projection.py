@@ -227,8 +227,14 @@ def test_bad_inputs_are_refused():
         next(project(model, _x(), ProjectionParams(stop="sometimes")))
     bad = _x()
     bad[0, 0, 0, 0] = float("nan")
-    with pytest.raises(ProjectionError, match="NaN"):
+    with pytest.raises(ProjectionError, match="^the input contains NaN or infinite values$"):
         next(project(model, bad))
+    with pytest.raises(ProjectionError, match=r"^expected a B×C×H×W batch, got shape \(1, 32, 32\)$"):
+        next(project(model, torch.rand(1, 32, 32)))
+    # one dimension wrong is enough: width, height, channels
+    for shape in [(1, 1, 32, 64), (1, 1, 64, 32), (1, 3, 32, 32)]:
+        with pytest.raises(ProjectionError, match=rf"^the model takes 1×32×32 images, got {shape[1]}×{shape[2]}×{shape[3]}$"):
+            next(project(model, torch.rand(*shape)))
 
 
 def test_gradient_maps_appendix_a():
