@@ -25,6 +25,8 @@ def test_round_trip_every_kind(tmp_path, kind):
     assert loaded.kind == kind
     assert loaded.model.config == model.config
     assert loaded.training_stats == stats
+    assert loaded.model.training_stats == stats  # what the train-* stop criteria read
+    assert loaded.device == torch.device("cpu") and loaded.path == str(path)
     assert loaded.meta["version"]
     x = torch.rand(2, model.channels, 32, 32)
     model.eval()
@@ -77,8 +79,9 @@ def test_truncated_file(tmp_path, good_file):
     data = good_file.read_bytes()
     bad = tmp_path / "trunc.safetensors"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="trunc.safetensors: is truncated or corrupt"):
+    with pytest.raises(ModelFileError, match="trunc.safetensors: is truncated or corrupt") as e:
         load_model(bad)
+    assert e.value.path == str(bad) and e.value.problem.startswith("is truncated or corrupt (SafetensorError: ")
 
 
 def _rewrite_meta(src, dst, change):
@@ -101,20 +104,32 @@ def test_wrong_kind_and_wrong_shape(tmp_path, good_file):
     bad = _rewrite_meta(good_file, tmp_path / "vae.safetensors", lambda m, h: m.update(kind="vae"))
     with pytest.raises(ModelFileError, match="does not hold a vae model|wrong-shaped"):
         load_model(bad)
+    # declared with BatchNorm: many tensors missing and many unexpected, the first three of each named
+    bad = _rewrite_meta(good_file, tmp_path / "bn.safetensors", lambda m, h: m.update(norm="batch"))
+    with pytest.raises(ModelFileError) as e:
+        load_model(bad)
+    import re
+
+    m = re.fullmatch(r"does not hold a l2ae model: missing \[(.*)\], unexpected \[(.*)\]", e.value.problem)
+    assert m and e.value.path == str(bad)
+    assert m.group(1).count("'") == 6 and m.group(2).count("'") == 6
     bad = _rewrite_meta(good_file, tmp_path / "size.safetensors", lambda m, h: m.update(image_size=64))
-    with pytest.raises(ModelFileError, match="wrong-shaped tensor"):
+    with pytest.raises(ModelFileError, match="wrong-shaped tensor") as e:
         load_model(bad)
+    assert e.value.path == str(bad)
     bad = _rewrite_meta(good_file, tmp_path / "meta.safetensors", lambda m, h: m.pop("latent"))
-    with pytest.raises(ModelFileError, match="malformed metadata"):
+    with pytest.raises(ModelFileError, match="malformed metadata") as e:
         load_model(bad)
+    assert e.value.path == str(bad)
 
 
 def test_safetensors_without_our_metadata(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
-    with pytest.raises(ModelFileError, match="no inspector_app metadata"):
+    with pytest.raises(ModelFileError, match="no inspector_app metadata") as e:
         load_model(tmp_path / "foreign.safetensors")
+    assert e.value.path == str(tmp_path / "foreign.safetensors")
 
 
 def test_random_bytes(tmp_path):
