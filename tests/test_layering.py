@@ -91,7 +91,5 @@ def test_no_import_circle_outside_core_and_cli():
     assert not bad, bad
 
 
-@pytest.mark.xfail(strict=True, reason="the core's circle inspector_app.core.data → inpainting → pipeline → modelio → "
-                                        "data is being removed in the core (remove this mark when it is gone)")
 def test_no_import_circle_anywhere():
     assert not import_circles()

@@ -103,7 +103,7 @@ def run(a) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = a.name or Path(a.image).stem
     files = {}
-    for panel, img in res["panels"].items():
+    for panel, img in res.panels.items():
         files[panel] = write_image(out / f"{name}_{panel}.png", img).name
     info = {
         "version": __version__,
@@ -114,22 +114,22 @@ def run(a) -> int:
         "model": str(a.model),
         "model_kind": loaded.kind,
         "device": str(loaded.device),
-        "image_size": res["image_size"],
-        "model_size": res["model_size"],
-        "masked_fraction": res["masked_fraction"],
+        "image_size": list(res.image_size),
+        "model_size": res.model_size,
+        "masked_fraction": res.masked_fraction,
         "modes": list(modes),
-        "runs": res["runs"],
+        "runs": {k: r.to_dict() for k, r in res.runs.items()},
         "metrics": {k: {m: (None if v != v or v == float("inf") else v) for m, v in d.items()}
-                    for k, d in res["metrics"].items()},
+                    for k, d in res.metrics.items()},
         "seconds": round(seconds, 3),
         "files": files,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     atomic_write_bytes(out / f"{name}_inpaint.json", json.dumps(info, indent=2).encode())
     if not a.quiet:
-        for mode, r in res["runs"].items():
-            print(f"{name} {mode}: {r['iterations']} iterations ({r['stop_reason']})")
-        for panel, m in res["metrics"].items():
+        for mode, r in res.runs.items():
+            print(f"{name} {mode}: {r.iterations} iterations ({r.stop_reason})")
+        for panel, m in res.metrics.items():
             extra = f", inside Ω {_fmt(m['psnr_mask'])} dB" if "psnr_mask" in m else ""
             print(f"  {panel:15s} PSNR {_fmt(m['psnr'])} dB, SSIM {m['ssim']:.3f}{extra}")
         print(f"wrote {len(files)} image(s) and {name}_inpaint.json to {out}")

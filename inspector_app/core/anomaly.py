@@ -1,4 +1,5 @@
-"""Anomaly maps: DSSIM (section 4.1), the segmentation, and appendix A's single-gradient maps."""
+"""Anomaly maps besides DSSIM (section 4.1): appendix A's single-gradient maps. The segmentation and
+the image score are in :mod:`inspector_app.core.verdict`."""
 
 from __future__ import annotations
 
@@ -6,16 +7,6 @@ import torch
 
 from .losses import dssim_map, kl_divergence
 from .models import AutoEncoder, VariationalAE
-
-
-def segmentation(dssim: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
-    """Binary anomaly mask: DSSIM above the threshold (figure 3 uses 0.2)."""
-    return dssim > threshold
-
-
-def image_score(dssim: torch.Tensor) -> torch.Tensor:
-    """Image-level anomaly score: the maximum of each B×H×W map."""
-    return dssim.flatten(1).max(1).values
 
 
 def gradient_maps(model: AutoEncoder, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -42,4 +33,4 @@ def gradient_maps(model: AutoEncoder, x: torch.Tensor) -> dict[str, torch.Tensor
     return out
 
 
-__all__ = ["dssim_map", "segmentation", "image_score", "gradient_maps"]
+__all__ = ["dssim_map", "gradient_maps"]

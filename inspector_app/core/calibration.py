@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .datasets import TEXTURE_DEFECTS, apply_defect
+from .defects import TEXTURE_DEFECTS, apply_defect
 from .losses import dssim_map
 from .metrics import image_auroc, pixel_auroc
 from .models import AutoEncoder
@@ -230,6 +230,59 @@ def images_projected(n_val: int, defects_per_image: int = len(TEXTURE_DEFECTS)) 
     return len(_halves(n_val)[1]) * (1 + defects_per_image)
 
 
+def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, batch: int) -> dict[str, float]:
+    """The Lr level of every candidate stop: the training statistics' (the paper's) and the
+    percentiles of Lr(x0) over half A of the validation images."""
+    from .data import to_tensor
+
+    with torch.no_grad():
+        lr_a = np.concatenate([model.forward_loss(to_tensor(images_a[s:s + batch]).to(device))[0].cpu().numpy()
+                               for s in range(0, len(images_a), batch)])
+    levels: dict[str, float] = {}
+    for c in LR_STOPS:
+        try:
+            levels[c] = threshold_from_stats(c, stats)
+        except ValueError:
+            pass
+    for q in VAL_QUANTILES:
+        levels[f"val-q{q}"] = float(np.quantile(lr_a, q / 100.0))
+    return levels
+
+
+def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], n_good: int, labels: np.ndarray,
+             lr_levels: dict, base: ProjectionParams) -> dict[str, Any]:
+    """What the calibration measured, for the model file (and the model card)."""
+    chosen = candidates[key]
+    area, thr = chosen["min_area"], chosen["threshold"]
+    sd = np.array([image_score(m.astype(np.float32), area) for m in traj.maps[key][n_good:]])
+    per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in TEXTURE_DEFECTS if k in kinds}
+    lr0 = traj.lr0
+
+    def span(v):
+        return [float(v.min()), float(np.median(v)), float(v.max())]
+
+    return {
+        "n_good": n_good,
+        "n_defects": len(kinds),
+        "defect_kinds": list(TEXTURE_DEFECTS),
+        "alpha": base.alpha,
+        "lam": base.lam,
+        "chosen": key,
+        "pixel_auroc_baseline": pixel_auroc(traj.baseline, labels),
+        "pixel_auroc": chosen["pixel_auroc"],
+        "image_auroc": chosen["image_auroc"],
+        "defects_flagged": chosen["defects_flagged"],
+        "defects_flagged_by_kind": per_kind,
+        "good_passed": chosen["good_passed"],
+        "mean_iterations": chosen["mean_iterations"],
+        "lr_levels": lr_levels,
+        "candidates": {c: {k: v for k, v in d.items() if k != "area_table"} for c, d in candidates.items()},
+        "area_table": chosen["area_table"],
+        "lr_x0_good": span(lr0[:n_good]),
+        "lr_x0_defects": span(lr0[n_good:]),
+    }
+
+
 def _halves(n: int) -> tuple[list[int], list[int]]:
     """Indices of half A (stop levels) and half B (scoring); one image serves both."""
     if n < 2:
@@ -250,25 +303,12 @@ def calibrate(
     progress: Callable[[int], None] | None = None,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images."""
-    from .data import to_tensor
-
     if not val_images:
         raise ValueError("calibration needs validation images")
     base = (params or ProjectionParams()).replace(stop="none", max_iter=int(max_iter)).validated()
     model.eval()
     idx_a, idx_b = _halves(len(val_images))
-    with torch.no_grad():
-        lr_a = np.concatenate([
-            model.forward_loss(to_tensor([val_images[i] for i in idx_a[s:s + batch]]).to(device))[0].cpu().numpy()
-            for s in range(0, len(idx_a), batch)])
-    lr_levels: dict[str, float] = {}
-    for c in LR_STOPS:
-        try:
-            lr_levels[c] = threshold_from_stats(c, stats)
-        except ValueError:
-            pass
-    for q in VAL_QUANTILES:
-        lr_levels[f"val-q{q}"] = float(np.quantile(lr_a, q / 100.0))
+    lr_levels = _stop_levels(model, [val_images[i] for i in idx_a], stats, device, batch)
     good = [val_images[i] for i in idx_b]
     bad, masks, kinds = synthetic_defects(good, defects_per_image, seed)
     n_good = len(good)
@@ -292,41 +332,14 @@ def calibrate(
         stop, iters = f"lr:{lr_levels[key]:.6g}", int(max_iter)
     else:
         stop, iters = key, int(max_iter)
-    maps = traj.maps[key]
-    sd = np.array([image_score(m.astype(np.float32), area) for m in maps[n_good:]])
-    per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in TEXTURE_DEFECTS if k in kinds}
-    lr0 = traj.lr0
-
-    def span(v):
-        return [float(v.min()), float(np.median(v)), float(v.max())]
-
-    figures = {
-        "n_good": n_good,
-        "n_stop_fit": len(idx_a),
-        "n_defects": len(bad),
-        "defect_kinds": list(TEXTURE_DEFECTS),
-        "alpha": base.alpha,
-        "lam": base.lam,
-        "chosen": key,
-        "pixel_auroc_baseline": pixel_auroc(traj.baseline, labels),
-        "pixel_auroc": chosen["pixel_auroc"],
-        "image_auroc": chosen["image_auroc"],
-        "defects_flagged": chosen["defects_flagged"],
-        "defects_flagged_by_kind": per_kind,
-        "good_passed": chosen["good_passed"],
-        "mean_iterations": chosen["mean_iterations"],
-        "lr_levels": lr_levels,
-        "candidates": {c: {k: v for k, v in d.items() if k != "area_table"} for c, d in candidates.items()},
-        "area_table": chosen["area_table"],
-        "lr_x0_good": span(lr0[:n_good]),
-        "lr_x0_defects": span(lr0[n_good:]),
-    }
+    figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base)
+    figures["n_stop_fit"] = len(idx_a)
     what = describe_candidate(key)
     method = (f"calibrated on {n_good + len(idx_a)} validation images and {len(bad)} synthetic defects: "
               f"threshold {thr:.3f} passes {GOOD_PASS:.0%} of good validation images with regions of ≥ {area} px "
               f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects; stop: {what}")
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
-                       lr_out_of_range=float(OOD_FACTOR * lr0.max()), method=method, figures=figures)
+                       lr_out_of_range=float(OOD_FACTOR * traj.lr0.max()), method=method, figures=figures)
 
 
 def model_defaults(meta: Mapping[str, Any] | None, paper: bool = False) -> Calibration:

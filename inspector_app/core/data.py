@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .imageinfo import header_size
+from .imageops import convert_channels, resize_image, to_uint8  # noqa: F401 - the reading helpers' own names
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -113,29 +114,6 @@ def read_image(path: str | os.PathLike, channels: int | None = None, limit: int 
     return convert_channels(img, channels) if channels else img
 
 
-def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """Grey ↔ RGB conversion to what a model takes."""
-    if channels == 1 and img.ndim == 3:
-        return cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)
-    if channels == 3 and img.ndim == 2:
-        return np.repeat(img[:, :, None], 3, axis=2)
-    return img
-
-
-def resize_image(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to (height, width) as float32 in [0, 1]: area averaging when shrinking, bilinear
-    when enlarging (:func:`inspector_app.core.inpainting.resize_image`)."""
-    from .inpainting import resize_image as _resize
-
-    if img.shape[:2] == tuple(size):
-        return img.astype(np.float32, copy=False)
-    return np.clip(_resize(img.astype(np.float32, copy=False), size), 0.0, 1.0)
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
     """Write a float [0, 1] (or uint8) image as an 8-bit file, atomically (temp file + rename)."""
     p = Path(path)
@@ -190,6 +168,31 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+#: ``dataset.json`` says which program wrote the folder, and whether it finished.
+MARKER = "inspector-app make-dataset"
+
+
+def dataset_marker(folder: Path) -> dict | None:
+    """The ``dataset.json`` of a folder written by :func:`make_dataset`, or ``None``."""
+    import json
+
+    f = Path(folder) / "dataset.json"
+    try:
+        meta = json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("written_by") == MARKER else None
+
+
+def check_complete(folder: Path) -> None:
+    """Raise ``ValueError`` when ``folder`` is a make-dataset folder whose writing was interrupted."""
+    for d in (Path(folder), Path(folder).parent.parent):  # the category, or train/good inside it
+        meta = dataset_marker(d)
+        if meta is not None and not meta.get("complete", False):
+            raise ValueError(f"{d}: this data set was not finished (make-dataset was interrupted); "
+                             "write it again with make-dataset --overwrite")
+
+
 def training_folder(folder: str | os.PathLike) -> Path:
     """The folder of normal images: ``DIR/train/good`` for an MVTec AD category, else ``DIR``."""
     d = Path(folder)
@@ -197,8 +200,6 @@ def training_folder(folder: str | os.PathLike) -> Path:
         raise DataError(f"{d}: no such folder")
     if not d.is_dir():
         raise DataError(f"{d}: not a folder")
-    from .datasets import check_complete
-
     try:
         check_complete(d)
     except ValueError as e:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import DataError, ImageError, list_images, read_image, resize_image, to_tensor
+from .data import DataError, ImageError, atomic_write, check_complete, list_images, read_image, resize_image, to_tensor
 from .metrics import aupro, image_auroc, pixel_auroc
 from .modelio import LoadedModel
 from .params import ProjectionParams
@@ -58,8 +58,6 @@ def load_category(folder: str | Path) -> Category:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
-    from .datasets import check_complete
-
     try:
         check_complete(root)
     except ValueError as e:
@@ -145,6 +143,73 @@ def _curve_run(model, x0, gt, params, iterations, hists) -> None:
         hists[t].add(last, gt)
 
 
+@dataclass
+class _Passes:
+    """What the passes over the test set collect (only final maps, never the iterates)."""
+
+    maps: dict[str, list[np.ndarray]]
+    gts: list[np.ndarray]
+    fves: list[float]
+    iterations: list[int]
+    reasons: dict[str, int]
+    hists: dict[str, list[HistogramAUROC]]
+
+
+def _run_passes(model, category: Category, params: ProjectionParams, iterations: int, batch: int, curve: bool,
+                progress) -> _Passes:
+    out = _Passes({"baseline": [], "grad": [], "grad_recon": []}, [], [], [], {},
+                  {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {})
+    items = category.images
+    for i in range(0, len(items), batch):
+        chunk = items[i:i + batch]
+        try:
+            x0, gt = _load_batch(chunk, model.image_size, model.channels)
+        except ImageError as e:
+            raise DataError(str(e)) from None
+        last = None
+        for rec in project(model, x0, params):
+            if last is None:
+                out.maps["baseline"].append(rec.dssim_reconstruction.cpu().numpy())
+                out.fves += variance_explained(x0, rec.reconstruction).tolist()
+            last = rec
+        out.maps["grad"].append(last.dssim_projection.cpu().numpy())
+        out.maps["grad_recon"].append(last.dssim_reconstruction.cpu().numpy())
+        out.gts.append(gt)
+        out.iterations += last.steps.tolist()
+        for r in last.stop_reasons:
+            out.reasons[r] = out.reasons.get(r, 0) + 1
+        if progress:
+            progress(len(chunk))
+        for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
+            _curve_run(model, x0, gt, params.replace(grad_mask=mask), iterations, out.hists[name])
+            if progress:
+                progress(len(chunk))
+    return out
+
+
+def _figures(maps: np.ndarray, gt: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    both = labels.any() and not labels.all()
+    return {
+        "pixel_auroc": pixel_auroc(maps, gt),
+        "image_auroc": image_auroc(maps.reshape(len(maps), -1).max(1), labels) if both else float("nan"),
+        "aupro": aupro(maps, gt),
+    }
+
+
+def _verdicts(maps: np.ndarray, category: Category, labels: np.ndarray, threshold: float, min_area: int) -> dict:
+    scores = np.array([image_score(m, min_area) for m in maps])
+    flagged = scores > threshold
+    return {
+        "threshold": float(threshold),
+        "min_area": int(min_area),
+        "defective_flagged": float(flagged[labels].mean()) if labels.any() else float("nan"),
+        "good_passed": float((~flagged[~labels]).mean()) if (~labels).any() else float("nan"),
+        "flagged_by_defect": {d: float(flagged[[t.defect == d for t in category.images]].mean())
+                              for d in category.defects},
+        "image_auroc_score": image_auroc(scores, labels) if labels.any() and not labels.all() else float("nan"),
+    }
+
+
 def evaluate(
     loaded: LoadedModel,
     category: Category,
@@ -164,65 +229,18 @@ def evaluate(
     the figure-5 curves run ``iterations`` steps of the plain and the eq. 8 update.
     ``progress(n)`` is called with the number of images finished by each pass.
     """
-    model = loaded.model
-    size, channels = model.image_size, model.channels
     params = params.validated()
-    fves: list[float] = []
     t0 = time.perf_counter()
-    maps: dict[str, list[np.ndarray]] = {"baseline": [], "grad": [], "grad_recon": []}
-    gts: list[np.ndarray] = []
-    iters: list[int] = []
-    reasons: dict[str, int] = {}
-    hists = {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {}
+    p = _run_passes(loaded.model, category, params, iterations, batch, curve, progress)
     items = category.images
-    for i in range(0, len(items), batch):
-        chunk = items[i:i + batch]
-        try:
-            x0, gt = _load_batch(chunk, size, channels)
-        except ImageError as e:
-            raise DataError(str(e)) from None
-        first = last = None
-        for rec in project(model, x0, params):
-            if first is None:
-                first = rec
-                maps["baseline"].append(rec.dssim_reconstruction.cpu().numpy())
-                fves += variance_explained(x0, rec.reconstruction).tolist()
-            last = rec
-        maps["grad"].append(last.dssim_projection.cpu().numpy())
-        maps["grad_recon"].append(last.dssim_reconstruction.cpu().numpy())
-        gts.append(gt)
-        iters += last.steps.tolist()
-        for r in last.stop_reasons:
-            reasons[r] = reasons.get(r, 0) + 1
-        if progress:
-            progress(len(chunk))
-        if curve:
-            _curve_run(model, x0, gt, params.replace(grad_mask="none"), iterations, hists["plain"])
-            if progress:
-                progress(len(chunk))
-            _curve_run(model, x0, gt, params.replace(grad_mask="recon"), iterations, hists["tuned"])
-            if progress:
-                progress(len(chunk))
-    gt_all = np.concatenate(gts)
+    gt = np.concatenate(p.gts)
     labels = np.array([t.defect != "good" for t in items])
-
-    def figures(m: np.ndarray) -> dict[str, float]:
-        return {
-            "pixel_auroc": pixel_auroc(m, gt_all),
-            "image_auroc": image_auroc(m.reshape(len(m), -1).max(1), labels) if labels.any() and not labels.all()
-            else float("nan"),
-            "aupro": aupro(m, gt_all),
-        }
-
-    base = figures(np.concatenate(maps["baseline"]))
-    grad_maps = np.concatenate(maps["grad"])
-    grad = figures(grad_maps)
-    scores = np.array([image_score(m, min_area) for m in grad_maps])
-    flagged = scores > threshold
-    by_defect = {d: float(flagged[[t.defect == d for t in items]].mean()) for d in category.defects}
-    good_fve = [f for f, t in zip(fves, items) if t.defect == "good"]
-    grad_recon = figures(np.concatenate(maps["grad_recon"]))
-    result: dict[str, Any] = {
+    grad_maps = np.concatenate(p.maps["grad"])
+    grad = _figures(grad_maps, gt, labels)
+    grad_recon = _figures(np.concatenate(p.maps["grad_recon"]), gt, labels)
+    verdicts = _verdicts(grad_maps, category, labels, threshold, min_area)
+    good_fve = [f for f, t in zip(p.fves, items) if t.defect == "good"]
+    return {
         "model": loaded.path,
         "kind": loaded.kind,
         "category": category.name,
@@ -230,9 +248,9 @@ def evaluate(
         "n_images": len(items),
         "n_defective": int(labels.sum()),
         "defects": category.defects,
-        "image_size": size,
+        "image_size": loaded.model.image_size,
         "params": params.to_dict(),
-        "baseline": base,
+        "baseline": _figures(np.concatenate(p.maps["baseline"]), gt, labels),
         "grad": {
             "pixel_auroc": grad["pixel_auroc"],
             "pixel_auroc_recon": grad_recon["pixel_auroc"],
@@ -240,30 +258,24 @@ def evaluate(
             "image_auroc_recon": grad_recon["image_auroc"],
             "aupro": grad["aupro"],
             "aupro_recon": grad_recon["aupro"],
-            "image_auroc_score": image_auroc(scores, labels) if labels.any() and not labels.all() else float("nan"),
-            "iterations": float(np.mean(iters)),
-            "stop_reasons": reasons,
+            "image_auroc_score": verdicts.pop("image_auroc_score"),
+            "iterations": float(np.mean(p.iterations)),
+            "stop_reasons": p.reasons,
         },
-        "verdicts": {
-            "threshold": float(threshold),
-            "min_area": int(min_area),
-            "defective_flagged": float(flagged[labels].mean()) if labels.any() else float("nan"),
-            "good_passed": float((~flagged[~labels]).mean()) if (~labels).any() else float("nan"),
-            "flagged_by_defect": by_defect,
-        },
+        "verdicts": verdicts,
         "variance_explained_good": {
             "median": float(np.median(good_fve)) if good_fve else float("nan"),
             "min": float(np.min(good_fve)) if good_fve else float("nan"),
             "values": good_fve,
         },
         "curve": [
-            {"iteration": t, "pixel_auroc_plain": hists["plain"][t].value(), "pixel_auroc_tuned": hists["tuned"][t].value()}
+            {"iteration": t, "pixel_auroc_plain": p.hists["plain"][t].value(),
+             "pixel_auroc_tuned": p.hists["tuned"][t].value()}
             for t in range(iterations + 1)
         ] if curve else [],
         "device": str(loaded.device),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    return result
 
 
 def variance_explained(x: torch.Tensor, recon: torch.Tensor) -> np.ndarray:
@@ -324,10 +336,8 @@ def plot_curve(result: dict[str, Any], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -10,10 +10,12 @@ Sizes are ``(height, width)`` tuples (numpy order), or one int for a square.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from .metrics import psnr, ssim
+from .imageops import composite, float_image, hw, mask_for, resize_image, resize_mask, to_uint8
 
 __all__ = [
     "comparison_metrics",
@@ -26,35 +28,6 @@ __all__ = [
 ]
 
 
-def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        h = w = int(size)
-    else:
-        h, w = (int(s) for s in size)
-    if h <= 0 or w <= 0:
-        raise ValueError(f"a size is (height, width) with positive sides, got {size!r}")
-    return h, w
-
-
-def _float_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or image.size == 0:
-        raise ValueError(f"the {name} must be H×W or H×W×C, got shape {image.shape}")
-    if image.dtype.kind != "f":
-        raise ValueError(f"the {name} must be a float array in [0, 1], got dtype {image.dtype}")
-    return image
-
-
-def _mask_for(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[2] == 1:
-        mask = mask[:, :, 0]
-    if mask.shape != image.shape[:2]:
-        got = f"{mask.shape[1]}×{mask.shape[0]}" if mask.ndim == 2 else f"of shape {mask.shape}"
-        raise ValueError(f"the mask is {got} but the image is {image.shape[1]}×{image.shape[0]}")
-    return mask.astype(bool, copy=False)
-
-
 def corrupt_with_noise(
     image: np.ndarray, mask: np.ndarray, seed: int | np.random.Generator | None = None
 ) -> np.ndarray:
@@ -63,8 +36,8 @@ def corrupt_with_noise(
     The corruption of section 4.2. Returns a new array of the image's (float) dtype; pixels
     outside the mask are bit-identical to ``image``.
     """
-    image = _float_image(image)
-    mask = _mask_for(image, mask)
+    image = float_image(image)
+    mask = mask_for(image, mask)
     rng = np.random.default_rng(seed)
     out = image.copy()
     n = int(np.count_nonzero(mask))
@@ -83,7 +56,7 @@ def random_box_mask(
     to whole pixels), its aspect ratio (width/height) log-uniform in [1/2, 2] (clipped to the
     image), its position uniform over the places where it fits.
     """
-    h, w = _hw(shape if isinstance(shape, (int, np.integer)) else tuple(shape)[:2])
+    h, w = hw(shape if isinstance(shape, (int, np.integer)) else tuple(shape)[:2])
     lo, hi = (float(f) for f in fraction_range)
     if not (0.0 < lo <= hi <= 1.0):
         raise ValueError(f"fraction_range must satisfy 0 < low <= high <= 1, got {fraction_range!r}")
@@ -100,10 +73,6 @@ def random_box_mask(
     return mask
 
 
-def _to_u8(image: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def telea_inpaint(image: np.ndarray, mask: np.ndarray, radius: float = 3) -> np.ndarray:
     """Reference inpainting: OpenCV's Telea (2004) fast marching method, ``cv2.INPAINT_TELEA``.
 
@@ -111,13 +80,13 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, radius: float = 3) -> np.
     quantized to 1/255. Returns the image's shape and dtype with the pixels outside ``mask``
     bit-identical to ``image``.
     """
-    image = _float_image(image)
-    mask = _mask_for(image, mask)
+    image = float_image(image)
+    mask = mask_for(image, mask)
     out = image.copy()
     if not mask.any():
         return out
     m8 = mask.astype(np.uint8) * 255
-    u8 = _to_u8(image)
+    u8 = to_uint8(image)
     if u8.ndim == 2 or u8.shape[2] in (1, 3):
         filled = cv2.inpaint(u8, m8, float(radius), cv2.INPAINT_TELEA).reshape(image.shape)
     else:  # cv2.inpaint takes 1 or 3 channels: do the others one by one
@@ -130,105 +99,14 @@ def telea_inpaint(image: np.ndarray, mask: np.ndarray, radius: float = 3) -> np.
     return out
 
 
-def resize_image(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize an H×W or H×W×C image to ``size`` (height, width), keeping its dtype and layout.
-
-    ``cv2.INTER_AREA`` when neither side grows (no aliasing), ``cv2.INTER_LINEAR`` otherwise.
-    An H×W×1 image stays H×W×1.
-    """
-    image = np.asarray(image)
-    if image.ndim not in (2, 3):
-        raise ValueError(f"an image is H×W or H×W×C, got shape {image.shape}")
-    h, w = _hw(size)
-    if (h, w) == image.shape[:2]:
-        return image.copy()
-    shrink = h <= image.shape[0] and w <= image.shape[1]
-    src = image if image.dtype != bool else image.astype(np.uint8)
-    out = cv2.resize(
-        np.ascontiguousarray(src), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    )
-    if image.ndim == 3 and out.ndim == 2:  # OpenCV drops a single channel
-        out = out[:, :, None]
-    return out
-
-
-def resize_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize a boolean mask so that Ω at the new size covers Ω at the old one.
-
-    A pixel of the result is inside when the area it covers in the original overlaps *any*
-    inside pixel: ``cv2.resize(mask as float, INTER_AREA) > 0`` (area averaging, so any overlap
-    gives a positive value). Going down to the model's size this is conservative: every pixel the
-    user marked is free to change at the model's resolution. (For integer factors up this is
-    nearest neighbour.)
-    """
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[2] == 1:
-        mask = mask[:, :, 0]
-    if mask.ndim != 2:
-        raise ValueError(f"a mask is H×W, got shape {mask.shape}")
-    h, w = _hw(size)
-    if (h, w) == mask.shape:
-        return mask.astype(bool, copy=True)
-    f = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return f > 0
-
-
-def composite(original: np.ndarray, result_small: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Paste a result computed at the model's size back into ``original`` inside ``mask``.
-
-    ``result_small`` (e.g. 32×32, grey or colour like ``original``, H×W×1 accepted for grey) is
-    resized to the original's size with :func:`resize_image` (INTER_LINEAR up, INTER_AREA down);
-    ``mask`` is at the original's resolution. The pixels outside the mask are bit-identical to
-    ``original``; the result has the original's dtype.
-    """
-    original = _float_image(original, "original")
-    mask = _mask_for(original, mask)
-    small = np.asarray(result_small)
-    if small.ndim not in (2, 3):
-        raise ValueError(f"the result must be H×W or H×W×C, got shape {small.shape}")
-    channels = 1 if original.ndim == 2 else original.shape[2]
-    small_channels = 1 if small.ndim == 2 else small.shape[2]
-    if channels != small_channels:
-        raise ValueError(
-            f"the result has {small_channels} channel(s) but the original has {channels}"
-        )
-    big = resize_image(small, original.shape[:2]).reshape(original.shape)
-    out = original.copy()
-    out[mask] = big[mask].astype(original.dtype, copy=False)
-    return out
-
-
-def _odd_win(shape: tuple[int, ...]) -> int:
-    side = min(shape[:2])
-    win = min(7, side if side % 2 else side - 1)
-    if win < 3:
-        raise ValueError(f"images of {shape[1]}×{shape[0]} are too small for SSIM (3×3 at least)")
-    return win
-
-
 def comparison_metrics(image: np.ndarray, ground_truth: np.ndarray) -> dict[str, float]:
-    """PSNR (dB, ``inf`` for identical images) and SSIM of ``image`` against ``ground_truth``.
-
-    scikit-image's metrics with ``data_range=1``; colour images use ``channel_axis=-1`` (H×W×1
-    is treated as grey). SSIM's window is ``min(7, smallest odd side)`` so that small images
-    (25×25, 32×32) work.
-    """
+    """PSNR (dB, ``inf`` for identical images) and SSIM of ``image`` against ``ground_truth``
+    (:func:`inspector_app.core.metrics.psnr` and :func:`~inspector_app.core.metrics.ssim`)."""
     a = np.asarray(image, dtype=np.float64)
     b = np.asarray(ground_truth, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"cannot compare images of shapes {a.shape} and {b.shape}")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a, b = a[:, :, 0], b[:, :, 0]
-    if a.ndim not in (2, 3):
-        raise ValueError(f"an image is H×W or H×W×C, got shape {a.shape}")
-    mse = float(np.mean((a - b) ** 2))
-    psnr = math.inf if mse == 0.0 else float(peak_signal_noise_ratio(b, a, data_range=1.0))
-    ssim = float(
-        structural_similarity(
-            b, a, data_range=1.0, win_size=_odd_win(a.shape), channel_axis=-1 if a.ndim == 3 else None
-        )
-    )
-    return {"psnr": psnr, "ssim": ssim}
+    return {"psnr": psnr(a, b), "ssim": ssim(a, b)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -294,16 +172,6 @@ def inpaint_params(mode: str, base=None, **changes):
     return p.replace(**changes).validated()
 
 
-def _psnr_inside(image: np.ndarray, ground_truth: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR (dB, data range 1) over the pixels inside ``mask`` only."""
-    a = np.asarray(image, np.float64)[mask]
-    b = np.asarray(ground_truth, np.float64)[mask]
-    if a.size == 0:
-        return math.nan
-    mse = float(np.mean((a - b) ** 2))
-    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
-
-
 class InpaintJob:
     """One corrupted image, its mask Ω and (optionally) its clean version, ready for inpainting.
 
@@ -324,14 +192,14 @@ class InpaintJob:
         from .data import convert_channels
         from .pipeline import prepare
 
-        image = _float_image(np.asarray(image))
+        image = float_image(np.asarray(image))
         channels = loaded.model.channels
         img = convert_channels(image.astype(np.float32, copy=False), channels)
         if mask is not None:
-            mask = _mask_for(img, mask).copy()
+            mask = mask_for(img, mask).copy()
         gt = None
         if ground_truth is not None:
-            gt = convert_channels(_float_image(np.asarray(ground_truth), "ground truth").astype(np.float32), channels)
+            gt = convert_channels(float_image(np.asarray(ground_truth), "ground truth").astype(np.float32), channels)
             if gt.shape[:2] != img.shape[:2]:
                 raise ValueError(
                     f"the ground truth is {gt.shape[1]}×{gt.shape[0]} but the image is {img.shape[1]}×{img.shape[0]}"
@@ -412,8 +280,37 @@ class InpaintJob:
             return None
         m = comparison_metrics(panel, self.ground_truth)
         if self.mask is not None:
-            m["psnr_mask"] = _psnr_inside(panel, self.ground_truth, self.mask)
+            m["psnr_mask"] = psnr(panel, self.ground_truth, mask=self.mask)
         return m
+
+
+@dataclass(frozen=True)
+class InpaintRun:
+    """How one inpainting projection ended."""
+
+    iterations: int
+    stop_reason: str | None
+    energy: float
+    recon_loss: float
+    reg: float
+    params: dict
+    energy_curve: list[float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Blind vs masked inpainting side by side: the panels at the image's size, their figures
+    against the ground truth, and the runs."""
+
+    panels: dict[str, np.ndarray]  # name → H×W[×C] float32, in PANELS order
+    metrics: dict[str, dict[str, float]]  # name → {psnr, ssim, psnr_mask}; empty without ground truth
+    runs: dict[str, InpaintRun]
+    image_size: tuple[int, int]  # (width, height)
+    model_size: int
+    masked_fraction: float | None
 
 
 def run_comparison(
@@ -428,7 +325,7 @@ def run_comparison(
     modes: tuple[str, ...] | None = None,
     blind_params=None,
     masked_params=None,
-) -> dict:
+) -> Comparison:
     """Blind vs masked inpainting of ``image`` (section 4.2), with the references, headless.
 
     ``image`` is the corrupted image (float [0, 1], any size, grey or colour; converted to the
@@ -440,11 +337,8 @@ def run_comparison(
     replaced by the mode's). ``max_iter`` caps both. ``on_record(mode, record)`` sees every
     iteration. ``modes`` restricts the runs (default: both when there is a mask).
 
-    Returns ``{"panels": {name: H×W[×C] float32}, "metrics": {name: {psnr, ssim, psnr_mask}},
-    "runs": {mode: {iterations, stop_reason, energy, recon_loss, params, energy_curve}},
-    "image_size": [w, h], "model_size": S}``. Panels: ``corrupted``, ``reconstruction`` (f(x0)),
-    ``blind``, ``masked`` (outside Ω bit-identical to ``corrupted``), ``telea``, ``ground_truth``.
-    ``metrics`` is empty without a ground truth.
+    Panels (:class:`Comparison`): ``corrupted``, ``reconstruction`` (f(x0)), ``blind``,
+    ``masked`` (outside Ω bit-identical to ``corrupted``), ``telea``, ``ground_truth``.
     """
     from .projection import run_to_end
 
@@ -455,7 +349,7 @@ def run_comparison(
         if m not in job.modes:
             raise ValueError("masked inpainting needs a mask" if m == "masked" else f"unknown mode {m!r}")
     panels = job.static_panels()
-    runs: dict[str, dict] = {}
+    runs: dict[str, InpaintRun] = {}
     explicit = {"blind": blind_params, "masked": masked_params}
     for mode in modes:
         p = explicit[mode] if explicit[mode] is not None else inpaint_params(mode, params)
@@ -467,27 +361,16 @@ def run_comparison(
             loaded.model, job.x0, p, mask=job.mask_tensor if mode == "masked" else None, on_record=cb
         )
         panels[mode] = job.panel(mode, last.x[0])
-        runs[mode] = {
-            "iterations": int(last.steps[0]),
-            "stop_reason": last.stop_reasons[0],
-            "energy": float(last.energy[0]),
-            "recon_loss": float(last.recon_loss[0]),
-            "reg": float(last.reg[0]),
-            "params": p.to_dict(),
-            "energy_curve": [float(v) for v in curves[0]],
-        }
+        runs[mode] = InpaintRun(int(last.steps[0]), last.stop_reasons[0], float(last.energy[0]),
+                                float(last.recon_loss[0]), float(last.reg[0]), p.to_dict(),
+                                [float(v) for v in curves[0]])
     panels = {k: panels[k] for k in PANELS if k in panels}
     metrics = {}
     if job.ground_truth is not None:
         metrics = {k: job.metrics(k, v) for k, v in panels.items() if k != "ground_truth"}
-    return {
-        "panels": panels,
-        "metrics": metrics,
-        "runs": runs,
-        "image_size": [int(job.image.shape[1]), int(job.image.shape[0])],
-        "model_size": int(loaded.model.image_size),
-        "masked_fraction": None if job.mask is None else float(job.mask.mean()),
-    }
+    return Comparison(panels, metrics, runs, (int(job.image.shape[1]), int(job.image.shape[0])),
+                      int(loaded.model.image_size), None if job.mask is None else float(job.mask.mean()))
 
 
-__all__ += ["INPAINT_MODES", "PANELS", "PANEL_TITLES", "InpaintJob", "inpaint_params", "run_comparison"]
+__all__ += ["INPAINT_MODES", "PANELS", "PANEL_TITLES", "Comparison", "InpaintJob", "InpaintRun", "inpaint_params",
+            "run_comparison"]

@@ -85,12 +85,6 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Peak signal-to-noise ratio in dB for images in [0, 1], per sample."""
-    mse = ((a - b) ** 2).flatten(1).mean(1)
-    return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-12))
-
-
 __all__ = [
     "SSIM_WINDOW",
     "ssim_map",
@@ -99,5 +93,4 @@ __all__ = [
     "dssim_loss",
     "gaussian_nll",
     "kl_divergence",
-    "psnr",
 ]

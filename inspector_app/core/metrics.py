@@ -241,9 +241,18 @@ def _check_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB, 10·log10(data_range² / MSE); ``inf`` for identical images."""
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0, mask: np.ndarray | None = None) -> float:
+    """Peak signal-to-noise ratio in dB, 10·log10(data_range² / MSE); ``inf`` for identical images.
+
+    With a boolean H×W ``mask``, over the pixels inside it only (``nan`` when it is empty)."""
     a, b = _check_pair(a, b)
+    if mask is not None:
+        m = np.asarray(mask, bool)
+        if m.shape != a.shape[:2]:
+            raise ValueError(f"the mask is {m.shape} but the images are {a.shape[:2]}")
+        if not m.any():
+            return float("nan")
+        a, b = a[m], b[m]
     mse = float(np.mean((a - b) ** 2))
     if mse == 0.0:
         return float("inf")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam")
@@ -132,7 +132,6 @@ class ProjectionParams:
     diverge_factor: float = 1.0
     #: E(x_t) above E(x0) for this many iterations in a row (walking uphill: α too large) is divergence.
     diverge_patience: int = 5
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def validated(self) -> "ProjectionParams":
         if not (self.alpha > 0):
@@ -153,6 +152,4 @@ class ProjectionParams:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extra", None)
-        return d
+        return asdict(self)

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .data import atomic_write_bytes, convert_channels, resize_image, to_tensor, to_uint8, write_image
-from .inpainting import composite, resize_mask
+from .data import atomic_write_bytes, to_tensor, write_image
+from .imageops import composite, convert_channels, resize_image, resize_mask, to_uint8
 from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image

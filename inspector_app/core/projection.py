@@ -27,10 +27,6 @@ from .losses import dssim_map
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
 
-#: Stop reasons a record can carry, per image.
-STOP_REASONS = ("max_iter", "converged", "threshold", "diverged")
-
-
 class ProjectionError(ValueError):
     """Bad input to the projection (shape, range, mask)."""
 
@@ -163,173 +159,212 @@ def project(
     _check_input(model, x0, mask)
     if stats is None:
         stats = getattr(model, "training_stats", None)
-    lr_threshold = threshold_from_stats(p.stop, stats)
-
-    for prm in model.parameters():  # frozen: no parameter gradients
-        prm.requires_grad_(False)
-    model.eval()
-
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    x0 = x0.detach().to(device=device, dtype=torch.float32).clamp(0.0, 1.0)
-    b = x0.shape[0]
-    omega = None
-    if mask is not None:
-        m = mask.to(device=device, dtype=torch.float32)
-        if m.dim() == 3:
-            m = m[:, None]
-        omega = (m > 0.5).to(torch.float32).expand(b, x0.shape[1], -1, -1).contiguous()
-
-    x = (x0 if x_start is None else x_start.detach().to(device=device, dtype=torch.float32)).clone()
-    if omega is not None:  # eq. 7: outside Ω, x is x0, bit for bit
-        x = torch.where(omega > 0, x, x0)
-    alpha, lam = float(p.alpha), float(p.lam)
-
-    active = torch.ones(b, dtype=torch.bool, device=device)
-    reasons: list[str | None] = [None] * b
-    steps = torch.zeros(b, dtype=torch.long, device=device)
-    energy = torch.zeros(b, device=device)
-    lr_all = torch.zeros(b, device=device)
-    reg_all = torch.zeros(b, device=device)
-    recon_all = torch.zeros_like(x0)
-    e_ref: torch.Tensor | None = None  # E(x_start), for the divergence test (re-based on a live change)
-    rebase = rebase_lam = False  # α / λ changed since the last evaluation
-    prev_e = torch.full((b,), float("inf"), device=device)
-    calm = torch.zeros(b, dtype=torch.long, device=device)
-    uphill = torch.zeros(b, dtype=torch.long, device=device)
-    best_e = torch.full((b,), float("inf"), device=device)
-    adam_m = torch.zeros_like(x0) if p.optimizer == "adam" else None
-    adam_v = torch.zeros_like(x0) if p.optimizer == "adam" else None
-    adam_t = torch.zeros(b, device=device)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    n_pix = float(x0[0].numel())
-    best_x = x.clone()
-    best_rec = torch.zeros_like(x0)
-    best_terms = torch.zeros(b, 3, device=device)
-
+    walk = _Walk(model, x0, p, mask, x_start, threshold_from_stats(p.stop, stats))
     t = 0
     while True:
-        idx = active.nonzero().squeeze(1)
-        # all images active (the usual case): slices give views instead of gathers and scatters
-        ix = slice(None) if idx.numel() == b else idx
-        grad = None
-        if idx.numel():
-            xa = x[ix].detach().requires_grad_(True)
-            with torch.enable_grad():
-                lr_a, rec_a = model.forward_loss(xa)
-                reg_a = lam * (xa - x0[ix]).abs().flatten(1).sum(1)
-                e_a = lr_a + reg_a
-            finite = torch.isfinite(e_a) & torch.isfinite(rec_a).flatten(1).all(1)
-            if e_ref is None:
-                if not bool(finite.all()):
-                    raise ProjectionError("the model's loss is not finite on this input")
-                e_ref = e_a.detach().clone()
-            elif rebase:  # α or λ changed: measure divergence from here (see the note above)
-                e_ref[ix] = torch.where(finite, e_a.detach(), e_ref[ix])
-                uphill[ix] = 0
-                if rebase_lam:
-                    best_e[ix] = float("inf")
-            rebase = rebase_lam = False
-            e_ref_a = e_ref[ix]
-            bound = p.diverge_factor * e_ref_a.abs().clamp_min(1.0) + e_ref_a
-            e_det = e_a.detach()
-            up_a = uphill[ix]
-            up = torch.where(finite & (e_det > e_ref_a), up_a + 1, torch.zeros_like(up_a))
-            uphill[ix] = up
-            diverged = ~finite | (e_det > bound) | (up >= p.diverge_patience)
-            want_step = t < p.max_iter
-            # one backward pass to the input, only if some image will move
-            if want_step and bool((~diverged).any()):
-                (grad,) = torch.autograd.grad(torch.where(finite, e_a, torch.zeros_like(e_a)).sum(), xa)
-            e_d, lr_d, reg_d, rec_d = e_a.detach(), lr_a.detach(), reg_a.detach(), rec_a.detach()
-
-            ok = ~diverged
-            all_ok = bool(ok.all())
-            if all_ok:
-                energy[ix], lr_all[ix], reg_all[ix], recon_all[ix] = e_d, lr_d, reg_d, rec_d
-            else:
-                ok_idx = idx[ok]
-                energy[ok_idx], lr_all[ok_idx], reg_all[ok_idx] = e_d[ok], lr_d[ok], reg_d[ok]
-                recon_all[ok_idx] = rec_d[ok]
-            better = ok & (e_d < best_e[ix])  # the lowest-energy iterate so far, to fall back on
-            if bool(better.all()):
-                best_e[ix], best_x[ix], best_rec[ix] = e_d, x[ix], rec_d
-                best_terms[ix] = torch.stack([e_d, lr_d, reg_d], 1)
-            elif bool(better.any()):
-                b_idx = idx[better]
-                best_e[b_idx] = e_d[better]
-                best_x[b_idx], best_rec[b_idx] = x[b_idx], rec_d[better]
-                best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
-            for j in ([] if all_ok else idx[diverged].tolist()):
-                reasons[j] = "diverged"
-                x[j], recon_all[j] = best_x[j], best_rec[j]  # the best finite iterate
-                energy[j], lr_all[j], reg_all[j] = best_terms[j]
-            # stop criteria on x_t
-            stop_now = diverged.clone()
-            if lr_threshold is not None:
-                hit = ok & (lr_d < lr_threshold)
-                for j in idx[hit].tolist():
-                    reasons[j] = "threshold"
-                stop_now |= hit
-            if p.stop.kind == "converge":
-                de = (e_d - prev_e[idx]).abs() / n_pix
-                calm[idx] = torch.where(de < p.tol, calm[idx] + 1, torch.zeros_like(calm[idx]))
-                prev_e[idx] = e_d
-                conv = ok & ~stop_now & (calm[idx] >= p.patience)
-                for j in idx[conv].tolist():
-                    reasons[j] = "converged"
-                stop_now |= conv
-            if not want_step:
-                for j in idx[~stop_now].tolist():
-                    reasons[j] = "max_iter"
-                stop_now |= True
-            if bool(stop_now.any()):
-                active[idx[stop_now]] = False
-        record = IterationRecord(
-            t, x0, x.clone(), recon_all.clone(), energy.clone(), lr_all.clone(), reg_all.clone(),
-            active.clone(), list(reasons), steps.clone(), p.replace(alpha=alpha, lam=lam), lr_threshold,
-        )
+        grad, ix, idx = walk.evaluate(t)
+        record = walk.record(t)
         update = yield record
         if record.finished:
             return
         if update:
-            new_alpha = float(update.get("alpha", alpha))
-            new_lam = float(update.get("lam", lam))
-            if new_alpha <= 0 or new_lam < 0:
-                raise ProjectionError(f"bad live update alpha={new_alpha}, lam={new_lam}")
-            rebase_lam = rebase_lam or new_lam != lam
-            rebase = rebase or rebase_lam or new_alpha != alpha
-            alpha, lam = new_alpha, new_lam
-        # ---- the step, for images still active
-        move = active[ix]
+            walk.update(update)
+        walk.step(grad, ix, idx)
+        t += 1
+
+
+class _Walk:
+    """The state of one projection (eq. 4–8) between iterations; :func:`project` drives it.
+
+    Per image: x_t, f(x_t) and the energy terms of the last evaluation, whether it is still
+    active and why it stopped, its lowest-energy iterate (the divergence fallback), the divergence
+    reference and uphill count, the convergence count and Adam's moments.
+    """
+
+    BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+
+    def __init__(self, model: AutoEncoder, x0: torch.Tensor, p: ProjectionParams, mask, x_start,
+                 lr_threshold: float | None):
+        for prm in model.parameters():  # frozen: no parameter gradients
+            prm.requires_grad_(False)
+        model.eval()
+        self.model, self.p, self.lr_threshold = model, p, lr_threshold
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        self.x0 = x0 = x0.detach().to(device=device, dtype=torch.float32).clamp(0.0, 1.0)
+        self.b = b = x0.shape[0]
+        self.omega = None
+        if mask is not None:
+            m = mask.to(device=device, dtype=torch.float32)
+            if m.dim() == 3:
+                m = m[:, None]
+            self.omega = (m > 0.5).to(torch.float32).expand(b, x0.shape[1], -1, -1).contiguous()
+        x = (x0 if x_start is None else x_start.detach().to(device=device, dtype=torch.float32)).clone()
+        if self.omega is not None:  # eq. 7: outside Ω, x is x0, bit for bit
+            x = torch.where(self.omega > 0, x, x0)
+        self.x = x
+        self.alpha, self.lam = float(p.alpha), float(p.lam)
+        zeros = lambda dtype=torch.float32: torch.zeros(b, dtype=dtype, device=device)  # noqa: E731
+        self.active = torch.ones(b, dtype=torch.bool, device=device)
+        self.reasons: list[str | None] = [None] * b
+        self.steps = zeros(torch.long)
+        self.energy, self.lr, self.reg = zeros(), zeros(), zeros()
+        self.recon = torch.zeros_like(x0)
+        self.e_ref: torch.Tensor | None = None  # E(x_start), for the divergence test (re-based on a live change)
+        self.rebase = self.rebase_lam = False  # α / λ changed since the last evaluation
+        self.prev_e = torch.full((b,), float("inf"), device=device)
+        self.calm, self.uphill = zeros(torch.long), zeros(torch.long)
+        self.best_e = torch.full((b,), float("inf"), device=device)
+        self.best_x, self.best_rec = x.clone(), torch.zeros_like(x0)
+        self.best_terms = torch.zeros(b, 3, device=device)
+        adam = p.optimizer == "adam"
+        self.adam_m = torch.zeros_like(x0) if adam else None
+        self.adam_v = torch.zeros_like(x0) if adam else None
+        self.adam_t = zeros()
+        self.n_pix = float(x0[0].numel())
+
+    # ---------------------------------------------------------------- evaluation of x_t
+    def evaluate(self, t: int):
+        """One forward pass (f, Lr, E) of the active images, the divergence and stop tests, and
+        — when some image will move — one backward pass to the input. Returns (∇ₓE, ix, idx)."""
+        idx = self.active.nonzero().squeeze(1)
+        # all images active (the usual case): slices give views instead of gathers and scatters
+        ix = slice(None) if idx.numel() == self.b else idx
+        if not idx.numel():
+            return None, ix, idx
+        xa = self.x[ix].detach().requires_grad_(True)
+        with torch.enable_grad():
+            lr_a, rec_a = self.model.forward_loss(xa)
+            reg_a = self.lam * (xa - self.x0[ix]).abs().flatten(1).sum(1)
+            e_a = lr_a + reg_a
+        finite = torch.isfinite(e_a) & torch.isfinite(rec_a).flatten(1).all(1)
+        diverged = self._diverged(e_a.detach(), finite, ix)
+        want_step = t < self.p.max_iter
+        grad = None
+        if want_step and bool((~diverged).any()):  # one backward pass to the input
+            (grad,) = torch.autograd.grad(torch.where(finite, e_a, torch.zeros_like(e_a)).sum(), xa)
+        terms = (e_a.detach(), lr_a.detach(), reg_a.detach(), rec_a.detach())
+        ok = ~diverged
+        self._keep(terms, ok, ix, idx)
+        self._stop(terms[0], terms[1], ok, diverged, idx, want_step)
+        return grad, ix, idx
+
+    def _diverged(self, e_det: torch.Tensor, finite: torch.Tensor, ix) -> torch.Tensor:
+        p = self.p
+        if self.e_ref is None:
+            if not bool(finite.all()):
+                raise ProjectionError("the model's loss is not finite on this input")
+            self.e_ref = e_det.clone()
+        elif self.rebase:  # α or λ changed: measure divergence from here (see the note above)
+            self.e_ref[ix] = torch.where(finite, e_det, self.e_ref[ix])
+            self.uphill[ix] = 0
+            if self.rebase_lam:
+                self.best_e[ix] = float("inf")
+        self.rebase = self.rebase_lam = False
+        e_ref_a = self.e_ref[ix]
+        bound = p.diverge_factor * e_ref_a.abs().clamp_min(1.0) + e_ref_a
+        up_a = self.uphill[ix]
+        up = torch.where(finite & (e_det > e_ref_a), up_a + 1, torch.zeros_like(up_a))
+        self.uphill[ix] = up
+        return ~finite | (e_det > bound) | (up >= p.diverge_patience)
+
+    def _keep(self, terms, ok: torch.Tensor, ix, idx) -> None:
+        """Store the evaluation of the images that did not diverge; track each image's
+        lowest-energy iterate; put the diverged ones back on theirs."""
+        e_d, lr_d, reg_d, rec_d = terms
+        all_ok = bool(ok.all())
+        if all_ok:
+            self.energy[ix], self.lr[ix], self.reg[ix], self.recon[ix] = e_d, lr_d, reg_d, rec_d
+        else:
+            ok_idx = idx[ok]
+            self.energy[ok_idx], self.lr[ok_idx], self.reg[ok_idx] = e_d[ok], lr_d[ok], reg_d[ok]
+            self.recon[ok_idx] = rec_d[ok]
+        better = ok & (e_d < self.best_e[ix])  # the lowest-energy iterate so far, to fall back on
+        if bool(better.all()):
+            self.best_e[ix], self.best_x[ix], self.best_rec[ix] = e_d, self.x[ix], rec_d
+            self.best_terms[ix] = torch.stack([e_d, lr_d, reg_d], 1)
+        elif bool(better.any()):
+            b_idx = idx[better]
+            self.best_e[b_idx] = e_d[better]
+            self.best_x[b_idx], self.best_rec[b_idx] = self.x[b_idx], rec_d[better]
+            self.best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
+        for j in ([] if all_ok else idx[~ok].tolist()):
+            self.reasons[j] = "diverged"
+            self.x[j], self.recon[j] = self.best_x[j], self.best_rec[j]  # the best finite iterate
+            self.energy[j], self.lr[j], self.reg[j] = self.best_terms[j]
+
+    def _stop(self, e_d, lr_d, ok, diverged, idx, want_step: bool) -> None:
+        """The stop criteria (section 3.5) on x_t: each image stops on its own."""
+        p = self.p
+        stop_now = diverged.clone()
+        if self.lr_threshold is not None:
+            hit = ok & (lr_d < self.lr_threshold)
+            for j in idx[hit].tolist():
+                self.reasons[j] = "threshold"
+            stop_now |= hit
+        if p.stop.kind == "converge":
+            de = (e_d - self.prev_e[idx]).abs() / self.n_pix
+            self.calm[idx] = torch.where(de < p.tol, self.calm[idx] + 1, torch.zeros_like(self.calm[idx]))
+            self.prev_e[idx] = e_d
+            conv = ok & ~stop_now & (self.calm[idx] >= p.patience)
+            for j in idx[conv].tolist():
+                self.reasons[j] = "converged"
+            stop_now |= conv
+        if not want_step:
+            for j in idx[~stop_now].tolist():
+                self.reasons[j] = "max_iter"
+            stop_now |= True
+        if bool(stop_now.any()):
+            self.active[idx[stop_now]] = False
+
+    def record(self, t: int) -> IterationRecord:
+        return IterationRecord(
+            t, self.x0, self.x.clone(), self.recon.clone(), self.energy.clone(), self.lr.clone(), self.reg.clone(),
+            self.active.clone(), list(self.reasons), self.steps.clone(),
+            self.p.replace(alpha=self.alpha, lam=self.lam), self.lr_threshold,
+        )
+
+    def update(self, update: Mapping[str, float]) -> None:
+        """A live change of α or λ, from the next step on."""
+        new_alpha = float(update.get("alpha", self.alpha))
+        new_lam = float(update.get("lam", self.lam))
+        if new_alpha <= 0 or new_lam < 0:
+            raise ProjectionError(f"bad live update alpha={new_alpha}, lam={new_lam}")
+        self.rebase_lam = self.rebase_lam or new_lam != self.lam
+        self.rebase = self.rebase or self.rebase_lam or new_alpha != self.alpha
+        self.alpha, self.lam = new_alpha, new_lam
+
+    # ---------------------------------------------------------------- the step
+    def step(self, grad, ix, idx) -> None:
+        """Move the images still active: eq. 8 weighting, eq. 7 mask, then eq. 5 or Adam; [0, 1]."""
+        move = self.active[ix]
         if grad is None or not bool(move.any()):
-            t += 1
-            continue
+            return
         if isinstance(ix, slice) and bool(move.all()):
             g, sel = grad, ix
         else:
             g, sel = grad[move], idx[move]
-        if p.grad_mask == "recon":  # eq. 8: (x − f(x))² weighting, from the same forward pass
-            g = g * (x[sel] - recon_all[sel]).square()
-        if omega is not None:  # eq. 7
-            g = g * omega[sel]
-        if p.optimizer == "adam":
-            adam_t[sel] += 1
-            tt = adam_t[sel].view(-1, 1, 1, 1)
-            adam_m[sel] = beta1 * adam_m[sel] + (1 - beta1) * g
-            adam_v[sel] = beta2 * adam_v[sel] + (1 - beta2) * g * g
-            mhat = adam_m[sel] / (1 - beta1 ** tt)
-            vhat = adam_v[sel] / (1 - beta2 ** tt)
-            delta = alpha * mhat / (vhat.sqrt() + eps)
+        x = self.x
+        if self.p.grad_mask == "recon":  # eq. 8: (x − f(x))² weighting, from the same forward pass
+            g = g * (x[sel] - self.recon[sel]).square()
+        if self.omega is not None:  # eq. 7
+            g = g * self.omega[sel]
+        if self.p.optimizer == "adam":
+            self.adam_t[sel] += 1
+            tt = self.adam_t[sel].view(-1, 1, 1, 1)
+            self.adam_m[sel] = self.BETA1 * self.adam_m[sel] + (1 - self.BETA1) * g
+            self.adam_v[sel] = self.BETA2 * self.adam_v[sel] + (1 - self.BETA2) * g * g
+            mhat = self.adam_m[sel] / (1 - self.BETA1 ** tt)
+            vhat = self.adam_v[sel] / (1 - self.BETA2 ** tt)
+            delta = self.alpha * mhat / (vhat.sqrt() + self.EPS)
         else:  # eq. 5
-            delta = alpha * g
+            delta = self.alpha * g
         x_sel = x[sel]
         new = (x_sel - delta).clamp(0.0, 1.0)
         new = torch.where(torch.isfinite(new), new, x_sel)
-        if omega is not None:
-            new = torch.where(omega[sel] > 0, new, x0[sel])
+        if self.omega is not None:
+            new = torch.where(self.omega[sel] > 0, new, self.x0[sel])
         x[sel] = new
-        steps[sel] += 1
-        t += 1
+        self.steps[sel] += 1
 
 
 def run_to_end(

@@ -294,114 +294,138 @@ def train(
     cfg = cfg.validate()
     if len(images) != len(names):
         raise ValueError("one name per image is needed")
-    state = TrainState()
-    saved_rng = None
-    ck_tensors: dict[str, torch.Tensor] = {}
-    param_groups = None
-    if resume is not None:
-        meta, ck_tensors = load_checkpoint(resume)
+    run = _Trainer(images, list(names), cfg, device, checkpoint, resume)
+    run.loop(progress, should_stop)
+    return run.result()
+
+
+class _Trainer:
+    """One training run: the model, its optimiser, the augmenter and where training stands."""
+
+    def __init__(self, images, names, cfg: TrainConfig, device, checkpoint, resume):
+        self.names, self.device, self.checkpoint = names, device, checkpoint
+        self.state = TrainState()
+        ck = None
+        if resume is not None:
+            ck = load_checkpoint(resume)
+            cfg = self._resumed_config(resume, ck[0], cfg)
+        self.cfg = cfg
+        self.tr_idx, self.val_idx = split_validation(names, cfg.val_fraction, cfg.seed)
+        self.val_images = model_sized([images[i] for i in self.val_idx], cfg) if self.val_idx else []
+        torch.manual_seed(cfg.seed)
+        self.model = create_model(cfg.model)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.aug = TextureAugmenter([images[i] for i in self.tr_idx], cfg)
+        self.best: dict[str, torch.Tensor] = {}
+        if ck is not None:
+            self._restore(*ck)
+        self.model.to(device).train()
+        for st in self.opt.state.values():
+            for k, v in st.items():
+                if torch.is_tensor(v) and k != "step":
+                    st[k] = v.to(device)
+        self.interrupted = False
+
+    def _resumed_config(self, resume, meta: dict, cfg: TrainConfig) -> TrainConfig:
         ck_cfg = TrainConfig.from_dict(meta["config"])
         if ck_cfg.model != cfg.model:
             raise ValueError(f"{resume}: the checkpoint holds a {ck_cfg.model}, not a {cfg.model}")
-        if meta["names"] != list(names):
+        if meta["names"] != self.names:
             raise ValueError(f"{resume}: the checkpoint was trained on other images ({len(meta['names'])} files)")
-        cfg = _merge_caps(ck_cfg, cfg)
-        state = TrainState(**meta["state"])
-        state.stop_reason = None
-        saved_rng = meta["numpy_rng"]
-        param_groups = meta["param_groups"]
+        self.state = TrainState(**meta["state"])
+        self.state.stop_reason = None
+        return _merge_caps(ck_cfg, cfg)
 
-    tr_idx, val_idx = split_validation(list(names), cfg.val_fraction, cfg.seed)
-    train_images = [images[i] for i in tr_idx]
-    val_images = model_sized([images[i] for i in val_idx], cfg) if val_idx else []
-
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    aug = TextureAugmenter(train_images, cfg)
-    best: dict[str, torch.Tensor] = {}
-    if resume is not None:
-        model.load_state_dict({k[6:]: v for k, v in ck_tensors.items() if k.startswith("model.")})
-        best = {k[5:]: v.clone() for k, v in ck_tensors.items() if k.startswith("best.")}
-        osd = {"state": {}, "param_groups": param_groups}
-        for k, v in ck_tensors.items():
+    def _restore(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        self.best = {k[5:]: v.clone() for k, v in tensors.items() if k.startswith("best.")}
+        osd: dict[str, Any] = {"state": {}, "param_groups": meta["param_groups"]}
+        for k, v in tensors.items():
             if k.startswith("opt."):
                 _, pid, name = k.split(".", 2)
                 osd["state"].setdefault(int(pid), {})[name] = v
-        opt.load_state_dict(osd)
-        aug.rng.bit_generator.state = saved_rng
-        torch.set_rng_state(ck_tensors["torch_rng"])
-    model.to(device).train()
-    for st in opt.state.values():
-        for k, v in st.items():
-            if torch.is_tensor(v) and k != "step":
-                st[k] = v.to(device)
+        self.opt.load_state_dict(osd)
+        self.aug.rng.bit_generator.state = meta["numpy_rng"]
+        torch.set_rng_state(tensors["torch_rng"])
 
-    def current_lr() -> float:
-        warm = min(1.0, (state.step + 1) / cfg.warmup) if cfg.warmup else 1.0
-        return cfg.lr * state.lr_scale * warm
+    def lr(self) -> float:
+        cfg, s = self.cfg, self.state
+        warm = min(1.0, (s.step + 1) / cfg.warmup) if cfg.warmup else 1.0
+        return cfg.lr * s.lr_scale * warm
 
-    def snapshot_best() -> None:
-        best.clear()
-        best.update({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    def snapshot_best(self) -> None:
+        self.best = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
-    def write_checkpoint() -> None:
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, best, opt, cfg, state, aug.rng, list(names))
+    def write_checkpoint(self) -> None:
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self.model, self.best, self.opt, self.cfg, self.state, self.aug.rng,
+                            self.names)
 
-    t_start = time.monotonic() - state.seconds
-    last_ck = time.monotonic()
-    running = state.train_curve[-1][1] if state.train_curve else float("nan")
-    interrupted = False
-    try:
-        while state.stop_reason is None:
-            if state.step >= cfg.max_steps:
-                state.stop_reason = "max_steps"
-                break
-            if cfg.max_minutes is not None and time.monotonic() - t_start > 60.0 * cfg.max_minutes:
-                state.stop_reason = "max_minutes"
-                break
-            if should_stop is not None and should_stop():
-                state.stop_reason = "stopped"
-                break
-            for g in opt.param_groups:
-                g["lr"] = current_lr()
-            x = aug.batch(cfg.batch).to(device)
-            beta = cfg.kl_weight * (min(1.0, state.step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
-            out = model.training_loss(x, kl_weight=beta)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            opt.step()
-            v = float(out.loss.detach())
-            if not math.isfinite(v):
-                state.stop_reason = "diverged"
-                break
-            running = v if math.isnan(running) else 0.98 * running + 0.02 * v
-            state.step += 1
-            state.seconds = time.monotonic() - t_start
-            if state.step % cfg.eval_every == 0:
-                state.train_curve.append([state.step, running])
-                _validate(model, val_images, device, cfg, state, current_lr(), snapshot_best)
-            if progress is not None:
-                progress(state, running)
-            if checkpoint is not None and time.monotonic() - last_ck > 60.0 * cfg.checkpoint_minutes:
-                write_checkpoint()
-                last_ck = time.monotonic()
-    except KeyboardInterrupt:
-        interrupted = True
-        state.stop_reason = "interrupted"
-    state.seconds = time.monotonic() - t_start
-    write_checkpoint()  # before the final evaluation, so that a resumed run continues exactly
-    finished = state.stop_reason not in ("stopped", "interrupted")
-    if finished and val_images and state.step and (not state.val_curve or state.val_curve[-1][0] != state.step):
-        _validate(model, val_images, device, cfg, state, current_lr(), snapshot_best)  # the last steps count too
-    if not best or not val_images:  # no validation: the last weights are the result
-        snapshot_best()
-        state.best_step = state.step
-    model.load_state_dict(best)
-    model.eval()
-    return TrainResult(model, cfg, state, interrupted,
-                       [names[i] for i in tr_idx], [names[i] for i in val_idx])
+    def cap_reached(self, t_start: float, should_stop) -> str | None:
+        if self.state.step >= self.cfg.max_steps:
+            return "max_steps"
+        if self.cfg.max_minutes is not None and time.monotonic() - t_start > 60.0 * self.cfg.max_minutes:
+            return "max_minutes"
+        if should_stop is not None and should_stop():
+            return "stopped"
+        return None
+
+    def step(self) -> float:
+        """One optimiser step on an augmented batch; returns the batch's loss."""
+        cfg = self.cfg
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr()
+        x = self.aug.batch(cfg.batch).to(self.device)
+        beta = cfg.kl_weight * (min(1.0, self.state.step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
+        out = self.model.training_loss(x, kl_weight=beta)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.opt.step()
+        return float(out.loss.detach())
+
+    def loop(self, progress, should_stop) -> None:
+        s, cfg = self.state, self.cfg
+        t_start = time.monotonic() - s.seconds
+        last_ck = time.monotonic()
+        running = s.train_curve[-1][1] if s.train_curve else float("nan")
+        try:
+            while s.stop_reason is None:
+                s.stop_reason = self.cap_reached(t_start, should_stop)
+                if s.stop_reason is not None:
+                    break
+                v = self.step()
+                if not math.isfinite(v):
+                    s.stop_reason = "diverged"
+                    break
+                running = v if math.isnan(running) else 0.98 * running + 0.02 * v
+                s.step += 1
+                s.seconds = time.monotonic() - t_start
+                if s.step % cfg.eval_every == 0:
+                    s.train_curve.append([s.step, running])
+                    _validate(self.model, self.val_images, self.device, cfg, s, self.lr(), self.snapshot_best)
+                if progress is not None:
+                    progress(s, running)
+                if self.checkpoint is not None and time.monotonic() - last_ck > 60.0 * cfg.checkpoint_minutes:
+                    self.write_checkpoint()
+                    last_ck = time.monotonic()
+        except KeyboardInterrupt:
+            self.interrupted = True
+            s.stop_reason = "interrupted"
+        s.seconds = time.monotonic() - t_start
+        self.write_checkpoint()  # before the final evaluation, so that a resumed run continues exactly
+
+    def result(self) -> TrainResult:
+        s, val = self.state, self.val_images
+        finished = s.stop_reason not in ("stopped", "interrupted")
+        if finished and val and s.step and (not s.val_curve or s.val_curve[-1][0] != s.step):
+            _validate(self.model, val, self.device, self.cfg, s, self.lr(), self.snapshot_best)  # the last steps count
+        if not self.best or not val:  # no validation: the last weights are the result
+            self.snapshot_best()
+            s.best_step = s.step
+        self.model.load_state_dict(self.best)
+        self.model.eval()
+        return TrainResult(self.model, self.cfg, s, self.interrupted,
+                           [self.names[i] for i in self.tr_idx], [self.names[i] for i in self.val_idx])
 
 
 def _merge_caps(ck: TrainConfig, new: TrainConfig) -> TrainConfig:

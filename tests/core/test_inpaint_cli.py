@@ -133,16 +133,16 @@ def test_run_comparison_headless(vae_file):
     corrupted = corrupt_with_noise(clean, mask, seed=1)
     seen = []
     res = run_comparison(loaded, corrupted, mask, clean, max_iter=4, on_record=lambda m, r: seen.append(m))
-    assert list(res["panels"]) == list(PANELS)
+    assert list(res.panels) == list(PANELS)
     assert set(seen) == {"blind", "masked"}
-    assert res["runs"]["masked"]["iterations"] <= 4
-    masked = res["panels"]["masked"]
+    assert res.runs["masked"].iterations <= 4
+    masked = res.panels["masked"]
     assert masked.dtype == corrupted.dtype
     assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
-    assert set(res["metrics"]) == {"corrupted", "reconstruction", "blind", "masked", "telea"}
+    assert set(res.metrics) == {"corrupted", "reconstruction", "blind", "masked", "telea"}
     # no ground truth: no metrics; no mask: only the blind run
     res2 = run_comparison(loaded, corrupted, None, None, max_iter=2)
-    assert set(res2["panels"]) == {"corrupted", "reconstruction", "blind"} and res2["metrics"] == {}
+    assert set(res2.panels) == {"corrupted", "reconstruction", "blind"} and res2.metrics == {}
     with pytest.raises(ValueError, match="mask"):
         run_comparison(loaded, corrupted, np.ones((10, 10), bool), None, max_iter=1)
 
