@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 from psygnal import evented
 
-from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, RANGES, ProjectionParams
+from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, RANGES, ProjectionParams, Stop
 
 #: The stop criteria of section 3.5 as the panel offers them; ``train-q`` and ``lr`` take the
 #: ``percentile`` and ``lr_value`` fields.
@@ -51,11 +51,8 @@ class ParamsModel:
 
     def stop_spec(self) -> str:
         """The ``ProjectionParams.stop`` string: none, converge, train-min, train-qNN or lr:VALUE."""
-        if self.stop_kind == "train-q":
-            return f"train-q{int(self.percentile):02d}"
-        if self.stop_kind == "lr":
-            return f"lr:{self.lr_value:.6g}"
-        return self.stop_kind
+        value = {"train-q": self.percentile, "lr": self.lr_value}.get(self.stop_kind)
+        return str(Stop.of(self.stop_kind, value))
 
     def to_params(self) -> ProjectionParams:
         """The validated parameters (``ValueError`` names a bad one)."""
@@ -67,16 +64,13 @@ class ParamsModel:
     def set_params(self, p: ProjectionParams) -> None:
         """Take every value of ``p`` (one event per changed field)."""
         p = p.validated()
-        stop = p.stop
-        if stop.startswith("train-q"):
-            self.percentile = int(stop[len("train-q"):])
-            stop = "train-q"
-        elif stop.startswith("lr:"):
-            self.lr_value = float(stop[3:])
-            stop = "lr"
+        if p.stop.kind == "train-q":
+            self.percentile = int(p.stop.value)
+        elif p.stop.kind == "lr":
+            self.lr_value = float(p.stop.value)
         for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience"):
             setattr(self, k, getattr(p, k))
-        self.stop_kind = stop
+        self.stop_kind = p.stop.kind
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
