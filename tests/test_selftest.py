@@ -151,3 +151,12 @@ def test_a_dssim_map_off_scikit_image_fails(monkeypatch):
     run.dssim = run.dssim + 0.01
     with pytest.raises(selftest.CheckFailed, match="as shown|differs from scikit-image's by 0.01"):
         t.dssim()
+
+
+def test_version_is_the_package_version(capsys):
+    import inspector_app
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"inspector-app {inspector_app.__version__}\n"
