@@ -223,6 +223,11 @@ def test_bad_inputs_are_refused():
         next(project(model, torch.rand(1, 1, 64, 64)))
     with pytest.raises(ProjectionError, match="mask"):
         next(project(model, _x(), mask=torch.ones(1, 1, 16, 16)))
+    # each part of Ω's shape checked on its own: batch, channels, rank
+    for shape in [(3, 1, 32, 32), (2, 2, 32, 32), (1, 2, 1, 32, 32)]:
+        with pytest.raises(ProjectionError, match=rf"^the mask has shape \({', '.join(map(str, shape))}\), which does not "
+                                                  r"fit images of shape \(2, 1, 32, 32\)$"):
+            next(project(model, _x(), mask=torch.ones(*shape)))
     with pytest.raises(ValueError, match="stop criterion"):
         next(project(model, _x(), ProjectionParams(stop="sometimes")))
     bad = _x()
