@@ -207,6 +207,7 @@ def _verdicts(maps: np.ndarray, category: Category, labels: np.ndarray, threshol
         "flagged_by_defect": {d: float(flagged[[t.defect == d for t in category.images]].mean())
                               for d in category.defects},
         "image_auroc_score": image_auroc(scores, labels) if labels.any() and not labels.all() else float("nan"),
+        "scores": [{"image": str(t.path), "defect": t.defect, "score": float(v)} for t, v in zip(category.images, scores)],
     }
 
 
