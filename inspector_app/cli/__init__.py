@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, OSError) as e:  # ModelFileError, ImageError, DataError, ProjectionError ...
         return fail(str(e) or type(e).__name__)
+    except ImportError as e:  # a dependency missing or broken in this installation
+        return fail(f"a component is missing from this installation ({e}); reinstall inspector-app")
     except RuntimeError as e:  # e.g. CUDA out of memory
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         return fail(msg)

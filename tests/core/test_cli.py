@@ -154,3 +154,16 @@ def test_ctrl_c_during_training_saves_what_was_trained(tmp_path, tiny_folder, ca
     meta = load_model(out).meta
     assert meta["training"]["interrupted"] is True and meta["training"]["steps"] == 2
     assert meta["training_stats"]["n"] == 5
+
+
+def test_a_missing_component_is_one_line_not_a_traceback(monkeypatch, capsys):
+    from inspector_app.cli import make_dataset
+
+    def broken(a):
+        raise ImportError("No module named 'pooch'")
+
+    monkeypatch.setattr(make_dataset, "run", broken)
+    monkeypatch.setattr(make_dataset, "add_parser", lambda sub: sub.add_parser("make-dataset").set_defaults(func=broken))
+    rc = main(["make-dataset"])
+    line = _one_line_error(capsys, rc, match="missing from this installation")
+    assert "pooch" in line
