@@ -230,8 +230,11 @@ class GalleryPanel(QWidget):
         self.table.setIconSize(self.table.iconSize().scaled(32, 32, Qt.AspectRatioMode.KeepAspectRatio))
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, len(COLUMNS)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        fm = self.table.fontMetrics()
+        for c, sample in enumerate(("", "0.0000", "defective", "defective", "defective", "100.0", "0.00"), start=0):
+            if c:  # fixed widths: sizing to the contents would ask every row on every update
+                hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+                hh.resizeSection(c, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 18)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.eta_label = QLabel("")

@@ -47,6 +47,7 @@ class ScorePanel(QWidget):
         self.review = review
         self.display = review.session.display
         self._stats = None
+        self._syncing = False
         self._build()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -70,22 +71,24 @@ class ScorePanel(QWidget):
         pi.setLabel("left", "images")
         pi.setMouseEnabled(x=False, y=False)
         pi.hideButtons()
+        pi.getAxis("bottom").enableAutoSIPrefix(False)
         self.legend = pi.addLegend(offset=(-8, 8), labelTextSize="9pt")
         self.legend.setBrush(pg.mkBrush(25, 35, 45, 200))
         self.bars: dict[str, pg.PlotDataItem] = {}
         for name, rgb in CLASS_COLORS.items():
             self.bars[name] = pi.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5),
-                                      brush=pg.mkBrush(*rgb, 90), name=name)
+                                      brush=pg.mkBrush(*rgb, 90))
+        self._legend_names: tuple = ()
         self.band = pg.LinearRegionItem(values=(0.2, 0.2), movable=False, brush=pg.mkBrush(*T2_COLOR, 40),
                                         pen=pg.mkPen(None))
         self.band.setZValue(-5)
         pi.addItem(self.band, ignoreBounds=True)
         self.t1_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T1_COLOR, width=2),
-                                       hoverPen=pg.mkPen(T1_COLOR, width=4), label="T1 {value:.3f}",
+                                       hoverPen=pg.mkPen(T1_COLOR, width=4), label="T1 {value:.4f}",
                                        labelOpts={"position": 0.92, "color": T1_COLOR, "fill": (25, 35, 45, 200)})
         self.t1_line.setToolTip("T1: the verdict and segmentation threshold — drag it")
         self.t2_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T2_COLOR, width=2, style=Qt.PenStyle.DashLine),
-                                       hoverPen=pg.mkPen(T2_COLOR, width=4), label="T2 {value:.3f}",
+                                       hoverPen=pg.mkPen(T2_COLOR, width=4), label="T2 {value:.4f}",
                                        labelOpts={"position": 0.78, "color": T2_COLOR, "fill": (25, 35, 45, 200)})
         self.t2_line.setToolTip("T2: the top of the marginal band — drag it")
         for ln in (self.t1_line, self.t2_line):
@@ -132,7 +135,7 @@ class ScorePanel(QWidget):
         self.matrix.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.matrix.setFixedHeight(92)
+        self.matrix.setFixedHeight(80)
         self.matrix.setToolTip("Images by label (rows) and the model's verdict at T1/T2 (columns)")
 
         self.f1_label = QLabel("F1-max: –")
@@ -156,9 +159,12 @@ class ScorePanel(QWidget):
 
         side = QGridLayout()
         side.setVerticalSpacing(3)
-        side.addWidget(self.label_combo, 0, 0, 1, 3)
-        side.addWidget(QLabel("T1"), 1, 0)
-        side.addWidget(self.t1_spin, 1, 1, 1, 2)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.label_combo, 0, 0, 1, 2)
+        t1_row = QHBoxLayout()
+        t1_row.addWidget(QLabel("T1"))
+        t1_row.addWidget(self.t1_spin, 1)
+        side.addLayout(t1_row, 0, 2)
         side.addWidget(self.band_check, 2, 0, 1, 2)
         side.addWidget(self.t2_spin, 2, 2)
         side.addWidget(self.matrix, 3, 0, 1, 3)
@@ -174,8 +180,8 @@ class ScorePanel(QWidget):
         side.setRowStretch(7, 1)
         box = QWidget()
         box.setLayout(side)
-        box.setMinimumWidth(330)
-        box.setMaximumWidth(420)
+        box.setMinimumWidth(300)
+        box.setMaximumWidth(370)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
         lay.addWidget(self.hist, 3)
@@ -195,8 +201,7 @@ class ScorePanel(QWidget):
     # ------------------------------------------------------------------ thresholds
     def _on_t1(self, *_a) -> None:
         t = float(self.display.threshold)
-        with signals_blocked(self.t1_line):
-            self.t1_line.setValue(t)
+        self._set_line(self.t1_line, t)
         with signals_blocked(self.t1_spin):
             self.t1_spin.setValue(t)
         self._update_band()
@@ -209,8 +214,7 @@ class ScorePanel(QWidget):
         self.t2_line.setVisible(on)
         self.t2_spin.setEnabled(on)
         if on:
-            with signals_blocked(self.t2_line):
-                self.t2_line.setValue(float(t2))
+            self._set_line(self.t2_line, float(t2))
             with signals_blocked(self.t2_spin):
                 self.t2_spin.setValue(float(t2))
         self.matrix.setColumnHidden(1, not on)
@@ -223,14 +227,25 @@ class ScorePanel(QWidget):
         if t2 is not None:
             self.band.setRegion((float(self.display.threshold), float(t2)))
 
+    def _set_line(self, line: pg.InfiniteLine, value: float) -> None:
+        """Move a line to the model's value (its label follows; the move is not taken for a drag)."""
+        if abs(line.value() - value) > 1e-12:
+            self._syncing = True
+            try:
+                line.setValue(value)
+            finally:
+                self._syncing = False
+
     def _t1_dragged(self) -> None:
-        self.display.threshold = float(min(1.0, max(0.0, self.t1_line.value())))
+        if not self._syncing:
+            self.display.threshold = float(min(1.0, max(0.0, self.t1_line.value())))
 
     def _t2_dragged(self) -> None:
+        if self._syncing:
+            return
         self.review.set_marginal_upper(float(self.t2_line.value()))
         if self.review.marginal_upper is not None and abs(self.t2_line.value() - self.review.marginal_upper) > 1e-9:
-            with signals_blocked(self.t2_line):  # held at T1: it cannot go below
-                self.t2_line.setValue(self.review.marginal_upper)
+            self._set_line(self.t2_line, self.review.marginal_upper)  # held at T1: it cannot go below
 
     def _band_toggled(self, on: bool) -> None:
         if not on:
@@ -280,15 +295,21 @@ class ScorePanel(QWidget):
             top = max(top, int(counts.max()) if counts.size else 0)
             self.bars[name].setData(edges, counts, stepMode="center", fillLevel=0)
             self.bars[name].setVisible(vals.size > 0)
+        shown = tuple(n for n, v in groups.items() if v.size)
+        if shown != self._legend_names:  # the legend names the classes present
+            self._legend_names = shown
+            self.legend.clear()
+            for n in shown:
+                self.legend.addItem(self.bars[n], n)
         pi = self.hist.getPlotItem()
         pi.setRange(xRange=(0.0, float(edges[-1])), yRange=(0, top * 1.1), padding=0.02)
         self._draw_matrix(s.confusion)
         if s.roc is not None:
             self.roc_curve.setData(s.roc.fpr, s.roc.tpr)
-            self.roc_plot.getPlotItem().setTitle(f"ROC · image AUROC {s.roc.auroc:.3f}", size="10pt")
+            self.roc_plot.getPlotItem().setTitle(f"ROC · AUROC {s.roc.auroc:.3f}", size="10pt")
         else:
             self.roc_curve.setData([], [])
-            self.roc_plot.getPlotItem().setTitle("ROC (needs good and defective labels)", size="10pt")
+            self.roc_plot.getPlotItem().setTitle("ROC (no labels yet)", size="10pt")
         self.roc_point.setData([s.operating_point[0]], [s.operating_point[1]]) if s.operating_point else \
             self.roc_point.setData([], [])
         if s.f1 is not None:

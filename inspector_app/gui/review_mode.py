@@ -152,10 +152,12 @@ class ReviewMode(QObject):
         self.scores_dock = QDockWidget("Review: score distribution", w)
         self.scores_dock.setObjectName("review_scores_dock")
         self.scores_dock.setWidget(self.scores)
-        w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.gallery_dock)
-        w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.scores_dock)
+        # both under the views, side by side: the views keep the window's whole width
+        w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.gallery_dock)
+        w.splitDockWidget(self.gallery_dock, self.scores_dock, Qt.Orientation.Horizontal)
         self.gallery_dock.hide()
         self.scores_dock.hide()
+        self._sized = False
 
     def _build_overlay(self) -> None:
         self.gt_contour = ContourItem(level=0.5, pen=pg.mkPen(GT_COLOR, width=1.6, style=Qt.PenStyle.DashLine),
@@ -193,9 +195,7 @@ class ReviewMode(QObject):
         notes = rv.open(op.scan, op.hashes, op.doc, op.json_path, op.csv_path)
         self._threshold_restored = False
         st.set_last_dir("folder", str(op.scan.root))
-        st.add_recent_file("folders", str(op.scan.root))
-        self.gallery_dock.show()
-        self.scores_dock.show()
+        self.show_docks()
         resumed = rv.n_reviewed
         msg = f"{op.scan.root}: {op.scan.describe()}"
         if resumed:
@@ -211,6 +211,17 @@ class ReviewMode(QObject):
         self._update_actions()
         rv.select(0)
         self.start_run()
+
+    def show_docks(self) -> None:
+        self.gallery_dock.show()
+        self.scores_dock.show()
+        if not self._sized:  # the first time: a third of the height, the gallery on 40 % of the width
+            self._sized = True
+            w = self.window
+            h = max(260, min(330, w.height() // 3))
+            w.resizeDocks([self.gallery_dock, self.scores_dock], [h, h], Qt.Orientation.Vertical)
+            gw = max(420, int(w.width() * 0.36))
+            w.resizeDocks([self.gallery_dock, self.scores_dock], [gw, w.width() - gw], Qt.Orientation.Horizontal)
 
     def close_folder(self) -> None:
         self.cancel_run(wait=True)
@@ -413,7 +424,7 @@ class ReviewMode(QObject):
 
     def _focus_comment(self) -> None:
         if self.review.current >= 0:
-            self.gallery_dock.show()
+            self.show_docks()
             self.gallery.comment.setFocus()
             self.gallery.comment.selectAll()
 

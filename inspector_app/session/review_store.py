@@ -6,12 +6,14 @@ kB). Its maps at the model's size — x_T and f(x_T) (float16: display only), DS
 DSSIM(x0, f(x_T)) (float32: the score and the segmentation are computed from them), and the
 ground truth at the model's size — are written by the worker to one ``.npy`` file each in a
 private cache folder, and read back on demand through a small LRU cache (:attr:`ResultStore.capacity`
-entries). The cache folder is removed when the review closes.
+entries). The cache folder is removed when the review closes, and by the next review when the
+process that made it died (:func:`remove_orphans`).
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import shutil
 import tempfile
 import threading
@@ -23,6 +25,29 @@ import numpy as np
 from ..core.params import ProjectionParams
 
 COMPARES = ("projection", "reconstruction")
+#: Cache folders are ``<temp>/inspector-review-<pid>-<random>``; a process that died leaves its own.
+PREFIX = "inspector-review-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans() -> list[Path]:
+    """Remove the cache folders of processes that are gone (a crash, a kill). Returns them."""
+    out = []
+    for d in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = d.name[len(PREFIX):].split("-", 1)[0]
+        if d.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+            out.append(d)
+    return out
 
 
 @dataclass
@@ -89,7 +114,10 @@ class ResultStore:
 
     def __init__(self, folder: str | Path | None = None, capacity: int = 24):
         self._own = folder is None
-        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="inspector-review-"))
+        if folder is None:
+            remove_orphans()
+            folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+        self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.capacity = int(capacity)
         self._lru: collections.OrderedDict[int, StoredMaps] = collections.OrderedDict()

@@ -444,3 +444,22 @@ def test_results_survive_json(folder, loaded):
     # the folder stays as it was, but for the review files
     assert sorted(p.name for p in folder.iterdir()) == sorted(["ground_truth", "test", "train", JSON_NAME, CSV_NAME])
     assert read_image(folder / "test/good/000.png").shape == (32, 32)
+
+
+def test_cache_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from inspector_app.session import review_store
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    dead = tmp_path / f"{review_store.PREFIX}999999999-abc"
+    mine = tmp_path / f"{review_store.PREFIX}{os.getpid()}-def"
+    other = tmp_path / "inspector-review-notapid"
+    for d in (dead, mine, other):
+        d.mkdir()
+    st = ResultStore()
+    assert not dead.exists() and mine.exists() and other.exists()
+    assert st.folder.parent == tmp_path and st.folder.name.startswith(f"{review_store.PREFIX}{os.getpid()}-")
+    st.close()
+    assert not st.folder.exists()  # its own folder goes with it
