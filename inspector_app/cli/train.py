@@ -42,6 +42,8 @@ def add_parser(sub) -> None:
                    help="evaluations without improvement before the rate is cut (or training stops)")
     p.add_argument("--checkpoint-minutes", type=finite_float, default=d.checkpoint_minutes)
     p.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue from OUT.checkpoint")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from this model file's weights (an L2AE may start a DSAE, a VAE a GVAE)")
     p.add_argument("--no-calibrate", action="store_true", help="skip the calibration on the validation split")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--seed", type=int, default=0)
@@ -61,6 +63,7 @@ def _train_config(a):
             mcfg, max_steps=a.max_steps, max_minutes=a.max_minutes, batch=a.batch, lr=a.lr, warmup=a.warmup,
             crop=a.crop, augment=augment, kl_weight=a.kl_weight, kl_warmup=a.kl_warmup, val_fraction=a.val_fraction, eval_every=a.eval_every,
             patience=a.patience, checkpoint_minutes=a.checkpoint_minutes, seed=a.seed,
+            init=None if a.init is None else str(Path(a.init).resolve()),
         ).validate()
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -307,3 +307,20 @@ class Augmenter:
                         yield im[y:y + s, x:x + s]
             else:
                 yield im
+
+
+def split_validation(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, validation) of a seeded random split; at least one image each way when
+    ``fraction`` > 0 and there are two images or more."""
+    n = len(names)
+    if n == 0:
+        raise ValueError("no training images")
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+    order = np.random.default_rng(seed + 7919).permutation(n)
+    val = sorted(order[:n_val].tolist())
+    train = sorted(order[n_val:].tolist())
+    return train, val

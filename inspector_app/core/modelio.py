@@ -331,3 +331,23 @@ def save_torchscript(module: torch.nn.Module, path: str | os.PathLike, meta: dic
 
     atomic_write(Path(path), write)
     return Path(path)
+
+
+#: Kinds whose networks share their weights: the loss differs (DSSIM, a learned γ), the layers do not.
+_COMPATIBLE_KINDS = ({"l2ae", "dsae"}, {"vae", "gvae"})
+
+
+def init_weights(model: AutoEncoder, path: str | Path) -> None:
+    """Start ``model`` from the weights of the model file ``path`` (fine-tuning): same layers, size,
+    latent and normalisation; an L2AE may start a DSAE and a VAE a GVAE (whose γ then starts at 1)."""
+    src = load_model(path, "cpu").model
+    a, b = src.config, model.config
+    same_net = any({a.kind, b.kind} <= group for group in _COMPATIBLE_KINDS)
+    if not same_net or (a.image_size, a.channels, a.latent, a.norm) != (b.image_size, b.channels, b.latent, b.norm):
+        raise ValueError(f"--init {path}: a {a.kind} of {a.image_size} px, {a.channels} channel(s), latent {a.latent}, "
+                         f"norm {a.norm} cannot start a {b.kind} of {b.image_size} px, {b.channels} channel(s), "
+                         f"latent {b.latent}, norm {b.norm}")
+    state = {k: v for k, v in src.state_dict().items() if k != "log_gamma"}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if k != "log_gamma"]:
+        raise ValueError(f"--init {path}: the weights do not fit ({len(missing)} missing, {len(unexpected)} unexpected)")

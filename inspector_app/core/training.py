@@ -30,8 +30,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import Augmenter, atomic_write, to_tensor
-from .modelio import loss_statistics
+from .data import Augmenter, atomic_write, split_validation, to_tensor
+from .modelio import init_weights, loss_statistics
 from .models import AutoEncoder, ModelConfig, create_model
 
 AUGMENTATIONS = ("flip", "rot90", "brightness")
@@ -62,6 +62,8 @@ class TrainConfig:
     min_steps: int = 0
     checkpoint_minutes: float = 3.0
     seed: int = 0
+    #: a model file whose weights start the training (fine-tuning), or None for a fresh network
+    init: str | None = None
 
     def validate(self) -> "TrainConfig":
         self.model.validate()
@@ -134,25 +136,6 @@ class TrainResult:
     @property
     def steps(self) -> int:
         return self.state.step
-
-
-# ------------------------------------------------------------------------------------------ split
-
-def split_validation(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, validation) of a seeded random split; at least one image each way when
-    ``fraction`` > 0 and there are two images or more."""
-    n = len(names)
-    if n == 0:
-        raise ValueError("no training images")
-    n_val = int(round(fraction * n))
-    if fraction > 0 and n >= 2:
-        n_val = min(max(n_val, 1), n - 1)
-    else:
-        n_val = 0
-    order = np.random.default_rng(seed + 7919).permutation(n)
-    val = sorted(order[:n_val].tolist())
-    train = sorted(order[n_val:].tolist())
-    return train, val
 
 
 # ------------------------------------------------------------------------------------------ batches
@@ -319,6 +302,8 @@ class _Trainer:
         self.best: dict[str, torch.Tensor] = {}
         if ck is not None:
             self._restore(*ck)
+        elif cfg.init is not None:
+            init_weights(self.model, cfg.init)
         self.model.to(device).train()
         for st in self.opt.state.values():
             for k, v in st.items():
@@ -444,7 +429,8 @@ def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr
     state.val_curve.append([state.step, val, float(np.median(fves)), lr])
     if not math.isfinite(val) or state.step < cfg.kl_warmup:
         return  # while β rises, the losses are not comparable: no best weights, no plateau
-    if val < state.best_val * (1.0 - cfg.min_delta):
+    # relative to |best|: the Gaussian VAE's negative log-likelihood is below zero
+    if val < state.best_val - cfg.min_delta * abs(state.best_val):
         state.best_val, state.best_step, state.since_best = val, state.step, 0
         snapshot_best()
         return

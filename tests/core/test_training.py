@@ -99,6 +99,23 @@ def test_plateau_cuts_the_rate_then_stops():
     assert [v[1] for v in state.val_curve] == [10.0, 9.95, 10.2, 10.1]
 
 
+def test_plateau_on_negative_losses_is_relative_to_their_size(monkeypatch):
+    """The Gaussian VAE's loss is a negative log-likelihood: -99.6 after -100 is worse, not an improvement."""
+    import inspector_app.core.training as tr
+
+    cfg = _cfg(patience=1, max_reductions=0, min_delta=0.01)
+    state = TrainState(best_val=-100.0)
+    vals = iter([-99.6, -103.0])
+    monkeypatch.setattr(tr, "evaluate_split", lambda m, i, d: (np.array([next(vals)]), np.array([0.5])))
+    snaps = []
+    state.step = 5
+    _validate(object(), [np.zeros((32, 32))], "cpu", cfg, state, 1e-3, lambda: snaps.append(5))
+    assert snaps == [] and state.best_val == -100.0 and state.stop_reason == "plateau"
+    state.stop_reason, state.since_best, state.step = None, 0, 10
+    _validate(object(), [np.zeros((32, 32))], "cpu", cfg, state, 1e-3, lambda: snaps.append(10))
+    assert snaps == [10] and state.best_val == -103.0 and state.since_best == 0
+
+
 def test_bad_training_numbers_are_refused():
     for kw, match in [({"max_minutes": float("nan")}, "max_minutes"), ({"max_steps": -1}, "max_steps"),
                       ({"lr": float("inf")}, "lr"), ({"augment": ("zoom",)}, "zoom")]:
@@ -199,3 +216,33 @@ def test_kl_weight_rises_over_the_warm_up_and_no_best_weights_are_kept_meanwhile
     res = train(texture_images, names, cfg, torch.device("cpu"))
     assert seen == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.5, 0.5]
     assert res.state.best_step >= 4  # weights from the warm-up are never "best"
+
+
+def test_init_starts_a_dsae_from_an_l2ae_and_a_gvae_from_a_vae(tmp_path, texture_images):
+    from inspector_app.core.modelio import load_model, save_model
+    from inspector_app.core.models import create_model
+    from inspector_app.core.modelio import init_weights
+
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    for src_kind, dst_kind in (("l2ae", "dsae"), ("vae", "gvae")):
+        torch.manual_seed(1)
+        src = create_model(ModelConfig(src_kind, 32, 1, 8, "batch"))
+        path = save_model(src, tmp_path / f"{src_kind}.safetensors")
+        dst = create_model(ModelConfig(dst_kind, 32, 1, 8, "batch"))
+        init_weights(dst, path)
+        ref = load_model(path, "cpu").model.state_dict()
+        for k, v in dst.state_dict().items():
+            if k != "log_gamma":
+                assert torch.equal(v, ref[k]), k
+    # a fine-tuning run starts from those weights: its first validation loss is the source's, not a fresh net's
+    base = train(texture_images, names, _cfg(max_steps=10), torch.device("cpu"))
+    save_model(base.model, tmp_path / "base.safetensors")
+    tuned = train(texture_images, names, _cfg(max_steps=1, eval_every=1, lr=1e-9, warmup=0,
+                                                init=str(tmp_path / "base.safetensors")), torch.device("cpu"))
+    fresh = train(texture_images, names, _cfg(max_steps=1, eval_every=1, lr=1e-9, warmup=0), torch.device("cpu"))
+    base_val = base.state.val_curve[-1][1]
+    assert abs(tuned.state.val_curve[0][1] - base_val) < abs(fresh.state.val_curve[0][1] - base_val)
+    with pytest.raises(ValueError, match="cannot start a vae"):
+        init_weights(create_model(ModelConfig("vae", 32, 1, 8, "batch")), tmp_path / "base.safetensors")
+    with pytest.raises(ValueError, match="latent 16"):
+        init_weights(create_model(ModelConfig("dsae", 32, 1, 16, "batch")), tmp_path / "base.safetensors")

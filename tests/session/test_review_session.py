@@ -278,6 +278,11 @@ def test_selecting_shows_the_stored_result_without_running(folder, loaded):
     np.testing.assert_array_equal(s.result.dssim_projection, r.store.load(1).dssim_projection)
     assert len(s.energy) == PARAMS.max_iter + 1
     assert r.current_gt is not None and r.current_gt.shape == (32, 32) and r.current_gt.any()
+    np.testing.assert_array_equal(s.gt_mask, r.current_gt)  # shown through the session
+    r.set_show_ground_truth(False)
+    assert s.gt_mask is None
+    r.set_show_ground_truth(True)
+    assert s.gt_mask is not None
     assert r.step(1) == 2 and r.step(-1) == 1 and r.step(-1) == 0 and r.step(-1) == 0  # stays at the ends
     s.set_image(np.zeros((32, 32), np.float32), "/elsewhere.png")  # another image: no longer a review item
     assert r.current == -1
