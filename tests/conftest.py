@@ -30,8 +30,10 @@ def texture_images():
     return out
 
 
-def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True):
-    """An untrained model of the given kind saved with plausible training statistics."""
+def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True, calibration=None):
+    """An untrained model of the given kind saved with plausible training statistics, and with
+    ``calibration`` (a dict of :class:`inspector_app.core.calibration.Calibration` fields, the
+    missing ones filled in) in its metadata when given."""
     from inspector_app.core.modelio import loss_statistics, save_model
     from inspector_app.core.models import ModelConfig, create_model
 
@@ -42,6 +44,10 @@ def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True):
         with torch.no_grad():
             lr, _ = model.forward_loss(torch.rand(8, channels, size, size))
         meta["training_stats"] = loss_statistics(lr.numpy())
+    if calibration is not None:
+        meta["calibration"] = {"threshold": 0.2, "min_area": 1, "stop": "none", "max_iter": 100,
+                               "lr_out_of_range": None, "method": "test calibration", "figures": {},
+                               **calibration}
     save_model(model, path, meta)
     return path
 

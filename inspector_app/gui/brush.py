@@ -36,7 +36,7 @@ from ..core.mask import MAX_RADIUS, MIN_RADIUS, MaskModel, load_mask_png, save_m
 
 #: Overlay colour (RGB) and opacity of the painted mask: blue, never the segmentation's red
 #: (views.SEGMENTATION_RGBA) nor the ground truth's green.
-MASK_COLOR = (40, 140, 255)
+MASK_COLOR = (90, 90, 255)
 MASK_OPACITY = 0.45
 #: Largest radius the panel's slider offers (the model accepts up to MAX_RADIUS).
 SLIDER_MAX_RADIUS = 64.0

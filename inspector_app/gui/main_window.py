@@ -257,8 +257,8 @@ class MainWindow(QMainWindow):
     def open_demo(self) -> bool:
         return self.files.open_demo()
 
-    def export_results(self, folder) -> dict[str, str]:
-        return self.files.export_results(folder)
+    def export_results(self, folder, name: str | None = None, overwrite: bool = False) -> dict[str, str]:
+        return self.files.export_results(folder, name, overwrite)
 
     def open_folder(self, path, show_errors: bool = True) -> bool:
         """Review mode on a folder of parts (listed and hashed in a worker)."""

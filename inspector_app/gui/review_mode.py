@@ -6,7 +6,7 @@ A part of the main window like the others: it talks to the session and to its ow
 verdicts and the review file), never to another part. It adds File → Open Folder…, a Review menu
 (PageDown / PageUp, O / D / U verdicts, Delete, C for a comment, G for the ground truth), the
 gallery dock (:mod:`.review_gallery`) and the score-distribution dock (:mod:`.review_histogram`),
-and a dashed outline of the ground truth on the input view.
+and the selected image's ground truth, which the views outline on x0 (``Session.set_ground_truth``).
 
 Threads: listing and hashing the folder, hashing the model file and re-scoring the stored maps run
 in :func:`~.worker.run_in_worker`; the folder's projection runs in a :class:`~.worker.ProjectionWorker`
@@ -19,9 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QTransform
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from ..session import RunState, Session
@@ -32,11 +31,8 @@ from ..session.review_jobs import folder_job, rescore
 from . import settings as st
 from .review_gallery import GalleryPanel
 from .review_histogram import ScorePanel
-from .views import ContourItem
 from .worker import ProjectionWorker, TaskWorker, run_in_worker
 
-#: The ground-truth outline: another colour than the segmentation (red) and Ω (orange-red).
-GT_COLOR = (70, 230, 110)
 #: Images projected together by the folder run (the ``project`` command's default).
 BATCH = 8
 
@@ -55,7 +51,6 @@ class ReviewMode(QObject):
         self._model_sha: dict[tuple, str] = {}
         self._threshold_restored = False
         self._awaiting_sha = False
-        self._build_overlay()
         self._build_actions()
         self._build_docks()
         self._rescore_timer = self._timer(200, self._rescore_if_needed)
@@ -72,8 +67,6 @@ class ReviewMode(QObject):
         for ev in (d.events.threshold, d.events.compare, d.events.min_area):
             ev.connect(self._on_display)
         session.model_changed.connect(self._on_model_changed)
-        session.image_changed.connect(lambda _i: self._draw_gt())
-        session.frame_shown.connect(lambda _f: self._draw_gt())
         self.gallery.cancel_requested.connect(self.cancel_run)
         self.gallery.reproject_requested.connect(self.reproject)
         self._update_actions()
@@ -115,7 +108,7 @@ class ReviewMode(QObject):
                              lambda: self.set_verdict(None))
         self.act_comment = act("Comment…", ("C",), "Write a comment on this image", self._focus_comment)
         self.act_gt = act("Show Ground Truth", ("G",), "Outline the ground-truth mask on x₀ (dashed green)",
-                          lambda _on: self._draw_gt(), checkable=True)
+                          lambda on: self.review.set_show_ground_truth(on), checkable=True)
         self.act_gt.setChecked(True)
         self.act_advance = act("Next Image After OK / Defective", (), "After O or D, show the next image "
                                "(Unsure stays, for a comment)", checkable=True)
@@ -158,14 +151,6 @@ class ReviewMode(QObject):
         self.gallery_dock.hide()
         self.scores_dock.hide()
         self._sized = False
-
-    def _build_overlay(self) -> None:
-        self.gt_contour = ContourItem(level=0.5, pen=pg.mkPen(GT_COLOR, width=1.6, style=Qt.PenStyle.DashLine),
-                                      axisOrder="row-major")
-        self.gt_contour.setZValue(25)
-        iv = getattr(self.window, "input_view", None)
-        if iv is not None:
-            iv.view_box.addItem(self.gt_contour)
 
     # ================================================================== opening and closing
     def choose_folder(self) -> None:
@@ -228,7 +213,6 @@ class ReviewMode(QObject):
         self.review.close()
         self.gallery_dock.hide()
         self.scores_dock.hide()
-        self._draw_gt()
 
     def shutdown(self) -> None:
         """The window closes: stop every worker, save the review, remove the map cache."""
@@ -430,7 +414,6 @@ class ReviewMode(QObject):
 
     def _on_selection(self, i: int) -> None:
         self._update_actions()
-        self._draw_gt()
 
     def _update_actions(self, *_a) -> None:
         rv = self.review
@@ -441,25 +424,6 @@ class ReviewMode(QObject):
             a.setEnabled(rv.is_open)
         self.act_project.setEnabled(rv.is_open and self._run is None)
         self.act_cancel.setEnabled(self._run is not None)
-
-    # ================================================================== ground truth overlay
-    def _draw_gt(self) -> None:
-        rv, s = self.review, self.session
-        gt = rv.current_gt if (rv.is_open and rv.current >= 0 and self.act_gt.isChecked()) else None
-        if gt is None or s.image is None or s.image.path != str(rv.items[rv.current].path) or not gt.any():
-            self.gt_contour.setData(None)
-            self.gt_contour.setVisible(False)
-            return
-        p = s.prepared
-        fh, fw = p.model_input.shape[:2] if p is not None else gt.shape
-        self.gt_contour.setData(gt.astype("float32"), level=0.5)
-        self.gt_contour.setTransform(QTransform.fromScale(fw / gt.shape[1], fh / gt.shape[0]))
-        self.gt_contour.setVisible(True)
-
-    @property
-    def gt_shown(self) -> bool:
-        """The ground-truth outline is on screen (tests)."""
-        return self.gt_contour.isVisible() and self.gt_contour.data is not None
 
     # ================================================================== helpers
     def _start_task(self, fn, *args, on_result, on_error) -> TaskWorker:

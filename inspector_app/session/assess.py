@@ -122,15 +122,14 @@ def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None
 
 
 def origin_text(origin: str, defaults, threshold: float, min_area: int) -> str:
-    """Where the threshold (and minimum area) in use come from, in one line for the side panel."""
-    area = "single pixels" if int(min_area) <= 1 else f"regions ≥ {int(min_area)} px"
+    """Where the threshold (and minimum area) in use come from, in one short line for the side panel."""
     if origin == "model":
-        return f"threshold {threshold:.3f}, {area}: from the model's calibration"
+        return f"threshold {threshold:.3f} from the model's calibration"
     if origin == "paper":
-        return f"threshold {threshold:.3f}, {area}: the paper's default (figure 3)"
+        return f"threshold {threshold:.3f}: the paper's default"
     d = defaults
-    return (f"threshold {threshold:.3f}, {area}: set by you (the {d.source}: {d.threshold:.3f}"
-            f"{'' if d.min_area <= 1 else f', ≥ {d.min_area} px'})")
+    area = "" if d.min_area <= 1 else f", ≥ {d.min_area} px"
+    return f"threshold {threshold:.3f} set by you ({d.source}: {d.threshold:.3f}{area})"
 
 
 def export_source(origin: str, defaults) -> str:

@@ -295,9 +295,7 @@ class Session:
     def accept_frame(self, frame: Frame) -> None:
         """A frame from the worker: kept in the history during a run, shown when following. The
         first frame (iteration 0) of a preview or a run gives Lr(x0) for the warnings."""
-        if frame.iteration == 0 and np.isfinite(frame.recon_loss) and frame.recon_loss != self.lr0:
-            self.lr0 = float(frame.recon_loss)
-            self._update_warnings()
+        self._note_lr0(frame)
         if not self.running:
             self.show(frame)
             return
@@ -327,7 +325,16 @@ class Session:
             self.result_changed.emit(self.result)
 
     # ================================================================== display
+    def _note_lr0(self, frame: Frame | None) -> None:
+        """Lr(x0) from a frame of iteration 0 (computed in the worker), for the warnings."""
+        if frame is None or frame.iteration != 0 or not np.isfinite(frame.recon_loss):
+            return
+        if frame.recon_loss != self.lr0:
+            self.lr0 = float(frame.recon_loss)
+            self._update_warnings()
+
     def show(self, frame: Frame | None) -> None:
+        self._note_lr0(frame)
         self.current = frame
         self.frame_shown.emit(frame)
 

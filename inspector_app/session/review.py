@@ -121,6 +121,7 @@ class ReviewSession:
     def __init__(self, session: Session, frr_target: float = 0.02):
         self.session = session
         self.frr_target = float(frr_target)
+        self.show_ground_truth = True
         self.scan: FolderScan | None = None
         self.store: ResultStore | None = None
         self.json_path: Path | None = None
@@ -526,6 +527,8 @@ class ReviewSession:
             if s.running:
                 s.request_stop()
             s.set_image(pixels, str(item.path))
+            if self.show_ground_truth and self.current_gt is not None:
+                s.set_ground_truth(self.current_gt)  # outlined on x0 by the views
             frame = self.stored_frame(i)
             if frame is not None and s.prepared is not None and frame.x.shape[:2] == s.prepared.model_input.shape[:2]:
                 s.show_stored(frame, self.results[i].energy)
@@ -534,6 +537,13 @@ class ReviewSession:
         self.current = i
         self.selection_changed.emit(i)
         return True
+
+    def set_show_ground_truth(self, on: bool) -> None:
+        """Outline the selected image's ground truth on x0 (through the session), or not."""
+        self.show_ground_truth = bool(on)
+        s = self.session
+        if self.current >= 0 and s.image is not None and s.image.path == str(self.items[self.current].path):
+            s.set_ground_truth(self.current_gt if on else None)
 
     def _on_session_image(self, image) -> None:
         if self._selecting or self.current < 0:

@@ -316,17 +316,16 @@ def test_marginal_band_t1_t2(qtbot, review_window):
 # ------------------------------------------------------------------------------------------ ground truth
 
 def test_ground_truth_outline_and_iou(qtbot, review_window, folder):
-    from inspector_app.gui.review_mode import GT_COLOR
-    from inspector_app.gui.views import CONTOUR_COLOR
+    from inspector_app.gui.views import CONTOUR_COLOR, GT_COLOR
 
     win = review_window
     rv = win.review.review
     rv.select(1)
-    assert win.review.gt_shown
-    assert win.review.gt_contour.pen.color().getRgb()[:3] == GT_COLOR != CONTOUR_COLOR
-    assert win.review.gt_contour.pen.style() == Qt.PenStyle.DashLine
+    assert win.views.gt_shown  # the session's ground truth, outlined by the views
+    assert win.views.gt_contour.pen.color().getRgb()[:3] == GT_COLOR != CONTOUR_COLOR
     gt = rv.current_gt
     assert gt.shape == (32, 32) and gt[9 + 1:17 + 1, 11:20].all() and gt.sum() == 8 * 9
+    np.testing.assert_array_equal(win.session.gt_mask, gt)
     # IoU at the threshold in use, from the stored map
     win.session.display.threshold = 0.05
     qtbot.waitUntil(lambda: not rv.stale_indices()[0], timeout=10000)
@@ -335,11 +334,12 @@ def test_ground_truth_outline_and_iou(qtbot, review_window, folder):
     iou = (seg & m.gt).sum() / max((seg | m.gt).sum(), 1)
     assert rv.results[1].iou == pytest.approx(iou)
     assert gallery_column(win, 6)[1] == f"{iou:.2f}"
-    win.review.act_gt.setChecked(False)
-    assert not win.review.gt_shown
-    win.review.act_gt.setChecked(True)
+    qtbot.keyClick(win, Qt.Key.Key_G)
+    assert not win.views.gt_shown
+    qtbot.keyClick(win, Qt.Key.Key_G)
+    assert win.views.gt_shown
     rv.select(3)  # a good part: no outline
-    assert not win.review.gt_shown
+    assert not win.views.gt_shown
     win.review.scores.redraw_now()
     assert "pixel AUROC" in win.review.scores.figures.text()
 
