@@ -24,13 +24,13 @@ def add_parser(sub) -> None:
     p.add_argument("--norm", choices=NORMS, default="batch",
                    help="normalisation after each convolution but the last (default batch; none: Bergmann's exact net)")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap on training steps (default %(default)s)")
-    p.add_argument("--max-minutes", type=finite_float, default=None, help="cap on wall-clock minutes")
+    p.add_argument("--max-minutes", type=finite_float, default=None, help="cap on training minutes (wall clock, counted over resumed runs too)")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--lr", type=finite_float, default=d.lr, help="Adam learning rate after warm-up (default %(default)s)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--crop", action="store_true", help="texture protocol: random crops (else rotation/translation)")
     p.add_argument("--augment", default=",".join(d.augment),
-                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s)")
+                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s; noise: a denoising autoencoder, for inpainting)")
     p.add_argument("--kl-weight", type=finite_float, default=d.kl_weight,
                    help="β: weight of the VAEs' KL term in training (default %(default)s, the plain ELBO)")
     p.add_argument("--kl-warmup", type=int, default=d.kl_warmup,

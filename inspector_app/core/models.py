@@ -149,9 +149,13 @@ class AutoEncoder(nn.Module):
         recon = self.reconstruct(x)
         return self.recon_loss(x, recon), recon
 
-    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> TrainingLoss:
-        """The loss the model is trained with; ``kl_weight`` (β) scales the VAEs' KL term."""
-        lr, _ = self.forward_loss(x)
+    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0, target: torch.Tensor | None = None) -> TrainingLoss:
+        """The loss the model is trained with; ``kl_weight`` (β) scales the VAEs' KL term. With a
+        ``target``, f(x) is compared with it instead of x (a denoising autoencoder's training)."""
+        if target is None:
+            lr, _ = self.forward_loss(x)
+        else:
+            lr = self.recon_loss(target, self.reconstruct(x))
         return TrainingLoss(lr.mean(), lr.detach(), None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D401 - nn.Module protocol
@@ -201,11 +205,11 @@ class VariationalAE(AutoEncoder):
     def recon_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         return losses.gaussian_nll(x, recon, self.log_gamma)
 
-    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> TrainingLoss:
+    def training_loss(self, x: torch.Tensor, kl_weight: float = 1.0, target: torch.Tensor | None = None) -> TrainingLoss:
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         recon = self.decoder(z)
-        lr = self.recon_loss(x, recon)
+        lr = self.recon_loss(x if target is None else target, recon)
         kl = losses.kl_divergence(mu, logvar)
         return TrainingLoss((lr + kl_weight * kl).mean(), lr.detach(), kl.detach())
 

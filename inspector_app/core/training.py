@@ -31,10 +31,14 @@ import numpy as np
 import torch
 
 from .data import Augmenter, atomic_write, split_validation, to_tensor
+from .defects import NOISE_AREA
+from .inpainting import random_box_mask
 from .modelio import init_weights, loss_statistics
 from .models import AutoEncoder, ModelConfig, create_model
 
-AUGMENTATIONS = ("flip", "rot90", "brightness")
+#: ``noise`` makes a denoising autoencoder: half of each batch gets a rectangle of uniform noise
+#: (the inpainting corruption, 25-40 % of the area) and f is trained to give back the clean image.
+AUGMENTATIONS = ("flip", "rot90", "brightness", "noise")
 CHECKPOINT_FORMAT = 1
 
 
@@ -161,6 +165,17 @@ class TextureAugmenter:
 
     def batch(self, n: int) -> torch.Tensor:
         return to_tensor([self.sample() for _ in range(n)])
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """A copy of the batch ``x`` (N×C×H×W) where every other image, drawn at random, has a
+        rectangle of uniform noise (the ``noise`` augmentation's input; the target stays ``x``)."""
+        out = x.clone()
+        for i in range(x.shape[0]):
+            if self.rng.random() < 0.5:
+                box = torch.from_numpy(random_box_mask(tuple(x.shape[2:]), NOISE_AREA, self.rng))
+                noise = torch.from_numpy(self.rng.uniform(0.0, 1.0, (x.shape[1], int(box.sum()))).astype(np.float32))
+                out[i][:, box] = noise.to(out.dtype)
+        return out
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -360,9 +375,12 @@ class _Trainer:
         cfg = self.cfg
         for g in self.opt.param_groups:
             g["lr"] = self.lr()
-        x = self.aug.batch(cfg.batch).to(self.device)
+        x = self.aug.batch(cfg.batch)
+        x_in = self.aug.corrupt(x).to(self.device) if "noise" in cfg.augment else None
+        x = x.to(self.device)
         beta = cfg.kl_weight * (min(1.0, self.state.step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
-        out = self.model.training_loss(x, kl_weight=beta)
+        out = self.model.training_loss(x, kl_weight=beta) if x_in is None else \
+            self.model.training_loss(x_in, kl_weight=beta, target=x)
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
         self.opt.step()
@@ -447,16 +465,10 @@ def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr
             state.since_best = 0
 
 
-@torch.no_grad()
-def training_losses(model: AutoEncoder, images, device: torch.device, batch: int = 32) -> np.ndarray:
-    """Lr of the deterministic f(x) on each image (unaugmented), per image."""
-    lrs, _ = evaluate_split(model, list(images), device, batch)
-    return lrs
-
-
 def training_statistics(model: AutoEncoder, images: list[np.ndarray], cfg: TrainConfig, device: torch.device) -> dict:
-    """Training-loss statistics (min, mean, quantiles) over the model-sized training images."""
-    return loss_statistics(training_losses(model, model_sized(images, cfg), device))
+    """Statistics (min, mean, quantiles) of Lr(x) − f(x) deterministic, unaugmented − over the
+    model-sized training images."""
+    return loss_statistics(evaluate_split(model, model_sized(images, cfg), device)[0])
 
 
 def training_metadata(res: TrainResult, device: torch.device, data: str, folder: str) -> dict[str, Any]:

@@ -246,3 +246,28 @@ def test_init_starts_a_dsae_from_an_l2ae_and_a_gvae_from_a_vae(tmp_path, texture
         init_weights(create_model(ModelConfig("vae", 32, 1, 8, "batch")), tmp_path / "base.safetensors")
     with pytest.raises(ValueError, match="latent 16"):
         init_weights(create_model(ModelConfig("dsae", 32, 1, 16, "batch")), tmp_path / "base.safetensors")
+
+
+def test_noise_augmentation_trains_a_denoising_autoencoder(texture_images):
+    """--augment noise: half the inputs get a rectangle of uniform noise, the loss is against the
+    clean image (so f(corrupted) learns to give the clean image back)."""
+    from inspector_app.core.models import create_model
+    from inspector_app.core.training import TextureAugmenter
+
+    cfg = _cfg(augment=("noise",), crop=False)
+    aug = TextureAugmenter(texture_images, cfg)
+    x = aug.batch(64)
+    y = aug.corrupt(x)
+    changed = (x != y).flatten(1).float().mean(1).numpy()
+    assert 10 < (changed > 0).sum() < 54  # about half the images
+    assert ((changed == 0) | ((changed > 0.2) & (changed < 0.45))).all()  # a 25-40 % rectangle
+    torch.manual_seed(0)
+    model = create_model(ModelConfig("vae", 32, 1, 8, "batch"))
+    torch.manual_seed(1)
+    against_clean = model.training_loss(y, target=x).recon_loss
+    torch.manual_seed(1)
+    against_input = model.training_loss(y).recon_loss
+    assert not torch.allclose(against_clean, against_input)
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    res = train(texture_images, names, _cfg(augment=("noise",), max_steps=4), torch.device("cpu"))
+    assert res.state.step == 4 and np.isfinite(res.state.train_curve[-1][1] if res.state.train_curve else 0.0)
