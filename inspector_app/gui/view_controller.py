@@ -147,8 +147,8 @@ class ViewController:
         # the contour outlines the segmentation exactly (regions under the minimum area are not drawn)
         self.input_view.set_segmentation(seg, contour_data(dmap, seg, d.threshold), d.threshold, fill=d.fill,
                                          contour=d.contour)
-        area = "" if d.min_area <= 1 else f" in regions ≥ {d.min_area} px"
-        text = f"input x₀ · DSSIM > {d.threshold:.2f}{area}: {float(seg.mean()) * 100.0:.1f} % of pixels"
+        # short enough for a third of the window; the minimum area is in the verdict line above
+        text = f"input x₀ · {float(seg.mean()) * 100.0:.1f} % with DSSIM > {d.threshold:.3g}"
         if text != self.input_view.title.text:  # a new label text re-lays the panel out: only on change
             self.input_view.title.setText(text)
 
