@@ -63,6 +63,14 @@ class ScorePanel(QWidget):
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
+        self._build_histogram()
+        self._build_roc()
+        self._build_controls()
+        self._build_suggestions()
+        self._lay_out()
+
+    def _build_histogram(self) -> None:
+        """The score histogram per class, the marginal band, and the draggable T1 and T2 lines."""
         self.hist = pg.PlotWidget()
         self.hist.setMinimumSize(280, 170)
         pi = self.hist.getPlotItem()
@@ -97,6 +105,7 @@ class ScorePanel(QWidget):
         self.t1_line.sigPositionChanged.connect(self._t1_dragged)
         self.t2_line.sigPositionChanged.connect(self._t2_dragged)
 
+    def _build_roc(self) -> None:
         self.roc_plot = pg.PlotWidget()
         self.roc_plot.setMinimumSize(170, 170)
         rp = self.roc_plot.getPlotItem()
@@ -111,6 +120,8 @@ class ScorePanel(QWidget):
         self.roc_point = pg.ScatterPlotItem(size=9, brush=pg.mkBrush(*T1_COLOR), pen=pg.mkPen(None))
         rp.addItem(self.roc_point)
 
+    def _build_controls(self) -> None:
+        """The label source, T1 and T2 as numbers, and the confusion matrix."""
         self.label_combo = QComboBox()
         for k, text in LABEL_SOURCE_TEXT.items():
             self.label_combo.addItem(text, k)
@@ -138,6 +149,8 @@ class ScorePanel(QWidget):
         self.matrix.setFixedHeight(80)
         self.matrix.setToolTip("Images by label (rows) and the model's verdict at T1/T2 (columns)")
 
+    def _build_suggestions(self) -> None:
+        """The suggested thresholds (F1-max, false-reject rate), each with its Apply, and the figures."""
         self.f1_label = QLabel("F1-max: –")
         self.f1_apply = QPushButton("Apply")
         self.f1_apply.setToolTip("Set T1 to the threshold with the highest F1 on the labelled images")
@@ -157,6 +170,7 @@ class ScorePanel(QWidget):
         self.figures = QLabel("")
         self.figures.setWordWrap(True)
 
+    def _lay_out(self) -> None:
         side = QGridLayout()
         side.setVerticalSpacing(3)
         side.setContentsMargins(0, 0, 0, 0)

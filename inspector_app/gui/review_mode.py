@@ -24,10 +24,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from ..session import RunState, Session
-from ..session.review import FolderOpening, ReviewSession, prepare_folder
+from ..session.review import ReviewSession
 from ..session.review_file import quarantine
 from ..session.review_folder import FolderError, file_sha256
 from ..session.review_jobs import folder_job, rescore
+from ..session.review_records import FolderOpening, prepare_folder
 from . import settings as st
 from .review_gallery import GalleryPanel
 from .review_histogram import ScorePanel

@@ -6,12 +6,11 @@ settings: the segmentation threshold ``display.threshold`` is T1, the verdict th
 image's verdict and the segmentation on screen together (:mod:`inspector_app.core.verdict`). An
 optional second threshold T2 ≥ T1 makes a marginal band (:mod:`.review_stats`).
 
-It holds the folder's parts (:mod:`.review_folder`), one :class:`~.review_store.ImageResult` per
-projected image (maps on disk, :class:`~.review_store.ResultStore`), the verdicts, the filter and
-the selection. Selecting an image puts it into the session with its stored result (nothing runs);
-a verdict is written at once to the review file (:mod:`.review_file`). Worker threads are the
-window's business: this model hands out what to project (:meth:`begin_run`) and takes what came
-back (:meth:`add_results`, :meth:`apply_rescore`).
+It holds the folder's parts (:mod:`.review_folder`), their results (:mod:`.review_results`; maps
+on disk, :mod:`.review_store`), the verdicts (:mod:`.review_records`), the filter and the selection.
+Selecting an image puts it into the session with its stored result (nothing runs); a verdict is
+written at once to the review file (:mod:`.review_file`). Worker threads are the window's business:
+this model hands out what to project (:meth:`begin_run`) and takes what came back.
 
 Signals: ``opened()``, ``closed()``, ``rows_changed(list | None)`` (rows whose data changed; None:
 all), ``verdicts_changed()`` (the model's verdicts moved: thresholds, band, scores),
@@ -22,8 +21,6 @@ all), ``verdicts_changed()`` (the model's verdicts moved: thresholds, band, scor
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,70 +33,18 @@ from ..core.params import ProjectionParams
 from ..core.pipeline import SCORE_DEFINITION
 from .frames import Frame
 from .model import Session
-from .review_file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, quarantine, read_review, review_paths
-from .review_file import write_review
-from .review_folder import GT_DEFECTIVE, GT_GOOD, FolderScan, hash_items, scan_folder
+from .review_file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
+from .review_folder import GT_DEFECTIVE, GT_GOOD, FolderScan
 from .review_jobs import read_gt
-from .review_stats import MODEL_VERDICTS, RocCurve, confusion, f1_threshold, frr_threshold, model_verdict
-from .review_stats import operating_point, roc
-from .review_store import ImageFailure, ImageResult, ResultStore
+from .review_records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
+from .review_results import FolderResults, stored_frame
+from .review_stats import MODEL_VERDICTS, FolderStats, folder_stats, model_verdict
+from .review_store import ResultStore
+
+__all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
 
 FILTERS = ("all", "unreviewed", "disagreements", "marginal")
 LABEL_SOURCES = ("ground_truth", "reviewer")
-
-
-@dataclass
-class Review:
-    """A reviewer's verdict on one image, and what the reviewer was shown then."""
-
-    verdict: str
-    comment: str = ""
-    time: str = ""
-    seen: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FolderStats:
-    """What the score-distribution panel shows (labels: 1 defective, 0 good, NaN unlabelled)."""
-
-    indices: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-    confusion: np.ndarray | None  # 2×3: truth (good, defective) × model (good, marginal, defective)
-    roc: RocCurve | None
-    operating_point: tuple[float, float] | None
-    f1: tuple[float, float] | None
-    frr: tuple[float, float, float] | None
-    pixel_auroc: float | None
-    mean_iou: float | None
-
-
-@dataclass
-class FolderOpening:
-    """What opening a folder found (:func:`prepare_folder`, in a worker)."""
-
-    scan: FolderScan
-    hashes: list[str | None]
-    doc: ReviewDoc | None
-    doc_error: str | None
-    json_path: Path
-    csv_path: Path
-
-
-def prepare_folder(folder) -> FolderOpening:
-    """List the folder's parts, hash them, find and read its review file. Reads every image file:
-    call it in a worker. Raises :class:`~.review_folder.FolderError`; an unusable review file is
-    reported in ``doc_error``, never overwritten."""
-    scan = scan_folder(folder)
-    hashes = hash_items(scan.items)
-    json_path, csv_path = review_paths(scan.root)
-    doc, err = None, None
-    if json_path.exists():
-        try:
-            doc = read_review(json_path)
-        except ReviewFileError as e:
-            err = str(e)
-    return FolderOpening(scan, hashes, doc, err, json_path, csv_path)
 
 
 class ReviewSession:
@@ -137,8 +82,7 @@ class ReviewSession:
         self.items = self.scan.items if self.scan is not None else []
         n = len(self.items)
         self.sha: list[str | None] = [None] * n
-        self.results: list[ImageResult | None] = [None] * n
-        self.errors: list[str | None] = [None] * n
+        self.folder_results = FolderResults(n)
         self.reviews: list[Review | None] = [None] * n
         self.stale: list[dict] = []
         self.doc_header: dict[str, Any] = {}
@@ -147,15 +91,15 @@ class ReviewSession:
         self.filter = "all"
         self.marginal_upper: float | None = None
         self.label_source = "reviewer"
-        self.running = False
         self.run_model: dict[str, Any] = {}
-        self.run_params: ProjectionParams | None = None
-        self._run_started = 0.0
-        self._run_total = 0
-        self._run_done = 0
-        self._pix: dict[str, list[np.ndarray]] = {}
         self._dirty = False
         self._selecting = False
+
+    # The folder run's results (:class:`~.review_results.FolderResults`): one per image, None until projected.
+    results = property(lambda self: self.folder_results.results)
+    errors = property(lambda self: self.folder_results.errors)
+    run_params = property(lambda self: self.folder_results.params)
+    running = property(lambda self: self.folder_results.running)
 
     # ================================================================== folder
     @property
@@ -188,42 +132,18 @@ class ReviewSession:
 
     def _resume(self, doc: ReviewDoc) -> list[str]:
         self.doc_header = dict(doc.header)
-        self.stale = list(doc.stale)
         t2 = doc.header.get("marginal_upper")
         if isinstance(t2, (int, float)) and 0 <= t2 <= 1:
             self.marginal_upper = float(t2)
         if doc.header.get("label_source") in LABEL_SOURCES and self.scan.has_ground_truth:
             self.label_source = doc.header["label_source"]
-        where = {it.rel: i for i, it in enumerate(self.items)}
-        notes = []
-        for r in doc.records:
-            v = r.get("verdict")
-            if v not in REVIEW_VERDICTS:
-                continue
-            i = where.get(r["path"])
-            why = None
-            if i is None:
-                why = "image missing"
-            elif self.sha[i] is None or r.get("sha256") != self.sha[i]:
-                why = "image changed since it was reviewed"
-            if why:
-                self.stale.append({**r, "stale_reason": why, "stale_since": now_iso()})
-                notes.append(f"{r['path']}: {why}; its verdict '{v}' ({r.get('reviewed_at', '?')}) is kept in "
-                             "the review file but not applied")
-                continue
-            seen = {k[5:]: r.get(k) for k in r if k.startswith("seen_")}
-            self.reviews[i] = Review(v, str(r.get("comment") or ""), str(r.get("reviewed_at") or ""), seen)
+        self.reviews, self.stale, notes = resume_reviews(doc, self.items, self.sha)
         return notes
 
     def model_conflict(self, model_sha256: str | None) -> str | None:
         """A message when the resumed review was made with another model than ``model_sha256`` and
         holds verdicts (they must not be merged silently), else None."""
-        old = (self.doc_header.get("model") or {}) if isinstance(self.doc_header.get("model"), dict) else {}
-        if not old.get("sha256") or old.get("sha256") == model_sha256 or not self.n_reviewed:
-            return None
-        return (f"This folder's review ({self.n_reviewed} verdicts) was made with the model "
-                f"{Path(str(old.get('path') or '?')).name} (SHA-256 {str(old['sha256'])[:12]}…); the open model "
-                f"is another one (SHA-256 {str(model_sha256)[:12]}…).")
+        return model_conflict(self.doc_header, self.n_reviewed, model_sha256)
 
     def start_new_review(self) -> Path | None:
         """Put the review file aside (renamed with the time) and forget its verdicts. Returns the
@@ -272,47 +192,25 @@ class ReviewSession:
         store's generation for the worker. ``resume``: only the images without a result yet (same
         parameters and model: after a cancel), else every image again (the results are forgotten)."""
         assert self.store is not None
-        resume = resume and params == self.run_params
-        if not resume:
+        fr = self.folder_results
+        if not fr.will_resume(params, resume):
             self.store.new_generation()
-            self.results = [None] * len(self.items)
-            self.errors = [None] * len(self.items)
-            self._pix = {}
-        todo = [(i, it) for i, it in enumerate(self.items) if self.results[i] is None and self.errors[i] is None]
-        self.run_params = params
-        self.running = True
-        self._run_started = time.perf_counter()
-        self._run_total, self._run_done = len(todo), 0
+        todo = fr.begin(params, self.items, resume)
         self.running_changed.emit(True)
-        self.progress.emit(0, self._run_total)
+        self.progress.emit(0, fr.total)
         self.rows_changed.emit(None)
         self.verdicts_changed.emit()
         return todo, self.store.generation
 
     def can_resume(self, params: ProjectionParams) -> bool:
         """Some images have no result yet, and the others were made with ``params``."""
-        return (self.run_params == params and any(r is None for r in self.results)
-                and any(r is not None for r in self.results))
+        return self.folder_results.can_resume(params)
 
     def add_results(self, batch: list) -> None:
         """Results (or failures) of one batch, from the worker."""
-        changed = []
-        for r in batch:
-            if isinstance(r, ImageFailure):
-                self.errors[r.index] = r.error
-            elif isinstance(r, ImageResult):
-                self.results[r.index] = r
-                if r.pixel_hist:
-                    for c, (pos, neg) in r.pixel_hist.items():
-                        acc = self._pix.setdefault(c, [np.zeros(pos.size, np.int64), np.zeros(neg.size, np.int64)])
-                        acc[0] += pos
-                        acc[1] += neg
-                    r.pixel_hist = None  # summed: no need to keep it per image
-            else:
-                continue
-            changed.append(r.index)
-        self._run_done += len(changed)
-        self.progress.emit(self._run_done, self._run_total)
+        fr = self.folder_results
+        changed = fr.add(batch)
+        self.progress.emit(fr.done, fr.total)
         if changed:
             self.rows_changed.emit(changed)
             self.verdicts_changed.emit()
@@ -322,21 +220,18 @@ class ReviewSession:
                     self.session.show_stored(frame, self.results[self.current].energy)
 
     def end_run(self, cancelled: bool = False) -> None:
-        self.running = False
+        self.folder_results.end()
         self.running_changed.emit(False)
         self._dirty = True
         self.save_if_dirty()
 
     def eta(self) -> float | None:
         """Seconds left in the folder run, from its pace so far (None before the first batch)."""
-        if not self.running or self._run_done == 0:
-            return None
-        dt = time.perf_counter() - self._run_started
-        return dt / self._run_done * (self._run_total - self._run_done)
+        return self.folder_results.eta()
 
     @property
     def n_done(self) -> int:
-        return sum(r is not None for r in self.results) + sum(e is not None for e in self.errors)
+        return self.folder_results.n_done
 
     # ================================================================== thresholds
     @property
@@ -383,26 +278,11 @@ class ReviewSession:
     def stale_indices(self) -> tuple[list[int], bool]:
         """Images whose area/IoU (or, after a change of the minimum area, scores) are out of date,
         and whether their scores must be recomputed."""
-        key = self.area_key()
-        out, rescore = [], False
-        for i, r in enumerate(self.results):
-            if r is not None and (r.area_key != key or r.min_area != self.min_area):
-                out.append(i)
-                rescore |= r.min_area != self.min_area
-        return out, rescore
+        return self.folder_results.stale_indices(self.area_key(), self.min_area)
 
     def apply_rescore(self, values: dict, key: tuple) -> None:
         """Results of :func:`~.review_jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
-        changed = []
-        for i, (scores, area, iou) in values.items():
-            r = self.results[i]
-            if r is None:
-                continue
-            if scores is not None:
-                r.scores, r.min_area = scores, key[2]
-            if r.min_area == key[2]:
-                r.area, r.iou, r.area_key = area, iou, key
-            changed.append(i)
+        changed = self.folder_results.apply_rescore(values, key)
         if changed:
             self.rows_changed.emit(changed)
             self.verdicts_changed.emit()
@@ -430,28 +310,15 @@ class ReviewSession:
     def stats(self) -> FolderStats:
         """Scores, labels, the confusion matrix at T1/T2, the ROC curve, the suggested thresholds,
         the folder's pixel AUROC and mean IoU (see :mod:`.review_stats`)."""
-        idx = np.array([i for i, r in enumerate(self.results) if r is not None], np.int64)
-        scores = np.array([self.results[i].score(self.compare) for i in idx], np.float64)
-        labels = np.array([np.nan if (lab := self.label(i)) is None else lab for i in idx], np.float64)
-        known = ~np.isnan(labels)
-        s, y = scores[known], labels[known].astype(bool)
-        conf = confusion(s, y, self.threshold, self.marginal_upper) if s.size else None
-        ious = [self.results[i].iou for i in idx if self.results[i].iou is not None and self.items[i].gt == GT_DEFECTIVE]
-        return FolderStats(
-            idx, scores, labels, conf, roc(s, y), operating_point(s, y, self.threshold), f1_threshold(s, y),
-            frr_threshold(s, y, self.frr_target), self.pixel_auroc(), float(np.mean(ious)) if ious else None)
+        idx = [i for i, r in enumerate(self.results) if r is not None]
+        labels = [np.nan if (lab := self.label(i)) is None else lab for i in idx]
+        ious = [self.results[i].iou for i in idx if self.items[i].gt == GT_DEFECTIVE]
+        return folder_stats(idx, [self.results[i].score(self.compare) for i in idx], labels, self.threshold,
+                            self.marginal_upper, self.frr_target, self.pixel_auroc(), ious)
 
     def pixel_auroc(self) -> float | None:
         """The folder's pixel AUROC under the current compare (binned, as the evaluation computes it)."""
-        acc = self._pix.get(self.compare)
-        if acc is None:
-            return None
-        pos, neg = acc
-        p, n = pos.sum(), neg.sum()
-        if p == 0 or n == 0:
-            return None
-        below = np.cumsum(neg) - neg
-        return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
+        return self.folder_results.pixel_auroc(self.compare)
 
     # ================================================================== filters, navigation
     def matches(self, i: int, flt: str | None = None) -> bool:
@@ -495,13 +362,7 @@ class ReviewSession:
         """Image ``i``'s stored result as a frame (float32), or None when it has none."""
         r = self.results[i]
         m = self.store.load(i) if (r is not None and self.store is not None) else None
-        if m is None:
-            return None
-        return Frame(iteration=int(r.energy[-1, 0]) if len(r.energy) else r.iterations, x=m.x,
-                     reconstruction=m.reconstruction, dssim_projection=m.dssim_projection,
-                     dssim_reconstruction=m.dssim_reconstruction, energy=r.energy_final, recon_loss=r.recon_loss,
-                     reg=r.reg, params=r.params, steps=r.iterations, stop_reason=r.stop_reason, finished=True,
-                     lr_threshold=r.lr_threshold)
+        return None if m is None else stored_frame(r, m)
 
     def select(self, i: int) -> bool:
         """Put image ``i`` into the session with its stored result (nothing runs). False, with a
@@ -589,31 +450,13 @@ class ReviewSession:
 
     # ================================================================== the review file
     def record(self, i: int) -> dict[str, Any]:
-        it, r, rv = self.items[i], self.results[i], self.reviews[i]
+        """Image ``i``'s record in the review file (:func:`~.review_records.image_record`)."""
+        r = self.results[i]
         params = (self.run_params or self.session.params.to_params()).to_dict() if r is not None else None
-        rec: dict[str, Any] = {
-            "path": it.rel, "sha256": self.sha[i], "ground_truth": it.gt, "ground_truth_mask": self._rel(it.mask_path),
-            "score": self.score(i),
-            "model_verdict": self.model_verdict(i), "verdict": rv.verdict if rv else None,
-            "comment": rv.comment if rv else "", "reviewed_at": rv.time if rv else None,
-            "threshold": self.threshold, "marginal_upper": self.marginal_upper, "min_area": self.min_area,
-            "compare": self.compare, "anomalous_fraction": r.area if r is not None else None,
-            "iou": r.iou if r is not None else None, "iterations": r.iterations if r is not None else None,
-            "stop_reason": r.stop_reason if r is not None else None, "error": self.errors[i],
-            "model": self.run_model.get("path") if r is not None else None,
-            "model_sha256": self.run_model.get("sha256") if r is not None else None, "params": params,
-        }
-        for k, v in (rv.seen if rv else {}).items():
-            rec[f"seen_{k}"] = v
-        return rec
-
-    def _rel(self, p: Path | None) -> str | None:
-        if p is None or self.scan is None:
-            return None
-        try:
-            return p.relative_to(self.scan.root).as_posix()
-        except ValueError:
-            return str(p)
+        shown = {"score": self.score(i), "model_verdict": self.model_verdict(i), "threshold": self.threshold,
+                 "marginal_upper": self.marginal_upper, "min_area": self.min_area, "compare": self.compare}
+        return image_record(self.items[i], self.sha[i], r, self.reviews[i], self.errors[i], shown, self.run_model,
+                            params, self.scan.root if self.scan is not None else None)
 
     def document(self) -> ReviewDoc:
         h = dict(self.doc_header)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,12 +34,33 @@ GT_BGR = (110, 230, 70)  # the window's ground-truth green, in OpenCV's order
 
 
 @dataclass
-class ReportInputs:
-    """What the page shows, gathered from a review file."""
+class _Scored:
+    """A review file's records with what the page computes from them: the scored records, their
+    scores and model verdicts at T1/T2, and their labels (``known``, ``y``: defective) by ``what``."""
 
     doc: ReviewDoc
-    folder: Path
-    notes: list[str] = field(default_factory=list)
+    t1: float
+    t2: float | None
+    scored: list[dict]
+    scores: np.ndarray
+    verdicts: list[str]
+    known: np.ndarray
+    y: np.ndarray
+    what: str
+
+
+def _scored(doc: ReviewDoc) -> _Scored:
+    h = doc.header
+    t1 = float(h.get("threshold", 0.2))
+    t2 = h.get("marginal_upper")
+    t2 = float(t2) if isinstance(t2, (int, float)) else None
+    src, labels_all = _labels(doc)
+    idx = [i for i, r in enumerate(doc.records) if isinstance(r.get("score"), (int, float))]
+    scores = np.array([doc.records[i]["score"] for i in idx], np.float64)
+    labels = [labels_all[i] for i in idx]
+    return _Scored(doc, t1, t2, [doc.records[i] for i in idx], scores, [model_verdict(v, t1, t2) for v in scores],
+                   np.array([lab is not None for lab in labels], bool), np.array([bool(lab) for lab in labels], bool),
+                   "ground truth" if src == "ground_truth" else "reviewer's verdict")
 
 
 def _png(rgb: np.ndarray) -> str:
@@ -173,72 +194,65 @@ figure{margin:0;width:170px;font-size:.8em} figure img{width:160px;image-renderi
 """
 
 
-def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
-                 max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
-    """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes
-    it carries (what could not be shown). Raises :class:`~.review_file.ReviewFileError`."""
-    review_path = Path(review_path)
-    doc = read_review(review_path)
-    folder = _folder_of(doc, review_path)
-    h = doc.header
-    t1 = float(h.get("threshold", 0.2))
-    t2 = h.get("marginal_upper")
-    t2 = float(t2) if isinstance(t2, (int, float)) else None
-    notes: list[str] = []
-    recs = doc.records
-    scored = [(i, r) for i, r in enumerate(recs) if isinstance(r.get("score"), (int, float))]
-    scores = np.array([r["score"] for _i, r in scored], np.float64)
-    mv = [model_verdict(s, t1, t2) for s in scores]
-    src, labels_all = _labels(doc)
-    labels = [labels_all[i] for i, _r in scored]
-    known = np.array([lab is not None for lab in labels], bool)
-    y = np.array([bool(lab) for lab in labels], bool)
-
-    # ---- counts
+def _counts(sc: _Scored) -> list[tuple]:
+    """Images, the model's and the reviewer's verdicts, the ground truth, and their agreement."""
+    recs, mv = sc.doc.records, sc.verdicts
     n_err = sum(1 for r in recs if r.get("error"))
-    rv_counts = {v: sum(1 for r in recs if r.get("verdict") == v) for v in ("ok", "defective", "unsure")}
-    counts = [("images", len(recs)), ("scored", len(scored)), ("unreadable", n_err)]
-    counts += [(f"model: {v}", mv.count(v)) for v in ("good", "marginal", "defective") if v != "marginal" or t2 is not None]
-    counts += [(f"reviewer: {v}", n) for v, n in rv_counts.items()]
+    counts: list[tuple] = [("images", len(recs)), ("scored", len(sc.scored)), ("unreadable", n_err)]
+    counts += [(f"model: {v}", mv.count(v)) for v in ("good", "marginal", "defective")
+               if v != "marginal" or sc.t2 is not None]
+    counts += [(f"reviewer: {v}", sum(1 for r in recs if r.get("verdict") == v)) for v in ("ok", "defective", "unsure")]
     gt_known = [r.get("ground_truth") for r in recs if r.get("ground_truth")]
     if gt_known:
         counts += [(f"ground truth: {v}", gt_known.count(v)) for v in ("good", "defective")]
-    agree = [(r.get("verdict"), m) for (_i, r), m in zip(scored, mv) if r.get("verdict") in ("ok", "defective")]
+    agree = [(r.get("verdict"), m) for r, m in zip(sc.scored, mv) if r.get("verdict") in ("ok", "defective")]
     if agree:
         same = sum((v == "ok" and m == "good") or (v == "defective" and m == "defective") for v, m in agree)
         counts.append(("reviewer and model agree", f"{same} of {len(agree)}"))
+    return counts
 
-    # ---- confusion, ROC, suggestions
-    what = "ground truth" if src == "ground_truth" else "reviewer's verdict"
-    conf_html, roc_src, sugg = "<p>No labelled images.</p>", None, []
-    if known.any():
-        m = confusion(scores[known], y[known], t1, t2)
-        cols = ["model good"] + (["marginal"] if t2 is not None else []) + ["model defective"]
-        keep = [0, 1, 2] if t2 is not None else [0, 2]
-        conf_html = _table([("truly good", *m[0, keep]), ("truly defective", *m[1, keep])], ("by " + what, *cols))
-        r = roc(scores[known], y[known])
-        if r is not None:
-            def draw_roc(ax):
-                ax.plot(r.fpr, r.tpr, color="#1f77b4", lw=2)
-                ax.plot([0, 1], [0, 1], ":", color="grey")
-                f = scores[known] > t1
-                ax.plot([f[~y[known]].mean()], [f[y[known]].mean()], "o", color="#ff8c1a", label=f"T1 = {t1:.4f}")
-                ax.set_xlabel("false-positive rate")
-                ax.set_ylabel("true-positive rate")
-                ax.set_title(f"ROC by {what}: image AUROC {r.auroc:.3f}")
-                ax.legend(loc="lower right", fontsize=8)
-            roc_src = _figure_png(draw_roc, (4.2, 3.6))
-            sugg.append((f"image AUROC (by {what})", f"{r.auroc:.3f}"))
-        f1 = f1_threshold(scores[known], y[known])
-        frr = frr_threshold(scores[known], y[known], float(h.get("frr_target", 0.02)))
-        if f1:
-            sugg.append(("F1-max threshold", f"{f1[0]:.4f} (F1 {f1[1]:.2f})"))
-        if frr:
-            sugg.append((f"lowest threshold with ≤ {100 * float(h.get('frr_target', 0.02)):.1f} % false rejects",
-                         f"{frr[0]:.4f} (detects {100 * frr[2]:.0f} %)"))
+
+def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple]]:
+    """The confusion table at T1/T2, the ROC figure (or None) and the suggested thresholds."""
+    if not sc.known.any():
+        return "<p>No labelled images.</p>", None, []
+    s, y, t1, t2 = sc.scores[sc.known], sc.y[sc.known], sc.t1, sc.t2
+    m = confusion(s, y, t1, t2)
+    cols = ["model good"] + (["marginal"] if t2 is not None else []) + ["model defective"]
+    keep = [0, 1, 2] if t2 is not None else [0, 2]
+    conf_html = _table([("truly good", *m[0, keep]), ("truly defective", *m[1, keep])], ("by " + sc.what, *cols))
+    roc_src, sugg = None, []
+    r = roc(s, y)
+    if r is not None:
+        def draw_roc(ax):
+            ax.plot(r.fpr, r.tpr, color="#1f77b4", lw=2)
+            ax.plot([0, 1], [0, 1], ":", color="grey")
+            f = s > t1
+            ax.plot([f[~y].mean()], [f[y].mean()], "o", color="#ff8c1a", label=f"T1 = {t1:.4f}")
+            ax.set_xlabel("false-positive rate")
+            ax.set_ylabel("true-positive rate")
+            ax.set_title(f"ROC by {sc.what}: image AUROC {r.auroc:.3f}")
+            ax.legend(loc="lower right", fontsize=8)
+        roc_src = _figure_png(draw_roc, (4.2, 3.6))
+        sugg.append((f"image AUROC (by {sc.what})", f"{r.auroc:.3f}"))
+    target = float(sc.doc.header.get("frr_target", 0.02))
+    f1, frr = f1_threshold(s, y), frr_threshold(s, y, target)
+    if f1:
+        sugg.append(("F1-max threshold", f"{f1[0]:.4f} (F1 {f1[1]:.2f})"))
+    if frr:
+        sugg.append((f"lowest threshold with ≤ {100 * target:.1f} % false rejects",
+                     f"{frr[0]:.4f} (detects {100 * frr[2]:.0f} %)"))
+    return conf_html, roc_src, sugg
+
+
+def _histogram(sc: _Scored) -> str | None:
+    """The image scores by label, with T1 (and T2 and the band between), or None without scores."""
+    if not sc.scores.size:
+        return None
+    scores, known, y, t1, t2 = sc.scores, sc.known, sc.y, sc.t1, sc.t2
 
     def draw_hist(ax):
-        hi = max([0.05, t1] + ([t2] if t2 else []) + ([float(scores.max())] if scores.size else [])) * 1.05
+        hi = max([0.05, t1] + ([t2] if t2 else []) + [float(scores.max())]) * 1.05
         edges = np.linspace(0, hi, 41)
         groups = [("good", "#3a9d55", known & ~y), ("defective", "#d2412f", known & y), ("unlabelled", "#999999", ~known)]
         for name, color, sel in groups:
@@ -251,18 +265,23 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
             ax.axvspan(t1, t2, color="#f0dc5a", alpha=0.2)
         ax.set_xlabel("image score (DSSIM)")
         ax.set_ylabel("images")
-        ax.set_title(f"image scores by {what}")
+        ax.set_title(f"image scores by {sc.what}")
         ax.legend(fontsize=8)
-    hist_src = _figure_png(draw_hist) if scores.size else None
+    return _figure_png(draw_hist)
 
-    # ---- the flagged parts
-    flagged = [r for (_i, r), m in zip(scored, mv) if r.get("verdict") == "defective" or m != "good"]
+
+def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, max_parts: int, thumb: int,
+                   notes: list[str]) -> list[str]:
+    """One figure per part flagged by the reviewer or the model (highest scores first), with the
+    segmentation (when the model is there) and the ground truth drawn over it."""
+    recs = sc.doc.records
+    flagged = [r for r, m in zip(sc.scored, sc.verdicts) if r.get("verdict") == "defective" or m != "good"]
     flagged += [r for r in recs if r.get("verdict") == "defective" and not isinstance(r.get("score"), (int, float))]
     flagged.sort(key=lambda r: -(r.get("score") or 0.0))
     if len(flagged) > max_parts:
         notes.append(f"{len(flagged)} parts are flagged; the {max_parts} with the highest scores are shown")
         flagged = flagged[:max_parts]
-    over = _overlays(folder, flagged, doc, model, device, notes) if flagged else {}
+    over = _overlays(folder, flagged, sc.doc, model, device, notes) if flagged else {}
     cells = []
     for r in flagged:
         img = over.get(r["path"])
@@ -274,47 +293,63 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
                 continue
         img = _thumb(_draw_gt(img, folder, r), thumb)
         s = r.get("score")
-        m = model_verdict(s, t1, t2) if isinstance(s, (int, float)) else "–"
-        rv = r.get("verdict") or "not reviewed"
-        cap = (f"<b>{html.escape(r['path'])}</b><br>score {s:.4f} · model <span class='{m}'>{m}</span><br>"
-               if isinstance(s, (int, float)) else f"<b>{html.escape(r['path'])}</b><br>")
-        cap += f"reviewer: {html.escape(rv)}"
+        m = model_verdict(s, sc.t1, sc.t2) if isinstance(s, (int, float)) else "–"
+        name = html.escape(r["path"])
+        cap = (f"<b>{name}</b><br>score {s:.4f} · model <span class='{m}'>{m}</span><br>"
+               if isinstance(s, (int, float)) else f"<b>{name}</b><br>")
+        cap += f"reviewer: {html.escape(r.get('verdict') or 'not reviewed')}"
         if r.get("comment"):
             cap += f"<br><i>{html.escape(r['comment'])}</i>"
-        cells.append(f"<figure><img src='{_png(img)}' alt='{html.escape(r['path'])}'><figcaption>{cap}</figcaption></figure>")
+        cells.append(f"<figure><img src='{_png(img)}' alt='{name}'><figcaption>{cap}</figcaption></figure>")
+    return cells
 
-    # ---- parameters
+
+def _parameters(sc: _Scored, folder: Path) -> list[tuple]:
+    h = sc.doc.header
     mdl = h.get("model") or {}
-    params = h.get("params") or {}
     prm = [("folder", str(folder)), ("model", mdl.get("path")), ("model SHA-256", mdl.get("sha256")),
-           ("model kind", mdl.get("kind")), ("T1 (verdict and segmentation threshold)", f"{t1:.4f}"),
-           ("T2 (top of the marginal band)", "none" if t2 is None else f"{t2:.4f}"),
+           ("model kind", mdl.get("kind")), ("T1 (verdict and segmentation threshold)", f"{sc.t1:.4f}"),
+           ("T2 (top of the marginal band)", "none" if sc.t2 is None else f"{sc.t2:.4f}"),
            ("minimum defect area (model pixels)", h.get("min_area")), ("DSSIM against", h.get("compare")),
-           ("image score", h.get("score_definition")), ("labels", what)]
-    prm += [(k, v) for k, v in params.items()]
+           ("image score", h.get("score_definition")), ("labels", sc.what)]
+    prm += list((h.get("params") or {}).items())
     prm += [("written", h.get("written")), ("inspector-app", h.get("app_version"))]
-    stale = doc.stale
+    return [(k, "" if v is None else v) for k, v in prm]
 
+
+def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
+                 max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
+    """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes
+    it carries (what could not be shown). Raises :class:`~.review_file.ReviewFileError`."""
+    review_path = Path(review_path)
+    doc = read_review(review_path)
+    folder = _folder_of(doc, review_path)
+    sc = _scored(doc)
+    notes: list[str] = []
+    conf_html, roc_src, sugg = _statistics(sc)
+    hist_src = _histogram(sc)
+    cells = _flagged_cells(sc, folder, model, device, max_parts, thumb, notes)
+    name = html.escape(folder.name)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Inspection review — {html.escape(folder.name)}</title><style>{CSS}</style></head><body>",
-        f"<h1>Inspection review — {html.escape(folder.name)}</h1>",
-        f"<p>{html.escape(str(folder))} · written {html.escape(str(h.get('written', '')))}</p>",
-        "<h2>Counts</h2>", _table(counts),
+        f"<title>Inspection review — {name}</title><style>{CSS}</style></head><body>",
+        f"<h1>Inspection review — {name}</h1>",
+        f"<p>{html.escape(str(folder))} · written {html.escape(str(doc.header.get('written', '')))}</p>",
+        "<h2>Counts</h2>", _table(_counts(sc)),
         "<h2>Score distribution</h2>",
         f"<img src='{hist_src}' alt='histogram of image scores'>" if hist_src else "<p>No scores.</p>",
         f"<img src='{roc_src}' alt='ROC curve'>" if roc_src else "",
-        f"<h3>Confusion at T1{'/T2' if t2 is not None else ''}</h3>", conf_html,
+        f"<h3>Confusion at T1{'/T2' if sc.t2 is not None else ''}</h3>", conf_html,
         _table(sugg, ("figure", "value")) if sugg else "",
         f"<h2>Flagged parts ({len(cells)})</h2>",
         "<p>Red: the segmentation at T1; dashed-green in the window, solid green here: the ground truth.</p>",
         "<div class='grid'>" + "".join(cells) + "</div>" if cells else "<p>No part is flagged.</p>",
     ]
-    if stale:
+    if doc.stale:
         parts += ["<h2>Earlier verdicts not applied</h2>",
-                  _table([(r.get("path"), r.get("verdict"), r.get("reviewed_at"), r.get("stale_reason")) for r in stale],
-                         ("image", "verdict", "reviewed", "why"))]
-    parts += ["<h2>Parameters</h2>", _table([(k, "" if v is None else v) for k, v in prm])]
+                  _table([(r.get("path"), r.get("verdict"), r.get("reviewed_at"), r.get("stale_reason"))
+                          for r in doc.stale], ("image", "verdict", "reviewed", "why"))]
+    parts += ["<h2>Parameters</h2>", _table(_parameters(sc, folder))]
     if notes:
         parts += ["<h2>Notes</h2><ul>"] + [f"<li class='note'>{html.escape(n)}</li>" for n in notes] + ["</ul>"]
     parts.append("</body></html>")

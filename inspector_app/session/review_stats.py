@@ -127,3 +127,44 @@ def histogram_edges(scores, *marks: float | None, bins: int = 40) -> np.ndarray:
     s = np.asarray(scores, np.float64)
     hi = max([0.05] + ([float(s.max())] if s.size else []) + [float(m) for m in marks if m is not None])
     return np.linspace(0.0, hi * 1.05, bins + 1)
+
+
+def binned_auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    """AUROC from histograms of the defective (``pos``) and good (``neg``) pixels over the same bins
+    (ties within a bin count a half), or None without both."""
+    p, n = pos.sum(), neg.sum()
+    if p == 0 or n == 0:
+        return None
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
+
+
+@dataclass
+class FolderStats:
+    """What the score-distribution panel shows (labels: 1 defective, 0 good, NaN unlabelled)."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    confusion: np.ndarray | None  # 2×3: truth (good, defective) × model (good, marginal, defective)
+    roc: RocCurve | None
+    operating_point: tuple[float, float] | None
+    f1: tuple[float, float] | None
+    frr: tuple[float, float, float] | None
+    pixel_auroc: float | None
+    mean_iou: float | None
+
+
+def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_target: float,
+                 pixel_auroc: float | None = None, ious=()) -> FolderStats:
+    """The confusion matrix at T1/T2, the ROC curve, the operating point at T1 and the suggested
+    thresholds over the labelled scores (``labels`` NaN: unlabelled); ``ious``: the defective
+    parts' IoU, averaged."""
+    idx = np.asarray(indices, np.int64)
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, np.float64)
+    known = ~np.isnan(labels)
+    s, y = scores[known], labels[known].astype(bool)
+    conf = confusion(s, y, t1, t2) if s.size else None
+    ious = [v for v in ious if v is not None]
+    return FolderStats(idx, scores, labels, conf, roc(s, y), operating_point(s, y, t1), f1_threshold(s, y),
+                       frr_threshold(s, y, frr_target), pixel_auroc, float(np.mean(ious)) if ious else None)
