@@ -437,10 +437,10 @@ class ControlPanel(QWidget):
         s = self.session
         self.threshold_source.setText(s.threshold_source)
         self.threshold_source.setToolTip(s.defaults.method)
-        with signals_blocked(self.defaults_choice):
-            _select(self.defaults_choice, s.paper_defaults)
-        item = self.defaults_choice.model().item(0)
         has = s.defaults.has_calibration or s.loaded is None
+        with signals_blocked(self.defaults_choice):  # shows what is in force; the preference stays
+            _select(self.defaults_choice, s.paper_defaults or not has)
+        item = self.defaults_choice.model().item(0)
         item.setEnabled(has)
         item.setToolTip("" if has else "This model file carries no calibration: the paper's values are used.")
 

@@ -86,6 +86,8 @@ def test_a_model_without_calibration_gets_the_papers_values(qtbot, window):
     assert "paper's default" in window.controls.threshold_source.text()
     item = window.controls.defaults_choice.model().item(0)
     assert not item.isEnabled()  # "the model's calibration" cannot be chosen: it has none
+    assert window.controls.defaults_choice.currentData() is True  # the paper's values are shown as in force
+    assert not s.paper_defaults  # while the preference (a calibrated model's calibration) stays
 
 
 def test_verdict_badge_and_segmentation_agree_with_the_core(qtbot, cwindow):
@@ -127,7 +129,7 @@ def test_the_minimum_area_drops_small_regions_from_the_overlay(qtbot, cwindow):
     w.controls.min_area.setValue(30)
     n30 = int((w.input_view.overlay_data[..., 3] > 0).sum())
     assert n30 == int(segment(d, t, 30).sum()) and n30 < n1
-    assert "regions ≥ 30 px" in w.input_view.title.text
+    assert "regions ≥ 30 px" in w.verdict_badge.detail.text()  # said in the verdict line, not the view's title
 
 
 def _lr0(qtbot, w):
