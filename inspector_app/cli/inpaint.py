@@ -36,17 +36,22 @@ def add_parser(sub) -> None:
     p.add_argument("--name", default=None, help="output file prefix (default: the image's file name)")
     add_projection_flags(p, defaults={
         "alpha": None, "lam": None, "tol": None, "patience": None, "optimizer": None,
-        "max_iter": INPAINT_MAX_ITER, "stop": "converge"}, helps={
-        "alpha": "step size α of both runs (default: masked 0.5, blind 2, plain steps)",
+        "max_iter": None, "stop": None}, helps={
+        "alpha": "step size α of both runs (default: the model's tuned schedule, else masked 0.5, blind 2, plain steps)",
+        "max_iter": f"maximum number of iterations (default: the model's tuned schedule, else {INPAINT_MAX_ITER})",
         "lam": "λ of both runs (default: masked 0, blind 0.1)",
-        "stop": "converge (default: energy convergence), none, train-min, train-qNN or an Lr value"})
+        "stop": "converge (energy convergence, the default without a tuned schedule), none, train-min, "
+                "train-qNN or an Lr value"})
+    p.add_argument("--init", choices=("input", "telea"), default=None,
+                   help="where masked inpainting starts inside Ω: the corrupted pixels (the paper) or OpenCV's "
+                        "Telea fill (default: the model's tuned schedule, else input)")
     p.add_argument("--blind-alpha", type=finite_float, default=None, help="α of the blind run only")
     p.add_argument("--blind-lam", type=finite_float, default=None, help="λ of the blind run only")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
 
-def _params(a, mode: str):
+def _params(a, mode: str, loaded=None):
     from ..core.inpainting import inpaint_params
     from ..core.params import check_range
 
@@ -59,8 +64,9 @@ def _params(a, mode: str):
                 check_range(name, v)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    return inpaint_params(mode, alpha=alpha, lam=lam, optimizer=given.get("optimizer"), max_iter=given["max_iter"],
-                          stop=given["stop"], tol=given.get("tol"), patience=given.get("patience"))
+    return inpaint_params(mode, loaded=loaded, alpha=alpha, lam=lam, optimizer=given.get("optimizer"),
+                          max_iter=given.get("max_iter"), stop=given.get("stop"), tol=given.get("tol"),
+                          patience=given.get("patience"))
 
 
 def _fmt(v: float) -> str:
@@ -70,7 +76,7 @@ def _fmt(v: float) -> str:
 def run(a) -> int:
     from .. import __version__
     from ..core.data import atomic_write_bytes, read_image, write_image
-    from ..core.inpainting import run_comparison
+    from ..core.inpainting import model_inpainting, run_comparison
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
 
@@ -79,8 +85,9 @@ def run(a) -> int:
     if not a.blind and not a.mask:
         raise UsageError("inpaint needs --mask (the corrupted region Ω), or --blind for the blind run only")
     modes = ("blind",) if a.blind else ("blind", "masked")
-    params = {m: _params(a, m) for m in modes}
+    params = {m: _params(a, m) for m in modes}  # bad flags are refused before the model loads
     loaded = load_model(a.model, a.device)
+    params = {m: _params(a, m, loaded) for m in modes}
     channels = loaded.model.channels
     image = read_image(a.image, channels)
     mask = load_mask_png(a.mask, image.shape[:2]) if a.mask else None  # wrong size: MaskFileError
@@ -96,7 +103,7 @@ def run(a) -> int:
             )
     t0 = time.perf_counter()
     res = run_comparison(loaded, image, mask, gt, modes=modes,
-                         blind_params=params.get("blind"), masked_params=params.get("masked"))
+                         blind_params=params.get("blind"), masked_params=params.get("masked"), masked_init=a.init)
     seconds = time.perf_counter() - t0
 
     out = Path(a.out)
@@ -118,6 +125,8 @@ def run(a) -> int:
         "model_size": res.model_size,
         "masked_fraction": res.masked_fraction,
         "modes": list(modes),
+        "masked_init": None if "masked" not in modes else (a.init or model_inpainting(loaded).get("init") or "input"),
+        "schedule": model_inpainting(loaded).get("method") or "the defaults of inspector_app.core.inpainting",
         "runs": {k: r.to_dict() for k, r in res.runs.items()},
         "metrics": {k: {m: (None if v != v or v == float("inf") else v) for m, v in d.items()}
                     for k, d in res.metrics.items()},

@@ -151,7 +151,18 @@ _INPAINT_DEFAULTS: dict[str, dict] = {
 }
 
 
-def inpaint_params(mode: str, base=None, **changes):
+#: Where masked inpainting starts inside Ω: the corrupted pixels (the paper) or OpenCV's Telea fill.
+MASKED_INITS = ("input", "telea")
+
+
+def model_inpainting(loaded) -> dict:
+    """The masked-inpainting schedule a model file carries (``meta["inpainting"]``, tuned on its
+    validation images by ``calibrate --inpainting``), or an empty dict."""
+    block = (getattr(loaded, "meta", None) or {}).get("inpainting")
+    return block if isinstance(block, dict) else {}
+
+
+def inpaint_params(mode: str, base=None, loaded=None, **changes):
     """The projection parameters of one inpainting run: ``mode`` is ``"blind"`` or ``"masked"``.
 
     Without ``base`` the mode's defaults (``_INPAINT_DEFAULTS``). With a ``base``
@@ -165,7 +176,9 @@ def inpaint_params(mode: str, base=None, **changes):
         raise ValueError(f"inpainting mode must be one of {INPAINT_MODES}, got {mode!r}")
     fixed = {"grad_mask": _INPAINT_DEFAULTS[mode]["grad_mask"]}
     if base is None:
-        p = ProjectionParams(**_INPAINT_DEFAULTS[mode])
+        tuned = model_inpainting(loaded).get(mode) if loaded is not None else None
+        known = {f: v for f, v in (tuned or {}).items() if f in _INPAINT_DEFAULTS[mode]}
+        p = ProjectionParams(**{**_INPAINT_DEFAULTS[mode], **known})
     else:
         p = base.replace(**fixed)
     changes = {k: v for k, v in changes.items() if v is not None}
@@ -188,7 +201,7 @@ class InpaintJob:
     """
 
     def __init__(self, loaded, image: np.ndarray, mask: np.ndarray | None = None,
-                 ground_truth: np.ndarray | None = None):
+                 ground_truth: np.ndarray | None = None, masked_init: str | None = None):
         from .data import convert_channels
         from .pipeline import prepare
 
@@ -209,6 +222,9 @@ class InpaintJob:
         self.image = self.prep.original
         self.mask = mask
         self.ground_truth = gt
+        self.masked_init = masked_init or model_inpainting(loaded).get("init") or "input"
+        if self.masked_init not in MASKED_INITS:
+            raise ValueError(f"masked inpainting starts from one of {', '.join(MASKED_INITS)}, not {self.masked_init!r}")
         self._static: dict[str, np.ndarray] | None = None
 
     # -- model-size tensors --------------------------------------------------------------------
@@ -217,6 +233,19 @@ class InpaintJob:
         from .data import to_tensor
 
         return to_tensor([self.prep.model_input])
+
+    def start_image(self, mode: str) -> np.ndarray:
+        """Where a run starts, at the model's size (numpy): x0, or for masked inpainting from
+        ``telea`` x0 with Ω filled by OpenCV's Telea (the pixels outside Ω stay x0's)."""
+        if mode == "masked" and self.masked_init == "telea" and self.prep.mask_model is not None:
+            return telea_inpaint(self.prep.model_input, self.prep.mask_model > 0.5)
+        return self.prep.model_input
+
+    def start(self, mode: str):
+        """:meth:`start_image` as the 1×C×S×S tensor the projection takes."""
+        from .data import to_tensor
+
+        return to_tensor([self.start_image(mode)])
 
     @property
     def mask_tensor(self):
@@ -325,6 +354,7 @@ def run_comparison(
     modes: tuple[str, ...] | None = None,
     blind_params=None,
     masked_params=None,
+    masked_init: str | None = None,
 ) -> Comparison:
     """Blind vs masked inpainting of ``image`` (section 4.2), with the references, headless.
 
@@ -342,7 +372,7 @@ def run_comparison(
     """
     from .projection import run_to_end
 
-    job = InpaintJob(loaded, image, mask, ground_truth)
+    job = InpaintJob(loaded, image, mask, ground_truth, masked_init)
     if modes is None:
         modes = job.modes
     for m in modes:
@@ -352,13 +382,13 @@ def run_comparison(
     runs: dict[str, InpaintRun] = {}
     explicit = {"blind": blind_params, "masked": masked_params}
     for mode in modes:
-        p = explicit[mode] if explicit[mode] is not None else inpaint_params(mode, params)
+        p = explicit[mode] if explicit[mode] is not None else inpaint_params(mode, params, loaded)
         if max_iter is not None:
             p = p.replace(max_iter=int(max_iter))
         p = p.validated()
         cb = (lambda rec, _m=mode: on_record(_m, rec)) if on_record is not None else None
         _, last, curves = run_to_end(
-            loaded.model, job.x0, p, mask=job.mask_tensor if mode == "masked" else None, on_record=cb
+            loaded.model, job.start(mode), p, mask=job.mask_tensor if mode == "masked" else None, on_record=cb
         )
         panels[mode] = job.panel(mode, last.x[0])
         runs[mode] = InpaintRun(int(last.steps[0]), last.stop_reasons[0], float(last.energy[0]),
@@ -372,5 +402,5 @@ def run_comparison(
                       int(loaded.model.image_size), None if job.mask is None else float(job.mask.mean()))
 
 
-__all__ += ["INPAINT_MODES", "PANELS", "PANEL_TITLES", "Comparison", "InpaintJob", "InpaintRun", "inpaint_params",
+__all__ += ["INPAINT_MODES", "MASKED_INITS", "model_inpainting", "PANELS", "PANEL_TITLES", "Comparison", "InpaintJob", "InpaintRun", "inpaint_params",
             "run_comparison"]

@@ -122,7 +122,7 @@ class InpaintingWindow(QMainWindow):
         self.setWindowTitle(title or "Inpainting: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2")
         self.job = InpaintJob(loaded, image, mask, ground_truth)
         self.loaded = loaded
-        self.params = {m: (params or {}).get(m) or inpaint_params(m) for m in INPAINT_MODES}
+        self.params = {m: (params or {}).get(m) or inpaint_params(m, loaded=loaded) for m in INPAINT_MODES}
         self.results: dict[str, np.ndarray] = {}
         self.metrics: dict[str, dict] = {}
         self.final_frames: dict[str, object] = {}
@@ -147,7 +147,10 @@ class InpaintingWindow(QMainWindow):
         for p in self.panels.values():
             p.view.sigRangeChangedManually.connect(lambda *_a, _v=p.view: self._sync_views(_v))
         for n in names:
-            self.panels[n].title.setText(PANEL_TITLES[n], color=_RUN_COLORS.get(n, "#e8e8e8"))
+            title = PANEL_TITLES[n]
+            if n == "masked" and self.job.masked_init == "telea":
+                title = "Masked inpainting (eq. 7, from Telea)"  # the model's tuned schedule starts Ω there
+            self.panels[n].title.setText(title, color=_RUN_COLORS.get(n, "#e8e8e8"))
         # Ω's outline on the corrupted input, in the brush's colour: where the masked run may change pixels
         self.omega_outline: ContourItem | None = None
         if self.job.mask is not None and "corrupted" in self.panels:
@@ -223,6 +226,7 @@ class InpaintingWindow(QMainWindow):
         g.setContentsMargins(0, 0, 0, 0)
         self.alpha_spin: dict[str, QDoubleSpinBox] = {}
         self.lam_spin: dict[str, QDoubleSpinBox] = {}
+        self.iter_spin: dict[str, QSpinBox] = {}
         ra, rl = RANGES["alpha"], RANGES["lam"]
         labels = {"blind": "Blind (eq. 8, (x − f(x))² weighting, no mask)", "masked": "Masked (eq. 7, Ω only)"}
         for row, m in enumerate(INPAINT_MODES):
@@ -236,34 +240,34 @@ class InpaintingWindow(QMainWindow):
             lam.setToolTip(rl.help)
             a.valueChanged.connect(lambda v, _m=m: self._live(_m, alpha=v))
             lam.valueChanged.connect(lambda v, _m=m: self._live(_m, lam=v))
+            it = QSpinBox(minimum=1, maximum=int(RANGES["max_iter"].maximum), value=int(p.max_iter))
+            it.setToolTip("maximum iterations of this run" + (" (it stops earlier when the energy has converged)"
+                                                               if str(p.stop) == "converge" else ""))
             enabled = m in self.job.modes
-            for wdg in (name, a, lam):
+            for wdg in (name, a, lam, it):
                 wdg.setEnabled(enabled)
-            self.alpha_spin[m], self.lam_spin[m] = a, lam
+            self.alpha_spin[m], self.lam_spin[m], self.iter_spin[m] = a, lam, it
             g.addWidget(name, row, 0)
             g.addWidget(QLabel("α"), row, 1, alignment=Qt.AlignmentFlag.AlignRight)
             g.addWidget(a, row, 2)
             g.addWidget(QLabel("λ"), row, 3, alignment=Qt.AlignmentFlag.AlignRight)
             g.addWidget(lam, row, 4)
-        self.iter_spin = QSpinBox(minimum=1, maximum=int(RANGES["max_iter"].maximum),
-                                  value=int(max(p.max_iter for p in self.params.values())))
-        self.iter_spin.setToolTip("maximum iterations of each run (they stop earlier when the energy has converged)")
+            g.addWidget(QLabel("iterations"), row, 5, alignment=Qt.AlignmentFlag.AlignRight)
+            g.addWidget(it, row, 6)
         self.run_button = QPushButton("Run again")
         self.run_button.setToolTip("Restart both projections from the corrupted input with these settings")
         self.stop_button = QPushButton("Stop")
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Max iterations"))
-        row.addWidget(self.iter_spin)
         row.addStretch(1)
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
-        g.addLayout(row, 0, 5, 2, 1)
-        g.setColumnStretch(5, 1)
+        g.addLayout(row, 0, 7, 2, 1)
+        g.setColumnStretch(7, 1)
         self.info = QLabel()
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        g.addWidget(self.info, 2, 0, 1, 6)
+        g.addWidget(self.info, 2, 0, 1, 8)
         self._update_info()
 
     def _update_info(self) -> None:
@@ -285,7 +289,7 @@ class InpaintingWindow(QMainWindow):
     def current_params(self, mode: str):
         return self.params[mode].replace(
             alpha=float(self.alpha_spin[mode].value()), lam=float(self.lam_spin[mode].value()),
-            max_iter=int(self.iter_spin.value()),
+            max_iter=int(self.iter_spin[mode].value()),
         ).validated()
 
     # ------------------------------------------------------------------ runs
@@ -301,7 +305,7 @@ class InpaintingWindow(QMainWindow):
         prep = self.job.prep
         for m, r in self.runners.items():
             self._set_status(m, "running…")
-            r.start(self.loaded.model, prep.model_input, self.current_params(m),
+            r.start(self.loaded.model, self.job.start_image(m), self.current_params(m),
                     mask=prep.mask_model if m == "masked" else None, to_frame=inpainting_frame(self.job, m))
         self.stop_button.setEnabled(True)
 

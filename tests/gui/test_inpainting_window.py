@@ -95,7 +95,8 @@ def test_stop_joins_every_thread_and_run_again(qtbot, loaded):
     assert masked.shape == (25, 25)
     assert np.array_equal(masked[~mask].view(np.uint32), corrupted[~mask].view(np.uint32))
     # run again with new settings, then close the window while running: the threads stop
-    win.iter_spin.setValue(5000)
+    for spin in win.iter_spin.values():
+        spin.setValue(5000)
     win.alpha_spin["masked"].setValue(0.02)
     win.run_button.click()
     assert win.running
@@ -167,3 +168,27 @@ def test_face_demo_unusable_file_gets_a_message(qtbot, monkeypatch, tmp_path):
     qtbot.waitUntil(lambda: bool(shown), timeout=20000)
     worker.wait()
     assert "cannot be opened" in shown[0] and "faces_vae.safetensors" in shown[0] and "\n" not in shown[0]
+
+
+def test_a_tuned_model_starts_masked_inpainting_from_telea(qtbot, loaded, tmp_path):
+    """A model whose file carries a tuned schedule (calibrate --inpainting): the window's masked run
+    starts from the Telea fill, with the tuned α and iteration count, and its title says so."""
+    from inspector_app.core.inpainting import telea_inpaint
+    from inspector_app.core.modelio import save_model
+
+    meta = dict(loaded.meta)
+    meta["inpainting"] = {"init": "telea", "masked": {"alpha": 0.2, "max_iter": 2, "stop": "none"}}
+    meta = {k: v for k, v in meta.items() if k in ("training", "training_stats", "inpainting")}
+    tuned = load_model(save_model(loaded.model, tmp_path / "tuned.safetensors", meta), "cpu")
+    corrupted, mask, clean = face_case()
+    win = InpaintingWindow(tuned, corrupted, mask, clean, autostart=False)
+    qtbot.addWidget(win)
+    assert "from Telea" in win.panels["masked"].title.text
+    assert win.current_params("masked").alpha == 0.2 and win.current_params("masked").max_iter == 2
+    seen = []
+    orig = win.runners["masked"].start
+    win.runners["masked"].start = lambda model, x0, *a, **k: (seen.append(x0), orig(model, x0, *a, **k))[1]
+    with qtbot.waitSignal(win.all_finished, timeout=30000):
+        win.run()
+    np.testing.assert_allclose(seen[0], telea_inpaint(win.job.prep.model_input, mask))
+    assert win.final_frames["masked"].steps == 2

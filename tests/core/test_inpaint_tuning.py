@@ -1,0 +1,99 @@
+"""Masked inpainting's schedule tuned on validation images: where Ω starts (the corrupted pixels or
+the Telea fill), α and the iteration count; stored in the model file and used by inpaint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inspector_app.core.inpainting import InpaintJob, inpaint_params, telea_inpaint
+from inspector_app.core.inpaint_tuning import TUNE_ALPHAS, choose_schedule, tune_masked_inpainting
+from inspector_app.core.modelio import load_model, save_model
+
+from conftest import make_model_file
+from test_inpaint_cli import face, make_case, run_cli
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return [np.roll(face(32, 32), s, axis=1) for s in (-2, 0, 2)]
+
+
+def test_tuner_picks_the_best_mean_psnr_inside_omega(tmp_path, faces):
+    loaded = load_model(make_model_file(tmp_path / "m.safetensors", kind="vae"), "cpu")
+    block = tune_masked_inpainting(loaded.model, faces, repeats=2, max_iter=5, seed=3)
+    m, f = block["masked"], block["figures"]
+    assert block["init"] in ("input", "telea") and m["alpha"] in TUNE_ALPHAS and 1 <= m["max_iter"] <= 5
+    assert m["lam"] == 0.0 and m["grad_mask"] == "none" and m["stop"] == "none"
+    assert f["cases"] == 6 and f["psnr_mask"] == pytest.approx(f["telea_psnr_mask"] + f["gain_over_telea"])
+    assert 0.0 <= f["beats_telea"] <= 1.0
+    # the choice is the argmax of the mean gain; ties go to fewer iterations; t = 0 is never chosen
+    g = {"input": {0.1: np.zeros((2, 4)), 0.5: np.zeros((2, 4))}, "telea": {0.1: np.zeros((2, 4))}}
+    g["input"][0.5][:, 0] = 9.0
+    g["telea"][0.1][:, 2] = [1.0, 2.0]
+    g["telea"][0.1][:, 3] = [2.0, 1.0]
+    assert choose_schedule(g) == ("telea", 0.1, 2, 1.5)
+    with pytest.raises(ValueError, match="validation images"):
+        tune_masked_inpainting(loaded.model, [])
+
+
+def test_telea_start_and_the_model_schedule_reach_inpaint(tmp_path, capsys):
+    path = make_model_file(tmp_path / "vae.safetensors", kind="vae")
+    loaded = load_model(path, "cpu")
+    meta = {k: v for k, v in loaded.meta.items() if k in ("training", "training_stats")}
+    meta["inpainting"] = {"init": "telea", "method": "test schedule",
+                          "masked": {"alpha": 0.2, "lam": 0.0, "optimizer": "sgd", "grad_mask": "none",
+                                     "stop": "none", "max_iter": 3}}
+    tuned = tmp_path / "tuned.safetensors"
+    save_model(loaded.model, tuned, meta)
+    tl = load_model(tuned, "cpu")
+    p = inpaint_params("masked", loaded=tl)
+    assert (p.alpha, p.max_iter, str(p.stop)) == (0.2, 3, "none")
+    assert inpaint_params("masked").alpha == 0.5  # without a model: the paper's step
+    assert inpaint_params("blind", loaded=tl).alpha == 2.0  # the blind run keeps its defaults
+
+    mask = make_case(tmp_path, 32, 32)
+    from inspector_app.core.data import read_image
+
+    img = read_image(tmp_path / "face.png")
+    job = InpaintJob(tl, img, mask)
+    start = job.start_image("masked")
+    np.testing.assert_array_equal(start[~mask], job.prep.model_input[~mask])
+    np.testing.assert_allclose(start, telea_inpaint(job.prep.model_input, mask))
+    assert not np.array_equal(start[mask], job.prep.model_input[mask])
+    np.testing.assert_array_equal(job.start_image("blind"), job.prep.model_input)
+    np.testing.assert_array_equal(InpaintJob(tl, img, mask, masked_init="input").start_image("masked"),
+                                  job.prep.model_input)
+    with pytest.raises(ValueError, match="starts from one of"):
+        InpaintJob(tl, img, mask, masked_init="zeros")
+
+    base = ["--model", str(tuned), str(tmp_path / "face.png"), "--mask", str(tmp_path / "face_mask.png"),
+            "--ground-truth", str(tmp_path / "face_clean.png"), "--quiet"]
+    assert run_cli([*base, "--out", str(tmp_path / "a")]) == 0
+    info = json.loads((tmp_path / "a" / "face_inpaint.json").read_text())
+    assert info["masked_init"] == "telea" and info["schedule"] == "test schedule"
+    assert info["runs"]["masked"]["iterations"] == 3 and info["runs"]["masked"]["params"]["alpha"] == 0.2
+    assert run_cli([*base, "--out", str(tmp_path / "b"), "--init", "input", "--max-iter", "4"]) == 0
+    info = json.loads((tmp_path / "b" / "face_inpaint.json").read_text())
+    assert info["masked_init"] == "input" and info["runs"]["masked"]["iterations"] == 4
+
+
+def test_calibrate_inpainting_stores_the_schedule(tmp_path, capsys):
+    from inspector_app import cli
+    from inspector_app.core.data import write_image
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"{i}.png", np.roll(face(32, 32), i - 1, axis=0))
+    path = make_model_file(tmp_path / "m.safetensors", kind="l2ae")
+    out = tmp_path / "cal.safetensors"
+    rc = cli.main(["calibrate", "--model", str(path), "--data", str(folder), "--val-dir", "--out", str(out),
+                   "--max-iter", "3", "--inpainting", "--quiet"])
+    assert rc == 0
+    block = load_model(out, "cpu").meta["inpainting"]
+    assert block["figures"]["cases"] == 9 and block["init"] in ("input", "telea")
+    assert "masked inpainting:" in capsys.readouterr().err
