@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evaluates every bundled texture model on its own synthetic test set (made by recipe.sh) with the
+# Evaluates every bundled model (textures, and the faces with their noise rectangles) on its own synthetic test set (made by recipe.sh) with the
 # model's calibrated defaults (threshold, minimum area, stop criterion; the paper's α = 0.5,
 # λ = 0.05 and eq. 8), writing eval/NAME.json and eval/NAME_curve.png (figure 5, ITER iterations,
 # default 100) beside the models, then the table of results.
@@ -13,7 +13,6 @@ mkdir -p "$out"
 for m in "$here"/*.safetensors; do
   name=$(basename "$m" .safetensors)
   src=${name%%_*}
-  [ "$src" = faces ] && continue
   $app evaluate --model "$m" --data "$data/$src" --iterations "${ITER:-100}" --quiet \
       --json "$out/$name.json" --plot "$out/${name}_curve.png" "$@" | tail -n +3 | head -n 1
 done

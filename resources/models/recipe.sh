@@ -7,7 +7,7 @@
 # training stopped on the third, the best validation weights kept, then calibrated on the
 # validation split (threshold, minimum area, stop criterion). Each model is written to
 # resources/models/NAME.safetensors with a log beside it in /tmp. On this project's 2-core CPU,
-# two trainings at a time with one thread each, a texture model takes 20-50 minutes.
+# two trainings at a time with one thread each, a texture model takes 1-2 hours.
 # With a GPU: DEVICE=cuda bash resources/models/recipe.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,22 +19,26 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 for src in brick grass grid; do
   [ -d "$data/$src" ] || $app make-dataset --source "$src" --out "$data/$src" --n-train 500 --n-test 60 --seed 0
 done
-[ -d "$data/faces" ] || $app make-dataset --source faces --out "$data/faces" --n-train 160 --n-test 40 --seed 0
+# faces 0-79 only (flips come from the augmentation), so that the validation split holds no mirror
+# image of a training face
+[ -d "$data/faces" ] || $app make-dataset --source faces --out "$data/faces" --n-train 80 --n-test 40 --seed 0
 
-# name arch source [extra train flags]; textures: 128×128 grey crops, flips and 90° turns
-# (make-dataset's crops are turned and flipped too, so both are valid for these categories)
+# name arch source [extra train flags]; textures: 128×128 grey, flips and 90° turns (make-dataset's
+# crops are turned and flipped too, so both are valid for these categories). The DSAE and the γ-VAE
+# are fine-tuned from the L2AE and the VAE (same layers, another loss), the grid model learns on
+# random crops, the face model is a denoising VAE (the noise augmentation) for inpainting.
 tex=(--image-size 128 --batch 16 --augment flip,rot90 --max-steps 8000)
 declare -A recipe=(
   [brick_l2ae]="l2ae brick ${tex[*]} --lr 2e-3"
-  [brick_dsae]="dsae brick ${tex[*]} --lr 2e-3"
-  [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.05"
-  [brick_gvae]="gvae brick ${tex[*]} --lr 2e-3"
-  [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3"
-  [grid_l2ae]="l2ae grid ${tex[*]} --lr 5e-4"
-  [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --augment flip,brightness --max-steps 12000"
+  [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.1 --kl-warmup 2000"
+  [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
+  [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
+  [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3 --max-minutes 160"
+  [grid_l2ae]="l2ae grid ${tex[*]} --crop --lr 1e-3 --max-minutes 80"
+  [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_dsae brick_vae brick_gvae grass_l2ae grid_l2ae faces_vae)
+[ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_vae grid_l2ae grass_l2ae faces_vae brick_dsae brick_gvae)
 
 train() {  # name
   local name=$1; read -r arch src flags <<<"${recipe[$name]}"
@@ -43,9 +47,13 @@ train() {  # name
      --device "$device" --quiet \
      --description "synthetic '$src' category (inspector-app make-dataset --source $src --seed 0), train/good" \
      $flags > "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
+  if [ "$src" = faces ]; then  # the masked-inpainting schedule, tuned on the validation faces
+    $app calibrate --model "$here/$name.safetensors" --data "$data/$src" --in-place --inpainting --quiet
+  fi
 }
 running=0
-for name in "${names[@]}"; do  # two at a time
+for name in "${names[@]}"; do  # two at a time; a fine-tuned model waits for the one it starts from
+  case $name in brick_dsae|brick_gvae) wait; running=0 ;; esac
   train "$name" & running=$((running + 1))
   if [ $running -ge 2 ]; then wait -n; running=$((running - 1)); fi
 done
