@@ -149,7 +149,7 @@ class InpaintingWindow(QMainWindow):
         for n in names:
             title = PANEL_TITLES[n]
             if n == "masked" and self.job.masked_init == "telea":
-                title = "Masked inpainting (eq. 7, from Telea)"  # the model's tuned schedule starts Ω there
+                title = "Masked from Telea (eq. 7)"  # the model's tuned schedule starts Ω at the Telea fill
             self.panels[n].title.setText(title, color=_RUN_COLORS.get(n, "#e8e8e8"))
         # Ω's outline on the corrupted input, in the brush's colour: where the masked run may change pixels
         self.omega_outline: ContourItem | None = None
