@@ -110,8 +110,10 @@ class ScorePanel(QWidget):
         self.roc_plot.setMinimumSize(170, 170)
         rp = self.roc_plot.getPlotItem()
         rp.setTitle("ROC", size="10pt")
-        rp.setLabel("bottom", "false-positive rate")
-        rp.setLabel("left", "true-positive rate")
+        rp.setLabel("bottom", "FPR")  # short: the panel is narrow (full names in the tooltip)
+        rp.setLabel("left", "TPR")
+        self.roc_plot.setToolTip("ROC curve of the image scores: true-positive rate (defective parts flagged) "
+                                 "against false-positive rate (good parts flagged); the dot is T1")
         rp.setMouseEnabled(x=False, y=False)
         rp.hideButtons()
         rp.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.03)
@@ -139,7 +141,7 @@ class ScorePanel(QWidget):
         self.t2_spin.valueChanged.connect(lambda v: self.review.set_marginal_upper(float(v)))
 
         self.matrix = QTableWidget(2, 3)
-        self.matrix.setHorizontalHeaderLabels(["model good", "marginal", "model defective"])
+        self.matrix.setHorizontalHeaderLabels(["good", "marginal", "defective"])  # the model's; rows the truth
         self.matrix.setVerticalHeaderLabels(["truly good", "truly defective"])
         self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -198,8 +200,8 @@ class ScorePanel(QWidget):
         box.setMaximumWidth(370)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
-        lay.addWidget(self.hist, 3)
-        lay.addWidget(self.roc_plot, 1)
+        lay.addWidget(self.hist, 5)
+        lay.addWidget(self.roc_plot, 2)
         lay.addWidget(box)
 
     @staticmethod
@@ -320,10 +322,10 @@ class ScorePanel(QWidget):
         self._draw_matrix(s.confusion)
         if s.roc is not None:
             self.roc_curve.setData(s.roc.fpr, s.roc.tpr)
-            self.roc_plot.getPlotItem().setTitle(f"ROC · AUROC {s.roc.auroc:.3f}", size="10pt")
+            self.roc_plot.getPlotItem().setTitle(f"AUROC {s.roc.auroc:.3f}", size="10pt")
         else:
             self.roc_curve.setData([], [])
-            self.roc_plot.getPlotItem().setTitle("ROC (no labels yet)", size="10pt")
+            self.roc_plot.getPlotItem().setTitle("ROC: no labels", size="10pt")
         self.roc_point.setData([s.operating_point[0]], [s.operating_point[1]]) if s.operating_point else \
             self.roc_point.setData([], [])
         if s.f1 is not None:
