@@ -141,3 +141,18 @@ def test_warnings_where_model_and_image_do_not_fit(tmp_path, calibrated_model, c
     info = json.loads((tmp_path / "o3" / "p.json").read_text())
     assert rc == 0 and [w["code"] for w in info["warnings"]] == ["out_of_range"]
     assert "wrong model?" in capsys.readouterr().err
+
+
+def test_a_diverged_projection_gives_no_verdict_but_one_line_and_exit_2(tmp_path, calibrated_model, capsys):
+    """A step size that makes the energy rise: x_T falls back to an early iterate, so calling the part
+    'good' would be a lie; the image is reported and skipped (one line, exit 2), nothing is written."""
+    bad = _png(tmp_path / "in" / "a.png", seed=1)
+    out = tmp_path / "out"
+    rc = main(["project", "--model", str(calibrated_model), str(bad), "--out", str(out), "--quiet",
+               "--alpha", "100", "--grad-mask", "none", "--max-iter", "30"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "diverged with α = 100" in err[0] and "a.png" in err[0], err
+    assert not (out / "a.json").exists()
+    # the same image with the calibrated step: a verdict
+    rc = main(["project", "--model", str(calibrated_model), str(bad), "--out", str(tmp_path / "ok"), "--quiet"])
+    assert rc == 0 and json.loads((tmp_path / "ok" / "a.json").read_text())["verdict"] in ("good", "defective")
