@@ -148,7 +148,7 @@ class ViewController:
         self.input_view.set_segmentation(seg, contour_data(dmap, seg, d.threshold), d.threshold, fill=d.fill,
                                          contour=d.contour)
         # short enough for a third of the window; the minimum area is in the verdict line above
-        text = f"input x₀ · {float(seg.mean()) * 100.0:.1f} % with DSSIM > {d.threshold:.3g}"
+        text = f"input x₀ · {float(seg.mean()) * 100.0:.1f} % with DSSIM > {d.threshold:.3f}"
         if text != self.input_view.title.text:  # a new label text re-lays the panel out: only on change
             self.input_view.title.setText(text)
 

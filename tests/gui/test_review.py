@@ -242,7 +242,7 @@ def test_dragging_the_threshold_moves_the_verdicts(qtbot, review_window):
     # the segmentation on screen follows the same number
     t1 = win.session.display.threshold
     assert t1 == pytest.approx((scores[1] + scores[2]) / 2)
-    assert win.views.input_view.title.text.endswith(f"with DSSIM > {t1:.3g}")
+    assert win.views.input_view.title.text.endswith(f"with DSSIM > {t1:.3f}")
     # a real mouse drag on the histogram moves T1 too
     view = panel.hist.getPlotItem().getViewBox()
     start = panel.hist.mapFromScene(view.mapViewToScene(QPointF(line.value(), 1.0)))
