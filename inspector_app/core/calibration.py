@@ -61,6 +61,13 @@ ITERATIONS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100, 150, 200)
 OOD_FACTOR = 2.0
 
 
+def far_above(lr_max: float) -> float:
+    """The "wrong model?" bound for a largest Lr of ``lr_max``: :data:`OOD_FACTOR` × it for a
+    positive loss, and as far above it for a negative one (the γ-VAE's log-likelihood term makes Lr
+    negative: twice a negative number would lie below every image)."""
+    return float(lr_max + (OOD_FACTOR - 1.0) * abs(lr_max))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Defaults fitted on the validation split, and how they were obtained."""
@@ -373,7 +380,7 @@ def calibrate(
               f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images "
               f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {what}")
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
-                       lr_out_of_range=float(OOD_FACTOR * traj.lr0.max()), method=method, figures=figures)
+                       lr_out_of_range=far_above(float(traj.lr0.max())), method=method, figures=figures)
 
 
 def model_defaults(meta: Mapping[str, Any] | None, paper: bool = False) -> Calibration:

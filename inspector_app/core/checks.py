@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .calibration import OOD_FACTOR
+from .calibration import far_above
 
 
 def fit_warnings(
@@ -58,11 +58,12 @@ def fit_warnings(
 
 def out_of_range_bound(calibration: Mapping[str, Any] | None, training_stats: Mapping[str, Any] | None) -> float | None:
     """The Lr(x0) above which an image is "outside what this model was trained on": the
-    calibration's bound, else :data:`OOD_FACTOR` times the largest training Lr."""
+    calibration's bound, else :func:`~.calibration.far_above` the largest training Lr
+    (:data:`OOD_FACTOR` times it for a positive loss)."""
     if calibration and calibration.get("lr_out_of_range") is not None:
         return float(calibration["lr_out_of_range"])
     if training_stats and training_stats.get("max") is not None:
-        return float(OOD_FACTOR * float(training_stats["max"]))
+        return far_above(float(training_stats["max"]))
     return None
 
 

@@ -37,7 +37,8 @@ def _number(d: Mapping[str, Any], key: str, where: str, *, lo: float | None = No
     if integer and float(v) != int(v):
         raise MetadataError(f"{where}{key} must be a whole number, got {v!r}")
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise MetadataError(f"{where}{key} = {v!r} is out of range [{lo:g}, {hi:g}]")
+        bounds = f"[{'-inf' if lo is None else format(lo, 'g')}, {'inf' if hi is None else format(hi, 'g')}]"
+        raise MetadataError(f"{where}{key} = {v!r} is out of range {bounds}")
     return int(v) if integer else float(v)
 
 
@@ -111,7 +112,7 @@ def check_calibration(meta: Mapping[str, Any]) -> None:
     _number(c, "threshold", w, lo=0, hi=1)
     _number(c, "min_area", w, lo=1, hi=MAX_IMAGE_SIZE ** 2, integer=True)
     _number(c, "max_iter", w, lo=1, hi=MAX_ITERATIONS, integer=True)
-    _number(c, "lr_out_of_range", w, lo=0, required=False, allow_none=True)
+    _number(c, "lr_out_of_range", w, required=False, allow_none=True)  # the γ-VAE's Lr is negative
     try:
         Stop.parse(c.get("stop", ""))
     except ValueError as e:

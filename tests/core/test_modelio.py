@@ -525,3 +525,25 @@ def test_loaded_models_are_on_the_device_asked_for(tmp_path, good_file):
         loaded = load_model(f, "cpu")
         assert loaded.device == torch.device("cpu") and loaded.path == str(f)
         assert all(p.device.type == "cpu" for p in loaded.model.parameters())
+
+
+def test_out_of_range_numbers_with_one_bound_are_a_message_not_a_traceback(tmp_path, good_file):
+    """A metadata number below a lower bound with no upper bound once raised TypeError while the
+    message was formatted; and a negative 'wrong model?' bound (a γ-VAE's Lr is negative) is valid."""
+    from inspector_app.core.metadata import MetadataError, _number
+
+    with pytest.raises(MetadataError, match=r"max_iter = 0 is out of range \[1, inf\]"):
+        _number({"max_iter": 0}, "max_iter", "calibration.", lo=1)
+    with pytest.raises(MetadataError, match=r"x = 5 is out of range \[-inf, 2\]"):
+        _number({"x": 5}, "x", "", hi=2)
+    cal = {"threshold": 0.1, "min_area": 4, "stop": "none", "max_iter": 10, "lr_out_of_range": -40.0,
+           "method": "m", "figures": {}}
+    ok = _rewrite_meta(good_file, tmp_path / "neg.safetensors", lambda m, h: m.update(calibration=cal))
+    assert load_model(ok).meta["calibration"]["lr_out_of_range"] == -40.0
+
+
+def test_the_wrong_model_bound_lies_above_negative_losses_too():
+    from inspector_app.core.calibration import far_above
+
+    assert far_above(10.0) == 20.0
+    assert far_above(-20000.0) == 0.0 and far_above(-20000.0) > -20000.0
