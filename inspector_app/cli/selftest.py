@@ -300,7 +300,7 @@ class SelfTest:
             if len(colours) < 3:
                 raise CheckFailed(f"the painted window has {len(colours)} colour(s): nothing was drawn")
             painted = time.perf_counter() - t0
-            title = win.windowTitle()
+            title = win.windowTitle() or app.applicationDisplayName()  # Qt shows the display name beside it
         finally:
             win.close()
             app.processEvents()
