@@ -38,7 +38,8 @@ declare -A recipe=(
   [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_vae grid_l2ae grass_l2ae faces_vae brick_dsae brick_gvae)
+# grass_l2ae is not in the default list: it failed (see the model card) and is not bundled
+[ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_vae grid_l2ae faces_vae brick_dsae brick_gvae)
 
 train() {  # name
   local name=$1; read -r arch src flags <<<"${recipe[$name]}"

@@ -8,6 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QSettings, QThread, QThreadPool  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from gui_helpers import make_model_file, open_model, wait_idle, write_png  # noqa: E402, F401
 
@@ -107,3 +108,19 @@ def window(qtbot, model_file, image_file):
     wait_idle(qtbot, win)
     yield win
     win.close()
+
+
+@pytest.fixture
+def boxes(monkeypatch):
+    """Record message boxes instead of blocking on them; ``answer`` is what question() returns."""
+    rec = {"critical": [], "warning": [], "information": [], "question": [], "answer": QMessageBox.StandardButton.Yes}
+
+    def make(kind):
+        def f(parent, title, text, *a, **k):
+            rec[kind].append((title, text))
+            return rec["answer"] if kind == "question" else QMessageBox.StandardButton.Ok
+        return f
+
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(make(kind)))
+    return rec

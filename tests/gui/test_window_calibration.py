@@ -8,28 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import make_model_file, open_model, set_params, wait_idle, write_png
 from inspector_app.core.verdict import image_score, segment
 
 CAL = {"threshold": 0.031, "min_area": 4, "stop": "none", "max_iter": 37, "lr_out_of_range": 1e9,
        "method": "calibrated on 12 test images (fixture)"}
-
-
-@pytest.fixture
-def boxes(monkeypatch):
-    rec = {"critical": [], "warning": [], "information": [], "question": []}
-
-    def make(kind):
-        def f(parent, title, text, *a, **k):
-            rec[kind].append((title, text))
-            return QMessageBox.StandardButton.Yes if kind == "question" else QMessageBox.StandardButton.Ok
-        return f
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(make(kind)))
-    return rec
 
 
 @pytest.fixture(scope="module")

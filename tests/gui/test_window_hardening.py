@@ -18,22 +18,6 @@ from gui_helpers import make_model_file, open_model, set_params, wait_idle, writ
 from inspector_app.core.data import read_image
 
 
-@pytest.fixture
-def boxes(monkeypatch):
-    """Record message boxes instead of blocking on them."""
-    rec = {"critical": [], "warning": [], "information": [], "question": [], "answer": QMessageBox.StandardButton.Yes}
-
-    def make(kind):
-        def f(parent, title, text, *a, **k):
-            rec[kind].append((title, text))
-            return rec["answer"] if kind == "question" else QMessageBox.StandardButton.Ok
-        return f
-
-    for kind in ("critical", "warning", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, staticmethod(make(kind)))
-    return rec
-
-
 def _run(qtbot, win, n=12, **kw):
     set_params(win, stop="none", max_iter=n, **kw)
     win.runs.run()
