@@ -12,7 +12,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="pixel AUROC with and without the projection on an MVTec AD category")
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--data", required=True, help="MVTec AD category folder (test/, ground_truth/)")
-    add_projection_flags(p, defaults={"max_iter": None, "stop": None}, helps={
+    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
+        "alpha": "step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else 0.5)",
         "max_iter": "maximum iterations of the main projection (default: the model's calibration, else 100)",
         "stop": "stop criterion of the main projection (default: the model's calibration, else train-min)"})
     p.add_argument("--threshold", type=finite_float, default=None,
@@ -54,7 +55,8 @@ def run(a) -> int:
     loaded = load_model(a.model, a.device)
     defaults = model_defaults(loaded.meta, paper=a.paper_defaults)
     params = params_from_args(a, max_iter=a.max_iter if a.max_iter is not None else defaults.max_iter,
-                              stop=a.stop if a.stop is not None else defaults.stop)
+                              stop=a.stop if a.stop is not None else defaults.stop,
+                              alpha=a.alpha if a.alpha is not None else defaults.alpha)
     threshold = a.threshold if a.threshold is not None else defaults.threshold
     min_area = a.min_area if a.min_area is not None else defaults.min_area
     passes = 1 if a.no_curve else 3

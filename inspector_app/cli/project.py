@@ -33,7 +33,8 @@ def add_parser(sub) -> None:
                    help="images, or folders searched recursively (ground-truth masks *_mask.* and ground_truth/ skipped)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
-    add_projection_flags(p, defaults={"max_iter": None, "stop": None}, helps={
+    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
+        "alpha": "step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else 0.5)",
         "max_iter": "maximum number of iterations (default: the model's calibration, else 100)",
         "stop": "train-min (paper), train-qNN, converge, none, or an Lr value (default: the model's calibration)"})
     p.add_argument("--threshold", type=finite_float, default=None,
@@ -165,7 +166,8 @@ def run(a) -> int:
     loaded = load_model(a.model, a.device)
     defaults = model_defaults(loaded.meta, paper=a.paper_defaults)
     params = params_from_args(a, max_iter=a.max_iter if a.max_iter is not None else defaults.max_iter,
-                              stop=a.stop if a.stop is not None else defaults.stop)
+                              stop=a.stop if a.stop is not None else defaults.stop,
+                              alpha=a.alpha if a.alpha is not None else defaults.alpha)
     threshold = a.threshold if a.threshold is not None else defaults.threshold
     min_area = a.min_area if a.min_area is not None else defaults.min_area
     source = "--threshold" if a.threshold is not None else defaults.method

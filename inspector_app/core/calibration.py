@@ -10,22 +10,31 @@ candidates: Lr under the NN-th percentile of Lr(x0) over half A). Half B, and sy
 painted on it (:func:`inspector_app.core.datasets.apply_defect`: stain, scratch, hole, foreign
 patch, one of each per image), is where every choice is scored:
 
-1. **The stop criterion** — every image of half B is projected for ``max_iter`` iterations with
-   the paper's α and λ, and the map each candidate criterion would stop at is kept (figure-5
-   curves on validation): Lr under the training minimum or a training-loss percentile (the
-   paper's, section 3.5), under a validation percentile, or a fixed number of iterations.
+1. **The step size and the stop criterion** — every image of half B is projected for
+   ``max_iter`` iterations with the paper's λ and each step size α of :data:`ALPHA_FACTORS` (the
+   paper's 0.5 and smaller ones: the DSAE's summed DSSIM has a gradient large enough that the
+   plain step of 0.5 moves good texture), and the map each candidate criterion would stop at is
+   kept (figure-5 curves on validation): Lr under the training minimum or a training-loss
+   percentile (the paper's, section 3.5), under a validation percentile, or a fixed number of
+   iterations. An Lr level drifts too (:func:`drifted_levels`): the good images are scored where
+   they would stop if the level were ×:data:`DRIFT` stricter, the defects where they would stop
+   if it were ×:data:`DRIFT` more lenient. Without that, a level that most good validation images
+   are already under (they stop at t = 0 with a score of 0) looks perfect on validation and then
+   lets good parts from elsewhere, whose Lr is a little higher, be projected and flagged.
 2. **The minimum defect area and the threshold** — for each candidate area A, the image scores
    (:func:`inspector_app.core.verdict.image_score`) of the good images and of the synthetic
-   defects give the threshold T_A of :func:`robust_threshold`: the one that keeps the most
+   defects give the threshold T_A of :func:`robust_threshold` (a good image is also projected at
+   the contrasts of :data:`LIGHTING`, and its score is the highest of the three: a good part under
+   other lighting must pass too): the one that keeps the most
    images on the right side even if every score drifted by ×:data:`DRIFT` the wrong way (the
    validation images come from the parts' training region; other regions and lighting shift the
    scores), which puts it in the middle of the gap between the two classes. One number T then
    sets the segmentation (pixels above T in regions of at least A pixels) and the image verdict
    (score > T).
 
-   The stop and the area are chosen together: the pair with the best robust accuracy; among
-   pairs within :data:`ACCURACY_TOLERANCE` of it, the stop with the higher image AUROC, then the
-   fewest iterations. (The pixel AUROC of every candidate is reported too; it hardly depends on
+   The step size, the stop and the area are chosen together: the one with the best robust
+   accuracy; among those within :data:`ACCURACY_TOLERANCE` of it, the higher image AUROC, then
+   the paper's step size, then the fewest iterations. (The pixel AUROC of every candidate is reported too; it hardly depends on
    the stop — within 0.02 on the bundled models — while the image-level separation does.)
 3. **The "wrong model?" bound** on Lr(x0): :data:`OOD_FACTOR` times the largest Lr(x0) of the
    validation images and their synthetic defects.
@@ -59,6 +68,23 @@ LR_STOPS = ("train-min", "train-q01", "train-q05", "train-q10", "train-q25", "tr
 ITERATIONS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100, 150, 200)
 #: Lr(x0) above this many times the largest validation Lr(x0) (defects included) is "wrong model?".
 OOD_FACTOR = 2.0
+#: Step sizes tried, as factors of the base α (the paper's 0.5); the first is preferred on ties.
+ALPHA_FACTORS = (1.0, 0.3)
+#: Contrast factors (about the image's mean) at which each good validation image is also scored:
+#: a good part under other lighting must pass too, so its score is the highest of its variants.
+LIGHTING = (0.8, 1.25)
+
+
+def lighting_variants(images: list[np.ndarray], factors=LIGHTING) -> list[np.ndarray]:
+    """Each image at each contrast factor about its mean, clipped to [0, 1]: factor-major order."""
+    return [np.clip(im.mean() + f * (im - im.mean()), 0.0, 1.0).astype(np.float32) for f in factors for im in images]
+
+
+def drifted_levels(level: float, drift: float = DRIFT) -> tuple[float, float]:
+    """(stricter, more lenient) versions of the Lr stop level ``level``: ÷ and × ``drift`` for a
+    positive level, and the same distances for a negative one (the γ-VAE's)."""
+    a = abs(float(level))
+    return float(level - (1.0 - 1.0 / drift) * a), float(level + (drift - 1.0) * a)
 
 
 def far_above(lr_max: float) -> float:
@@ -79,13 +105,14 @@ class Calibration:
     lr_out_of_range: float | None = None
     method: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
+    alpha: float | None = None  # the step size (None: the paper's)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Calibration":
-        known = {"threshold", "min_area", "stop", "max_iter", "lr_out_of_range", "method", "figures"}
+        known = {"threshold", "min_area", "stop", "max_iter", "lr_out_of_range", "method", "figures", "alpha"}
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
@@ -180,6 +207,19 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
     return _Trajectories(maps, iters, baseline, lr0)
 
 
+def _drift_stops(raw: _Trajectories, lr_levels: Mapping[str, float], n_good: int) -> _Trajectories:
+    """The Lr-level candidates of ``raw`` (run as ``NAME~good`` and ``NAME~defect`` at the
+    :func:`drifted_levels`) joined into one per level: the good images' maps from the stricter
+    level, the defects' from the more lenient one. Fixed iteration counts are kept as they are."""
+    maps = {c: m for c, m in raw.maps.items() if "~" not in c}
+    iters = {c: v for c, v in raw.iterations.items() if "~" not in c}
+    for c in lr_levels:
+        g, d = f"{c}~good", f"{c}~defect"
+        maps[c] = np.concatenate([raw.maps[g][:n_good], raw.maps[d][n_good:]])
+        iters[c] = np.concatenate([raw.iterations[g][:n_good], raw.iterations[d][n_good:]])
+    return _Trajectories(maps, iters, raw.baseline, raw.lr0)
+
+
 # ------------------------------------------------------------------------------------------ choice
 
 #: Validation percentiles of Lr(x0) tried as stop levels.
@@ -210,14 +250,17 @@ def robust_threshold(good: np.ndarray, defects: np.ndarray, drift: float = DRIFT
 
 
 def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
-                          areas=AREAS) -> tuple[int, float, dict[str, Any]]:
+                          areas=AREAS, variants: int = 1) -> tuple[int, float, dict[str, Any]]:
     """(min_area, threshold, table): for each area, the :func:`robust_threshold` of the good
     images' and the defects' scores; the area with the best robust accuracy wins (ties: the
-    higher image AUROC, then the smaller area)."""
+    higher image AUROC, then the smaller area). With ``variants`` > 1 the good maps are that many
+    versions of each image (variant-major, as :func:`lighting_variants` orders them) and an
+    image's score is the highest of its versions'."""
     table = {}
     best = None
     for a in areas:
         sg = np.array([image_score(m.astype(np.float32), a) for m in good_maps])
+        sg = sg.reshape(variants, -1).max(axis=0) if variants > 1 and sg.size else sg
         sd = np.array([image_score(m.astype(np.float32), a) for m in defect_maps])
         thr, robust = robust_threshold(sg, sd)
         auroc = image_auroc(np.concatenate([sg, sd]), np.r_[np.zeros(sg.size, bool), np.ones(sd.size, bool)]) \
@@ -234,8 +277,9 @@ def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
 
 
 def choose(candidates: Mapping[str, Mapping[str, Any]]) -> str:
-    """The candidate stop (see the module docstring): the best robust accuracy; within
-    :data:`ACCURACY_TOLERANCE` of it, the highest image AUROC, then the fewest iterations."""
+    """The candidate (step size and stop, see the module docstring): the best robust accuracy;
+    within :data:`ACCURACY_TOLERANCE` of it, the highest image AUROC, then the lowest
+    ``alpha_rank`` (0: the paper's step size), then the fewest iterations."""
     usable = {c: v for c, v in candidates.items() if math.isfinite(v["robust_accuracy"])}
     if not usable:
         raise ValueError("no stop criterion could be scored")
@@ -244,13 +288,21 @@ def choose(candidates: Mapping[str, Mapping[str, Any]]) -> str:
 
     def key(c):
         auroc = usable[c]["image_auroc"]
-        return (-(auroc if math.isfinite(auroc) else 0.0), usable[c]["mean_iterations"])
+        return (-(auroc if math.isfinite(auroc) else 0.0), usable[c].get("alpha_rank", 0), usable[c]["mean_iterations"])
 
     return min(near, key=key)
 
 
+def _candidate_key(stop: str, factor: float, alpha: float) -> str:
+    return stop if factor == 1.0 else f"{stop}@alpha={alpha:g}"
+
+
 def describe_candidate(key: str) -> str:
-    """Words for a candidate stop: ``val-q90``, ``train-min``, ``train-q05``, ``iter:12``."""
+    """Words for a candidate stop: ``val-q90``, ``train-min``, ``train-q05``, ``iter:12``, each
+    possibly with a step size (``iter:12@alpha=0.15``)."""
+    if "@alpha=" in key:
+        stop, alpha = key.split("@alpha=", 1)
+        return f"{describe_candidate(stop)}, with the step size α = {alpha}"
     if key.startswith("val-q"):
         return f"Lr under the {key[5:]}th percentile of validation Lr(x0)"
     if key == "train-min":
@@ -262,7 +314,7 @@ def describe_candidate(key: str) -> str:
 
 def images_projected(n_val: int, defects_per_image: int = len(TEXTURE_DEFECTS)) -> int:
     """How many images :func:`calibrate` projects for ``n_val`` validation images (for a progress bar)."""
-    return len(_halves(n_val)[1]) * (1 + defects_per_image)
+    return len(_halves(n_val)[1]) * (1 + len(LIGHTING) + defects_per_image) * len(ALPHA_FACTORS)
 
 
 def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, batch: int) -> dict[str, float]:
@@ -285,11 +337,14 @@ def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, 
 
 
 def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], n_good: int, labels: np.ndarray,
-             lr_levels: dict, base: ProjectionParams) -> dict[str, Any]:
-    """What the calibration measured, for the model file (and the model card)."""
+             lr_levels: dict, base: ProjectionParams, n_all: int) -> dict[str, Any]:
+    """What the calibration measured, for the model file (and the model card); the first
+    ``n_all`` maps are the good images and their lighting variants, the first ``n_good`` of them
+    the images themselves."""
     chosen = candidates[key]
     area, thr = chosen["min_area"], chosen["threshold"]
-    sd = np.array([image_score(m.astype(np.float32), area) for m in traj.maps[key][n_good:]])
+    sd = np.array([image_score(m.astype(np.float32), area)
+                   for m in traj.maps[chosen.get("stop_candidate", key)][n_all:]])
     per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in TEXTURE_DEFECTS if k in kinds}
     lr0 = traj.lr0
 
@@ -303,7 +358,7 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
         "alpha": base.alpha,
         "lam": base.lam,
         "chosen": key,
-        "pixel_auroc_baseline": pixel_auroc(traj.baseline, labels),
+        "pixel_auroc_baseline": pixel_auroc(np.concatenate([traj.baseline[:n_good], traj.baseline[n_all:]]), labels),
         "pixel_auroc": chosen["pixel_auroc"],
         "image_auroc": chosen["image_auroc"],
         "defects_flagged": chosen["defects_flagged"],
@@ -319,7 +374,8 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
                        for a, r in chosen["area_table"].items()},
         "scores": {k: chosen["area_table"][str(area)][k] for k in ("good_scores", "defect_scores")},
         "lr_x0_good": span(lr0[:n_good]),
-        "lr_x0_defects": span(lr0[n_good:]),
+        "lr_x0_defects": span(lr0[n_all:]),
+        "lighting": list(LIGHTING),
     }
 
 
@@ -341,6 +397,8 @@ def calibrate(
     seed: int = 0,
     batch: int = 32,
     progress: Callable[[int], None] | None = None,
+    alpha_factors: tuple[float, ...] = ALPHA_FACTORS,
+    lighting: tuple[float, ...] = LIGHTING,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images."""
     if not val_images:
@@ -352,35 +410,52 @@ def calibrate(
     good = [val_images[i] for i in idx_b]
     bad, masks, kinds = synthetic_defects(good, defects_per_image, seed)
     n_good = len(good)
-    traj = _run_candidates(model, good + bad, base, lr_levels, device, batch, progress)
+    lit = lighting_variants(good, lighting)
+    n_all = n_good + len(lit)  # the good images, then their lighting variants, then the defects
     labels = np.concatenate([np.zeros((n_good, *masks[0].shape), bool), np.stack(masks)])
+    run_levels = {}
+    for c, level in lr_levels.items():
+        run_levels[f"{c}~good"], run_levels[f"{c}~defect"] = drifted_levels(level)
 
     candidates: dict[str, dict[str, Any]] = {}
-    for c, m in traj.maps.items():
-        area, thr, table = choose_area_threshold(m[:n_good], m[n_good:])
-        candidates[c] = {
-            "pixel_auroc": pixel_auroc(m.astype(np.float32), labels),
-            "mean_iterations": float(traj.iterations[c].mean()),
-            "min_area": area, "threshold": thr, **table[str(area)], "area_table": table,
-        }
+    trajectories: dict[str, _Trajectories] = {}
+    for rank, factor in enumerate(alpha_factors):
+        params = base.replace(alpha=base.alpha * factor).validated()
+        traj = _drift_stops(_run_candidates(model, good + lit + bad, params, run_levels, device, batch, progress),
+                            lr_levels, n_all)
+        for c, m in traj.maps.items():
+            area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
+            k = _candidate_key(c, factor, params.alpha)
+            trajectories[k] = traj
+            candidates[k] = {
+                "alpha": params.alpha, "alpha_rank": rank, "stop_candidate": c,
+                "pixel_auroc": pixel_auroc(np.concatenate([m[:n_good], m[n_all:]]).astype(np.float32), labels),
+                "mean_iterations": float(traj.iterations[c].mean()),
+                "min_area": area, "threshold": thr, **table[str(area)], "area_table": table,
+            }
     key = choose(candidates)
     chosen = candidates[key]
-    area, thr = chosen["min_area"], chosen["threshold"]
-    if key.startswith("iter:"):
-        stop, iters = "none", int(key[5:])
-    elif key.startswith("val-q"):
-        stop, iters = f"lr:{lr_levels[key]:.6g}", int(max_iter)
+    area, thr, c = chosen["min_area"], chosen["threshold"], chosen["stop_candidate"]
+    if c.startswith("iter:"):
+        stop, iters = "none", int(c[5:])
+    elif c.startswith("val-q"):
+        stop, iters = f"lr:{lr_levels[c]:.6g}", int(max_iter)
     else:
-        stop, iters = key, int(max_iter)
-    figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base)
+        stop, iters = c, int(max_iter)
+    traj = trajectories[key]
+    figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base.replace(alpha=chosen["alpha"]),
+                       n_all)
     figures["n_stop_fit"] = len(idx_a)
+    figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
     what = describe_candidate(key)
     method = (f"calibrated on {n_good + len(idx_a)} validation images and {len(bad)} synthetic defects: "
               f"threshold {thr:.3f} on regions of ≥ {area} px, in the gap between good images and defects even if "
-              f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images "
+              f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images, "
+              f"each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "
               f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {what}")
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
-                       lr_out_of_range=far_above(float(traj.lr0.max())), method=method, figures=figures)
+                       lr_out_of_range=far_above(float(traj.lr0.max())), method=method, figures=figures,
+                       alpha=float(chosen["alpha"]))
 
 
 def model_defaults(meta: Mapping[str, Any] | None, paper: bool = False) -> Calibration:

@@ -390,7 +390,9 @@ class Session:
 
     def _set_defaults(self, defaults: Defaults, parameters: bool) -> None:
         """Make ``defaults`` the model's defaults and apply them: the threshold, the minimum area,
-        the stop criterion and the iteration budget; with ``parameters`` every parameter."""
+        the stop criterion, the iteration budget and a calibrated step size (or the paper's, in
+        place of one); with ``parameters`` every parameter."""
+        step = defaults.alpha_calibrated or self.defaults.alpha_calibrated
         self.defaults = defaults
         self._applying = True
         try:
@@ -399,6 +401,7 @@ class Session:
                 self.params.set_params(p)
             else:
                 current = self.params.to_params() if self._params_valid() else p
+                current = current.replace(alpha=p.alpha) if step else current
                 self.params.set_params(current.replace(stop=p.stop, max_iter=p.max_iter))
             self.display.threshold = defaults.threshold
             self.display.min_area = defaults.min_area

@@ -155,6 +155,7 @@ class Defaults:
     origin: str = "paper"
     method: str = "the paper's defaults (threshold 0.2, stop when Lr < training minimum)"
     has_calibration: bool = False
+    alpha_calibrated: bool = False  # the calibration chose the step size (else it is the paper's)
 
     @property
     def source(self) -> str:
@@ -163,8 +164,8 @@ class Defaults:
     @classmethod
     def for_model(cls, meta, paper: bool = False) -> "Defaults":
         """The defaults of a model file's metadata ``meta``: its calibration, or the paper's values
-        when it has none or ``paper`` is asked for. α and λ are those the calibration was made
-        with (the paper's)."""
+        when it has none or ``paper`` is asked for. α is the step size the calibration chose
+        (the paper's 0.5 unless a smaller one did better on validation), λ the paper's."""
         from ..core.calibration import PAPER, model_defaults
 
         has = bool(meta) and isinstance(meta.get("calibration"), dict)
@@ -172,10 +173,10 @@ class Defaults:
         figures = cal.figures if isinstance(cal.figures, dict) else {}
         base = ProjectionParams()
         try:
-            alpha = float(figures.get("alpha", base.alpha))
+            alpha = float(cal.alpha if cal.alpha is not None else figures.get("alpha", base.alpha))
             lam = float(figures.get("lam", base.lam))
             params = base.replace(alpha=alpha, lam=lam, stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
         except (TypeError, ValueError):
             params = base.replace(stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
         return cls(params, float(cal.threshold), max(1, int(cal.min_area)), "paper" if cal is PAPER else "model",
-                   str(cal.method or PAPER.method), has)
+                   str(cal.method or PAPER.method), has, cal.alpha is not None and cal is not PAPER)

@@ -55,3 +55,104 @@ def test_model_defaults_and_the_paper():
     cal = Calibration(threshold=0.1, min_area=9, stop="none", max_iter=12, method="m")
     assert model_defaults({"calibration": cal.to_dict()}) == cal
     assert model_defaults({"calibration": cal.to_dict()}, paper=True) is PAPER
+
+
+def test_stop_levels_drift_both_ways_for_positive_and_negative_losses():
+    from inspector_app.core.calibration import drifted_levels
+
+    strict, lenient = drifted_levels(130.0, drift=1.3)
+    assert strict == pytest.approx(100.0) and lenient == pytest.approx(169.0)
+    strict, lenient = drifted_levels(-130.0, drift=1.3)  # the γ-VAE's Lr: the same distances, below and above
+    assert strict == pytest.approx(-160.0) and lenient == pytest.approx(-91.0)
+    assert drifted_levels(0.0) == (0.0, 0.0)
+
+
+def test_good_images_are_scored_at_the_stricter_level_and_defects_at_the_more_lenient_one():
+    from inspector_app.core.calibration import _drift_stops, _Trajectories
+
+    n, n_good = 4, 2
+    maps = {"iter:5": np.full((n, 2, 2), 5, np.float16),
+            "train-min~good": np.full((n, 2, 2), 1, np.float16),
+            "train-min~defect": np.full((n, 2, 2), 2, np.float16)}
+    iters = {"iter:5": np.full(n, 5), "train-min~good": np.array([7, 8, 9, 10]),
+             "train-min~defect": np.array([1, 2, 3, 4])}
+    out = _drift_stops(_Trajectories(maps, iters, np.zeros((n, 2, 2)), np.zeros(n)), {"train-min": 1.0}, n_good)
+    assert sorted(out.maps) == ["iter:5", "train-min"]
+    assert out.maps["train-min"][:, 0, 0].tolist() == [1, 1, 2, 2]
+    assert out.iterations["train-min"].tolist() == [7, 8, 3, 4]
+    assert out.maps["iter:5"][:, 0, 0].tolist() == [5, 5, 5, 5]
+
+
+def test_ties_go_to_the_papers_step_size_and_a_better_smaller_step_wins():
+    c = {
+        "iter:5": {"robust_accuracy": 0.90, "image_auroc": 0.99, "mean_iterations": 5, "alpha_rank": 0},
+        "iter:5@alpha=0.05": {"robust_accuracy": 0.90, "image_auroc": 0.99, "mean_iterations": 5, "alpha_rank": 2},
+    }
+    assert choose(c) == "iter:5"
+    c["iter:5@alpha=0.05"]["robust_accuracy"] = 0.95
+    assert choose(c) == "iter:5@alpha=0.05"
+
+
+def test_calibration_tries_smaller_steps_and_stores_the_one_that_separates(monkeypatch):
+    """With the paper's α the good images' maps reach the defects' level (a projection that moves
+    good texture, as the DSAE's does); with a tenth of it they stay low. The calibration must
+    choose the smaller step, store it, and say so; the Lr levels are run drifted both ways."""
+    import torch
+
+    from inspector_app.core import calibration as cal_mod
+    from inspector_app.core.modelio import loss_statistics
+    from inspector_app.core.models import ModelConfig, create_model
+
+    seen = []
+
+    def fake_run(model, images, params, lr_thresholds, device, batch, progress):
+        seen.append((params.alpha, dict(lr_thresholds)))
+        n = len(images)
+        n_good = n // 5
+        maps = {}
+        for c in [f"iter:{t}" for t in cal_mod.ITERATIONS if t <= params.max_iter] + list(lr_thresholds):
+            m = np.zeros((n, 32, 32), np.float16)
+            m[n_good:, 4:12, 4:12] = 0.5  # the defects: a strong 8×8 region
+            m[:n_good, 2:12, 2:12] = 0.6 if params.alpha > 0.1 else 0.01  # good images moved by a big step
+            maps[c] = m
+        iters = {c: np.full(n, 3) for c in maps}
+        return cal_mod._Trajectories(maps, iters, np.zeros((n, 32, 32), np.float32), np.ones(n))
+
+    monkeypatch.setattr(cal_mod, "_run_candidates", fake_run)
+    model = create_model(ModelConfig("l2ae", 32, 1, 8))
+    rng = np.random.default_rng(0)
+    val = [rng.random((32, 32)).astype(np.float32) for _ in range(8)]
+    stats = loss_statistics(np.linspace(1.0, 2.0, 50))
+    cal = cal_mod.calibrate(model, val, torch.device("cpu"), stats, max_iter=20, alpha_factors=(1.0, 0.3, 0.1),
+                            lighting=())
+    assert [a for a, _ in seen] == pytest.approx([0.5, 0.15, 0.05])
+    assert cal.alpha == pytest.approx(0.05) and cal.figures["alpha"] == pytest.approx(0.05)
+    assert "α = 0.05" in cal.method
+    assert cal.figures["good_passed"] == 1.0 and cal.figures["defects_flagged"] == 1.0
+    levels = seen[0][1]
+    assert levels and all(k.endswith(("~good", "~defect")) for k in levels)
+    for k, v in levels.items():
+        if k.endswith("~good"):
+            assert v < levels[k.replace("~good", "~defect")]
+
+
+def test_lighting_variants_keep_the_mean_and_scale_the_contrast():
+    from inspector_app.core.calibration import lighting_variants
+
+    im = np.array([[0.2, 0.4], [0.6, 0.8]], np.float32)
+    low, high = lighting_variants([im], (0.5, 2.0))
+    assert low.mean() == pytest.approx(0.5) and low.std() == pytest.approx(im.std() * 0.5)
+    np.testing.assert_allclose(high, [[0.0, 0.3], [0.7, 1.0]], atol=1e-6)  # ×2 about 0.5, clipped
+    assert [v.shape for v in lighting_variants([im, im], (0.8, 1.25))] == [(2, 2)] * 4
+
+
+def test_a_good_image_counts_with_its_worst_lighting_variant():
+    good = np.zeros((3 * 4, 16, 16), np.float32)  # 4 images × (as they are, two variants)
+    good[4 * 2 + 1, 2:8, 2:8] = 0.3  # the second image's high-contrast variant is projected far
+    bad = np.zeros((4, 16, 16), np.float32)
+    bad[:, 6:12, 6:12] = 0.8
+    area, thr, table = choose_area_threshold(good, bad, areas=(1,), variants=3)
+    assert len(table["1"]["good_scores"]) == 4 and max(table["1"]["good_scores"]) == pytest.approx(0.3)
+    assert 0.3 * 1.3 < thr < 0.8 / 1.3
+    _, _, plain = choose_area_threshold(good[:4], bad, areas=(1,))
+    assert max(plain["1"]["good_scores"]) == 0.0  # without its variants the image looks perfect

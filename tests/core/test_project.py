@@ -156,3 +156,30 @@ def test_a_diverged_projection_gives_no_verdict_but_one_line_and_exit_2(tmp_path
     # the same image with the calibrated step: a verdict
     rc = main(["project", "--model", str(calibrated_model), str(bad), "--out", str(tmp_path / "ok"), "--quiet"])
     assert rc == 0 and json.loads((tmp_path / "ok" / "a.json").read_text())["verdict"] in ("good", "defective")
+
+
+def test_the_calibrated_step_size_is_the_default_and_the_flags_override_it(tmp_path, capsys):
+    from conftest import make_model_file
+
+    model = make_model_file(tmp_path / "m.safetensors", calibration={"alpha": 0.15, "max_iter": 2})
+    img = _png(tmp_path / "in" / "part.png")
+    for name, flags, alpha in (("cal", [], 0.15), ("flag", ["--alpha", "0.3"], 0.3),
+                               ("paper", ["--paper-defaults"], 0.5)):
+        rc = main(["project", "--model", str(model), str(img), "--out", str(tmp_path / name), "--quiet", *flags])
+        assert rc == 0, capsys.readouterr().err
+        assert json.loads((tmp_path / name / "part.json").read_text())["params"]["alpha"] == alpha
+    # evaluate reads the same default
+    from inspector_app.core.calibration import model_defaults
+    from inspector_app.core.modelio import load_model
+
+    assert model_defaults(load_model(model, "cpu").meta).alpha == 0.15
+
+
+def test_a_calibrated_step_size_out_of_range_is_one_line(tmp_path, capsys):
+    from conftest import make_model_file
+
+    model = make_model_file(tmp_path / "m.safetensors", calibration={"alpha": 1e6})
+    img = _png(tmp_path / "in" / "part.png")
+    rc = main(["project", "--model", str(model), str(img), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "calibration.alpha" in err

@@ -165,3 +165,12 @@ def test_model_warnings_and_ready(tmp_path):
     assert any("training-loss statistics" in w for w in s.warnings)
     assert any("colour" in w for w in s.warnings)
     assert s.has_training_stats == (False, False)
+
+
+def test_a_model_calibrated_with_a_smaller_step_opens_with_it(tmp_path):
+    m = load_model(make_model_file(tmp_path / "a.safetensors", calibration={"alpha": 0.15, "threshold": 0.07}), "cpu")
+    s = Session()
+    s.set_model(m)
+    assert s.params.alpha == pytest.approx(0.15) and s.display.threshold == pytest.approx(0.07)
+    s.use_paper_defaults(True)
+    assert s.params.alpha == pytest.approx(0.5) and s.display.threshold == pytest.approx(0.2)
