@@ -12,12 +12,13 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
     from tqdm import tqdm
 
     from ..core.calibration import calibrate, images_projected
+    from ..core.verdict import fmt_level
 
     with tqdm(total=images_projected(len(val_images)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="calibrating on validation") as bar:
         cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
     f = cal.figures
-    print(f"calibration: threshold {cal.threshold:.3f}, min area {cal.min_area} px, stop {cal.stop} "
+    print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
           f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
     return cal

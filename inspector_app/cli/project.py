@@ -185,9 +185,11 @@ def run(a) -> int:
     bar.close()
     if not rows:
         raise UsageError(problems[-1] if len(problems) == 1 else f"no input could be used ({problems[-1]})")
+    from ..core.verdict import fmt_level
+
     write_summary(out_dir / SUMMARY, rows)
     for r in rows:
-        print(f"{r['source']}: {r['verdict']} (score {r['score']:.3f}, threshold {r['threshold']:.3f}), "
+        print(f"{r['source']}: {r['verdict']} (score {fmt_level(r['score'])}, threshold {fmt_level(r['threshold'])}), "
               f"{r['iterations']} iterations ({r['stop_reason']})")
     n_bad = sum(r["verdict"] == "defective" for r in rows)
     print(f"wrote {len(rows)} result(s) and {SUMMARY} to {out_dir}: {n_bad} defective, {len(rows) - n_bad} good")

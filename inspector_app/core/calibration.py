@@ -55,7 +55,7 @@ from .metrics import image_auroc, pixel_auroc
 from .models import AutoEncoder
 from .params import ProjectionParams
 from .projection import project, threshold_from_stats
-from .verdict import image_score
+from .verdict import fmt_level, image_score
 
 #: Factor by which scores may drift between validation and the parts a model will see (another
 #: region of the texture, other lighting): the threshold must hold under it (:func:`robust_threshold`).
@@ -449,7 +449,7 @@ def calibrate(
     figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
     what = describe_candidate(key)
     method = (f"calibrated on {n_good + len(idx_a)} validation images and {len(bad)} synthetic defects: "
-              f"threshold {thr:.3f} on regions of ≥ {area} px, in the gap between good images and defects even if "
+              f"threshold {fmt_level(thr)} on regions of ≥ {area} px, in the gap between good images and defects even if "
               f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images, "
               f"each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "
               f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {what}")

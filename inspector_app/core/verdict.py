@@ -71,6 +71,13 @@ def segment(dssim, threshold: float, min_area: int = 1) -> np.ndarray:
     return keep[labels]
 
 
+def fmt_level(v: float) -> str:
+    """A DSSIM threshold or score for people: three decimals, or two significant digits under
+    0.01 (a model that reconstructs its texture almost exactly has thresholds like 0.00027)."""
+    v = float(v)
+    return f"{v:.3f}" if v == 0 or abs(v) >= 0.01 else f"{v:.2g}"
+
+
 def verdict(score: float, threshold: float) -> str:
     """``"defective"`` when the image score is above the threshold, else ``"good"``."""
     return "defective" if score > threshold else "good"

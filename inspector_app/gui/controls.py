@@ -355,7 +355,7 @@ class ControlPanel(QWidget):
         form.addRow("Compare", self.compare)
         self.threshold = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(r["threshold"].minimum, r["threshold"].maximum)
-        self.threshold.setDecimals(3)
+        self.threshold.setDecimals(4)
         self.threshold.setSingleStep(0.01)
         self.threshold.setToolTip(f"{r['threshold'].help}.\nMoves the overlay at once, without a new run.")
         form.addRow("Threshold", self.threshold)

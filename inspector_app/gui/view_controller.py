@@ -10,7 +10,7 @@ from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel
 
 from ..session import Session
-from ..session.assess import contour_data, segmentation
+from ..session.assess import contour_data, fmt_level, segmentation
 from .views import DSSIM_LEVELS, GT_COLOR, ContourItem, EnergyPlot, ImageGrid
 
 EMPTY_HINT = "Open a model (Ctrl+M)\nand an image (Ctrl+O),\nor drop them here"
@@ -148,7 +148,7 @@ class ViewController:
         self.input_view.set_segmentation(seg, contour_data(dmap, seg, d.threshold), d.threshold, fill=d.fill,
                                          contour=d.contour)
         # short enough for a third of the window; the minimum area is in the verdict line above
-        text = f"input x₀ · {float(seg.mean()) * 100.0:.1f} % with DSSIM > {d.threshold:.3f}"
+        text = f"input x₀ · {float(seg.mean()) * 100.0:.1f} % with DSSIM > {fmt_level(d.threshold)}"
         if text != self.input_view.title.text:  # a new label text re-lays the panel out: only on change
             self.input_view.title.setText(text)
 

@@ -15,6 +15,7 @@ from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
 from skimage.measure import find_contours
 
+from ..session.assess import fmt_level
 from ..session.frames import EnergyTrace, Frame
 
 #: Colours shared by the views and the plot. The segmentation is red; Ω (brush.MASK_COLOR) is blue
@@ -105,7 +106,7 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         y = 256.0 * (float(value) - lo) / max(hi - lo, 1e-12)
         self.marker.setVisible(0.0 <= y <= 256.0)
         self.marker.setValue(min(256.0, max(0.0, y)))
-        self.marker.label.setFormat(self._marker_label.replace("{value:.3f}", f"{float(value):.3f}"))
+        self.marker.label.setFormat(self._marker_label.replace("{value:.3f}", fmt_level(value)))
 
     @property
     def marker_value(self) -> float | None:

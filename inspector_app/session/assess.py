@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.checks import fit_warnings, image_channels
 from ..core.projection import threshold_from_stats
-from ..core.verdict import image_score, segment, verdict
+from ..core.verdict import fmt_level, image_score, segment, verdict
 
 NO_STATS = ("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
             "'percentile' stop criteria are off.")
@@ -44,8 +44,8 @@ class Verdict:
 
     def text(self) -> str:
         if self.defective:
-            return f"DEFECTIVE  score {self.score:.3f} > {self.threshold:.3f}"
-        return f"GOOD  score {self.score:.3f} ≤ {self.threshold:.3f}"
+            return f"DEFECTIVE  score {fmt_level(self.score)} > {fmt_level(self.threshold)}"
+        return f"GOOD  score {fmt_level(self.score)} ≤ {fmt_level(self.threshold)}"
 
 
 class VerdictCache:
@@ -124,12 +124,12 @@ def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None
 def origin_text(origin: str, defaults, threshold: float, min_area: int) -> str:
     """Where the threshold (and minimum area) in use come from, in one short line for the side panel."""
     if origin == "model":
-        return f"threshold {threshold:.3f} from the model's calibration"
+        return f"threshold {fmt_level(threshold)} from the model's calibration"
     if origin == "paper":
-        return f"threshold {threshold:.3f}: the paper's default"
+        return f"threshold {fmt_level(threshold)}: the paper's default"
     d = defaults
     area = "" if d.min_area <= 1 else f", ≥ {d.min_area} px"
-    return f"threshold {threshold:.3f} set by you ({d.source}: {d.threshold:.3f}{area})"
+    return f"threshold {fmt_level(threshold)} set by you ({d.source}: {fmt_level(d.threshold)}{area})"
 
 
 def export_source(origin: str, defaults) -> str:

@@ -19,6 +19,18 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-
 for src in brick grass grid; do
   [ -d "$data/$src" ] || $app make-dataset --source "$src" --out "$data/$src" --n-train 500 --n-test 60 --seed 0
 done
+# the grid model learns a family of grids: the train crops of seven generated grids (seeds 0 and
+# 2-7: other tilts, phases and lighting), 80 of each, in one folder; seed 1 stays unseen
+if [ ! -d "$data/grid_family" ]; then
+  for s in 0 2 3 4 5 6 7; do
+    [ -d "$data/grid_s$s" ] || $app make-dataset --source grid --out "$data/grid_s$s" --n-train 80 --n-test 5 --seed "$s"
+  done
+  mkdir -p "$data/grid_family.part"
+  for s in 0 2 3 4 5 6 7; do
+    for f in "$data/grid_s$s"/train/good/*.png; do cp "$f" "$data/grid_family.part/s${s}_$(basename "$f")"; done
+  done
+  mv "$data/grid_family.part" "$data/grid_family"
+fi
 # faces 0-79 only (flips come from the augmentation), so that the validation split holds no mirror
 # image of a training face
 [ -d "$data/faces" ] || $app make-dataset --source faces --out "$data/faces" --n-train 80 --n-test 40 --seed 0
@@ -34,19 +46,27 @@ declare -A recipe=(
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
   [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3 --max-minutes 160"
-  [grid_l2ae]="l2ae grid ${tex[*]} --crop --lr 1e-3 --max-minutes 80"
+  [grid_l2ae]="l2ae grid_family --image-size 128 --batch 16 --augment flip,rot90,brightness --max-steps 8000 --crop --lr 1e-3 --max-minutes 90"
   [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
 )
 names=("$@")
 # grass_l2ae is not in the default list: it failed (see the model card) and is not bundled
 [ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_vae grid_l2ae faces_vae brick_dsae brick_gvae)
 
+describe() {  # source folder name -> the training data's description in the model file
+  if [ "$1" = grid_family ]; then
+    echo "synthetic 'grid' family: train/good of inspector-app make-dataset --source grid --n-train 80 --seed S for S in 0 2 3 4 5 6 7 (seven grids: other tilts, phases, lighting)"
+  else
+    echo "synthetic '$1' category (inspector-app make-dataset --source $1 --seed 0), train/good"
+  fi
+}
+
 train() {  # name
   local name=$1; read -r arch src flags <<<"${recipe[$name]}"
   # shellcheck disable=SC2086
   $app train --arch "$arch" --data "$data/$src" --out "$here/$name.safetensors" --overwrite --seed 0 \
      --device "$device" --quiet \
-     --description "synthetic '$src' category (inspector-app make-dataset --source $src --seed 0), train/good" \
+     --description "$(describe "$src")" \
      $flags > "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
   if [ "$src" = faces ]; then  # the masked-inpainting schedule, tuned on the validation faces
     $app calibrate --model "$here/$name.safetensors" --data "$data/$src" --in-place --inpainting --quiet

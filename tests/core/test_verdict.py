@@ -128,3 +128,10 @@ def test_scaled_area():
     assert scaled_area(10, 32, (32, 32)) == 10
     assert scaled_area(2, 32, (64, 64)) == 8
     assert scaled_area(3, 32, (40, 32)) == 4  # 3.75
+
+
+def test_levels_under_a_hundredth_keep_two_significant_digits():
+    from inspector_app.core.verdict import fmt_level
+
+    assert fmt_level(0.031) == "0.031" and fmt_level(0.2) == "0.200" and fmt_level(0.0) == "0.000"
+    assert fmt_level(0.00026949) == "0.00027" and fmt_level(0.0027) == "0.0027"
