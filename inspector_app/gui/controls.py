@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QDoubleSlider, QLabeledDoubleSlider
+from superqt import QDoubleSlider
 from superqt.utils import signals_blocked
 
 from ..core.params import RANGES
@@ -48,6 +48,8 @@ GRAD_MASK_ITEMS = (("Reconstruction error (eq. 8)", "recon"), ("None (plain ∇�
 GRAD_MASK_ITEMS_MASKED = (("Ω (eq. 7) × recon. error (eq. 8)", "recon"), ("Ω only (eq. 7)", "none"))
 #: λ's slider: logarithmic from this value up; its left end is λ = 0 (no L1 term).
 LAM_SLIDER_MIN = 1e-3
+#: The threshold's slider: logarithmic from this value up; its left end is 0.
+THRESHOLD_SLIDER_MIN = 1e-4
 #: Where the model's defaults come from (combo label, paper?).
 DEFAULTS_ITEMS = (("the model's calibration", False), ("the paper (0.2, single px)", True))
 COMPARE_ITEMS = (("x₀ vs x_T (projection)", "projection"), ("x₀ vs f(x_T) (reconstruction)", "reconstruction"))
@@ -353,11 +355,12 @@ class ControlPanel(QWidget):
                                               "frequencies; figure 2), or its reconstruction f(x_T).\n"
                                               "Both maps are computed: switching is instant.")
         form.addRow("Compare", self.compare)
-        self.threshold = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-        self.threshold.setRange(r["threshold"].minimum, r["threshold"].maximum)
-        self.threshold.setDecimals(4)
-        self.threshold.setSingleStep(0.01)
-        self.threshold.setToolTip(f"{r['threshold'].help}.\nMoves the overlay at once, without a new run.")
+        # logarithmic: the calibrated thresholds span 0.0003 (grid) to 0.2 (the paper's)
+        self.threshold = LogSlider(r["threshold"].minimum, r["threshold"].maximum, r["threshold"].default, self,
+                                   slider_min=THRESHOLD_SLIDER_MIN)
+        self.threshold.spin.setMinimumWidth(92)  # room for 0.0002695
+        self.threshold.setToolTip(f"{r['threshold'].help}; logarithmic slider, its left end is 0.\n"
+                                  "Moves the overlay at once, without a new run.")
         form.addRow("Threshold", self.threshold)
         self.min_area = QSpinBox()
         self.min_area.setRange(1, 9999)

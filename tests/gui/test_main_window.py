@@ -73,10 +73,10 @@ def test_threshold_moves_overlay_without_a_new_run(qtbot, window):
     assert d.max() > d.min()
     starts = w.runner.starts
     t1, t2 = (float(np.quantile(d, q)) for q in (0.3, 0.9))
-    w.controls.threshold.setValue(t1)
+    w.controls.threshold.spin.setValue(t1)
     ov1 = w.input_view.overlay_data.copy()
     iso1 = w.input_view.contour.level
-    w.controls.threshold.setValue(t2)
+    w.controls.threshold.spin.setValue(t2)
     ov2 = w.input_view.overlay_data.copy()
     assert not np.array_equal(ov1, ov2)
     assert (ov2[..., 3] > 0).sum() == (d > w.session.display.threshold).sum()
@@ -344,7 +344,7 @@ def test_settings_persist_in_the_test_folder(qtbot, model_file, _isolated_settin
     qtbot.addWidget(w)
     assert open_model(qtbot, w, model_file)  # a model sets its own threshold: the user's comes after
     w.controls.lam.spin.setValue(0.3)
-    w.controls.threshold.setValue(0.35)
+    w.controls.threshold.spin.setValue(0.35)
     w.controls.alpha.spin.setValue(2.0)
     assert (w.session.params.lam, w.session.display.threshold, w.session.params.alpha) == (0.3, 0.35, 2.0)
     w.close()

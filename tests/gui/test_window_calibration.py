@@ -57,7 +57,7 @@ def test_a_calibrated_model_sets_its_defaults_and_the_window_says_where_they_com
     w.act_paper_defaults.setChecked(False)  # and back, from the menu
     assert (d.threshold, d.min_area) == (0.031, 4) and "model's calibration" in w.controls.threshold_source.text()
     # the user's own value
-    w.controls.threshold.setValue(0.05)
+    w.controls.threshold.spin.setValue(0.05)
     line = w.controls.threshold_source.text()
     assert "set by you" in line and "0.050" in line and "0.031" in line and "≥ 4 px" in line
     w.act_defaults.trigger()  # Projection → Reset Parameters to Defaults
@@ -83,7 +83,7 @@ def test_verdict_badge_and_segmentation_agree_with_the_core(qtbot, cwindow):
     d = r.dssim("projection")
     score = image_score(d, 4)
     for thr in (score * 0.5, score * 1.5):  # moves the verdict without a new run
-        w.controls.threshold.setValue(thr)
+        w.controls.threshold.spin.setValue(thr)
         t = s.display.threshold
         seg = segment(d, t, 4)
         overlay = w.input_view.overlay_data[..., 3] > 0
@@ -105,7 +105,7 @@ def test_the_minimum_area_drops_small_regions_from_the_overlay(qtbot, cwindow):
     # a threshold (a value the slider can show) at which some regions above it are smaller than 30 px
     cands = [round(float(np.quantile(d, q)), 3) for q in np.linspace(0.5, 0.995, 60)]
     t = next(t for t in cands if 0 < segment(d, t, 30).sum() < (d > t).sum())
-    w.controls.threshold.setValue(t)
+    w.controls.threshold.spin.setValue(t)
     assert s.display.threshold == pytest.approx(t)
     w.controls.min_area.setValue(1)
     n1 = int((w.input_view.overlay_data[..., 3] > 0).sum())
@@ -228,3 +228,20 @@ def test_a_model_change_that_fails_midway_changes_nothing(qtbot, window, tmp_pat
     assert boxes["critical"] and "other.safetensors" in boxes["critical"][0][1]
     after = (s.loaded, s.model_path, w.controls.model_info.text(), s.result, s.prepared, s.params.as_dict())
     assert after == before
+
+
+def test_a_tiny_calibrated_threshold_is_shown_and_the_slider_is_logarithmic(qtbot, tmp_path):
+    from inspector_app.gui.main_window import MainWindow
+
+    m = make_model_file(tmp_path / "grid.safetensors", calibration=dict(CAL, threshold=0.00027))
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert open_model(qtbot, win, m)
+    t = win.controls.threshold
+    assert t.value() == pytest.approx(0.00027) and t.spin.text() == "0.00027"
+    assert "threshold 0.00027 from the model's calibration" in win.controls.threshold_source.text()
+    t.slider.setValue(-2.0)  # a decade per unit of travel: the user drags to 10⁻²
+    assert win.session.display.threshold == pytest.approx(0.01)
+    t.slider.setValue(t.slider.minimum())  # the left end is 0
+    assert win.session.display.threshold == 0.0
+    win.close()

@@ -141,9 +141,9 @@ def test_the_colour_bar_marks_and_spans_the_threshold(qtbot, window):
     w = window
     panel = w.grid.dssim_panel
     assert panel.colorbar.region is None  # no level handles that look like threshold markers
-    w.controls.threshold.setValue(0.3)
+    w.controls.threshold.spin.setValue(0.3)
     assert panel.marker_value == pytest.approx(0.3) and panel.levels[1] == pytest.approx(0.5)
-    w.controls.threshold.setValue(0.8)
+    w.controls.threshold.spin.setValue(0.8)
     assert panel.marker_value == pytest.approx(0.8)
     assert panel.levels[1] >= 0.8 and panel.colorbar.levels()[1] >= 0.8
     lo, hi = panel.levels
@@ -154,7 +154,7 @@ def test_restore_default_settings(qtbot, window, _isolated_settings):
     w, s = window, window.session
     w.controls.lam.spin.setValue(0.3)
     w.controls.alpha.spin.setValue(3.0)
-    w.controls.threshold.setValue(0.4)
+    w.controls.threshold.spin.setValue(0.4)
     w.controls.compare.setCurrentIndex(w.controls.compare.findData("reconstruction"))
     w.save_settings()
     ini = next(Path(_isolated_settings).rglob("*.ini")).read_text()
