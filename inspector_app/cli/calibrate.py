@@ -21,7 +21,22 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
           f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
+    if weak_calibration(f):
+        print(f"warning: this calibration hardly separates good validation images from synthetic defects "
+              f"(robust accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of good images passed): "
+              "its verdicts are not to be trusted; use more validation images (--val-dir) or --paper-defaults",
+              file=sys.stderr)
     return cal
+
+
+#: A calibration under these (robust accuracy, share of good validation images passed) is weak.
+WEAK_ACCURACY, WEAK_GOOD_PASSED = 0.75, 0.5
+
+
+def weak_calibration(figures) -> bool:
+    """Whether a calibration's validation figures say its verdicts are little better than chance."""
+    return (float(figures.get("robust_accuracy", 1.0)) < WEAK_ACCURACY
+            or float(figures.get("good_passed", 1.0)) < WEAK_GOOD_PASSED)
 
 
 def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int, repeats: int = 3) -> dict:

@@ -271,3 +271,28 @@ def test_noise_augmentation_trains_a_denoising_autoencoder(texture_images):
     names = [f"{i}.png" for i in range(len(texture_images))]
     res = train(texture_images, names, _cfg(augment=("noise",), max_steps=4), torch.device("cpu"))
     assert res.state.step == 4 and np.isfinite(res.state.train_curve[-1][1] if res.state.train_curve else 0.0)
+
+
+def test_a_calibration_that_hardly_separates_says_so(tmp_path, mvtec_folder, monkeypatch, capsys):
+    """The face model under the lighting margin passed none of its good validation images; the
+    calibrate command must say such a calibration is not to be trusted (and still write it)."""
+    from inspector_app.core import calibration as cal_mod
+
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(out), "--image-size", "32",
+                 "--latent", "8", "--max-steps", "3", "--batch", "2", "--eval-every", "3", "--val-fraction", "0.34",
+                 "--no-calibrate", "--quiet"]) == 0
+    capsys.readouterr()
+    weak = cal_mod.Calibration(threshold=0.05, min_area=4, stop="none", max_iter=30, method="m",
+                               figures={"good_passed": 0.0, "defects_flagged": 1.0, "robust_accuracy": 0.5})
+    monkeypatch.setattr(cal_mod, "calibrate", lambda *a, **k: weak)
+    rc = main(["calibrate", "--model", str(out), "--data", str(mvtec_folder), "--out", str(tmp_path / "c.safetensors"),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0 and (tmp_path / "c.safetensors").is_file()
+    assert "warning: this calibration hardly separates" in err and "robust accuracy 0.50" in err
+    # a sound one gives no warning
+    weak.figures.update(good_passed=1.0, robust_accuracy=0.97)
+    assert main(["calibrate", "--model", str(out), "--data", str(mvtec_folder), "--out", str(tmp_path / "d.safetensors"),
+                 "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err
