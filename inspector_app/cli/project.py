@@ -143,6 +143,7 @@ def run(a) -> int:
     from ..core.data import check_writable
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
+    from ..core.verdict import fmt_level
 
     if a.batch < 1:
         raise UsageError("--batch must be at least 1")
@@ -185,8 +186,6 @@ def run(a) -> int:
     bar.close()
     if not rows:
         raise UsageError(problems[-1] if len(problems) == 1 else f"no input could be used ({problems[-1]})")
-    from ..core.verdict import fmt_level
-
     write_summary(out_dir / SUMMARY, rows)
     for r in rows:
         print(f"{r['source']}: {r['verdict']} (score {fmt_level(r['score'])}, threshold {fmt_level(r['threshold'])}), "

@@ -337,7 +337,7 @@ def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, 
 
 
 def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], n_good: int, labels: np.ndarray,
-             lr_levels: dict, base: ProjectionParams, n_all: int) -> dict[str, Any]:
+             lr_levels: dict, base: ProjectionParams, n_all: int, lighting: tuple[float, ...]) -> dict[str, Any]:
     """What the calibration measured, for the model file (and the model card); the first
     ``n_all`` maps are the good images and their lighting variants, the first ``n_good`` of them
     the images themselves."""
@@ -375,7 +375,7 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
         "scores": {k: chosen["area_table"][str(area)][k] for k in ("good_scores", "defect_scores")},
         "lr_x0_good": span(lr0[:n_good]),
         "lr_x0_defects": span(lr0[n_all:]),
-        "lighting": list(LIGHTING),
+        "lighting": list(lighting),
     }
 
 
@@ -418,16 +418,15 @@ def calibrate(
         run_levels[f"{c}~good"], run_levels[f"{c}~defect"] = drifted_levels(level)
 
     candidates: dict[str, dict[str, Any]] = {}
-    trajectories: dict[str, _Trajectories] = {}
+    trajectories: list[_Trajectories] = []  # one per step size
     for rank, factor in enumerate(alpha_factors):
         params = base.replace(alpha=base.alpha * factor).validated()
         traj = _drift_stops(_run_candidates(model, good + lit + bad, params, run_levels, device, batch, progress),
                             lr_levels, n_all)
+        trajectories.append(traj)
         for c, m in traj.maps.items():
             area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
-            k = _candidate_key(c, factor, params.alpha)
-            trajectories[k] = traj
-            candidates[k] = {
+            candidates[_candidate_key(c, factor, params.alpha)] = {
                 "alpha": params.alpha, "alpha_rank": rank, "stop_candidate": c,
                 "pixel_auroc": pixel_auroc(np.concatenate([m[:n_good], m[n_all:]]).astype(np.float32), labels),
                 "mean_iterations": float(traj.iterations[c].mean()),
@@ -442,9 +441,9 @@ def calibrate(
         stop, iters = f"lr:{lr_levels[c]:.6g}", int(max_iter)
     else:
         stop, iters = c, int(max_iter)
-    traj = trajectories[key]
+    traj = trajectories[chosen["alpha_rank"]]
     figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base.replace(alpha=chosen["alpha"]),
-                       n_all)
+                       n_all, lighting)
     figures["n_stop_fit"] = len(idx_a)
     figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
     what = describe_candidate(key)
@@ -454,7 +453,8 @@ def calibrate(
               f"each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "
               f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {what}")
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
-                       lr_out_of_range=far_above(float(traj.lr0.max())), method=method, figures=figures,
+                       lr_out_of_range=far_above(float(np.concatenate([traj.lr0[:n_good], traj.lr0[n_all:]]).max())),
+                       method=method, figures=figures,
                        alpha=float(chosen["alpha"]))
 
 

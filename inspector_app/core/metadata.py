@@ -106,15 +106,13 @@ def check_calibration(meta: Mapping[str, Any]) -> None:
     c = _mapping(meta, "calibration")
     if c is None:
         return
-    from .params import Stop
+    from .params import RANGES, Stop
 
     w = "calibration."
     _number(c, "threshold", w, lo=0, hi=1)
     _number(c, "min_area", w, lo=1, hi=MAX_IMAGE_SIZE ** 2, integer=True)
     _number(c, "max_iter", w, lo=1, hi=MAX_ITERATIONS, integer=True)
     _number(c, "lr_out_of_range", w, required=False, allow_none=True)  # the γ-VAE's Lr is negative
-    from .params import RANGES
-
     _number(c, "alpha", w, lo=RANGES["alpha"].minimum, hi=RANGES["alpha"].maximum, required=False, allow_none=True)
     try:
         Stop.parse(c.get("stop", ""))
