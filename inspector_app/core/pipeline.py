@@ -22,10 +22,10 @@ from .imageops import composite, convert_channels, resize_image, resize_mask, to
 from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image
-from .verdict import image_score, scaled_area, segment, verdict
+from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
 
-#: DSSIM values mapped to the full colour map in the 8-bit visualisation.
-DSSIM_VIS_MAX = 0.5
+#: DSSIM values mapped to the full colour map in the 8-bit visualisation (with the paper's threshold).
+DSSIM_VIS_MAX = DSSIM_SCALE_MAX
 
 
 @dataclass
@@ -185,9 +185,11 @@ def finish(
     return ProjectionOutput(prep.name, projection, reconstruction, dssim, seg, score, info)
 
 
-def dssim_visual(dssim: np.ndarray) -> np.ndarray:
-    """8-bit RGB visualisation of a DSSIM map (inferno colour map, 0 … DSSIM_VIS_MAX)."""
-    u8 = to_uint8(np.clip(dssim / DSSIM_VIS_MAX, 0.0, 1.0))
+def dssim_visual(dssim: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """8-bit RGB visualisation of a DSSIM map (inferno colour map, 0 … the scale top that
+    :func:`~inspector_app.core.verdict.dssim_scale_top` gives the threshold; 0 … 0.5 without one)."""
+    top = DSSIM_VIS_MAX if threshold is None else dssim_scale_top(threshold)
+    u8 = to_uint8(np.clip(dssim / top, 0.0, 1.0))
     return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
@@ -228,7 +230,7 @@ def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarr
     files = {
         "projection": write_image(paths["projection"], out.projection),
         "reconstruction": write_image(paths["reconstruction"], out.reconstruction),
-        "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim)),
+        "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim, out.info.get("threshold"))),
         "segmentation": write_image(paths["segmentation"], (out.segmentation * 255).astype(np.uint8)),
     }
     import io

@@ -19,6 +19,8 @@ together.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -76,6 +78,34 @@ def fmt_level(v: float) -> str:
     0.01 (a model that reconstructs its texture almost exactly has thresholds like 0.00027)."""
     v = float(v)
     return f"{v:.3f}" if v == 0 or abs(v) >= 0.01 else f"{v:.2g}"
+
+
+#: The fixed top of the DSSIM colour scale (the paper's figure-3 threshold 0.2 sits at 40 % of it).
+DSSIM_SCALE_MAX = 0.5
+#: Under a quarter of :data:`DSSIM_SCALE_MAX`, the scale's top follows the threshold: this many times it.
+SCALE_PER_THRESHOLD = 4.0
+#: Round tops of the scale within a decade.
+SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def dssim_scale_top(threshold: float) -> float:
+    """The top of the DSSIM colour scale for a threshold: 0.5, grown to fit a threshold near or
+    above it, or, for a small calibrated threshold, the first round number of :data:`SCALE_STEPS`
+    at or above 4 × threshold (so a model whose defects reach only 0.01 does not draw a black
+    map; the threshold sits at 17–25 % of the scale)."""
+    t = float(threshold)
+    if not math.isfinite(t) or t <= 0:
+        return DSSIM_SCALE_MAX
+    if t * SCALE_PER_THRESHOLD >= DSSIM_SCALE_MAX:
+        if t <= DSSIM_SCALE_MAX * 0.95:
+            return DSSIM_SCALE_MAX
+        return min(1.0, math.ceil(t * 1.1 * 20.0) / 20.0)
+    want = max(t * SCALE_PER_THRESHOLD, 1e-4)
+    decade = 10.0 ** math.floor(math.log10(want))
+    for step in SCALE_STEPS:
+        if step * decade >= want * (1 - 1e-9):
+            return min(DSSIM_SCALE_MAX, step * decade)
+    return DSSIM_SCALE_MAX
 
 
 def verdict(score: float, threshold: float) -> str:

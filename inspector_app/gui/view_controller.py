@@ -10,6 +10,7 @@ from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel
 
 from ..session import Session
+from ..core.verdict import dssim_scale_top
 from ..session.assess import contour_data, fmt_level, segmentation
 from .views import DSSIM_LEVELS, GT_COLOR, ContourItem, EnergyPlot, ImageGrid
 
@@ -86,9 +87,10 @@ class ViewController:
         return self.gt_contour.isVisible() and self.gt_contour.data is not None
 
     def _update_colorbar(self, *_a) -> None:
-        """The DSSIM colour bar spans the threshold (beyond 0.5 it grows) and marks it."""
+        """The DSSIM colour bar spans the threshold (beyond 0.5 it grows; a small threshold shrinks
+        it, :func:`dssim_scale_top`) and marks it."""
         t = float(self.session.display.threshold)
-        top = DSSIM_LEVELS[1] if t <= DSSIM_LEVELS[1] * 0.95 else min(1.0, float(np.ceil(t * 1.1 * 20.0) / 20.0))
+        top = dssim_scale_top(t)
         panel = self.grid.dssim_panel
         if panel.levels != (DSSIM_LEVELS[0], top):
             panel.set_levels(DSSIM_LEVELS[0], top)

@@ -5,6 +5,8 @@ Map values are multiples of 1/4 (exact in float32), so "at the threshold" really
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +137,27 @@ def test_levels_under_a_hundredth_keep_two_significant_digits():
 
     assert fmt_level(0.031) == "0.031" and fmt_level(0.2) == "0.200" and fmt_level(0.0) == "0.000"
     assert fmt_level(0.00026949) == "0.00027" and fmt_level(0.0027) == "0.0027"
+
+
+def test_the_colour_scale_follows_a_small_threshold_and_keeps_the_fixed_one_otherwise():
+    from inspector_app.core.verdict import dssim_scale_top
+
+    assert dssim_scale_top(0.2) == 0.5  # the paper's threshold: the fixed 0 … 0.5 scale
+    assert dssim_scale_top(0.3) == 0.5
+    assert dssim_scale_top(0.8) >= 0.88  # grows to hold a threshold above 0.5
+    for t in (0.046, 0.0105, 0.0027, 0.00027, 3e-6):
+        top = dssim_scale_top(t)
+        assert 1 / 6 <= t / top <= 1 / 4 or top == 1e-4  # the threshold sits at 17–25 % of the scale
+        mant = top / 10 ** math.floor(math.log10(top) + 1e-12)
+        assert any(abs(mant - s) < 1e-6 for s in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8)), top  # round, for the colour bar
+    assert dssim_scale_top(0.0027) == pytest.approx(0.015) and dssim_scale_top(0.00027) == pytest.approx(0.0015)
+    assert dssim_scale_top(0.0) == 0.5 and dssim_scale_top(float("nan")) == 0.5
+
+
+def test_the_dssim_png_uses_the_threshold_scale():
+    from inspector_app.core.pipeline import dssim_visual
+
+    d = np.full((8, 8), 0.004, np.float32)
+    fixed, scaled = dssim_visual(d), dssim_visual(d, threshold=0.0027)
+    assert scaled.mean() > fixed.mean() + 40  # 0.004 of 0.02 is visible; of 0.5 it is black
+    assert (dssim_visual(d, threshold=0.2) == fixed).all()

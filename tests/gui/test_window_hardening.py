@@ -148,6 +148,8 @@ def test_the_colour_bar_marks_and_spans_the_threshold(qtbot, window):
     assert panel.levels[1] >= 0.8 and panel.colorbar.levels()[1] >= 0.8
     lo, hi = panel.levels
     assert panel.marker.value() == pytest.approx(256 * (0.8 - lo) / (hi - lo))
+    w.controls.threshold.spin.setValue(0.0027)  # a calibrated threshold: the scale follows it
+    assert panel.levels == (0.0, pytest.approx(0.015)) and panel.marker_value == pytest.approx(0.0027)
 
 
 def test_restore_default_settings(qtbot, window, _isolated_settings):
