@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.checks import fit_warnings, image_channels
 from ..core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
-from ..core.evaluation import HIST_BINS
+from ..core.evaluation import HIST_BINS, hist_bins
 from ..core.params import ProjectionParams
 from ..core.pipeline import batch_tensors, prepare
 from ..core.projection import project, to_numpy_image
@@ -76,10 +76,11 @@ def area_and_iou(dssim: np.ndarray, score: float, threshold: float, min_area: in
 
 def pixel_histograms(maps: dict[str, np.ndarray], gt: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per compare, the DSSIM values of the defect pixels and of the good pixels in
-    :data:`~inspector_app.core.evaluation.HIST_BINS` bins over [0, 1] (the folder's pixel AUROC)."""
+    :data:`~inspector_app.core.evaluation.HIST_BINS` log-spaced bins (:func:`~inspector_app.core.evaluation.hist_bins`;
+    the folder's pixel AUROC)."""
     out = {}
     for c, d in maps.items():
-        idx = np.clip((d.ravel() * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
+        idx = hist_bins(d, HIST_BINS)
         lab = gt.ravel()
         out[c] = (np.bincount(idx[lab], minlength=HIST_BINS).astype(np.int32),
                   np.bincount(idx[~lab], minlength=HIST_BINS).astype(np.int32))

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from inspector_app.cli import main
-from inspector_app.core.evaluation import HistogramAUROC, load_category, plateau_iteration
+from inspector_app.core.evaluation import HistogramAUROC, hist_bins, load_category, plateau_iteration
 
 from conftest import make_model_file
 
@@ -124,14 +124,13 @@ def test_load_category_lists_masks(tiny_category):
 
 @pytest.mark.parametrize("positives", [0.1, 0.9])
 def test_histogram_auroc_counts_ties_one_half(positives):
-    """Scores on bin centres: the histogram loses nothing, so it must equal the exact AUROC,
-    ties between classes (most pairs here) included."""
-    from inspector_app.core.evaluation import HIST_BINS
-
+    """Scores a decade apart fall in distinct bins and equal scores in one: the histogram loses
+    nothing, so it must equal the exact AUROC, ties between classes (most pairs here) included."""
     rng = np.random.default_rng(2)
     labels = rng.random(4000) < positives
     levels = rng.integers(0, 6, 4000) + (rng.random(4000) < 0.3) * labels
-    scores = ((levels * 37 + 0.5) / HIST_BINS).astype(np.float32)
+    scores = (10.0 ** -levels.astype(np.float64)).astype(np.float32)  # 1, 0.1, … 1e-6
+    assert len(np.unique(hist_bins(scores))) == len(np.unique(scores))
     h = HistogramAUROC()
     h.add(scores[:1000], labels[:1000])
     h.add(scores[1000:], labels[1000:])
@@ -140,14 +139,29 @@ def test_histogram_auroc_counts_ties_one_half(positives):
     h = HistogramAUROC()
     h.add(np.full(10, 0.3, np.float32), np.arange(10) < 4)
     assert h.value() == 0.5
-    # hand-computed: positives in bins 2, 5; negatives in bins 2, 0 → (½ + 1 + 1 + 1) / 4
+    # hand-computed, 10 bins of 0.6 decades: positives 1e-4 (bin 4) and 0.5 (bin 9), negatives
+    # 1e-4 (bin 4) and 0 (bin 0) → (½ + 1 + 1 + 1) / 4
     h = HistogramAUROC(bins=10)
-    h.add(np.array([0.25, 0.55, 0.25, 0.05]), np.array([1, 1, 0, 0]))
+    h.add(np.array([1e-4, 0.5, 1e-4, 0.0]), np.array([1, 1, 0, 0]))
+    assert (h.pos[4], h.pos[9], h.neg[4], h.neg[0]) == (1, 1, 1, 1)
     assert h.value() == 0.875
-    # scores outside [0, 1] fall in the end bins; one class only is undefined
+    # scores outside [0, 1] (and NaN) fall in the end bins; one class only is undefined
     h = HistogramAUROC(bins=10)
-    h.add(np.array([-3.0, 7.0]), np.array([0, 1]))
-    assert h.value() == 1.0 and (h.neg[0], h.pos[9]) == (1, 1)
+    h.add(np.array([-3.0, 7.0, np.nan]), np.array([0, 1, 0]))
+    assert h.value() == 1.0 and (h.neg[0], h.pos[9]) == (2, 1)
     h = HistogramAUROC()
     h.add(np.array([0.5]), np.array([1]))
     assert np.isnan(h.value())
+
+
+def test_histogram_auroc_of_a_calibrated_models_tiny_dssim_values():
+    """A model that reconstructs its texture closely has DSSIM maps of 1e-4 … 1e-2: the binned AUROC
+    must still be the exact one (bins linear over [0, 1] put them all in the first bin: 0.5)."""
+    rng = np.random.default_rng(3)
+    labels = rng.random(50_000) < 0.1
+    scores = (3e-4 * np.exp(rng.normal(0.0, 0.6, labels.size) + 1.2 * labels)).astype(np.float32)
+    assert scores.max() < 0.02
+    h = HistogramAUROC()
+    h.add(scores, labels)
+    exact = roc_auc_score(labels, scores)
+    assert exact > 0.9 and abs(h.value() - exact) < 1e-3
