@@ -8,6 +8,8 @@ views of the inspection window and links their zoom and pan; :class:`EnergyPlot`
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -30,6 +32,9 @@ DSSIM_LEVELS = (0.0, 0.5)
 DIFF_LEVELS = (0.0, 0.25)
 #: Width of the colour-bar column (kept empty in views without one).
 SIDE_COLUMN = 58
+#: Colour-bar ranges under this get their tick labels scaled by a power of ten (see ImagePanel.set_levels).
+SCALED_BELOW = 0.005
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _grey_or_rgb(a: np.ndarray) -> np.ndarray:
@@ -46,6 +51,8 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.ci.layout.setContentsMargins(2, 2, 2, 9)  # room for the colour bar's lowest label
         self.ci.layout.setSpacing(2)
         self.title = self.addLabel(title, row=0, col=0, colspan=2, size="10pt")
+        self._title_text = title
+        self.axis_scale = 1.0  # the colour bar's tick labels are values × this (see set_levels)
         self.view_box: pg.ViewBox = self.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=True)
         self.view_box.setDefaultPadding(0.01)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -75,10 +82,19 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.view_box.addItem(self.hint, ignoreBounds=True)
 
     def set_levels(self, lo: float, hi: float) -> None:
-        """The value range the colour map spans (the colour bar's ends)."""
+        """The value range the colour map spans (the colour bar's ends). Under
+        :data:`SCALED_BELOW` the bar's labels (0.0005 …) would not fit beside it: they are then
+        shown × 10ᵏ (0.5, 1, 1.5) and the title says "(×10⁻ᵏ)"."""
         self.levels = (float(lo), float(hi))
         if self.colorbar is not None:
             self.colorbar.setLevels(self.levels)
+            span = max(abs(self.levels[0]), abs(self.levels[1]))
+            k = -math.floor(math.log10(span)) if 0 < span < SCALED_BELOW else 0
+            if 10.0 ** k != self.axis_scale:
+                self.axis_scale = 10.0 ** k
+                self.colorbar.axis.setScale(self.axis_scale)
+                suffix = f" (×10{str(-k).translate(_SUPERSCRIPT)})" if k else ""
+                self.title.setText(self._title_text + suffix)
             self._place_marker()
 
     def set_marker(self, value: float | None, label: str = "threshold {value:.3f}") -> None:

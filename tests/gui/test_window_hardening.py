@@ -150,6 +150,12 @@ def test_the_colour_bar_marks_and_spans_the_threshold(qtbot, window):
     assert panel.marker.value() == pytest.approx(256 * (0.8 - lo) / (hi - lo))
     w.controls.threshold.spin.setValue(0.0027)  # a calibrated threshold: the scale follows it
     assert panel.levels == (0.0, pytest.approx(0.015)) and panel.marker_value == pytest.approx(0.0027)
+    assert panel.axis_scale == 1.0 and "×" not in panel.title.text  # 0.005, 0.010: they fit
+    w.controls.threshold.spin.setValue(0.00027)  # 0.0005 would not fit beside the bar: shown × 10³
+    assert panel.levels[1] == pytest.approx(0.0015) and panel.axis_scale == 1000.0
+    assert panel.title.text.endswith("(×10⁻³)") and panel.colorbar.axis.scale == 1000.0
+    w.controls.threshold.spin.setValue(0.3)
+    assert panel.axis_scale == 1.0 and panel.title.text == "anomaly map DSSIM"
 
 
 def test_restore_default_settings(qtbot, window, _isolated_settings):
