@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..session.assess import fmt_level
 from ..session.review import FILTERS, ReviewSession
 
 COLUMNS = ("image", "score", "model", "reviewer", "truth", "area %", "IoU")
@@ -125,7 +126,7 @@ class GalleryModel(QAbstractTableModel):
             if v is None:
                 return "…" if col in (1, 2) and rv.running else "–"
             if col == 1:
-                return f"{v:.3f}"
+                return fmt_level(v)  # calibrated scores of good parts are often under 0.001
             if col == 3:
                 return REVIEW_TEXT.get(v, v)
             if col == 5:

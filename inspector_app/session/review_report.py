@@ -26,6 +26,7 @@ import numpy as np
 
 from ..core.data import ImageError, read_image, to_uint8
 from ..core.params import ProjectionParams
+from ..core.verdict import fmt_level
 from .review_file import ReviewDoc, read_review
 from .review_folder import file_sha256
 from .review_stats import confusion, frr_threshold, f1_threshold, model_verdict, roc
@@ -295,7 +296,7 @@ def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, ma
         s = r.get("score")
         m = model_verdict(s, sc.t1, sc.t2) if isinstance(s, (int, float)) else "–"
         name = html.escape(r["path"])
-        cap = (f"<b>{name}</b><br>score {s:.4f} · model <span class='{m}'>{m}</span><br>"
+        cap = (f"<b>{name}</b><br>score {fmt_level(s)} · model <span class='{m}'>{m}</span><br>"
                if isinstance(s, (int, float)) else f"<b>{name}</b><br>")
         cap += f"reviewer: {html.escape(r.get('verdict') or 'not reviewed')}"
         if r.get("comment"):

@@ -85,6 +85,9 @@ def test_open_folder_lists_parts_skips_masks_and_streams_results(review_window, 
     scores = gallery_column(win, 1)
     assert all(s not in ("…", "–") for s in scores)
     assert [float(s) for s in scores] == pytest.approx([rv.score(i) for i in range(5)], abs=5e-4)
+    from inspector_app.core.verdict import fmt_level
+
+    assert scores == [fmt_level(rv.score(i)) for i in range(5)]  # 0.00011, not 0.000, for a calibrated model
     assert gal.progress.value() == 5 and gal.progress.maximum() == 5
     assert win.review.gallery_dock.isVisible() and win.review.scores_dock.isVisible()
     assert rv.current == 0 and win.session.image.path == str(folder / "test/blob/000.png")
