@@ -22,6 +22,7 @@ thread.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from dataclasses import replace
@@ -48,9 +49,23 @@ def thread_pool() -> QThreadPool:
     return _POOL
 
 
+_REWARNING = threading.local()
+
+
 def _rewarn(w: tuple) -> None:
+    """Raise a worker's warning again on the GUI thread. While another worker runs, superqt has
+    replaced the process-wide ``warnings.showwarning`` with its own emitter, so the warning comes
+    straight back here: it is then written to stderr instead of going round again (that loop
+    ended in a RecursionError)."""
     message, category, filename, lineno = w[:4]
-    warnings.warn_explicit(message, category, filename, lineno)
+    if getattr(_REWARNING, "active", False):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+        return
+    _REWARNING.active = True
+    try:
+        warnings.warn_explicit(message, category, filename, lineno)
+    finally:
+        _REWARNING.active = False
 
 
 class _Joinable:

@@ -165,3 +165,32 @@ def test_a_warning_in_a_worker_is_raised_again_on_the_gui_thread(qtbot):
         run_in_worker(warn, on_result=got.append, on_error=got.append)
         qtbot.waitUntil(lambda: bool(got), timeout=10000)
         qtbot.wait(50)
+
+
+def test_a_worker_warning_while_another_worker_runs_does_not_loop(qtbot, capsys):
+    """superqt swaps the process-wide showwarning while a worker runs: re-raising a second worker's
+    warning on the GUI thread then came straight back to the re-raiser (a RecursionError, once seen
+    in a full test run). It must arrive once, as text, and the loop must not start."""
+    import threading
+
+    original = warnings.showwarning
+    gate = threading.Event()
+    done = []
+    blocker = run_in_worker(gate.wait, 20, on_result=done.append, on_error=done.append)
+    try:
+        qtbot.waitUntil(lambda: warnings.showwarning is not original, timeout=10000)  # the blocker's swap
+
+        def warn():
+            warnings.warn("while another worker runs", UserWarning, stacklevel=1)
+            return 1
+
+        got = []
+        run_in_worker(warn, on_result=got.append, on_error=got.append)
+        qtbot.waitUntil(lambda: bool(got), timeout=10000)
+        qtbot.wait(100)
+    finally:
+        gate.set()
+        assert blocker.wait(10)
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert got == [1]
+    assert capsys.readouterr().err.count("UserWarning: while another worker runs") == 1
