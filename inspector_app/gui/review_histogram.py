@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 from superqt.utils import signals_blocked
 
 from ..session.review import ReviewSession
-from ..session.review_stats import histogram_edges
+from ..session.assess import fmt_level
+from ..session.review_stats import LOG_FLOOR, histogram_edges, wants_log_scale
 
 CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
 T1_COLOR = (255, 170, 60)
@@ -91,17 +92,19 @@ class ScorePanel(QWidget):
                                         pen=pg.mkPen(None))
         self.band.setZValue(-5)
         pi.addItem(self.band, ignoreBounds=True)
+        self.log_x = False  # x is log10(score) when the scores span two decades (see _set_log)
         self.t1_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T1_COLOR, width=2),
-                                       hoverPen=pg.mkPen(T1_COLOR, width=4), label="T1 {value:.4f}",
+                                       hoverPen=pg.mkPen(T1_COLOR, width=4), label="T1",
                                        labelOpts={"position": 0.92, "color": T1_COLOR, "fill": (25, 35, 45, 200)})
         self.t1_line.setToolTip("T1: the verdict and segmentation threshold — drag it")
         self.t2_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(T2_COLOR, width=2, style=Qt.PenStyle.DashLine),
-                                       hoverPen=pg.mkPen(T2_COLOR, width=4), label="T2 {value:.4f}",
+                                       hoverPen=pg.mkPen(T2_COLOR, width=4), label="T2",
                                        labelOpts={"position": 0.78, "color": T2_COLOR, "fill": (25, 35, 45, 200)})
         self.t2_line.setToolTip("T2: the top of the marginal band — drag it")
         for ln in (self.t1_line, self.t2_line):
             ln.setBounds((0.0, 1.0))
             pi.addItem(ln, ignoreBounds=True)
+            ln.sigPositionChanged.connect(lambda line: self._label_line(line))
         self.t1_line.sigPositionChanged.connect(self._t1_dragged)
         self.t2_line.sigPositionChanged.connect(self._t2_dragged)
 
@@ -241,27 +244,69 @@ class ScorePanel(QWidget):
         t2 = self.review.marginal_upper
         self.band.setVisible(t2 is not None)
         if t2 is not None:
-            self.band.setRegion((float(self.display.threshold), float(t2)))
+            self.band.setRegion((self.to_x(float(self.display.threshold)), self.to_x(float(t2))))
+
+    # x coordinates: the score, or log10 of it on a logarithmic histogram
+    def to_x(self, value: float) -> float:
+        return float(np.log10(max(float(value), LOG_FLOOR))) if self.log_x else float(value)
+
+    def from_x(self, x: float) -> float:
+        v = 10.0 ** float(x) if self.log_x else float(x)
+        return float(min(1.0, max(0.0, v)))
+
+    def line_value(self, line: pg.InfiniteLine) -> float:
+        """The threshold a line stands at (its position is log10 of it on a logarithmic histogram)."""
+        return self.from_x(line.value())
+
+    def _label_line(self, line: pg.InfiniteLine) -> None:
+        name = "T1" if line is self.t1_line else "T2"
+        line.label.setFormat(f"{name} {fmt_level(self.line_value(line))}")
+
+    def _set_log(self, on: bool) -> None:
+        """Switch the histogram's x axis between scores and log10(scores); the lines keep their values."""
+        if on == self.log_x:
+            return
+        t2 = self.review.marginal_upper
+        self.log_x = on
+        ax = self.hist.getPlotItem().getAxis("bottom")
+        ax.logMode = on  # ticks and labels only: the items are given log10 positions here
+        ax.picture = None
+        ax.update()
+        self.hist.getPlotItem().setLabel("bottom", "score (DSSIM, log scale)" if on else "score (DSSIM)")
+        lo, hi = (self.to_x(LOG_FLOOR), 0.0) if on else (0.0, 1.0)
+        self._syncing = True  # new bounds clamp the old positions: not a drag
+        try:
+            for ln in (self.t1_line, self.t2_line):
+                ln.setBounds((lo, hi))
+        finally:
+            self._syncing = False
+        self._set_line(self.t1_line, float(self.display.threshold))
+        if t2 is not None:
+            self._set_line(self.t2_line, float(t2))
+        self._update_band()
 
     def _set_line(self, line: pg.InfiniteLine, value: float) -> None:
         """Move a line to the model's value (its label follows; the move is not taken for a drag)."""
-        if abs(line.value() - value) > 1e-12:
+        x = self.to_x(value)
+        if abs(line.value() - x) > 1e-12:
             self._syncing = True
             try:
-                line.setValue(value)
+                line.setValue(x)
             finally:
                 self._syncing = False
+        self._label_line(line)
 
     def _t1_dragged(self) -> None:
         if not self._syncing:
-            self.display.threshold = float(min(1.0, max(0.0, self.t1_line.value())))
+            self.display.threshold = self.line_value(self.t1_line)
 
     def _t2_dragged(self) -> None:
         if self._syncing:
             return
-        self.review.set_marginal_upper(float(self.t2_line.value()))
-        if self.review.marginal_upper is not None and abs(self.t2_line.value() - self.review.marginal_upper) > 1e-9:
-            self._set_line(self.t2_line, self.review.marginal_upper)  # held at T1: it cannot go below
+        self.review.set_marginal_upper(self.line_value(self.t2_line))
+        up = self.review.marginal_upper
+        if up is not None and abs(self.line_value(self.t2_line) - up) > 1e-9 * max(up, 1e-9):
+            self._set_line(self.t2_line, up)  # held at T1: it cannot go below
 
     def _band_toggled(self, on: bool) -> None:
         if not on:
@@ -270,7 +315,11 @@ class ScorePanel(QWidget):
         s = self._stats
         hi = float(s.scores.max()) if s is not None and s.scores.size else 0.0
         t1 = float(self.display.threshold)
-        self.review.set_marginal_upper(min(1.0, max(t1 + 0.05, t1 + 0.25 * max(hi - t1, 0.0))))
+        if self.log_x:  # a quarter of the way to the highest score, on the log axis
+            t2 = t1 * (max(hi, t1) / t1) ** 0.25 if t1 > 0 else 0.05
+            self.review.set_marginal_upper(min(1.0, max(t2, t1 * 1.5)))
+        else:
+            self.review.set_marginal_upper(min(1.0, max(t1 + 0.05, t1 + 0.25 * max(hi - t1, 0.0))))
 
     def _frr_changed(self, v: float) -> None:
         self.review.frr_target = float(v) / 100.0
@@ -301,15 +350,17 @@ class ScorePanel(QWidget):
         rv = self.review
         self.label_combo.setEnabled(rv.scan is not None and rv.scan.has_ground_truth)
         s = self._stats = rv.stats()
-        edges = histogram_edges(s.scores, float(self.display.threshold), rv.marginal_upper)
+        marks = (float(self.display.threshold), rv.marginal_upper)
+        self._set_log(wants_log_scale(s.scores, *marks))
+        edges = histogram_edges(s.scores, *marks, log=self.log_x)
         known = ~np.isnan(s.labels)
         groups = {"good": s.scores[known & (s.labels == 0)], "defective": s.scores[known & (s.labels == 1)],
                   "unlabelled": s.scores[~known]}
         top = 1
         for name, vals in groups.items():
-            counts = np.histogram(vals, edges)[0]
+            counts = np.histogram(np.clip(vals, edges[0], None) if self.log_x else vals, edges)[0]
             top = max(top, int(counts.max()) if counts.size else 0)
-            self.bars[name].setData(edges, counts, stepMode="center", fillLevel=0)
+            self.bars[name].setData(np.log10(edges) if self.log_x else edges, counts, stepMode="center", fillLevel=0)
             self.bars[name].setVisible(vals.size > 0)
         shown = tuple(n for n, v in groups.items() if v.size)
         if shown != self._legend_names:  # the legend names the classes present
@@ -318,7 +369,8 @@ class ScorePanel(QWidget):
             for n in shown:
                 self.legend.addItem(self.bars[n], n)
         pi = self.hist.getPlotItem()
-        pi.setRange(xRange=(0.0, float(edges[-1])), yRange=(0, top * 1.1), padding=0.02)
+        x_edges = np.log10(edges) if self.log_x else edges
+        pi.setRange(xRange=(float(x_edges[0]), float(x_edges[-1])), yRange=(0, top * 1.1), padding=0.02)
         self._draw_matrix(s.confusion)
         if s.roc is not None:
             self.roc_curve.setData(s.roc.fpr, s.roc.tpr)
@@ -329,12 +381,12 @@ class ScorePanel(QWidget):
         self.roc_point.setData([s.operating_point[0]], [s.operating_point[1]]) if s.operating_point else \
             self.roc_point.setData([], [])
         if s.f1 is not None:
-            self.f1_label.setText(f"F1-max: T1 = {s.f1[0]:.4f} (F1 {s.f1[1]:.2f})")
+            self.f1_label.setText(f"F1-max: T1 = {fmt_level(s.f1[0])} (F1 {s.f1[1]:.2f})")
         else:
             self.f1_label.setText("F1-max: needs defective labels")
         self.f1_apply.setEnabled(s.f1 is not None)
         if s.frr is not None:
-            self.frr_label.setText(f"T1 = {s.frr[0]:.4f} (detects {100 * s.frr[2]:.0f} %)")
+            self.frr_label.setText(f"T1 = {fmt_level(s.frr[0])} (detects {100 * s.frr[2]:.0f} %)")
         else:
             self.frr_label.setText("needs both labels")
         self.frr_apply.setEnabled(s.frr is not None)

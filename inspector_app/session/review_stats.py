@@ -122,11 +122,33 @@ def operating_point(scores, labels, threshold: float) -> tuple[float, float] | N
     return float(f[~y].mean()), float(f[y].mean())
 
 
-def histogram_edges(scores, *marks: float | None, bins: int = 40) -> np.ndarray:
-    """Bin edges from 0 to a little above the highest score or threshold shown."""
+#: The score histogram goes logarithmic when the scores and thresholds shown span this many times.
+LOG_SPAN = 100.0
+#: The lowest edge of a logarithmic histogram (scores of 0 are drawn in its first bin).
+LOG_FLOOR = 1e-6
+
+
+def histogram_edges(scores, *marks: float | None, bins: int = 40, log: bool = False) -> np.ndarray:
+    """Bin edges from 0 (``log``: from half the lowest positive score or threshold, at least
+    :data:`LOG_FLOOR`, log-spaced) to a little above the highest score or threshold shown."""
     s = np.asarray(scores, np.float64)
-    hi = max([0.05] + ([float(s.max())] if s.size else []) + [float(m) for m in marks if m is not None])
+    vals = ([float(s.max())] if s.size else []) + [float(m) for m in marks if m is not None]
+    if log:
+        pos = [v for v in list(s[s > 0]) + vals if v > 0]
+        lo = max(LOG_FLOOR, 0.5 * min(pos)) if pos else LOG_FLOOR
+        hi = max([lo * 10.0] + vals) * 1.05
+        return np.geomspace(lo, hi, bins + 1)
+    hi = max([0.05] + vals)
     return np.linspace(0.0, hi * 1.05, bins + 1)
+
+
+def wants_log_scale(scores, *marks: float | None) -> bool:
+    """Whether the positive scores and thresholds span at least :data:`LOG_SPAN` times (a calibrated
+    model's good parts score 1e-4 and its defects 0.1: on a linear axis the good ones and T1 are
+    one bar at 0)."""
+    s = np.asarray(scores, np.float64)
+    v = np.concatenate([s[s > 0], [float(m) for m in marks if m is not None and float(m) > 0]])
+    return bool(v.size >= 2 and v.max() >= LOG_SPAN * max(v.min(), LOG_FLOOR))
 
 
 def binned_auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:

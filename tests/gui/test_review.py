@@ -11,7 +11,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import open_model, wait_idle, write_png
-from inspector_app.core.verdict import segment
+from inspector_app.core.verdict import fmt_level, segment
 from inspector_app.session.review_file import JSON_NAME, read_review
 
 ITERS = 3
@@ -85,8 +85,6 @@ def test_open_folder_lists_parts_skips_masks_and_streams_results(review_window, 
     scores = gallery_column(win, 1)
     assert all(s not in ("…", "–") for s in scores)
     assert [float(s) for s in scores] == pytest.approx([rv.score(i) for i in range(5)], abs=5e-4)
-    from inspector_app.core.verdict import fmt_level
-
     assert scores == [fmt_level(rv.score(i)) for i in range(5)]  # 0.00011, not 0.000, for a calibrated model
     assert gal.progress.value() == 5 and gal.progress.maximum() == 5
     assert win.review.gallery_dock.isVisible() and win.review.scores_dock.isVisible()
@@ -235,10 +233,10 @@ def test_dragging_the_threshold_moves_the_verdicts(qtbot, review_window):
     rv, panel = win.review.review, win.review.scores
     scores = sorted(rv.score(i) for i in range(len(rv)))
     line = panel.t1_line
-    line.setPos(scores[-1] + 0.001)  # what a drag does: sigPositionChanged on every move
+    line.setPos(panel.to_x(scores[-1] + 0.001))  # what a drag does: sigPositionChanged on every move
     assert win.session.display.threshold == pytest.approx(scores[-1] + 0.001)
     assert set(gallery_column(win, 2)) == {"good"}
-    line.setPos((scores[1] + scores[2]) / 2)
+    line.setPos(panel.to_x((scores[1] + scores[2]) / 2))
     assert gallery_column(win, 2).count("defective") == 3 and gallery_column(win, 2).count("good") == 2
     panel.redraw_now()
     assert int(panel.matrix.item(0, 0).text()) + int(panel.matrix.item(1, 0).text()) == 2
@@ -249,11 +247,36 @@ def test_dragging_the_threshold_moves_the_verdicts(qtbot, review_window):
     # a real mouse drag on the histogram moves T1 too
     view = panel.hist.getPlotItem().getViewBox()
     start = panel.hist.mapFromScene(view.mapViewToScene(QPointF(line.value(), 1.0)))
-    end = panel.hist.mapFromScene(view.mapViewToScene(QPointF(scores[-1] + 0.002, 1.0)))
+    end = panel.hist.mapFromScene(view.mapViewToScene(QPointF(panel.to_x(scores[-1] + 0.002), 1.0)))
     before = win.session.display.threshold
     _drag(qtbot, panel.hist.viewport(), start, end)
     assert win.session.display.threshold != before
-    assert win.session.display.threshold == pytest.approx(line.value())
+    assert win.session.display.threshold == pytest.approx(panel.line_value(line))
+
+
+def test_a_calibrated_threshold_gets_a_logarithmic_histogram(qtbot, review_window):
+    """A threshold 100 times under the lowest score (as calibrated models have) makes the histogram's
+    x axis log10(score): T1 stands at log10(T1), shows T1's value, and moving it sets the threshold."""
+    import math
+
+    win = review_window
+    rv, panel = win.review.review, win.review.scores
+    scores = sorted(rv.score(i) for i in range(len(rv)))
+    assert not panel.log_x
+    t = scores[0] / 1000
+    win.session.display.threshold = t
+    panel.redraw_now()
+    assert panel.log_x and "log" in panel.hist.getPlotItem().getAxis("bottom").labelText
+    assert panel.t1_line.value() == pytest.approx(math.log10(t))
+    assert panel.t1_line.label.format == f"T1 {fmt_level(t)}"
+    xs = panel.bars["defective"].xData if rv.scan.has_ground_truth else panel.bars["unlabelled"].xData
+    assert xs[0] < math.log10(t) < math.log10(scores[0]) <= xs[-1]
+    panel.t1_line.setPos(math.log10((scores[1] + scores[2]) / 2))  # a drag on the log axis
+    assert win.session.display.threshold == pytest.approx((scores[1] + scores[2]) / 2)
+    win.session.display.threshold = 0.5 * (scores[0] + scores[-1])  # scores and T1 within a decade or two
+    panel.redraw_now()
+    if not panel.log_x:
+        assert panel.t1_line.value() == pytest.approx(win.session.display.threshold)
 
 
 def _drag(qtbot, widget, start, end, steps=8):
@@ -301,7 +324,7 @@ def test_marginal_band_t1_t2(qtbot, review_window):
     win.session.display.threshold = (scores[0] + scores[1]) / 2
     panel.band_check.setChecked(True)
     assert rv.marginal_upper is not None and panel.t2_line.isVisible() and panel.band.isVisible()
-    panel.t2_line.setPos((scores[2] + scores[3]) / 2)
+    panel.t2_line.setPos(panel.to_x((scores[2] + scores[3]) / 2))
     assert rv.marginal_upper == pytest.approx((scores[2] + scores[3]) / 2)
     col = gallery_column(win, 2)
     assert col.count("good") == 1 and col.count("marginal") == 2 and col.count("defective") == 2
@@ -311,7 +334,7 @@ def test_marginal_band_t1_t2(qtbot, review_window):
     gal = win.review.gallery
     gal.filter_combo.setCurrentIndex(gal.filter_combo.findData("marginal"))
     assert gal.proxy.rowCount() == 2
-    panel.t2_line.setPos(0.0)  # T2 cannot go below T1
+    panel.t2_line.setPos(panel.to_x(0.0))  # T2 cannot go below T1
     assert rv.marginal_upper == pytest.approx(win.session.display.threshold)
     panel.band_check.setChecked(False)
     assert rv.marginal_upper is None and "marginal" not in gallery_column(win, 2)

@@ -468,3 +468,20 @@ def test_cache_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     assert st.folder.parent == tmp_path and st.folder.name.startswith(f"{review_store.PREFIX}{os.getpid()}-")
     st.close()
     assert not st.folder.exists()  # its own folder goes with it
+
+
+def test_score_histogram_goes_logarithmic_when_scores_span_two_decades():
+    from inspector_app.session.review_stats import LOG_FLOOR, histogram_edges, wants_log_scale
+
+    good, bad = [1e-4, 2e-4, 1.5e-4], [0.05, 0.3]
+    assert wants_log_scale(good + bad, 0.0027)  # a calibrated model: good parts at 1e-4, defects at 0.1
+    assert not wants_log_scale([0.05, 0.1, 0.3], 0.2)  # the paper's threshold and scores: linear
+    assert not wants_log_scale([0.0, 0.0, 0.2], 0.2) and not wants_log_scale([], 0.2)
+    e = histogram_edges(good + bad, 0.0027, None, bins=40, log=True)
+    assert len(e) == 41 and e[0] == pytest.approx(5e-5) and e[-1] == pytest.approx(0.3 * 1.05)
+    assert np.allclose(np.diff(np.log10(e)), np.diff(np.log10(e))[0])  # log-spaced
+    counts = np.histogram(good, e)[0]
+    assert counts.sum() == 3 and (counts > 0).sum() >= 2  # the good parts are not one bar at 0
+    assert histogram_edges([0.0], None, log=True)[0] == LOG_FLOOR
+    lin = histogram_edges(good + bad, 0.0027)
+    assert lin[0] == 0.0 and np.histogram(good, lin)[0][0] == 3  # linear: one bar
