@@ -144,3 +144,30 @@ def test_report_bad_input_is_one_line(category, tmp_path, capsys):
     (tmp_path / "exists.html").write_text("x")
     one_line(["report", str(ok), "--out", str(tmp_path / "exists.html")], "--overwrite")
     one_line(["report", str(ok), "--out", str(tmp_path)], "is a folder")
+
+
+def test_the_reports_histogram_is_logarithmic_for_calibrated_scores(monkeypatch):
+    """As in the window: scores and T1 spanning two decades get a log score axis, else linear."""
+    from matplotlib.figure import Figure
+
+    from inspector_app.session import review_report as rr
+
+    axes = []
+
+    def draw_only(draw, size=(5.2, 3.2)):
+        ax = Figure().add_subplot(111)
+        draw(ax)
+        axes.append(ax)
+        return "png"
+
+    monkeypatch.setattr(rr, "_figure_png", draw_only)
+
+    def scored(t1, scores, y):
+        return rr._Scored(doc=None, t1=t1, t2=None, scored=[], scores=np.array(scores), verdicts=[],
+                          known=np.ones(len(y), bool), y=np.array(y, bool), what="ground truth")
+
+    assert rr._histogram(scored(0.0027, [1e-4, 2e-4, 0.05, 0.3], [0, 0, 1, 1])) == "png"
+    assert axes[-1].get_xscale() == "log" and "log" in axes[-1].get_xlabel()
+    assert any("T1 0.0027" in t.get_text() for t in axes[-1].get_legend().get_texts())
+    rr._histogram(scored(0.2, [0.05, 0.1, 0.3, 0.4], [0, 0, 1, 1]))
+    assert axes[-1].get_xscale() == "linear"

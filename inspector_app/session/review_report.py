@@ -29,7 +29,7 @@ from ..core.params import ProjectionParams
 from ..core.verdict import fmt_level
 from .review_file import ReviewDoc, read_review
 from .review_folder import file_sha256
-from .review_stats import confusion, frr_threshold, f1_threshold, model_verdict, roc
+from .review_stats import confusion, frr_threshold, f1_threshold, histogram_edges, model_verdict, roc, wants_log_scale
 
 GT_BGR = (110, 230, 70)  # the window's ground-truth green, in OpenCV's order
 
@@ -252,19 +252,22 @@ def _histogram(sc: _Scored) -> str | None:
         return None
     scores, known, y, t1, t2 = sc.scores, sc.known, sc.y, sc.t1, sc.t2
 
+    log = wants_log_scale(scores, t1, t2)  # as in the window: a calibrated model's scores span decades
+
     def draw_hist(ax):
-        hi = max([0.05, t1] + ([t2] if t2 else []) + [float(scores.max())]) * 1.05
-        edges = np.linspace(0, hi, 41)
+        edges = histogram_edges(scores, t1, t2, log=log)
         groups = [("good", "#3a9d55", known & ~y), ("defective", "#d2412f", known & y), ("unlabelled", "#999999", ~known)]
         for name, color, sel in groups:
             if sel.any():
-                ax.hist(scores[sel], bins=edges, color=color, alpha=0.55, label=name, histtype="stepfilled",
-                        edgecolor=color)
-        ax.axvline(t1, color="#ff8c1a", lw=2, label=f"T1 {t1:.4f}")
+                vals = np.clip(scores[sel], edges[0], None) if log else scores[sel]
+                ax.hist(vals, bins=edges, color=color, alpha=0.55, label=name, histtype="stepfilled", edgecolor=color)
+        ax.axvline(t1, color="#ff8c1a", lw=2, label=f"T1 {fmt_level(t1)}")
         if t2 is not None:
-            ax.axvline(t2, color="#d9c21a", lw=2, ls="--", label=f"T2 {t2:.4f}")
+            ax.axvline(t2, color="#d9c21a", lw=2, ls="--", label=f"T2 {fmt_level(t2)}")
             ax.axvspan(t1, t2, color="#f0dc5a", alpha=0.2)
-        ax.set_xlabel("image score (DSSIM)")
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel("image score (DSSIM" + (", log scale)" if log else ")"))
         ax.set_ylabel("images")
         ax.set_title(f"image scores by {sc.what}")
         ax.legend(fontsize=8)
