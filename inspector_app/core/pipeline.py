@@ -169,6 +169,7 @@ def finish(
         "threshold_source": threshold_source,
         "anomalous_fraction": float(seg.mean()),
         "max_dssim": float(dmap.max()),
+        "dssim_png_max": dssim_scale_top(threshold),
         "iterations": int(state.iterations),
         "stop_reason": state.stop_reason,
         "lr_threshold": state.lr_threshold,
@@ -230,7 +231,7 @@ def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarr
     files = {
         "projection": write_image(paths["projection"], out.projection),
         "reconstruction": write_image(paths["reconstruction"], out.reconstruction),
-        "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim, out.info.get("threshold"))),
+        "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim, out.info.get("threshold"))),  # 0 … dssim_png_max
         "segmentation": write_image(paths["segmentation"], (out.segmentation * 255).astype(np.uint8)),
     }
     import io

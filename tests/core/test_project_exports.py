@@ -53,6 +53,12 @@ def test_exported_projection_is_the_final_iterate_not_x0(tmp_path, tiny_model_fi
     seg = read_image(out / "part_segmentation.png") > 0.5
     np.testing.assert_array_equal(seg, dssim > 0.1)
     assert info["anomalous_fraction"] == pytest.approx(float((dssim > 0.1).mean()))
+    # the colour PNG spans 0 … dssim_png_max: for threshold 0.1, about 4 × it
+    assert info["dssim_png_max"] == pytest.approx(0.4)
+    from inspector_app.core.pipeline import dssim_visual
+
+    png = read_image(out / "part_dssim.png", 3)
+    assert np.abs(png - dssim_visual(dssim, 0.1).astype(np.float32) / 255).max() <= 1 / 255 + 1e-6
 
 
 def test_compare_reconstruction_exports_dssim_of_f_of_x_t(tmp_path, tiny_model_file, texture_images, capsys):
