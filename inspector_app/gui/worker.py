@@ -22,7 +22,6 @@ thread.
 
 from __future__ import annotations
 
-import sys
 import threading
 import warnings
 from dataclasses import replace
@@ -49,23 +48,38 @@ def thread_pool() -> QThreadPool:
     return _POOL
 
 
-_REWARNING = threading.local()
+_THREAD = threading.local()  # .emitter: the running worker's ``warned`` signal, in its own thread
+
+
+def _route_warnings() -> None:
+    """Install, once, a ``warnings.showwarning`` that hands a warning raised in one of these
+    workers' threads to that worker (its ``warned`` signal, then :func:`_rewarn` on the GUI thread)
+    and shows any other warning as before.
+
+    superqt's ``WorkerBase.run`` instead swaps the process-wide ``showwarning`` for its own emitter
+    inside ``catch_warnings`` while each worker runs. With two workers at once that is not
+    thread-safe: the GUI thread's warnings went to a running worker and back (a loop that ended in
+    RecursionError), and workers that ended out of order left a finished worker's emitter installed
+    for the rest of the process. :meth:`_Joinable.run` does not swap anything."""
+    previous = warnings.showwarning
+    if getattr(previous, "_inspector_route", False):
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        emitter = getattr(_THREAD, "emitter", None)
+        if emitter is not None:
+            emitter.emit((message, category, filename, lineno, file, line))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    showwarning._inspector_route = True  # type: ignore[attr-defined]
+    warnings.showwarning = showwarning
 
 
 def _rewarn(w: tuple) -> None:
-    """Raise a worker's warning again on the GUI thread. While another worker runs, superqt has
-    replaced the process-wide ``warnings.showwarning`` with its own emitter, so the warning comes
-    straight back here: it is then written to stderr instead of going round again (that loop
-    ended in a RecursionError)."""
+    """Raise a worker's warning again on the GUI thread (where nothing routes it back)."""
     message, category, filename, lineno = w[:4]
-    if getattr(_REWARNING, "active", False):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
-        return
-    _REWARNING.active = True
-    try:
-        warnings.warn_explicit(message, category, filename, lineno)
-    finally:
-        _REWARNING.active = False
+    warnings.warn_explicit(message, category, filename, lineno)
 
 
 class _Joinable:
@@ -83,9 +97,26 @@ class _Joinable:
         thread_pool().start(self)
 
     def run(self) -> None:
+        """superqt's ``WorkerBase.run`` without its process-wide ``showwarning`` swap (see
+        :func:`_route_warnings`): a warning in this thread goes to this worker's ``warned``."""
+        _route_warnings()
+        _THREAD.emitter = self.warned
         try:
-            super().run()
+            self.started.emit()
+            self._running = True
+            try:
+                result = self.work()
+                if isinstance(result, Exception):
+                    raise result
+                if not self.abort_requested:
+                    self.returned.emit(result)
+            except Exception as exc:  # noqa: BLE001 - handed to errored, as superqt does
+                self.errored.emit(exc)
+            self._running = False
+            self.finished.emit()
+            self._finished.emit(self)
         finally:
+            _THREAD.emitter = None
             self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
