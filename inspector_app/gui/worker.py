@@ -11,13 +11,14 @@
 * :func:`run_in_worker` runs a function (opening a model file, the inpainting panels) and hands
   its result or its exception to the GUI thread.
 
-Three changes to superqt's workers, each for a reason: they start at once on this module's own
+Four changes to superqt's workers, each for a reason: they start at once on this module's own
 thread pool (Qt's global pool has one thread per core — two here — so a third job would wait, and a
 worker queued by superqt's 1 ms timer cannot be joined); :meth:`ProjectionWorker.work` emits only
 the yields that carry something (the job yields ``None`` between iterations to take a new control
 without a signal); ``send()`` is locked (superqt reads and clears the value in two steps, so a
-``stop`` sent in between would be lost). Warnings raised in a worker are raised again on the GUI
-thread.
+``stop`` sent in between would be lost); ``run`` does not swap the process-wide
+``warnings.showwarning`` (see :func:`_route_warnings`). Warnings raised in a worker are raised
+again on the GUI thread.
 """
 
 from __future__ import annotations
