@@ -125,12 +125,19 @@ class HistogramAUROC:
         self.neg += np.bincount(idx[~lab], minlength=self.bins)
 
     def value(self) -> float:
-        p, n = self.pos.sum(), self.neg.sum()
-        if p == 0 or n == 0:
-            return float("nan")
-        neg_below = np.cumsum(self.neg) - self.neg  # negatives in lower bins
-        # a positive beats every negative in a lower bin and ties (half) with those in its own
-        return float((self.pos * (neg_below + 0.5 * self.neg)).sum() / (p * n))
+        v = binned_auroc(self.pos, self.neg)
+        return float("nan") if v is None else v
+
+
+def binned_auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    """AUROC from histograms of the positive and negative scores over the same bins (a positive
+    beats every negative in a lower bin and ties, one half, with those in its own), or None
+    without both classes."""
+    p, n = pos.sum(), neg.sum()
+    if p == 0 or n == 0:
+        return None
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
 
 
 def _read_mask(path: Path, shape: tuple[int, int], image_path: Path) -> np.ndarray:

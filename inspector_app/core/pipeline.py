@@ -24,9 +24,6 @@ from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image
 from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
 
-#: DSSIM values mapped to the full colour map in the 8-bit visualisation (with the paper's threshold).
-DSSIM_VIS_MAX = DSSIM_SCALE_MAX
-
 
 @dataclass
 class PreparedImage:
@@ -189,7 +186,7 @@ def finish(
 def dssim_visual(dssim: np.ndarray, threshold: float | None = None) -> np.ndarray:
     """8-bit RGB visualisation of a DSSIM map (inferno colour map, 0 … the scale top that
     :func:`~inspector_app.core.verdict.dssim_scale_top` gives the threshold; 0 … 0.5 without one)."""
-    top = DSSIM_VIS_MAX if threshold is None else dssim_scale_top(threshold)
+    top = DSSIM_SCALE_MAX if threshold is None else dssim_scale_top(threshold)
     u8 = to_uint8(np.clip(dssim / top, 0.0, 1.0))
     return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 

@@ -102,10 +102,7 @@ def dssim_scale_top(threshold: float) -> float:
         return min(1.0, math.ceil(t * 1.1 * 20.0) / 20.0)
     want = max(t * SCALE_PER_THRESHOLD, 1e-4)
     decade = 10.0 ** math.floor(math.log10(want))
-    for step in SCALE_STEPS:
-        if step * decade >= want * (1 - 1e-9):
-            return min(DSSIM_SCALE_MAX, step * decade)
-    return DSSIM_SCALE_MAX
+    return next(s * decade for s in SCALE_STEPS if s * decade >= want * (1 - 1e-9))  # 10 × decade > want
 
 
 def verdict(score: float, threshold: float) -> str:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
 from skimage.measure import find_contours
 
+from ..core.verdict import DSSIM_SCALE_MAX
 from ..session.assess import fmt_level
 from ..session.frames import EnergyTrace, Frame
 
@@ -27,8 +28,8 @@ CONTOUR_COLOR = (255, 90, 60)
 GT_COLOR = (70, 230, 110)
 THRESHOLD_MARK_COLOR = (255, 255, 255)
 ENERGY_COLORS = {"E": (250, 250, 250), "Lr": (80, 200, 255), "reg": (255, 120, 210)}
-#: DSSIM levels of the colour bar (the same range as core.pipeline.DSSIM_VIS_MAX by default).
-DSSIM_LEVELS = (0.0, 0.5)
+#: DSSIM levels of the colour bar before a threshold sets them (core.verdict.dssim_scale_top).
+DSSIM_LEVELS = (0.0, DSSIM_SCALE_MAX)
 DIFF_LEVELS = (0.0, 0.25)
 #: Width of the colour-bar column (kept empty in views without one).
 SIDE_COLUMN = 58
@@ -62,7 +63,7 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.marker: pg.InfiniteLine | None = None
         if colormap is not None:
             # not interactive: its level handles looked like threshold markers; the threshold has
-            # its own labelled mark (set_marker)
+            # its own mark (set_marker)
             self.colorbar = pg.ColorBarItem(values=levels, colorMap=pg.colormap.get(colormap), width=12,
                                             interactive=False, rounding=0.01, limits=(0.0, 1.0),
                                             label=colorbar_label)
@@ -97,18 +98,16 @@ class ImagePanel(pg.GraphicsLayoutWidget):
                 self.title.setText(self._title_text + suffix)
             self._place_marker()
 
-    def set_marker(self, value: float | None, label: str = "threshold {value:.3f}") -> None:
-        """A labelled line across the colour bar at ``value`` (e.g. the segmentation threshold)."""
+    def set_marker(self, value: float | None) -> None:
+        """A line across the colour bar at ``value`` (the segmentation threshold), its value in the
+        tooltip (a text label would be clipped by the bar's 12-px view)."""
         if self.colorbar is None:
             return
         if self.marker is None:
-            self.marker = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(THRESHOLD_MARK_COLOR, width=2),
-                                          label="", labelOpts={"position": 0.0, "color": THRESHOLD_MARK_COLOR,
-                                                               "anchors": [(1, 0.5), (1, 0.5)]})
+            self.marker = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(THRESHOLD_MARK_COLOR, width=2))
             self.marker.setZValue(2000)
             self.colorbar.addItem(self.marker)
         self._marker_value = value
-        self._marker_label = label
         self._place_marker()
 
     def _place_marker(self) -> None:
@@ -122,7 +121,7 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         y = 256.0 * (float(value) - lo) / max(hi - lo, 1e-12)
         self.marker.setVisible(0.0 <= y <= 256.0)
         self.marker.setValue(min(256.0, max(0.0, y)))
-        self.marker.label.setFormat(self._marker_label.replace("{value:.3f}", fmt_level(value)))
+        self.marker.setToolTip(f"threshold {fmt_level(value)}")
 
     @property
     def marker_value(self) -> float | None:

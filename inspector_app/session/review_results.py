@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ..core.evaluation import binned_auroc
 from ..core.params import ProjectionParams
 from .frames import Frame
-from .review_stats import binned_auroc
 from .review_store import ImageFailure, ImageResult, StoredMaps
 
 

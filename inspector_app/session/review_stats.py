@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.evaluation import HIST_FLOOR
 from ..core.metrics import image_auroc, roc_curve_points
 
 MODEL_VERDICTS = ("good", "marginal", "defective")
@@ -124,8 +125,9 @@ def operating_point(scores, labels, threshold: float) -> tuple[float, float] | N
 
 #: The score histogram goes logarithmic when the scores and thresholds shown span this many times.
 LOG_SPAN = 100.0
-#: The lowest edge of a logarithmic histogram (scores of 0 are drawn in its first bin).
-LOG_FLOOR = 1e-6
+#: The lowest edge of a logarithmic histogram (scores of 0 are drawn in its first bin): the floor
+#: of the pixel histograms' log bins.
+LOG_FLOOR = HIST_FLOOR
 
 
 def histogram_edges(scores, *marks: float | None, bins: int = 40, log: bool = False) -> np.ndarray:
@@ -150,15 +152,6 @@ def wants_log_scale(scores, *marks: float | None) -> bool:
     v = np.concatenate([s[s > 0], [float(m) for m in marks if m is not None and float(m) > 0]])
     return bool(v.size >= 2 and v.max() >= LOG_SPAN * max(v.min(), LOG_FLOOR))
 
-
-def binned_auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:
-    """AUROC from histograms of the defective (``pos``) and good (``neg``) pixels over the same bins
-    (ties within a bin count a half), or None without both."""
-    p, n = pos.sum(), neg.sum()
-    if p == 0 or n == 0:
-        return None
-    below = np.cumsum(neg) - neg
-    return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
 
 
 @dataclass

@@ -150,6 +150,7 @@ def test_the_colour_bar_marks_and_spans_the_threshold(qtbot, window):
     assert panel.marker.value() == pytest.approx(256 * (0.8 - lo) / (hi - lo))
     w.controls.threshold.spin.setValue(0.0027)  # a calibrated threshold: the scale follows it
     assert panel.levels == (0.0, pytest.approx(0.015)) and panel.marker_value == pytest.approx(0.0027)
+    assert panel.marker.toolTip() == "threshold 0.0027"  # a text label would be clipped by the 12-px bar
     assert panel.axis_scale == 1.0 and "×" not in panel.title.text  # 0.005, 0.010: they fit
     w.controls.threshold.spin.setValue(0.00027)  # 0.0005 would not fit beside the bar: shown × 10³
     assert panel.levels[1] == pytest.approx(0.0015) and panel.axis_scale == 1000.0
@@ -327,7 +328,20 @@ def test_pause_and_the_end_of_a_run_are_said_as_they_are(qtbot, window):
 
 
 def test_no_text_is_cut_off_in_the_side_panel(qtbot, window):
-    w = window
+    """Measured in the style the application runs with (``run_app`` applies it): without it the
+    result depended on whether an earlier test had left that style set."""
+    from inspector_app.gui.style import apply_dark_style
+
+    app = QApplication.instance()
+    old = app.styleSheet()
+    apply_dark_style(app)
+    try:
+        _no_text_is_cut_off(window)
+    finally:
+        app.setStyleSheet(old)
+
+
+def _no_text_is_cut_off(w):
     w.resize(1560, 940)
     QApplication.processEvents()
     for combo in w.controls.findChildren(QComboBox):
