@@ -103,3 +103,22 @@ def params_from_args(a, **overrides):
         return ProjectionParams(**values).validated()
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def resolved_settings(a, meta):
+    """The run's settings: each projection flag given on the command line, else the model file's
+    calibrated default (or the paper's with ``--paper-defaults``).
+
+    Returns ``(params, threshold, min_area, threshold_source)``.
+    """
+    from ..core.calibration import model_defaults
+
+    defaults = model_defaults(meta, paper=a.paper_defaults)
+
+    def given(name):
+        v = getattr(a, name, None)
+        return v if v is not None else getattr(defaults, name)
+
+    params = params_from_args(a, max_iter=given("max_iter"), stop=given("stop"), alpha=given("alpha"))
+    source = "--threshold" if a.threshold is not None else defaults.method
+    return params, given("threshold"), given("min_area"), source

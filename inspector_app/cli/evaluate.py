@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import UsageError, add_projection_flags, finite_float, params_from_args
+from .common import UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings
 
 
 def add_parser(sub) -> None:
@@ -34,7 +34,6 @@ def run(a) -> int:
 
     from tqdm import tqdm
 
-    from ..core.calibration import model_defaults
     from ..core.data import atomic_write_bytes, check_writable
     from ..core.evaluation import evaluate, load_category, markdown_table, plateau_iteration, plot_curve
     from ..core.modelio import json_safe, load_model
@@ -53,19 +52,14 @@ def run(a) -> int:
             check_writable(target)  # before the computation, not after
     category = load_category(a.data)
     loaded = load_model(a.model, a.device)
-    defaults = model_defaults(loaded.meta, paper=a.paper_defaults)
-    params = params_from_args(a, max_iter=a.max_iter if a.max_iter is not None else defaults.max_iter,
-                              stop=a.stop if a.stop is not None else defaults.stop,
-                              alpha=a.alpha if a.alpha is not None else defaults.alpha)
-    threshold = a.threshold if a.threshold is not None else defaults.threshold
-    min_area = a.min_area if a.min_area is not None else defaults.min_area
+    params, threshold, min_area, source = resolved_settings(a, loaded.meta)
     passes = 1 if a.no_curve else 3
     bar = tqdm(total=passes * len(category.images), unit="image", disable=True if a.quiet else None, dynamic_ncols=True,
                desc=f"evaluating {loaded.kind} on {category.name}")
     res = evaluate(loaded, category, params, threshold=threshold, min_area=min_area, iterations=a.iterations,
                    batch=a.batch, curve=not a.no_curve, progress=bar.update)
     bar.close()
-    res["threshold_source"] = "--threshold" if a.threshold is not None else defaults.method
+    res["threshold_source"] = source
     print(markdown_table([res]))
     if res["curve"]:
         pp = plateau_iteration(res["curve"], "pixel_auroc_plain")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, warn
+from .common import EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings, warn
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
@@ -139,7 +139,6 @@ def _existing_outputs(jobs: list[Job], out_dir: Path) -> list[Path]:
 def run(a) -> int:
     from tqdm import tqdm
 
-    from ..core.calibration import model_defaults
     from ..core.data import check_writable
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
@@ -165,13 +164,7 @@ def run(a) -> int:
     check_writable(out_dir / SUMMARY)
 
     loaded = load_model(a.model, a.device)
-    defaults = model_defaults(loaded.meta, paper=a.paper_defaults)
-    params = params_from_args(a, max_iter=a.max_iter if a.max_iter is not None else defaults.max_iter,
-                              stop=a.stop if a.stop is not None else defaults.stop,
-                              alpha=a.alpha if a.alpha is not None else defaults.alpha)
-    threshold = a.threshold if a.threshold is not None else defaults.threshold
-    min_area = a.min_area if a.min_area is not None else defaults.min_area
-    source = "--threshold" if a.threshold is not None else defaults.method
+    params, threshold, min_area, source = resolved_settings(a, loaded.meta)
     omega = None
     if a.mask:
         omega = load_mask_png(a.mask)
