@@ -193,8 +193,8 @@ def check_complete(folder: Path) -> None:
                              "write it again with make-dataset --overwrite")
 
 
-def training_folder(folder: str | os.PathLike) -> Path:
-    """The folder of normal images: ``DIR/train/good`` for an MVTec AD category, else ``DIR``."""
+def existing_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path; :class:`DataError` when it is missing, not a folder, or still being written."""
     d = Path(folder)
     if not d.exists():
         raise DataError(f"{d}: no such folder")
@@ -204,6 +204,12 @@ def training_folder(folder: str | os.PathLike) -> Path:
         check_complete(d)
     except ValueError as e:
         raise DataError(str(e)) from None
+    return d
+
+
+def training_folder(folder: str | os.PathLike) -> Path:
+    """The folder of normal images: ``DIR/train/good`` for an MVTec AD category, else ``DIR``."""
+    d = existing_folder(folder)
     good = d / "train" / "good"
     return good if good.is_dir() else d
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import DataError, ImageError, atomic_write, check_complete, list_images, read_image, resize_image, to_tensor
+from .data import DataError, ImageError, atomic_write, existing_folder, list_images, read_image, resize_image, to_tensor
 from .metrics import aupro, image_auroc, pixel_auroc
 from .modelio import LoadedModel
 from .params import ProjectionParams
@@ -74,13 +74,7 @@ class Category:
 
 def load_category(folder: str | Path) -> Category:
     """Validate an MVTec AD category folder and list its test images with their masks."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise DataError(f"{root}: no such folder")
-    try:
-        check_complete(root)
-    except ValueError as e:
-        raise DataError(str(e)) from None
+    root = existing_folder(folder)
     test = root / "test"
     if not test.is_dir():
         raise DataError(f"{root}: not an MVTec AD category (expected {root.name}/test/<defect>/*.png and "

@@ -116,6 +116,8 @@ def test_unreadable_image_among_many_is_reported_and_the_rest_processed(tmp_path
         (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.safetensors"], "no images found"),
         (["train", "--arch", "l2ae", "--data", "{missing}", "--out", "{o}/m.safetensors"], "no such folder"),
         (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.pt"], ".safetensors"),
+        (["evaluate", "--model", "{model}", "--data", "{missing}"], "missing: no such folder"),
+        (["evaluate", "--model", "{model}", "--data", "{img}"], "img.png: not a folder"),
         (["train", "--arch", "l2ae", "--data", "{empty}", "--out", "{o}/m.safetensors", "--image-size", "100"],
          "multiple of 32"),
         (["frobnicate"], "invalid choice"),
