@@ -35,7 +35,8 @@ def run(a) -> int:
     from tqdm import tqdm
 
     from ..core.data import atomic_write_bytes, check_writable
-    from ..core.evaluation import evaluate, load_category, markdown_table, plateau_iteration, plot_curve
+    from ..core.evaluation import (diverged_note, evaluate, load_category, markdown_table, plateau_iteration,
+                                   plot_curve)
     from ..core.modelio import json_safe, load_model
 
     if a.iterations < 1:
@@ -62,9 +63,12 @@ def run(a) -> int:
     res["threshold_source"] = source
     print(markdown_table([res]))
     if res["curve"]:
-        pp = plateau_iteration(res["curve"], "pixel_auroc_plain")
-        pt = plateau_iteration(res["curve"], "pixel_auroc_tuned")
-        print(f"figure 5: 95 % of the AUROC gain reached at iteration {pp} (plain step) vs {pt} (eq. 8)")
+        def reached(key):
+            t = plateau_iteration(res["curve"], f"pixel_auroc_{key}")
+            return ("no gain" if t is None else f"iteration {t}") + diverged_note(res, key)
+
+        print(f"figure 5: 95 % of the AUROC gain reached at: {reached('plain')} (plain step); "
+              f"{reached('tuned')} (eq. 8)")
     if a.json:
         atomic_write_bytes(a.json, json.dumps(json_safe(res), indent=1, allow_nan=False).encode())
         print(f"wrote {a.json}")

@@ -9,8 +9,11 @@ Figures, all pixel-wise over every test pixel (good and defective images):
 - ``grad``: DSSIM between x0 and the projection x_T, and (``pixel_auroc_recon``) between x0 and
   f(x_T);
 - ``curve``: pixel AUROC after each iteration for the plain update (eq. 5) and the eq. 8 update,
-  both without early stop (figure 5). The per-iteration AUROCs come from fixed-bin histograms of
-  the scores (4096 bins over [0, 1]), so memory stays bounded whatever the number of iterations;
+  both without early stop (figure 5), with the number of images each update has diverged on by
+  then (a diverged image keeps its lowest-energy iterate, so a step size at which every image
+  diverges at once reads 0.5). The per-iteration AUROCs come from fixed-bin histograms of the
+  scores (log-spaced bins, :func:`hist_bins`), so memory stays bounded whatever the number of
+  iterations;
 - image-level AUROC from the maximum of each map, and AUPRO up to an FPR of 0.3.
 Only the final maps are kept (N×H×W float32), never the iterates.
 """
@@ -154,14 +157,16 @@ def _load_batch(items: list[TestImage], size: int, channels: int) -> tuple[torch
     return to_tensor(imgs), np.stack(gts)
 
 
-def _curve_run(model, x0, gt, params, iterations, hists) -> None:
+def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
     last = None
     for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
         last = rec.dssim_projection.cpu().numpy()
         hists[rec.iteration].add(last, gt)
+        diverged[rec.iteration] += sum(r == "diverged" for r in rec.stop_reasons)
     # images that diverged early keep their final (fallback) map for the remaining iterations
     for t in range(rec.iteration + 1, iterations + 1):
         hists[t].add(last, gt)
+        diverged[t] += sum(r == "diverged" for r in rec.stop_reasons)
 
 
 @dataclass
@@ -174,12 +179,14 @@ class _Passes:
     iterations: list[int]
     reasons: dict[str, int]
     hists: dict[str, list[HistogramAUROC]]
+    diverged: dict[str, list[int]]  # per update and iteration: images diverged by then
 
 
 def _run_passes(model, category: Category, params: ProjectionParams, iterations: int, batch: int, curve: bool,
                 progress) -> _Passes:
     out = _Passes({"baseline": [], "grad": [], "grad_recon": []}, [], [], [], {},
-                  {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {})
+                  {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {},
+                  {k: [0] * (iterations + 1) for k in ("plain", "tuned")})
     items = category.images
     for i in range(0, len(items), batch):
         chunk = items[i:i + batch]
@@ -202,7 +209,7 @@ def _run_passes(model, category: Category, params: ProjectionParams, iterations:
         if progress:
             progress(len(chunk))
         for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
-            _curve_run(model, x0, gt, params.replace(grad_mask=mask), iterations, out.hists[name])
+            _curve_run(model, x0, gt, params.replace(grad_mask=mask), iterations, out.hists[name], out.diverged[name])
             if progress:
                 progress(len(chunk))
     return out
@@ -292,7 +299,8 @@ def evaluate(
         },
         "curve": [
             {"iteration": t, "pixel_auroc_plain": p.hists["plain"][t].value(),
-             "pixel_auroc_tuned": p.hists["tuned"][t].value()}
+             "pixel_auroc_tuned": p.hists["tuned"][t].value(),
+             "diverged_plain": p.diverged["plain"][t], "diverged_tuned": p.diverged["tuned"][t]}
             for t in range(iterations + 1)
         ] if curve else [],
         "device": str(loaded.device),
@@ -339,6 +347,14 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def diverged_note(result: dict[str, Any], key: str) -> str:
+    """", diverged on N of M images" when the ``key`` update ("plain" or "tuned") of the figure-5
+    curve diverged on any image (its AUROC then reads those images' fallback maps), else ""."""
+    c = result.get("curve") or []
+    n = c[-1].get(f"diverged_{key}", 0) if c else 0
+    return f", diverged on {n} of {result['n_images']} images" if n else ""
+
+
 def plot_curve(result: dict[str, Any], path: str | Path) -> Path:
     """The figure-5 curves (pixel AUROC vs iteration, plain vs eq. 8 update) as a PNG."""
     import matplotlib
@@ -349,8 +365,8 @@ def plot_curve(result: dict[str, Any], path: str | Path) -> Path:
     c = result["curve"]
     it = [r["iteration"] for r in c]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(it, [r["pixel_auroc_plain"] for r in c], label="plain gradient step (eq. 5)")
-    ax.plot(it, [r["pixel_auroc_tuned"] for r in c], label="reconstruction-error mask (eq. 8)")
+    for key, label in (("plain", "plain gradient step (eq. 5)"), ("tuned", "reconstruction-error mask (eq. 8)")):
+        ax.plot(it, [r[f"pixel_auroc_{key}"] for r in c], label=label + diverged_note(result, key))
     ax.axhline(result["baseline"]["pixel_auroc"], color="grey", ls="--", lw=1, label="baseline DSSIM(x0, f(x0))")
     ax.set_xlabel("iteration")
     ax.set_ylabel("pixel AUROC")

@@ -76,6 +76,40 @@ def test_evaluate_end_to_end(tmp_path, tiny_category, capsys):
     assert cv2.imread(str(out_png)) is not None
 
 
+def test_the_curve_counts_the_images_each_update_diverged_on(tmp_path, tiny_category, capsys):
+    """A step size at which the plain step diverges makes its figure-5 curve read its fallback
+    maps; the curve says on how many images, and so do the plot's legend and the summary line."""
+    from inspector_app.core.evaluation import _load_batch, diverged_note
+    from inspector_app.core.modelio import load_model
+    from inspector_app.core.params import ProjectionParams
+    from inspector_app.core.projection import run_to_end
+
+    model = make_model_file(tmp_path / "m.safetensors", size=32, seed=0)
+    out_json = tmp_path / "r.json"
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--iterations", "3", "--max-iter", "3",
+               "--stop", "none", "--alpha", "100", "--json", str(out_json), "--quiet", "--batch", "4"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    r = json.loads(out_json.read_text())
+    # the same count, from the projection engine directly
+    loaded = load_model(model, "cpu")
+    items = load_category(tiny_category).images
+    want = {"plain": 0, "tuned": 0}
+    for mask, key in (("none", "plain"), ("recon", "tuned")):
+        params = ProjectionParams(alpha=100.0, grad_mask=mask, stop="none", max_iter=3)
+        for i in range(0, len(items), 4):
+            x0, _ = _load_batch(items[i:i + 4], 32, 1)
+            want[key] += run_to_end(loaded.model, x0, params)[1].stop_reasons.count("diverged")
+    assert want["plain"] > 0
+    assert [r["curve"][-1][f"diverged_{k}"] for k in ("plain", "tuned")] == [want["plain"], want["tuned"]]
+    assert r["curve"][0]["diverged_plain"] == 0
+    assert all(a["diverged_plain"] <= b["diverged_plain"] for a, b in zip(r["curve"], r["curve"][1:]))
+    assert f"diverged on {want['plain']} of 10 images (plain step)" in out.out
+    assert diverged_note(r, "plain") == f", diverged on {want['plain']} of 10 images"
+    r["curve"][-1]["diverged_plain"] = 0
+    assert diverged_note(r, "plain") == ""
+
+
 def test_plateau_iteration():
     curve = [{"iteration": i, "a": v} for i, v in enumerate([0.5, 0.6, 0.7, 0.79, 0.8, 0.8])]
     assert plateau_iteration(curve, "a") == 3
