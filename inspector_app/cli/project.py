@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings, warn
+from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings,
+                     warn)
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",

@@ -11,7 +11,7 @@ Figures, all pixel-wise over every test pixel (good and defective images):
 - ``curve``: pixel AUROC after each iteration for the plain update (eq. 5) and the eq. 8 update,
   both without early stop (figure 5), with the number of images each update has diverged on by
   then (a diverged image keeps its lowest-energy iterate, so a step size at which every image
-  diverges at once reads 0.5). The per-iteration AUROCs come from fixed-bin histograms of the
+  diverges at once reads about 0.5). The per-iteration AUROCs come from fixed-bin histograms of the
   scores (log-spaced bins, :func:`hist_bins`), so memory stays bounded whatever the number of
   iterations;
 - image-level AUROC from the maximum of each map, and AUPRO up to an FPR of 0.3.
