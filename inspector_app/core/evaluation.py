@@ -158,15 +158,16 @@ def _load_batch(items: list[TestImage], size: int, channels: int) -> tuple[torch
 
 
 def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
-    last = None
+    last, n_diverged = None, 0
     for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
         last = rec.dssim_projection.cpu().numpy()
+        n_diverged = rec.stop_reasons.count("diverged")
         hists[rec.iteration].add(last, gt)
-        diverged[rec.iteration] += sum(r == "diverged" for r in rec.stop_reasons)
+        diverged[rec.iteration] += n_diverged
     # images that diverged early keep their final (fallback) map for the remaining iterations
     for t in range(rec.iteration + 1, iterations + 1):
         hists[t].add(last, gt)
-        diverged[t] += sum(r == "diverged" for r in rec.stop_reasons)
+        diverged[t] += n_diverged
 
 
 @dataclass
