@@ -134,6 +134,11 @@ def run(a) -> int:
     if res.interrupted:
         print(f"interrupted after {st.step} steps: saving the best model so far; "
               f"--resume {checkpoint} continues", file=sys.stderr)
+    calibrating = not a.no_calibrate and bool(res.val_names)
+    if not a.quiet:  # the steps' bar stops here; without this line a log would look stuck for minutes
+        print(f"training ended after {st.step} steps ({st.stop_reason}); computing the training-loss statistics"
+              + (f" and calibrating on {len(res.val_names)} validation images" if calibrating else "")
+              + " before saving", file=sys.stderr, flush=True)
     # Ctrl-C during the statistics, the calibration or the save must not leave a half file
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -143,7 +148,7 @@ def run(a) -> int:
             "training": training_metadata(res, device, a.description or str(Path(a.data)), str(folder)),
         }
         res.model.training_stats = stats
-        if not a.no_calibrate and res.val_names:
+        if calibrating:
             from ..core.training import model_sized
             from .calibrate import run_calibration
 

@@ -133,6 +133,22 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, tiny_model_file, capsys, a
     _one_line_error(capsys, rc, match=match)
 
 
+def test_training_says_when_the_steps_end_and_the_calibration_begins(tmp_path, tiny_folder, capsys):
+    # without --quiet, the progress bar stops at the last step and the statistics and calibration
+    # follow for minutes: a line says so, so that a log does not look stuck
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(out), "--image-size", "32",
+               "--latent", "8", "--max-steps", "2", "--batch", "2", "--val-fraction", "0.4"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    line = next(x for x in err.splitlines() if "training ended" in x)
+    assert "after 2 steps (max_steps)" in line and "calibrating on 2 validation images" in line
+    rc = main(["train", "--arch", "l2ae", "--data", str(tiny_folder), "--out", str(tmp_path / "n.safetensors"),
+               "--image-size", "32", "--latent", "8", "--max-steps", "2", "--batch", "2", "--no-calibrate"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "training ended after 2 steps" in err and "calibrating" not in err
+
+
 def test_ctrl_c_during_training_saves_what_was_trained(tmp_path, tiny_folder, capsys, monkeypatch):
     from inspector_app.core import models
 
