@@ -16,7 +16,7 @@ app=${INSPECTOR_APP:-inspector-app}
 device=${DEVICE:-auto}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 
-for src in brick grass grid; do
+for src in brick grass gravel grid; do
   [ -d "$data/$src" ] || $app make-dataset --source "$src" --out "$data/$src" --n-train 500 --n-test 60 --seed 0
 done
 # the grid model learns a family of grids: the train crops of seven generated grids (seeds 0 and
@@ -47,14 +47,15 @@ declare -A recipe=(
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
   [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3 --max-minutes 160"
+  [gravel_l2ae]="l2ae gravel ${tex[*]} --lr 2e-3 --max-minutes 70"
   [grid_l2ae]="l2ae grid_family ${grid[*]} --lr 1e-3 --max-minutes 90"
   [grid_vae]="vae grid_family ${grid[*]} --lr 1e-3 --kl-weight 0.1 --kl-warmup 2000 --max-minutes 65"
   [grid_dsae]="dsae grid_family ${grid[*]} --lr 5e-4 --warmup 100 --max-minutes 45 --init $here/grid_l2ae.safetensors"
   [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
 )
 names=("$@")
-# grass_l2ae and brick_dsae are not in the default list: they missed the floors (see the model
-# card) and are not bundled
+# grass_l2ae, gravel_l2ae and brick_dsae are not in the default list: they missed the floors (see
+# the model card) and are not bundled
 [ ${#names[@]} -gt 0 ] || names=(brick_l2ae brick_vae grid_l2ae grid_vae faces_vae brick_gvae grid_dsae)
 
 describe() {  # source folder name -> the training data's description in the model file
