@@ -50,6 +50,24 @@ def test_stop_choice_prefers_accuracy_then_image_auroc_then_fewer_iterations():
     assert choose(c) == "train-min"
 
 
+def test_among_equally_separating_stops_the_better_segmentation_wins_then_fewer_iterations():
+    # image-level ties (robust accuracy within the tolerance, the same image AUROC) are common:
+    # validation image AUROC is often 1; the validation pixel AUROC then decides
+    c = {
+        "iter:1": {"robust_accuracy": 1.0, "image_auroc": 1.0, "pixel_auroc": 0.985, "mean_iterations": 1},
+        "iter:20": {"robust_accuracy": 0.995, "image_auroc": 1.0, "pixel_auroc": 0.9905, "mean_iterations": 20},
+        "iter:100": {"robust_accuracy": 1.0, "image_auroc": 1.0, "pixel_auroc": 0.991, "mean_iterations": 100},
+        "iter:50": {"robust_accuracy": 0.98, "image_auroc": 1.0, "pixel_auroc": 0.999, "mean_iterations": 50},
+    }
+    # iter:50 separates the images less well (0.98 < 1.0 − 0.01); iter:20 and iter:100 are within
+    # the pixel tolerance of each other, and iter:20 is shorter
+    assert choose(c) == "iter:20"
+    c["iter:20"]["pixel_auroc"] = 0.989
+    assert choose(c) == "iter:100"
+    c["iter:1"]["image_auroc"] = 1.0 + 1e-9  # a better image AUROC still comes first
+    assert choose(c) == "iter:1"
+
+
 def test_model_defaults_and_the_paper():
     assert model_defaults(None) is PAPER and model_defaults({"calibration": "x"}) is PAPER
     cal = Calibration(threshold=0.1, min_area=9, stop="none", max_iter=12, method="m")
@@ -156,3 +174,22 @@ def test_a_good_image_counts_with_its_worst_lighting_variant():
     assert 0.3 * 1.3 < thr < 0.8 / 1.3
     _, _, plain = choose_area_threshold(good[:4], bad, areas=(1,))
     assert max(plain["1"]["good_scores"]) == 0.0  # without its variants the image looks perfect
+
+
+def test_a_fixed_count_candidate_records_its_own_number_of_iterations():
+    # the fewest-iterations tie-break compares these: a fixed count of t used to be recorded as
+    # the run's maximum, so every count looked as long as the longest
+    import torch
+
+    from inspector_app.core.calibration import _run_candidates
+    from inspector_app.core.models import ModelConfig, create_model
+    from inspector_app.core.params import ProjectionParams
+
+    model = create_model(ModelConfig("l2ae", 32, 1, 8)).eval()
+    rng = np.random.default_rng(0)
+    images = [rng.random((32, 32)).astype(np.float32) for _ in range(3)]
+    params = ProjectionParams().replace(stop="none", max_iter=8).validated()
+    traj = _run_candidates(model, images, params, {"lr-any": 1e9}, torch.device("cpu"), 2, None)
+    assert {c: v.tolist() for c, v in traj.iterations.items() if c.startswith("iter:")} == \
+        {f"iter:{t}": [t] * 3 for t in (1, 2, 3, 5, 8)}
+    assert traj.iterations["lr-any"].tolist() == [0, 0, 0]  # Lr under the level already at t = 0
