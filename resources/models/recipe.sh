@@ -43,6 +43,9 @@ grid=(--image-size 128 --batch 16 --augment flip,rot90,brightness --max-steps 80
 tex=(--image-size 128 --batch 16 --augment flip,rot90 --max-steps 8000)
 declare -A recipe=(
   [brick_l2ae]="l2ae brick ${tex[*]} --lr 2e-3"
+  # the bundled brick_vae was stopped by hand after 4,394 steps, then continued from those weights
+  # to the validation plateau (4,500 steps): train --arch vae --init brick_vae.safetensors
+  # --lr 1e-3 --warmup 100 --kl-weight 0.1 --max-steps 6000 (same data, seed and validation split)
   [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.1 --kl-warmup 2000"
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
