@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from inspector_app.core.data import read_image
+from inspector_app.core.data import read_image, to_tensor
 from inspector_app.core.evaluation import variance_explained
 from inspector_app.core.modelio import load_model
 
@@ -51,7 +50,7 @@ def test_each_model_reconstructs_its_own_good_sample(path):
     img = read_image(good, net.channels)
     s = net.image_size
     assert img.shape[0] >= s and img.shape[1] >= s
-    x = torch.from_numpy(np.ascontiguousarray(img[:s, :s].reshape(s, s, -1).transpose(2, 0, 1)))[None].float()
+    x = to_tensor([img[:s, :s]])
     with torch.no_grad():
         fve = float(variance_explained(x, net.reconstruct(x))[0])
     assert fve >= 0.15, f"{path.name} explains {fve:.2f} of the variance of {good.name}"

@@ -172,7 +172,8 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
     fixed = [t for t in ITERATIONS if t <= t_max]
     names = [f"iter:{t}" for t in fixed] + list(lr_thresholds)
     maps = {c: np.zeros((n, h, w), np.float16) for c in names}
-    iters = {c: np.full(n, int(c[5:]) if c.startswith("iter:") else t_max, np.int64) for c in names}
+    iters = {**{f"iter:{t}": np.full(n, t, np.int64) for t in fixed},
+             **{c: np.full(n, t_max, np.int64) for c in lr_thresholds}}
     baseline = np.zeros((n, h, w), np.float32)
     lr0 = np.zeros(n)
     for s in range(0, n, batch):
