@@ -43,9 +43,7 @@ grid=(--image-size 128 --batch 16 --augment flip,rot90,brightness --max-steps 80
 tex=(--image-size 128 --batch 16 --augment flip,rot90 --max-steps 8000)
 declare -A recipe=(
   [brick_l2ae]="l2ae brick ${tex[*]} --lr 2e-3"
-  # the bundled brick_vae was stopped by hand after 4,394 steps, then continued from those weights
-  # to the validation plateau (4,500 steps): train --arch vae --init brick_vae.safetensors
-  # --lr 1e-3 --warmup 100 --kl-weight 0.1 --max-steps 6000 (same data, seed and validation split)
+  # (the bundled brick_vae's first stage was stopped by hand after 4,394 steps)
   [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.1 --kl-warmup 2000"
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
@@ -55,6 +53,12 @@ declare -A recipe=(
   [grid_vae]="vae grid_family ${grid[*]} --lr 1e-3 --kl-weight 0.1 --kl-warmup 2000 --max-minutes 65"
   [grid_dsae]="dsae grid_family ${grid[*]} --lr 5e-4 --warmup 100 --max-minutes 45 --init $here/grid_l2ae.safetensors"
   [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
+)
+# a second stage, continued from the first one's weights (--init; same data, seed and validation
+# split): brick_vae to its validation plateau, grid_vae with the paper's β = 1
+declare -A stage2=(
+  [brick_vae]="--lr 1e-3 --warmup 100 --kl-weight 0.1 --kl-warmup 0 --max-steps 6000 --max-minutes 60"
+  [grid_vae]="--lr 1e-3 --warmup 100 --kl-weight 1 --kl-warmup 0 --max-steps 6000 --max-minutes 60"
 )
 names=("$@")
 # grass_l2ae, gravel_l2ae and brick_dsae are not in the default list: they missed the floors (see
@@ -71,11 +75,20 @@ describe() {  # source folder name -> the training data's description in the mod
 
 train() {  # name
   local name=$1; read -r arch src flags <<<"${recipe[$name]}"
+  local out=$here/$name.safetensors more=${stage2[$name]:-}
+  [ -z "$more" ] || out=/tmp/recipe_${name}_stage1.safetensors
   # shellcheck disable=SC2086
-  $app train --arch "$arch" --data "$data/$src" --out "$here/$name.safetensors" --overwrite --seed 0 \
-     --device "$device" --quiet \
+  $app train --arch "$arch" --data "$data/$src" --out "$out" --overwrite --seed 0 \
+     --device "$device" --quiet ${more:+--no-calibrate} \
      --description "$(describe "$src")" \
      $flags > "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
+  if [ -n "$more" ]; then
+    # shellcheck disable=SC2086
+    $app train --arch "$arch" --data "$data/$src" --out "$here/$name.safetensors" --overwrite --seed 0 \
+       --device "$device" --quiet --init "$out" \
+       --description "$(describe "$src"); continued from a first stage ($flags)" \
+       $flags $more >> "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
+  fi
   if [ "$src" = faces ]; then  # the masked-inpainting schedule, tuned on the validation faces
     $app calibrate --model "$here/$name.safetensors" --data "$data/$src" --in-place --inpainting --quiet
   fi
