@@ -13,7 +13,8 @@ patch, one of each per image), is where every choice is scored:
 1. **The step size and the stop criterion** — every image of half B is projected for
    ``max_iter`` iterations with the paper's λ and each step size α of :data:`ALPHA_FACTORS` (the
    paper's 0.5 and smaller ones: the DSAE's summed DSSIM has a gradient large enough that the
-   plain step of 0.5 moves good texture), and the map each candidate criterion would stop at is
+   plain step of 0.5 moves good texture; while every step size diverges, ×:data:`STEP_DOWN`
+   smaller ones), and the map each candidate criterion would stop at is
    kept (figure-5 curves on validation): Lr under the training minimum or a training-loss
    percentile (the paper's, section 3.5), under a validation percentile, or a fixed number of
    iterations. An Lr level drifts too (:func:`drifted_levels`): the good images are scored where
@@ -73,6 +74,13 @@ ITERATIONS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100, 150, 200)
 OOD_FACTOR = 2.0
 #: Step sizes tried, as factors of the base α (the paper's 0.5); the first is preferred on ties.
 ALPHA_FACTORS = (1.0, 0.3)
+#: While the projection diverges on more than this share of the validation images at every step
+#: size tried, a step :data:`STEP_DOWN` times the smallest is tried too (down to α = 1e-4): the
+#: γ-VAE's Lr has a gradient ∝ 1/γ², and a long training drives γ low enough (0.03 against 0.29)
+#: that α = 0.5 and 0.15 both diverge at once and every map stays zero.
+MAX_DIVERGED = 0.5
+STEP_DOWN = 0.1
+ALPHA_MIN = 1e-4
 #: Contrast factors (about the image's mean) at which each good validation image is also scored:
 #: a good part under other lighting must pass too, so its score is the highest of its variants.
 LIGHTING = (0.8, 1.25)
@@ -160,6 +168,7 @@ class _Trajectories:
     iterations: dict[str, np.ndarray]
     baseline: np.ndarray  # DSSIM(x0, f(x0))
     lr0: np.ndarray  # Lr(x0)
+    diverged: np.ndarray | None = None  # per image: the projection diverged (the energy rose)
 
 
 def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: ProjectionParams,
@@ -177,6 +186,7 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
              **{c: np.full(n, t_max, np.int64) for c in lr_thresholds}}
     baseline = np.zeros((n, h, w), np.float32)
     lr0 = np.zeros(n)
+    diverged = np.zeros(n, bool)
     for s in range(0, n, batch):
         x0 = to_tensor(images[s:s + batch]).to(device)
         b = x0.shape[0]
@@ -206,9 +216,10 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
                     maps[c][s + idx] = dmap()[idx]
                     iters[c][s + idx] = t
                     done[c] |= hit
+            diverged[s:s + b] = [r == "diverged" for r in rec.stop_reasons]
         if progress is not None:
             progress(b)
-    return _Trajectories(maps, iters, baseline, lr0)
+    return _Trajectories(maps, iters, baseline, lr0, diverged)
 
 
 def _drift_stops(raw: _Trajectories, lr_levels: Mapping[str, float], n_good: int) -> _Trajectories:
@@ -221,7 +232,7 @@ def _drift_stops(raw: _Trajectories, lr_levels: Mapping[str, float], n_good: int
         g, d = f"{c}~good", f"{c}~defect"
         maps[c] = np.concatenate([raw.maps[g][:n_good], raw.maps[d][n_good:]])
         iters[c] = np.concatenate([raw.iterations[g][:n_good], raw.iterations[d][n_good:]])
-    return _Trajectories(maps, iters, raw.baseline, raw.lr0)
+    return _Trajectories(maps, iters, raw.baseline, raw.lr0, raw.diverged)
 
 
 # ------------------------------------------------------------------------------------------ choice
@@ -434,11 +445,17 @@ def calibrate(
 
     candidates: dict[str, dict[str, Any]] = {}
     trajectories: list[_Trajectories] = []  # one per step size
-    for rank, factor in enumerate(alpha_factors):
+    factors, diverged_share = list(alpha_factors), {}
+    for rank, factor in enumerate(factors):  # grows while every step size tried diverges
         params = base.replace(alpha=base.alpha * factor).validated()
         traj = _drift_stops(_run_candidates(model, good + lit + bad, params, run_levels, device, batch, progress),
                             lr_levels, n_all)
         trajectories.append(traj)
+        diverged_share[f"{params.alpha:g}"] = share = float(np.mean(traj.diverged)) if traj.diverged is not None else 0.0
+        smaller = base.alpha * min(factors) * STEP_DOWN
+        if (rank == len(factors) - 1 and smaller >= ALPHA_MIN
+                and share > MAX_DIVERGED and all(v > MAX_DIVERGED for v in diverged_share.values())):
+            factors.append(min(factors) * STEP_DOWN)
         for c, m in traj.maps.items():
             area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
             candidates[_candidate_key(c, factor, params.alpha)] = {
@@ -460,6 +477,7 @@ def calibrate(
     figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base.replace(alpha=chosen["alpha"]),
                        n_all, lighting)
     figures["n_stop_fit"] = len(idx_a)
+    figures["diverged_share"] = diverged_share  # per step size tried, of all validation images
     figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
     what = describe_candidate(key)
     method = (f"calibrated on {n_good + len(idx_a)} validation images and {len(bad)} synthetic defects: "

@@ -205,3 +205,62 @@ def test_a_fixed_count_candidate_records_its_own_number_of_iterations():
     assert {c: v.tolist() for c, v in traj.iterations.items() if c.startswith("iter:")} == \
         {f"iter:{t}": [t] * 3 for t in (1, 2, 3, 5, 8)}
     assert traj.iterations["lr-any"].tolist() == [0, 0, 0]  # Lr under the level already at t = 0
+
+
+def test_the_runs_record_which_images_diverged():
+    # a γ-VAE whose γ is tiny: Lr's gradient ∝ 1/γ² sends the paper's α = 0.5 uphill at once
+    import torch
+
+    from inspector_app.core.calibration import _run_candidates
+    from inspector_app.core.models import ModelConfig, create_model
+    from inspector_app.core.params import ProjectionParams
+
+    model = create_model(ModelConfig("gvae", 32, 1, 8)).eval()
+    with torch.no_grad():
+        model.log_gamma.fill_(float(np.log(0.03)))  # the γ of a brick γ-VAE trained for 8,000 steps
+    rng = np.random.default_rng(0)
+    images = [rng.random((32, 32)).astype(np.float32) for _ in range(3)]
+    run = lambda a: _run_candidates(model, images, ProjectionParams().replace(alpha=a, stop="none", max_iter=5).validated(),
+                                    {}, torch.device("cpu"), 2, None)
+    assert run(0.5).diverged.tolist() == [True] * 3
+    assert run(0.05).diverged.tolist() == [True] * 3
+    assert run(0.005).diverged.tolist() == [False] * 3
+
+
+def test_calibration_steps_down_while_every_step_size_diverges(monkeypatch):
+    import torch
+
+    from inspector_app.core import calibration as cal_mod
+    from inspector_app.core.modelio import loss_statistics
+    from inspector_app.core.models import ModelConfig, create_model
+
+    seen = []
+
+    def fake_run(model, images, params, lr_thresholds, device, batch, progress):
+        seen.append(params.alpha)
+        n = len(images)
+        n_good = n // 5
+        ok = params.alpha < 0.01  # larger steps diverge at once: every map stays zero
+        maps = {}
+        for c in [f"iter:{t}" for t in cal_mod.ITERATIONS if t <= params.max_iter] + list(lr_thresholds):
+            m = np.zeros((n, 32, 32), np.float16)
+            if ok:
+                m[n_good:, 4:12, 4:12] = 0.5
+            maps[c] = m
+        return cal_mod._Trajectories(maps, {c: np.full(n, 3) for c in maps}, np.zeros((n, 32, 32), np.float32),
+                                     np.ones(n), np.full(n, not ok))
+
+    monkeypatch.setattr(cal_mod, "_run_candidates", fake_run)
+    model = create_model(ModelConfig("gvae", 32, 1, 8))
+    rng = np.random.default_rng(0)
+    val = [rng.random((32, 32)).astype(np.float32) for _ in range(8)]
+    cal = cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
+                            lighting=())
+    assert seen == pytest.approx([0.5, 0.15, 0.015, 0.0015])  # ×0.1 below the smallest, until one holds
+    assert cal.alpha == pytest.approx(0.0015) and cal.figures["defects_flagged"] == 1.0
+    assert cal.figures["diverged_share"] == {"0.5": 1.0, "0.15": 1.0, "0.015": 1.0, "0.0015": 0.0}
+    seen.clear()
+    monkeypatch.setattr(cal_mod, "MAX_DIVERGED", 1.0)  # diverging everywhere is tolerated: no smaller steps
+    cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
+                      lighting=())
+    assert seen == pytest.approx([0.5, 0.15])
