@@ -46,6 +46,8 @@ declare -A recipe=(
   # (the bundled brick_vae's first stage was stopped by hand after 4,394 steps)
   [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.1 --kl-warmup 2000"
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
+  # (the bundled brick_gvae ran into the 8,000-step cap in 35 min on two threads; its γ fell to 0.029,
+  # and its calibration chose α = 0.0015: larger steps diverge)
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
   [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3 --max-minutes 160"
   [gravel_l2ae]="l2ae gravel ${tex[*]} --lr 2e-3 --max-minutes 70"
