@@ -37,9 +37,9 @@ patch, one of each per image), is where every choice is scored:
    accuracy; among those within :data:`ACCURACY_TOLERANCE` of it, the higher image AUROC (within
    :data:`IMAGE_TOLERANCE`), then the higher validation pixel AUROC (the segmentation; values
    within :data:`PIXEL_TOLERANCE` count as equal), then the paper's step size, then the fewest
-   iterations. Without the pixel
-   AUROC, candidates that separate the images equally well went to the fewest iterations, often
-   a single step, whose segmentation is the weakest (the AUPRO of the grid models fell after it).
+   iterations. Without the pixel AUROC, candidates that separate the images equally well went to
+   the fewest iterations, often a single step, whose segmentation is the weakest (the AUPRO of the
+   grid models fell after it).
 3. **The "wrong model?" bound** on Lr(x0): :data:`OOD_FACTOR` times the largest Lr(x0) of the
    validation images and their synthetic defects.
 """
@@ -169,7 +169,7 @@ class _Trajectories:
     iterations: dict[str, np.ndarray]
     baseline: np.ndarray  # DSSIM(x0, f(x0))
     lr0: np.ndarray  # Lr(x0)
-    diverged: np.ndarray | None = None  # per image: the projection diverged (the energy rose)
+    diverged: np.ndarray  # per image: the projection diverged (the energy rose)
 
 
 def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: ProjectionParams,
@@ -452,10 +452,9 @@ def calibrate(
         traj = _drift_stops(_run_candidates(model, good + lit + bad, params, run_levels, device, batch, progress),
                             lr_levels, n_all)
         trajectories.append(traj)
-        diverged_share[f"{params.alpha:g}"] = share = float(np.mean(traj.diverged)) if traj.diverged is not None else 0.0
-        smaller = base.alpha * min(factors) * STEP_DOWN
-        if (rank == len(factors) - 1 and smaller >= ALPHA_MIN
-                and share > MAX_DIVERGED and all(v > MAX_DIVERGED for v in diverged_share.values())):
+        diverged_share[f"{params.alpha:g}"] = float(np.mean(traj.diverged))
+        if (rank == len(factors) - 1 and min(diverged_share.values()) > MAX_DIVERGED
+                and base.alpha * min(factors) * STEP_DOWN >= ALPHA_MIN):
             factors.append(min(factors) * STEP_DOWN)
         for c, m in traj.maps.items():
             area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))

@@ -106,7 +106,8 @@ def test_good_images_are_scored_at_the_stricter_level_and_defects_at_the_more_le
             "train-min~defect": np.full((n, 2, 2), 2, np.float16)}
     iters = {"iter:5": np.full(n, 5), "train-min~good": np.array([7, 8, 9, 10]),
              "train-min~defect": np.array([1, 2, 3, 4])}
-    out = _drift_stops(_Trajectories(maps, iters, np.zeros((n, 2, 2)), np.zeros(n)), {"train-min": 1.0}, n_good)
+    out = _drift_stops(_Trajectories(maps, iters, np.zeros((n, 2, 2)), np.zeros(n), np.zeros(n, bool)), {"train-min": 1.0},
+                       n_good)
     assert sorted(out.maps) == ["iter:5", "train-min"]
     assert out.maps["train-min"][:, 0, 0].tolist() == [1, 1, 2, 2]
     assert out.iterations["train-min"].tolist() == [7, 8, 3, 4]
@@ -146,7 +147,7 @@ def test_calibration_tries_smaller_steps_and_stores_the_one_that_separates(monke
             m[:n_good, 2:12, 2:12] = 0.6 if params.alpha > 0.1 else 0.01  # good images moved by a big step
             maps[c] = m
         iters = {c: np.full(n, 3) for c in maps}
-        return cal_mod._Trajectories(maps, iters, np.zeros((n, 32, 32), np.float32), np.ones(n))
+        return cal_mod._Trajectories(maps, iters, np.zeros((n, 32, 32), np.float32), np.ones(n), np.zeros(n, bool))
 
     monkeypatch.setattr(cal_mod, "_run_candidates", fake_run)
     model = create_model(ModelConfig("l2ae", 32, 1, 8))
