@@ -11,12 +11,18 @@ from .common import UsageError
 def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100):
     from tqdm import tqdm
 
-    from ..core.calibration import calibrate, images_projected
+    from ..core.calibration import MAX_DIVERGED, calibrate, images_projected
     from ..core.verdict import fmt_level
 
     with tqdm(total=images_projected(len(val_images)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="calibrating on validation") as bar:
-        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update)
+        def step_down(alpha: float, n: int) -> None:  # every step size so far diverged too often
+            bar.total += n
+            bar.refresh()
+            bar.write(f"the projection diverged on over {MAX_DIVERGED:.0%} of the validation images at every step "
+                      f"size tried: also trying α = {alpha:g}", file=sys.stderr)
+
+        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down)
     f = cal.figures
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "

@@ -426,8 +426,10 @@ def calibrate(
     progress: Callable[[int], None] | None = None,
     alpha_factors: tuple[float, ...] = ALPHA_FACTORS,
     lighting: tuple[float, ...] = LIGHTING,
+    step_down: Callable[[float, int], None] | None = None,
 ) -> Calibration:
-    """Fit the defaults described in the module docstring on model-sized validation images."""
+    """Fit the defaults described in the module docstring on model-sized validation images.
+    ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects."""
     if not val_images:
         raise ValueError("calibration needs validation images")
     base = (params or ProjectionParams()).replace(stop="none", max_iter=int(max_iter)).validated()
@@ -456,6 +458,8 @@ def calibrate(
         if (rank == len(factors) - 1 and min(diverged_share.values()) > MAX_DIVERGED
                 and base.alpha * min(factors) * STEP_DOWN >= ALPHA_MIN):
             factors.append(min(factors) * STEP_DOWN)
+            if step_down is not None:
+                step_down(base.alpha * factors[-1], len(good) + len(lit) + len(bad))
         for c, m in traj.maps.items():
             area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
             candidates[_candidate_key(c, factor, params.alpha)] = {

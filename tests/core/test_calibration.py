@@ -240,6 +240,7 @@ def test_calibration_steps_down_while_every_step_size_diverges(monkeypatch):
     def fake_run(model, images, params, lr_thresholds, device, batch, progress):
         seen.append(params.alpha)
         n = len(images)
+        progress(n)
         n_good = n // 5
         ok = params.alpha < 0.01  # larger steps diverge at once: every map stays zero
         maps = {}
@@ -255,13 +256,16 @@ def test_calibration_steps_down_while_every_step_size_diverges(monkeypatch):
     model = create_model(ModelConfig("gvae", 32, 1, 8))
     rng = np.random.default_rng(0)
     val = [rng.random((32, 32)).astype(np.float32) for _ in range(8)]
+    done, told = [], []
     cal = cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
-                            lighting=())
+                            lighting=(), progress=done.append, step_down=lambda a, n: told.append((a, n)))
     assert seen == pytest.approx([0.5, 0.15, 0.015, 0.0015])  # ×0.1 below the smallest, until one holds
+    # the caller hears of each added step size, with the images it will project (a progress bar's total)
+    assert [a for a, _ in told] == pytest.approx([0.015, 0.0015]) and [n for _, n in told] == done[2:]
     assert cal.alpha == pytest.approx(0.0015) and cal.figures["defects_flagged"] == 1.0
     assert cal.figures["diverged_share"] == {"0.5": 1.0, "0.15": 1.0, "0.015": 1.0, "0.0015": 0.0}
     seen.clear()
     monkeypatch.setattr(cal_mod, "MAX_DIVERGED", 1.0)  # diverging everywhere is tolerated: no smaller steps
     cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
-                      lighting=())
-    assert seen == pytest.approx([0.5, 0.15])
+                      lighting=(), progress=lambda n: None, step_down=lambda a, n: told.append(a))
+    assert seen == pytest.approx([0.5, 0.15]) and len(told) == 2

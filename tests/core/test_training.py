@@ -296,3 +296,45 @@ def test_a_calibration_that_hardly_separates_says_so(tmp_path, mvtec_folder, mon
     assert main(["calibrate", "--model", str(out), "--data", str(mvtec_folder), "--out", str(tmp_path / "d.safetensors"),
                  "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_calibrate_command_counts_and_names_each_smaller_step_size(tmp_path, mvtec_folder, monkeypatch, capsys):
+    """A γ-VAE's calibration adds smaller step sizes while every one diverges: the progress bar's
+    total grows with them (it ended past its total before) and the command says which it tries."""
+    import tqdm
+
+    from inspector_app.core import calibration as cal_mod
+
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--arch", "l2ae", "--data", str(mvtec_folder), "--out", str(out), "--image-size", "32",
+                 "--latent", "8", "--max-steps", "3", "--batch", "2", "--eval-every", "3", "--val-fraction", "0.34",
+                 "--no-calibrate", "--quiet"]) == 0
+    capsys.readouterr()
+    sound = cal_mod.Calibration(threshold=0.05, min_area=4, stop="none", max_iter=30, method="m", alpha=0.015,
+                                figures={"good_passed": 1.0, "defects_flagged": 1.0, "robust_accuracy": 0.97})
+
+    def fake(model, val_images, device, stats, max_iter, progress, step_down):
+        progress(cal_mod.images_projected(len(val_images)))  # the two standard step sizes
+        step_down(0.015, 7)
+        progress(7)
+        return sound
+
+    bars = []
+
+    class Recorded(tqdm.tqdm):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.counted = 0  # a disabled bar (--quiet) does not count
+            bars.append(self)
+
+        def update(self, n=1):
+            self.counted += n
+            return super().update(n)
+
+    monkeypatch.setattr(cal_mod, "calibrate", fake)
+    monkeypatch.setattr(tqdm, "tqdm", Recorded)
+    assert main(["calibrate", "--model", str(out), "--data", str(mvtec_folder), "--out", str(tmp_path / "c.safetensors"),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert len(bars) == 1 and bars[0].counted == bars[0].total > 7
+    assert "also trying α = 0.015" in err
