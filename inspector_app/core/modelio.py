@@ -339,7 +339,9 @@ _COMPATIBLE_KINDS = ({"l2ae", "dsae"}, {"vae", "gvae"})
 
 def init_weights(model: AutoEncoder, path: str | Path) -> None:
     """Start ``model`` from the weights of the model file ``path`` (fine-tuning): same layers, size,
-    latent and normalisation; an L2AE may start a DSAE and a VAE a GVAE (whose γ then starts at 1)."""
+    latent and normalisation; an L2AE may start a DSAE and a VAE a GVAE (whose γ then starts at 1).
+    A GVAE continued from a GVAE keeps its γ: Adam moves log γ by about the learning rate per step,
+    so restarting it at 1 would repeat thousands of steps of its descent."""
     src = load_model(path, "cpu").model
     a, b = src.config, model.config
     same_net = any({a.kind, b.kind} <= group for group in _COMPATIBLE_KINDS)
@@ -347,7 +349,7 @@ def init_weights(model: AutoEncoder, path: str | Path) -> None:
         raise ValueError(f"--init {path}: a {a.kind} of {a.image_size} px, {a.channels} channel(s), latent {a.latent}, "
                          f"norm {a.norm} cannot start a {b.kind} of {b.image_size} px, {b.channels} channel(s), "
                          f"latent {b.latent}, norm {b.norm}")
-    state = {k: v for k, v in src.state_dict().items() if k != "log_gamma"}
+    state = {k: v for k, v in src.state_dict().items() if k != "log_gamma" or a.kind == b.kind}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if k != "log_gamma"]:
         raise ValueError(f"--init {path}: the weights do not fit ({len(missing)} missing, {len(unexpected)} unexpected)")

@@ -234,6 +234,13 @@ def test_init_starts_a_dsae_from_an_l2ae_and_a_gvae_from_a_vae(tmp_path, texture
         for k, v in dst.state_dict().items():
             if k != "log_gamma":
                 assert torch.equal(v, ref[k]), k
+    # a γ-VAE continued from a γ-VAE keeps its γ (it restarted at 1, undoing thousands of steps)
+    src = create_model(ModelConfig("gvae", 32, 1, 8, "batch"))
+    with torch.no_grad():
+        src.log_gamma.fill_(float(np.log(0.03)))
+    dst = create_model(ModelConfig("gvae", 32, 1, 8, "batch"))
+    init_weights(dst, save_model(src, tmp_path / "gvae.safetensors"))
+    assert dst.gamma == pytest.approx(0.03)
     # a fine-tuning run starts from those weights: its first validation loss is the source's, not a fresh net's
     base = train(texture_images, names, _cfg(max_steps=10), torch.device("cpu"))
     save_model(base.model, tmp_path / "base.safetensors")
