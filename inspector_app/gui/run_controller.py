@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..session import RunState, Session
 from ..session.pacing import DEFAULT_MAX_FPS
+from ..core.params import RANGES
 from ..session.params import LIVE, RESTART
 from .worker import ProjectionRunner
 
@@ -181,12 +182,21 @@ class RunController(QObject):
         box = QMessageBox(QMessageBox.Icon.Warning, "The projection diverged",
                           f"With α = {p.alpha:g} ({'Adam' if p.optimizer == 'adam' else 'plain step'}) the energy "
                           f"went up instead of down, or stopped being finite, after {final.steps} "
-                          "iterations. The lowest-energy iterate is shown.\n\nLower α and run again "
+                          f"iteration{'' if final.steps == 1 else 's'}. The lowest-energy iterate is shown.\n\nLower α and run again "
                           "(Adam moves every pixel by about α per step: try α ≈ 0.01).",
                           QMessageBox.StandardButton.Ok, self._parent)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         box.setObjectName("diverged_dialog")
+        smaller = p.alpha / 10.0
+        if smaller >= RANGES["alpha"].minimum:  # one click to the next decade down (the calibration's step-down)
+            again = box.addButton(f"Run again with α = {smaller:.3g}", QMessageBox.ButtonRole.AcceptRole)
+            again.setObjectName("diverged_retry")
+            again.clicked.connect(lambda: self._retry_with_alpha(smaller))
         box.open()
+
+    def _retry_with_alpha(self, alpha: float) -> None:
+        self.session.params.alpha = alpha
+        self.run()
 
     # ------------------------------------------------------------------ parameters during a run
     def _on_param(self, info) -> None:

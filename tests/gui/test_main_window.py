@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from gui_helpers import make_model_file, open_model, set_params, wait_idle, write_png
 from inspector_app.core.data import read_image
@@ -410,4 +410,12 @@ def test_divergent_step_size_shows_a_dialog_and_keeps_the_best_iterate(qtbot, wi
     box = w.findChild(QMessageBox, "diverged_dialog")
     assert box is not None and box.isVisible()
     assert "α = 100" in box.text() and "Lower α" in box.text()
-    box.close()
+    # one click runs again from x0 a decade lower
+    again = box.findChild(QPushButton, "diverged_retry")
+    assert again is not None and again.text() == "Run again with α = 10"
+    qtbot.mouseClick(again, Qt.MouseButton.LeftButton)
+    assert w.session.params.alpha == pytest.approx(10.0)
+    wait_idle(qtbot, w)
+    assert w.session.result is not rec and w.session.result.params.alpha == pytest.approx(10.0)
+    for b in w.findChildren(QMessageBox, "diverged_dialog"):
+        b.close()
