@@ -224,7 +224,7 @@ def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare
         if last.stop_reasons[j] == "diverged":  # x_T fell back to an early iterate: no verdict to give
             problems.append(f"{job.source}: the projection diverged with α = {params.alpha:g} (the energy rose "
                             f"instead of falling; stopped at t = {int(last.steps[j])}), so there is no verdict; "
-                            "use a smaller --alpha or --optimizer adam")
+                            f"use a smaller --alpha (e.g. {params.alpha / 10:.3g}) or --optimizer adam")
             continue
         lr0 = float(first.recon_loss[j])
         warns = fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,

@@ -152,6 +152,7 @@ def test_a_diverged_projection_gives_no_verdict_but_one_line_and_exit_2(tmp_path
                "--alpha", "100", "--grad-mask", "none", "--max-iter", "30"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "diverged with α = 100" in err[0] and "a.png" in err[0], err
+    assert "--alpha (e.g. 10)" in err[0]  # the next decade down, as the window offers
     assert not (out / "a.json").exists()
     # the same image with the calibrated step: a verdict
     rc = main(["project", "--model", str(calibrated_model), str(bad), "--out", str(tmp_path / "ok"), "--quiet"])
