@@ -46,8 +46,9 @@ declare -A recipe=(
   # (the bundled brick_vae's first stage was stopped by hand after 4,394 steps)
   [brick_vae]="vae brick ${tex[*]} --lr 2e-3 --kl-weight 0.1 --kl-warmup 2000"
   [brick_dsae]="dsae brick ${tex[*]} --lr 5e-4 --warmup 100 --max-minutes 70 --init $here/brick_l2ae.safetensors"
-  # (the bundled brick_gvae ran into the 8,000-step cap in 35 min on two threads; its γ fell to 0.029,
-  # and its calibration chose α = 0.0015: larger steps diverge)
+  # (the bundled brick_gvae's first stage ran into the 8,000-step cap in 35 min on two threads, its γ
+  # falling from 1 to 0.029 at Adam's pace; the second stage, γ kept, reached a plateau after 1,600
+  # steps at γ = 0.024; its calibration chose α = 0.0015: larger steps diverge)
   [brick_gvae]="gvae brick ${tex[*]} --lr 5e-4 --warmup 100 --kl-weight 0.1 --max-minutes 60 --init $here/brick_vae.safetensors"
   [grass_l2ae]="l2ae grass ${tex[*]} --lr 2e-3 --max-minutes 160"
   [gravel_l2ae]="l2ae gravel ${tex[*]} --lr 2e-3 --max-minutes 70"
@@ -57,8 +58,9 @@ declare -A recipe=(
   [faces_vae]="vae faces --image-size 32 --latent 32 --batch 32 --lr 2e-3 --kl-weight 0.05 --kl-warmup 1000 --augment flip,brightness,noise --max-steps 6000"
 )
 # a second stage, continued from the first one's weights (--init; same data, seed and validation
-# split): brick_vae to its validation plateau, grid_vae with the paper's β = 1
+# split): brick_vae and brick_gvae to their validation plateaus, grid_vae with the paper's β = 1
 declare -A stage2=(
+  [brick_gvae]="--lr 5e-4 --warmup 100 --kl-weight 0.1 --max-steps 8000 --max-minutes 60"
   [brick_vae]="--lr 1e-3 --warmup 100 --kl-weight 0.1 --kl-warmup 0 --max-steps 6000 --max-minutes 60"
   [grid_vae]="--lr 1e-3 --warmup 100 --kl-weight 1 --kl-warmup 0 --max-steps 6000 --max-minutes 60"
 )
@@ -87,9 +89,10 @@ train() {  # name
   if [ -n "$more" ]; then
     # shellcheck disable=SC2086
     $app train --arch "$arch" --data "$data/$src" --out "$here/$name.safetensors" --overwrite --seed 0 \
-       --device "$device" --quiet --init "$out" \
+       --device "$device" --quiet \
        --description "$(describe "$src"); continued from a first stage ($flags)" \
-       $flags $more >> "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
+       $flags $more --init "$out" >> "/tmp/recipe_$name.log" 2>&1 && tail -n 2 "/tmp/recipe_$name.log"
+    # (--init last: the first stage's own --init, in $flags, must not win)
   fi
   if [ "$src" = faces ]; then  # the masked-inpainting schedule, tuned on the validation faces
     $app calibrate --model "$here/$name.safetensors" --data "$data/$src" --in-place --inpainting --quiet
