@@ -12,8 +12,9 @@ patch, one of each per image), is where every choice is scored:
 
 1. **The step size and the stop criterion** — every image of half B is projected for
    ``max_iter`` iterations with the paper's λ and each step size α of :data:`ALPHA_FACTORS` (the
-   paper's 0.5 and smaller ones: the DSAE's summed DSSIM has a gradient large enough that the
-   plain step of 0.5 moves good texture; while every step size diverges, ×:data:`STEP_DOWN`
+   paper's 0.5, a smaller one, since the DSAE's summed DSSIM has a gradient large enough that the
+   plain step of 0.5 moves good texture, and a larger one, since a VAE's Lr with unit decoder
+   variance has half the L2AE's gradient; while every step size diverges, ×:data:`STEP_DOWN`
    smaller ones), and the map each candidate criterion would stop at is
    kept (figure-5 curves on validation): Lr under the training minimum or a training-loss
    percentile (the paper's, section 3.5), under a validation percentile, or a fixed number of
@@ -72,8 +73,9 @@ LR_STOPS = ("train-min", "train-q01", "train-q05", "train-q10", "train-q25", "tr
 ITERATIONS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100, 150, 200)
 #: Lr(x0) above this many times the largest validation Lr(x0) (defects included) is "wrong model?".
 OOD_FACTOR = 2.0
-#: Step sizes tried, as factors of the base α (the paper's 0.5); the first is preferred on ties.
-ALPHA_FACTORS = (1.0, 0.3)
+#: Step sizes tried, as factors of the base α (the paper's 0.5); the first is preferred on ties,
+#: then the order given.
+ALPHA_FACTORS = (1.0, 0.3, 3.0)
 #: While the projection diverges on more than this share of the validation images at every step
 #: size tried, a step :data:`STEP_DOWN` times the smallest is tried too (down to α = 1e-4): the
 #: γ-VAE's Lr has a gradient ∝ 1/γ², and a long training drives γ low enough (0.03 against 0.29)

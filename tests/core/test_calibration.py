@@ -259,13 +259,48 @@ def test_calibration_steps_down_while_every_step_size_diverges(monkeypatch):
     done, told = [], []
     cal = cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
                             lighting=(), progress=done.append, step_down=lambda a, n: told.append((a, n)))
-    assert seen == pytest.approx([0.5, 0.15, 0.015, 0.0015])  # ×0.1 below the smallest, until one holds
+    assert seen == pytest.approx([0.5, 0.15, 1.5, 0.015, 0.0015])  # ×0.1 below the smallest, until one holds
     # the caller hears of each added step size, with the images it will project (a progress bar's total)
-    assert [a for a, _ in told] == pytest.approx([0.015, 0.0015]) and [n for _, n in told] == done[2:]
+    assert [a for a, _ in told] == pytest.approx([0.015, 0.0015]) and [n for _, n in told] == done[3:]
     assert cal.alpha == pytest.approx(0.0015) and cal.figures["defects_flagged"] == 1.0
-    assert cal.figures["diverged_share"] == {"0.5": 1.0, "0.15": 1.0, "0.015": 1.0, "0.0015": 0.0}
+    assert cal.figures["diverged_share"] == {"0.5": 1.0, "0.15": 1.0, "1.5": 1.0, "0.015": 1.0, "0.0015": 0.0}
     seen.clear()
     monkeypatch.setattr(cal_mod, "MAX_DIVERGED", 1.0)  # diverging everywhere is tolerated: no smaller steps
     cal_mod.calibrate(model, val, torch.device("cpu"), loss_statistics(np.linspace(1.0, 2.0, 50)), max_iter=20,
                       lighting=(), progress=lambda n: None, step_down=lambda a, n: told.append(a))
-    assert seen == pytest.approx([0.5, 0.15]) and len(told) == 2
+    assert seen == pytest.approx([0.5, 0.15, 1.5]) and len(told) == 2
+
+
+def test_the_calibration_also_tries_a_larger_step_and_prefers_the_papers_on_ties(monkeypatch):
+    """A VAE's Lr (unit decoder variance) has half the L2AE's gradient: a step three times the
+    paper's can reach in a few iterations what 0.5 does not. It wins only on the validation figures;
+    where they tie, the paper's step size does."""
+    import torch
+
+    from inspector_app.core import calibration as cal_mod
+    from inspector_app.core.modelio import loss_statistics
+    from inspector_app.core.models import ModelConfig, create_model
+
+    def runner(separates):
+        def fake_run(model, images, params, lr_thresholds, device, batch, progress):
+            n = len(images)
+            maps = {}
+            for c in [f"iter:{t}" for t in cal_mod.ITERATIONS if t <= params.max_iter] + list(lr_thresholds):
+                m = np.zeros((n, 32, 32), np.float16)
+                if separates(params.alpha):
+                    m[n // 5:, 4:12, 4:12] = 0.5
+                maps[c] = m
+            return cal_mod._Trajectories(maps, {c: np.full(n, 3) for c in maps}, np.zeros((n, 32, 32), np.float32),
+                                         np.ones(n), np.zeros(n, bool))
+        return fake_run
+
+    model = create_model(ModelConfig("vae", 32, 1, 8))
+    rng = np.random.default_rng(0)
+    val = [rng.random((32, 32)).astype(np.float32) for _ in range(8)]
+    stats = loss_statistics(np.linspace(1.0, 2.0, 50))
+    assert cal_mod.ALPHA_FACTORS[0] == 1.0 and max(cal_mod.ALPHA_FACTORS) > 1.0
+    monkeypatch.setattr(cal_mod, "_run_candidates", runner(lambda a: a > 1.0))  # only the larger step finds them
+    cal = cal_mod.calibrate(model, val, torch.device("cpu"), stats, max_iter=20, lighting=())
+    assert cal.alpha == pytest.approx(1.5) and cal.figures["defects_flagged"] == 1.0
+    monkeypatch.setattr(cal_mod, "_run_candidates", runner(lambda a: a > 0.2))  # 0.5 and 1.5 tie
+    assert cal_mod.calibrate(model, val, torch.device("cpu"), stats, max_iter=20, lighting=()).alpha == pytest.approx(0.5)
