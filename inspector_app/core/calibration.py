@@ -333,12 +333,17 @@ def describe_candidate(key: str) -> str:
         stop, alpha = key.split("@alpha=", 1)
         return f"{describe_candidate(stop)}, with the step size α = {alpha}"
     if key.startswith("val-q"):
-        return f"Lr under the {key[5:]}th percentile of validation Lr(x0)"
+        return f"Lr under the {_ordinal(key[5:])} percentile of validation Lr(x0)"
     if key == "train-min":
         return "Lr under the training minimum (the paper's)"
     if key.startswith("train-q"):
-        return f"Lr under the {key[7:]}th percentile of the training losses"
+        return f"Lr under the {_ordinal(key[7:])} percentile of the training losses"
     return f"a fixed {key[5:]} iterations"
+
+
+def _ordinal(digits: str) -> str:
+    n = int(digits)  # "01" -> "1st", "05" -> "5th", "90" -> "90th"
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 def images_projected(n_val: int, defects_per_image: int = len(TEXTURE_DEFECTS)) -> int:

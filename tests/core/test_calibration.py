@@ -304,3 +304,13 @@ def test_the_calibration_also_tries_a_larger_step_and_prefers_the_papers_on_ties
     assert cal.alpha == pytest.approx(1.5) and cal.figures["defects_flagged"] == 1.0
     monkeypatch.setattr(cal_mod, "_run_candidates", runner(lambda a: a > 0.2))  # 0.5 and 1.5 tie
     assert cal_mod.calibrate(model, val, torch.device("cpu"), stats, max_iter=20, lighting=()).alpha == pytest.approx(0.5)
+
+
+def test_candidates_are_described_in_words():
+    from inspector_app.core.calibration import describe_candidate
+
+    assert describe_candidate("train-q01") == "Lr under the 1st percentile of the training losses"  # was "01th"
+    assert describe_candidate("val-q90") == "Lr under the 90th percentile of validation Lr(x0)"
+    assert describe_candidate("train-q05") == "Lr under the 5th percentile of the training losses"
+    assert describe_candidate("iter:3@alpha=1.5") == "a fixed 3 iterations, with the step size α = 1.5"
+    assert describe_candidate("train-min") == "Lr under the training minimum (the paper's)"
