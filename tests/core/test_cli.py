@@ -60,7 +60,8 @@ def test_train_then_project_end_to_end(tmp_path, tiny_folder, capsys):
         info = json.loads((out / f"{name}.json").read_text())
         assert info["iterations"] == 5 and info["stop_reason"] == "max_iter"
         assert len(info["energy_curve"]) == 6
-        assert info["params"]["alpha"] == 0.5 and info["params"]["lam"] == 0.05
+        # the calibrated step size (0.15, 0.5 or 1.5 for this tiny model) and the paper's λ
+        assert info["params"]["alpha"] == loaded.meta["calibration"]["alpha"] and info["params"]["lam"] == 0.05
         assert (info["verdict"] == "defective") == (info["score"] > info["threshold"])
     # at the model's size (no resize) the score is the map's image score (core/verdict.py)
     from inspector_app.core.verdict import image_score
