@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from inspector_app.core.calibration import IMAGE_TOLERANCE, PAPER, Calibration, choose, choose_area_threshold, model_defaults, robust_threshold
+from inspector_app.core.calibration import PAPER, Calibration, model_defaults
+from inspector_app.core.calibration_rule import IMAGE_TOLERANCE, choose, choose_area_threshold, robust_threshold
 
 
 def test_robust_threshold_sits_in_the_middle_of_the_gap():
@@ -307,7 +308,7 @@ def test_the_calibration_also_tries_a_larger_step_and_prefers_the_papers_on_ties
 
 
 def test_candidates_are_described_in_words():
-    from inspector_app.core.calibration import describe_candidate
+    from inspector_app.core.calibration_rule import describe_candidate
 
     assert describe_candidate("train-q01") == "Lr under the 1st percentile of the training losses"  # was "01th"
     assert describe_candidate("val-q90") == "Lr under the 90th percentile of validation Lr(x0)"
