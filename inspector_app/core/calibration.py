@@ -361,7 +361,7 @@ def calibrate(
                 and base.alpha * min(factors) * STEP_DOWN >= ALPHA_MIN):
             factors.append(min(factors) * STEP_DOWN)
             if step_down is not None:
-                step_down(base.alpha * factors[-1], len(good) + len(lit) + len(bad))
+                step_down(base.alpha * factors[-1], n_all + len(bad))
         for c, m in traj.maps.items():
             area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
             candidates[candidate_key(c, factor, params.alpha)] = {

@@ -182,7 +182,8 @@ class RunController(QObject):
         box = QMessageBox(QMessageBox.Icon.Warning, "The projection diverged",
                           f"With α = {p.alpha:g} ({'Adam' if p.optimizer == 'adam' else 'plain step'}) the energy "
                           f"went up instead of down, or stopped being finite, after {final.steps} "
-                          f"iteration{'' if final.steps == 1 else 's'}. The lowest-energy iterate is shown.\n\nLower α and run again "
+                          f"iteration{'' if final.steps == 1 else 's'}. The lowest-energy iterate is shown."
+                          "\n\nLower α and run again "
                           "(Adam moves every pixel by about α per step: try α ≈ 0.01).",
                           QMessageBox.StandardButton.Ok, self._parent)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
