@@ -1,6 +1,7 @@
-"""Projection parameters, with their ranges in one place.
+"""Projection parameters and the stop criterion.
 
-Sliders, command-line flags and defaults all read :data:`RANGES`, so they cannot drift apart.
+Their ranges and defaults live in :mod:`inspector_app.core.ranges` (re-exported here as
+:data:`RANGES`); sliders, command-line flags and defaults all read it, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,41 +11,19 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .ranges import PAPER_STOP, RANGES, Range, check_range
+from .vocabulary import StopKind
+
+__all__ = ["COMPARE", "GRAD_MASKS", "OPTIMIZERS", "RANGES", "STOP_KINDS", "ProjectionParams", "Range", "Stop",
+           "check_range", "parse_stop"]
+
 OPTIMIZERS = ("sgd", "adam")
 GRAD_MASKS = ("recon", "none")
 COMPARE = ("projection", "reconstruction")
 
 
-@dataclass(frozen=True)
-class Range:
-    """Numeric range of one parameter: default, bounds, and whether sliders should be logarithmic."""
-
-    default: float
-    minimum: float
-    maximum: float
-    log: bool = False
-    help: str = ""
-
-
-RANGES: dict[str, Range] = {
-    "alpha": Range(0.5, 1e-4, 100.0, log=True, help="step size α of eq. 5 (learning rate for Adam)"),
-    "lam": Range(0.05, 0.0, 2.0, help="weight λ of the L1 term λ‖x − x0‖₁ that keeps x close to x0 (eq. 4)"),
-    "max_iter": Range(100, 1, 10000, help="maximum number of iterations"),
-    "tol": Range(1e-5, 1e-9, 1e-1, log=True, help="energy convergence: stop when |ΔE| per pixel stays below tol"),
-    "patience": Range(3, 1, 100, help="energy convergence: iterations in a row below tol"),
-    "threshold": Range(0.2, 0.0, 1.0, help="segmentation: pixels with DSSIM above it are anomalous (figure 3)"),
-}
-
-
-def check_range(name: str, value: float) -> float:
-    r = RANGES[name]
-    if not (r.minimum <= value <= r.maximum):
-        raise ValueError(f"{name} = {value:g} is out of range [{r.minimum:g}, {r.maximum:g}]")
-    return value
-
-
 _STOP_RE = re.compile(r"^(none|converge|train-min|train-q(\d{1,2})|lr:([-+0-9.eE]+))$")
-STOP_KINDS = ("none", "converge", "train-min", "train-q", "lr")
+STOP_KINDS = tuple(k.value for k in StopKind)
 
 
 class Stop(str):
@@ -92,12 +71,12 @@ class Stop(str):
         return cls.parse(kind)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> StopKind:
         if self.startswith("train-q"):
-            return "train-q"
+            return StopKind.TRAIN_Q
         if self.startswith("lr:"):
-            return "lr"
-        return str(self)
+            return StopKind.LR
+        return StopKind(str(self))
 
     @property
     def value(self) -> float | None:
@@ -125,7 +104,7 @@ class ProjectionParams:
     optimizer: str = "sgd"
     grad_mask: str = "recon"
     max_iter: int = int(RANGES["max_iter"].default)
-    stop: str = "train-min"
+    stop: str = PAPER_STOP
     tol: float = RANGES["tol"].default
     patience: int = int(RANGES["patience"].default)
     #: E(x_t) above E(x0) + ``diverge_factor`` × max(|E(x0)|, 1) counts as divergence.
