@@ -16,10 +16,10 @@ from inspector_app.core.modelio import load_model
 from inspector_app.core.params import ProjectionParams
 from inspector_app.session import Session
 from inspector_app.session.review import ReviewSession, prepare_folder
-from inspector_app.session.review_file import JSON_NAME
-from inspector_app.session.review_folder import file_sha256
-from inspector_app.session.review_jobs import folder_job
-from inspector_app.session.review_report import report_summary
+from inspector_app.session.review.file import JSON_NAME
+from inspector_app.session.review.folder import file_sha256
+from inspector_app.session.review.jobs import folder_job
+from inspector_app.session.review.report import report_summary
 
 PARAMS = ProjectionParams(max_iter=3, stop="none")
 
@@ -150,7 +150,7 @@ def test_the_reports_histogram_is_logarithmic_for_calibrated_scores(monkeypatch)
     """As in the window: scores and T1 spanning two decades get a log score axis, else linear."""
     from matplotlib.figure import Figure
 
-    from inspector_app.session import review_report as rr
+    from inspector_app.session.review import report as rr
 
     axes = []
 

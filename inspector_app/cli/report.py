@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
 
 def run(a) -> int:
     from ..core.data import atomic_write_bytes, check_writable
-    from ..session.review_file import JSON_NAME
-    from ..session.review_report import build_report, report_summary
+    from ..session.review.file import JSON_NAME
+    from ..session.review.report import build_report, report_summary
 
     src = Path(a.review)
     if src.is_dir():

@@ -9,4 +9,5 @@ thread, and never imports torch (an import-linter contract): only numpy crosses 
 * ``worker`` — superqt workers on the window's own thread pool; :class:`ProjectionRunner`;
 * ``brush``, ``inpaint_tools``, ``inpainting_window`` — the Ω brush and the blind-vs-masked window;
 * ``settings`` — QSettings (INI), the recent-files lists, the saved session values; ``style``.
+* ``review/`` — review mode's part: :class:`~.review.ReviewMode`, the gallery and the score docks.
 """

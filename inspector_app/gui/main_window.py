@@ -35,7 +35,7 @@ from .controls import ControlPanel
 from .file_actions import FileActions
 from .history_bar import HistoryBar
 from .inpaint_tools import InpaintingTools
-from .review_mode import ReviewMode
+from .review import ReviewMode
 from .run_controller import RunController
 from .status_bar import StatusBar
 from .view_controller import ViewController

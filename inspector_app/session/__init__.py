@@ -7,7 +7,12 @@
   :class:`EnergyTrace`;
 * ``pacing`` — :func:`paced`, the one generator that decides which iterates reach the GUI and when;
 * ``jobs`` — what the worker threads run (a paced projection, opening a model, inpainting panels);
-* ``export`` — a run's outputs at the image's size from a frame.
+* ``export`` — a run's outputs at the image's size from a frame;
+* ``assess`` — what the window says about a result: the verdict of a frame, the warnings where model
+  and image do not fit, where the threshold comes from, why a run stopped;
+* ``samples`` — the bundled samples and the models they belong to;
+* ``review/`` — review mode's model: :class:`~.review.ReviewSession` over a folder of parts, their
+  results, the reviewer's verdicts, the review file and the HTML report (see its docstring).
 """
 
 from .frames import EnergyTrace, Frame, FrameHistory

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import open_model, wait_idle, write_png
 from inspector_app.core.verdict import fmt_level, segment
-from inspector_app.session.review_file import JSON_NAME, read_review
+from inspector_app.session.review.file import JSON_NAME, read_review
 
 ITERS = 3
 
@@ -212,7 +212,7 @@ def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folde
     win.close()
     other = make_model_file(tmp_path / "other.safetensors", seed=3)
     asked = []
-    from inspector_app.gui.review_mode import ReviewMode
+    from inspector_app.gui.review import ReviewMode
 
     monkeypatch.setattr(ReviewMode, "ask_conflict", lambda self, text: asked.append(text) or "new")
     win2 = new_window(qtbot, other)

@@ -15,13 +15,13 @@ from inspector_app.core.params import ProjectionParams
 from inspector_app.core.verdict import image_score
 from inspector_app.session import Session
 from inspector_app.session.review import ReviewSession, prepare_folder
-from inspector_app.session.review_file import (
+from inspector_app.session.review.file import (
     CSV_NAME, JSON_NAME, ReviewDoc, ReviewFileError, quarantine, read_review, write_review)
-from inspector_app.session.review_folder import FolderError, file_sha256, scan_folder
-from inspector_app.session.review_jobs import folder_job, rescore
-from inspector_app.session.review_stats import (
+from inspector_app.session.review.folder import FolderError, file_sha256, scan_folder
+from inspector_app.session.review.jobs import folder_job, rescore
+from inspector_app.session.review.stats import (
     confusion, f1_threshold, frr_threshold, model_verdict, model_verdicts, roc)
-from inspector_app.session.review_store import ImageFailure, ResultStore, StoredMaps
+from inspector_app.session.review.store import ImageFailure, ResultStore, StoredMaps
 
 PARAMS = ProjectionParams(max_iter=3, stop="none")
 
@@ -424,7 +424,7 @@ def test_prepare_folder_reports_a_corrupt_review_file(folder):
 
 
 def test_read_only_folder_reviews_elsewhere(folder, tmp_path, monkeypatch):
-    from inspector_app.session import review_file
+    from inspector_app.session.review import file as review_file
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
@@ -455,7 +455,7 @@ def test_cache_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     import os
     import tempfile
 
-    from inspector_app.session import review_store
+    from inspector_app.session.review import store as review_store
 
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
     dead = tmp_path / f"{review_store.PREFIX}999999999-abc"
@@ -471,7 +471,7 @@ def test_cache_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
 
 
 def test_score_histogram_goes_logarithmic_when_scores_span_two_decades():
-    from inspector_app.session.review_stats import LOG_FLOOR, histogram_edges, wants_log_scale
+    from inspector_app.session.review.stats import LOG_FLOOR, histogram_edges, wants_log_scale
 
     good, bad = [1e-4, 2e-4, 1.5e-4], [0.05, 0.3]
     assert wants_log_scale(good + bad, 0.0027)  # a calibrated model: good parts at 1e-4, defects at 0.1

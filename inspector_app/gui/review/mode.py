@@ -2,15 +2,15 @@
 verdicts, tune the threshold on the score distribution.
 
 A part of the main window like the others: it talks to the session and to its own
-:class:`~inspector_app.session.review.ReviewSession` (which owns the folder, the results, the
+:class:`~inspector_app.session.review.session.ReviewSession` (which owns the folder, the results, the
 verdicts and the review file), never to another part. It adds File → Open Folder…, a Review menu
 (PageDown / PageUp, O / D / U verdicts, Delete, C for a comment, G for the ground truth), the
-gallery dock (:mod:`.review_gallery`) and the score-distribution dock (:mod:`.review_histogram`),
+gallery dock (:mod:`.gallery`) and the score-distribution dock (:mod:`.histogram`),
 and the selected image's ground truth, which the views outline on x0 (``Session.set_ground_truth``).
 
 Threads: listing and hashing the folder, hashing the model file and re-scoring the stored maps run
-in :func:`~.worker.run_in_worker`; the folder's projection runs in a :class:`~.worker.ProjectionWorker`
-on :func:`~inspector_app.session.review_jobs.folder_job`, which yields after every iteration (where
+in :func:`~inspector_app.gui.worker.run_in_worker`; the folder's projection runs in a :class:`~inspector_app.gui.worker.ProjectionWorker`
+on :func:`~inspector_app.session.review.jobs.folder_job`, which yields after every iteration (where
 Cancel takes effect) and hands over one batch of small numpy records at a time.
 """
 
@@ -23,16 +23,16 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
-from ..session import RunState, Session
-from ..session.review import ReviewSession
-from ..session.review_file import quarantine
-from ..session.review_folder import FolderError, file_sha256
-from ..session.review_jobs import folder_job, rescore
-from ..session.review_records import FolderOpening, prepare_folder
-from . import settings as st
-from .review_gallery import GalleryPanel
-from .review_histogram import ScorePanel
-from .worker import ProjectionWorker, TaskWorker, run_in_worker
+from ...session import RunState, Session
+from ...session.review.session import ReviewSession
+from ...session.review.file import quarantine
+from ...session.review.folder import FolderError, file_sha256
+from ...session.review.jobs import folder_job, rescore
+from ...session.review.records import FolderOpening, prepare_folder
+from .. import settings as st
+from ..worker import ProjectionWorker, TaskWorker, run_in_worker
+from .gallery import GalleryPanel
+from .histogram import ScorePanel
 
 #: Images projected together by the folder run (the ``project`` command's default).
 BATCH = 8

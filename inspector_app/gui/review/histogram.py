@@ -3,7 +3,7 @@ the verdict threshold T1 (the session's segmentation threshold) and the marginal
 draggable lines; the confusion matrix at those thresholds, the ROC curve with its AUROC, and the
 suggested thresholds (F1-max, lowest under a false-reject rate), each with a button to apply it.
 
-Every value comes from :meth:`~inspector_app.session.review.ReviewSession.stats`; the widgets hold
+Every value comes from :meth:`~inspector_app.session.review.session.ReviewSession.stats`; the widgets hold
 none. Dragging T1 sets ``session.display.threshold``, which moves every verdict and the
 segmentation on screen (one number: :mod:`inspector_app.core.verdict`).
 """
@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ..session.review import ReviewSession
-from ..session.assess import fmt_level
-from ..session.review_stats import LOG_FLOOR, histogram_edges, wants_log_scale
+from ...session.review.session import ReviewSession
+from ...session.assess import fmt_level
+from ...session.review.stats import LOG_FLOOR, histogram_edges, wants_log_scale
 
 CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
 T1_COLOR = (255, 170, 60)

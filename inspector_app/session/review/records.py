@@ -5,7 +5,7 @@
 * :func:`resume_reviews` — the verdicts of a review file applied to the folder's images, only to
   images whose bytes are unchanged; the others are kept as ``stale`` records;
 * :func:`model_conflict` — a review made with another model than the open one;
-* :func:`image_record` — one image's record in the review file (:data:`.review_file.RECORD_FIELDS`).
+* :func:`image_record` — one image's record in the review file (:data:`.file.RECORD_FIELDS`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .review_file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, read_review, review_paths
-from .review_folder import FolderItem, FolderScan, hash_items, scan_folder
-from .review_store import ImageResult
+from .file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, read_review, review_paths
+from .folder import FolderItem, FolderScan, hash_items, scan_folder
+from .store import ImageResult
 
 
 @dataclass
@@ -43,7 +43,7 @@ class FolderOpening:
 
 def prepare_folder(folder) -> FolderOpening:
     """List the folder's parts, hash them, find and read its review file. Reads every image file:
-    call it in a worker. Raises :class:`~.review_folder.FolderError`; an unusable review file is
+    call it in a worker. Raises :class:`~.folder.FolderError`; an unusable review file is
     reported in ``doc_error``, never overwritten."""
     scan = scan_folder(folder)
     hashes = hash_items(scan.items)

@@ -31,8 +31,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.data import IMAGE_EXTENSIONS
-from ..core.pipeline import OUTPUT_SUFFIXES
+from ...core.data import IMAGE_EXTENSIONS
+from ...core.pipeline import OUTPUT_SUFFIXES
 
 GT_GOOD, GT_DEFECTIVE = "good", "defective"
 

@@ -3,9 +3,9 @@ re-score stored maps when the threshold or the minimum area changes.
 
 :func:`folder_job` is a generator for the window's ``GeneratorWorker``: it yields ``None`` after
 every iteration (where the worker may stop it) and, after each batch, the list of
-:class:`~.review_store.ImageResult` / :class:`~.review_store.ImageFailure` of that batch. Images are
+:class:`~.store.ImageResult` / :class:`~.store.ImageFailure` of that batch. Images are
 read, prepared and projected exactly as the ``project`` command does (``core.pipeline.prepare``,
-``core.projection.project`` on a batch); the maps go to the :class:`~.review_store.ResultStore`
+``core.projection.project`` on a batch); the maps go to the :class:`~.store.ResultStore`
 from here, so only small records cross to the GUI thread.
 """
 
@@ -17,15 +17,15 @@ from typing import Generator, Iterable
 import cv2
 import numpy as np
 
-from ..core.checks import fit_warnings, image_channels
-from ..core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
-from ..core.evaluation import HIST_BINS, hist_bins
-from ..core.params import ProjectionParams
-from ..core.pipeline import batch_tensors, prepare
-from ..core.projection import project, to_numpy_image
-from ..core.verdict import image_score, segment
-from .review_folder import GT_GOOD, FolderItem
-from .review_store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
+from ...core.checks import fit_warnings, image_channels
+from ...core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
+from ...core.evaluation import HIST_BINS, hist_bins
+from ...core.params import ProjectionParams
+from ...core.pipeline import batch_tensors, prepare
+from ...core.projection import project, to_numpy_image
+from ...core.verdict import image_score, segment
+from .folder import GT_GOOD, FolderItem
+from .store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
 
 #: Thumbnails are at most this many pixels a side.
 THUMB = 64

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.data import atomic_write_bytes, check_writable
-from ..core.modelio import json_safe
+from ...core.data import atomic_write_bytes, check_writable
+from ...core.modelio import json_safe
 
 FORMAT = "inspector-app review"
 VERSION = 1

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.params import ProjectionParams
+from ...core.params import ProjectionParams
 
 COMPARES = ("projection", "reconstruction")
 #: Cache folders are ``<temp>/inspector-review-<pid>-<random>``; a process that died leaves its own.

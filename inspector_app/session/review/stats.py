@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.evaluation import HIST_FLOOR
-from ..core.metrics import image_auroc, roc_curve_points
+from ...core.evaluation import HIST_FLOOR
+from ...core.metrics import image_auroc, roc_curve_points
 
 MODEL_VERDICTS = ("good", "marginal", "defective")
 

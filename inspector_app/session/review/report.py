@@ -1,6 +1,6 @@
 """A review as one self-contained HTML page, for people without the app (no Qt).
 
-:func:`build_report` reads a review file (:mod:`.review_file`) and writes: the counts (images,
+:func:`build_report` reads a review file (:mod:`.file`) and writes: the counts (images,
 the model's verdicts, the reviewer's verdicts, their agreement, and the ground truth where there is
 one), the histogram of image scores with T1 (and T2), the ROC curve with its AUROC, a grid of the
 parts flagged defective (by the reviewer or by the model) with the segmentation drawn over them
@@ -24,12 +24,12 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from ..core.data import ImageError, read_image, to_uint8
-from ..core.params import ProjectionParams
-from ..core.verdict import fmt_level
-from .review_file import ReviewDoc, read_review
-from .review_folder import file_sha256
-from .review_stats import confusion, frr_threshold, f1_threshold, histogram_edges, model_verdict, roc, wants_log_scale
+from ...core.data import ImageError, read_image, to_uint8
+from ...core.params import ProjectionParams
+from ...core.verdict import fmt_level
+from .file import ReviewDoc, read_review
+from .folder import file_sha256
+from .stats import confusion, frr_threshold, f1_threshold, histogram_edges, model_verdict, roc, wants_log_scale
 
 GT_BGR = (110, 230, 70)  # the window's ground-truth green, in OpenCV's order
 
@@ -120,9 +120,9 @@ def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None,
               notes: list[str], batch: int = 8) -> dict[str, np.ndarray]:
     """The flagged parts with the segmentation and the ground truth drawn over them (uint8 RGB at the
     image's size), from a new projection with the review's model and parameters."""
-    from ..core.modelio import load_model
-    from ..core.pipeline import batch_tensors, finish, overlay, prepare
-    from ..core.projection import run_to_end
+    from ...core.modelio import load_model
+    from ...core.pipeline import batch_tensors, finish, overlay, prepare
+    from ...core.projection import run_to_end
 
     want = (doc.header.get("model") or {}).get("sha256")
     path = model or (doc.header.get("model") or {}).get("path")
@@ -324,7 +324,7 @@ def _parameters(sc: _Scored, folder: Path) -> list[tuple]:
 def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
                  max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
     """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes
-    it carries (what could not be shown). Raises :class:`~.review_file.ReviewFileError`."""
+    it carries (what could not be shown). Raises :class:`~.file.ReviewFileError`."""
     review_path = Path(review_path)
     doc = read_review(review_path)
     folder = _folder_of(doc, review_path)

@@ -1,9 +1,9 @@
 """The results of a folder run, in memory (no Qt, no signals).
 
-One :class:`FolderResults` per open folder: one :class:`~.review_store.ImageResult` (or an error
+One :class:`FolderResults` per open folder: one :class:`~.store.ImageResult` (or an error
 line) per image, the per-class pixel histograms summed over the folder for its pixel AUROC, the
 parameters of the run that made them, and its progress. The maps themselves stay in the
-:class:`~.review_store.ResultStore` on disk. :class:`~.review.ReviewSession` owns one and emits
+:class:`~.store.ResultStore` on disk. :class:`~.session.ReviewSession` owns one and emits
 the signals; this class only keeps the numbers.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.evaluation import binned_auroc
-from ..core.params import ProjectionParams
-from .frames import Frame
-from .review_store import ImageFailure, ImageResult, StoredMaps
+from ...core.evaluation import binned_auroc
+from ...core.params import ProjectionParams
+from ..frames import Frame
+from .store import ImageFailure, ImageResult, StoredMaps
 
 
 def stored_frame(r: ImageResult, m: StoredMaps) -> Frame:
@@ -115,7 +115,7 @@ class FolderResults:
         return out, rescore
 
     def apply_rescore(self, values: dict, key: tuple) -> list[int]:
-        """Results of :func:`~.review_jobs.rescore` made for ``key``; returns the indices changed."""
+        """Results of :func:`~.jobs.rescore` made for ``key``; returns the indices changed."""
         changed = []
         for i, (scores, area, iou) in values.items():
             r = self.results[i]

@@ -1,15 +1,15 @@
 """Review mode's model: a folder of parts, their results, the reviewer's verdicts (no Qt).
 
-A :class:`ReviewSession` sits beside the window's :class:`~.model.Session` and shares its display
+A :class:`ReviewSession` sits beside the window's :class:`~inspector_app.session.model.Session` and shares its display
 settings: the segmentation threshold ``display.threshold`` is T1, the verdict threshold, and
 ``display.min_area`` the smallest region counted, so one number moves the histogram's line, every
 image's verdict and the segmentation on screen together (:mod:`inspector_app.core.verdict`). An
-optional second threshold T2 ≥ T1 makes a marginal band (:mod:`.review_stats`).
+optional second threshold T2 ≥ T1 makes a marginal band (:mod:`.stats`).
 
-It holds the folder's parts (:mod:`.review_folder`), their results (:mod:`.review_results`; maps
-on disk, :mod:`.review_store`), the verdicts (:mod:`.review_records`), the filter and the selection.
+It holds the folder's parts (:mod:`.folder`), their results (:mod:`.results`; maps
+on disk, :mod:`.store`), the verdicts (:mod:`.records`), the filter and the selection.
 Selecting an image puts it into the session with its stored result (nothing runs); a verdict is
-written at once to the review file (:mod:`.review_file`). Worker threads are the window's business:
+written at once to the review file (:mod:`.file`). Worker threads are the window's business:
 this model hands out what to project (:meth:`begin_run`) and takes what came back.
 
 Signals: ``opened()``, ``closed()``, ``rows_changed(list | None)`` (rows whose data changed; None:
@@ -27,19 +27,19 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from .. import __version__
-from ..core.data import ImageError, read_image
-from ..core.params import ProjectionParams
-from ..core.pipeline import SCORE_DEFINITION
-from .frames import Frame
-from .model import Session
-from .review_file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
-from .review_folder import GT_DEFECTIVE, GT_GOOD, FolderScan
-from .review_jobs import read_gt
-from .review_records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
-from .review_results import FolderResults, stored_frame
-from .review_stats import MODEL_VERDICTS, FolderStats, folder_stats, model_verdict
-from .review_store import ResultStore
+from ... import __version__
+from ...core.data import ImageError, read_image
+from ...core.params import ProjectionParams
+from ...core.pipeline import SCORE_DEFINITION
+from ..frames import Frame
+from ..model import Session
+from .file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
+from .folder import GT_DEFECTIVE, GT_GOOD, FolderScan
+from .jobs import read_gt
+from .records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
+from .results import FolderResults, stored_frame
+from .stats import MODEL_VERDICTS, FolderStats, folder_stats, model_verdict
+from .store import ResultStore
 
 __all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
 
@@ -95,7 +95,7 @@ class ReviewSession:
         self._dirty = False
         self._selecting = False
 
-    # The folder run's results (:class:`~.review_results.FolderResults`): one per image, None until projected.
+    # The folder run's results (:class:`~.results.FolderResults`): one per image, None until projected.
     results = property(lambda self: self.folder_results.results)
     errors = property(lambda self: self.folder_results.errors)
     run_params = property(lambda self: self.folder_results.params)
@@ -281,7 +281,7 @@ class ReviewSession:
         return self.folder_results.stale_indices(self.area_key(), self.min_area)
 
     def apply_rescore(self, values: dict, key: tuple) -> None:
-        """Results of :func:`~.review_jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
+        """Results of :func:`~.jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
         changed = self.folder_results.apply_rescore(values, key)
         if changed:
             self.rows_changed.emit(changed)
@@ -309,7 +309,7 @@ class ReviewSession:
 
     def stats(self) -> FolderStats:
         """Scores, labels, the confusion matrix at T1/T2, the ROC curve, the suggested thresholds,
-        the folder's pixel AUROC and mean IoU (see :mod:`.review_stats`)."""
+        the folder's pixel AUROC and mean IoU (see :mod:`.stats`)."""
         idx = [i for i, r in enumerate(self.results) if r is not None]
         labels = [np.nan if (lab := self.label(i)) is None else lab for i in idx]
         ious = [self.results[i].iou for i in idx if self.items[i].gt == GT_DEFECTIVE]
@@ -450,7 +450,7 @@ class ReviewSession:
 
     # ================================================================== the review file
     def record(self, i: int) -> dict[str, Any]:
-        """Image ``i``'s record in the review file (:func:`~.review_records.image_record`)."""
+        """Image ``i``'s record in the review file (:func:`~.records.image_record`)."""
         r = self.results[i]
         params = (self.run_params or self.session.params.to_params()).to_dict() if r is not None else None
         shown = {"score": self.score(i), "model_verdict": self.model_verdict(i), "threshold": self.threshold,

@@ -1,0 +1,23 @@
+"""Review mode's model (no Qt): a folder of parts, their results, the reviewer's verdicts, the
+review file and the report. The window talks to one :class:`ReviewSession`; the command line reads
+the review file (``report``) through :mod:`.file` and :mod:`.report`.
+
+* ``session`` — :class:`ReviewSession`, the one owner of the open folder, its results, the
+  verdicts, the thresholds T1/T2, the filter and the selection (psygnal signals);
+* ``folder`` — which files of a folder are parts, and their ground truth (MVTec layout, sibling
+  ``*_mask`` files); SHA-256 of the images;
+* ``records`` — opening a folder (:func:`prepare_folder`, in a worker), the review file's verdicts
+  resumed on unchanged images, a review made with another model, one image's record;
+* ``file`` — the review file itself (``inspector-review.json`` and its CSV), written atomically;
+* ``jobs`` — what a worker thread runs: projecting the folder batch by batch, re-scoring stored maps;
+* ``results`` — the folder run's results in memory, one small record per image;
+* ``store`` — the maps on disk behind a bounded LRU cache;
+* ``stats`` — verdict bands, histograms, ROC, confusion matrix, suggested thresholds;
+* ``report`` — a review file as one self-contained HTML page.
+"""
+
+from .records import FolderOpening, Review, prepare_folder
+from .session import FILTERS, LABEL_SOURCES, ReviewSession
+from .stats import FolderStats
+
+__all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
