@@ -11,6 +11,12 @@ def add_parser(sub) -> None:
 
 
 def run(a) -> int:
+    from .common import fail
+    from .display import screen_problem
+
+    problem = screen_problem()  # before Qt is asked for a platform (it would abort with its own text)
+    if problem is not None:
+        return fail(problem)
     from ..gui.app import run_app
 
     return run_app(model=getattr(a, "model", None), image=getattr(a, "image", None))
