@@ -3,8 +3,6 @@ verdicts the model's defaults give on its test images."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .common import UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings
 
 
@@ -25,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-curve", action="store_true", help="skip the per-iteration (figure 5) runs")
     p.add_argument("--json", default=None, help="write all figures to this JSON file")
     p.add_argument("--plot", default=None, help="write the figure-5 curves to this PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace --json / --plot when they exist")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -34,10 +33,11 @@ def run(a) -> int:
 
     from tqdm import tqdm
 
-    from ..core.data import atomic_write_bytes, check_writable
+    from ..core.data import check_writable
     from ..core.evaluation import (diverged_note, evaluate, load_category, markdown_table, plateau_iteration,
                                    plot_curve)
     from ..core.modelio import json_safe, load_model
+    from ..core.outputs import OutputGuard, data_files
 
     if a.iterations < 1:
         raise UsageError("--iterations must be at least 1")
@@ -48,8 +48,11 @@ def run(a) -> int:
     if a.min_area is not None and a.min_area < 1:
         raise UsageError("--min-area must be at least 1")
     params_from_args(a)
+    guard = OutputGuard(inputs=[a.model, *data_files(a.data)], overwrite=a.overwrite,
+                        hint="choose another file or add --overwrite")
     for target in (a.json, a.plot):
         if target:
+            guard.check(target)  # never an input, a device or someone's file
             check_writable(target)  # before the computation, not after
     category = load_category(a.data)
     loaded = load_model(a.model, a.device)
@@ -70,9 +73,9 @@ def run(a) -> int:
         print(f"figure 5: 95 % of the AUROC gain reached at: {reached('plain')} (plain step); "
               f"{reached('tuned')} (eq. 8)")
     if a.json:
-        atomic_write_bytes(a.json, json.dumps(json_safe(res), indent=1, allow_nan=False).encode())
+        guard.write_bytes(a.json, json.dumps(json_safe(res), indent=1, allow_nan=False).encode())
         print(f"wrote {a.json}")
     if a.plot:
-        plot_curve(res, Path(a.plot))
+        plot_curve(res, guard.check(a.plot))
         print(f"wrote {a.plot}")
     return 0

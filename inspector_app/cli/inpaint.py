@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
                    help="only the blind run (eq. 8); --mask is then optional (it still gives Telea and psnr_mask)")
     p.add_argument("--ground-truth", default=None, metavar="CLEAN", help="the clean image, for PSNR / SSIM")
     p.add_argument("--name", default=None, help="output file prefix (default: the image's file name)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     add_projection_flags(p, defaults={
         "alpha": None, "lam": None, "tol": None, "patience": None, "optimizer": None,
         "max_iter": None, "stop": None}, helps={
@@ -73,17 +74,41 @@ def _fmt(v: float) -> str:
     return "inf" if v == float("inf") else f"{v:.2f}"
 
 
+def _planned(a, modes) -> list[str]:
+    """The files this run writes in ``--out``, by name (the panels of ``run_comparison``)."""
+    from ..core.inpainting import PANELS
+
+    name = a.name or Path(a.image).stem
+    wanted = {"corrupted", "reconstruction", *modes, *(["telea"] if a.mask else []),
+              *(["ground_truth"] if a.ground_truth else [])}
+    return [f"{name}_{k}.png" for k in PANELS if k in wanted] + [f"{name}_inpaint.json"]
+
+
 def run(a) -> int:
+    """Inpaint, holding ``--out`` for this run; nothing but this run's own files is written there."""
+    from ..core.outputs import OutputGuard, folder_lock
+
+    if a.name is not None and (not a.name.strip() or Path(a.name).name != a.name or a.name in (".", "..")):
+        raise UsageError(f"--name {a.name!r}: a file name prefix, without folders")
+    out = Path(a.out)
+    guard = OutputGuard(inputs=[a.model, a.image, a.mask, a.ground_truth], overwrite=a.overwrite,
+                        hint="choose another --out or --name, or add --overwrite")
+    if not a.blind and not a.mask:
+        raise UsageError("inpaint needs --mask (the corrupted region Ω), or --blind for the blind run only")
+    modes = ("blind",) if a.blind else ("blind", "masked")
+    if out.is_dir() or not out.exists():
+        guard.check_all(out / f for f in _planned(a, modes))  # before the model loads
+    with folder_lock(out):
+        return _run(a, guard)
+
+
+def _run(a, guard) -> int:
     from .. import __version__
-    from ..core.data import atomic_write_bytes, read_image, write_image
+    from ..core.data import read_image, write_image
     from ..core.inpainting import model_inpainting, run_comparison
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
 
-    if a.name is not None and (not a.name.strip() or Path(a.name).name != a.name or a.name in (".", "..")):
-        raise UsageError(f"--name {a.name!r}: a file name prefix, without folders")
-    if not a.blind and not a.mask:
-        raise UsageError("inpaint needs --mask (the corrupted region Ω), or --blind for the blind run only")
     modes = ("blind",) if a.blind else ("blind", "masked")
     params = {m: _params(a, m) for m in modes}  # bad flags are refused before the model loads
     loaded = load_model(a.model, a.device)
@@ -110,8 +135,9 @@ def run(a) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = a.name or Path(a.image).stem
     files = {}
+    guard.check_all(out / f for f in _planned(a, modes))
     for panel, img in res.panels.items():
-        files[panel] = write_image(out / f"{name}_{panel}.png", img).name
+        files[panel] = write_image(guard.check(out / f"{name}_{panel}.png"), img).name
     info = {
         "version": __version__,
         "name": name,
@@ -134,7 +160,7 @@ def run(a) -> int:
         "files": files,
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    atomic_write_bytes(out / f"{name}_inpaint.json", json.dumps(info, indent=2).encode())
+    guard.write_bytes(out / f"{name}_inpaint.json", json.dumps(info, indent=2).encode())
     if not a.quiet:
         for mode, r in res.runs.items():
             print(f"{name} {mode}: {r.iterations} iterations ({r.stop_reason})")

@@ -135,9 +135,32 @@ def _existing_outputs(jobs: list[Job], out_dir: Path) -> list[Path]:
     return hits
 
 
+def _check_outputs(a, jobs: list[Job], out_dir: Path) -> None:
+    """Every planned file: never an input (``--out`` may be the input folder), a device or a
+    bundled resource, even with ``--overwrite`` (:class:`inspector_app.core.outputs.OutputGuard`)."""
+    from ..core.outputs import OutputGuard
+    from ..core.pipeline import output_paths
+
+    guard = OutputGuard(inputs=[*(j.source for j in jobs), a.model, a.mask], overwrite=True)
+    guard.check_all([out_dir / SUMMARY, *(p for j in jobs for p in output_paths(out_dir, j.name).values())])
+
+
 # ------------------------------------------------------------------------------------------ run
 
 def run(a) -> int:
+    """Project the inputs, holding ``--out`` for this run (a second run into it is refused at once)."""
+    from ..core.data import check_writable
+    from ..core.outputs import folder_lock
+
+    out_dir = Path(a.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder")
+    check_writable(out_dir / SUMMARY)
+    with folder_lock(out_dir):
+        return _run(a)
+
+
+def _run(a) -> int:
     from tqdm import tqdm
 
     from ..core.data import check_writable
@@ -162,6 +185,7 @@ def run(a) -> int:
     if existing and not a.overwrite:
         raise UsageError(f"{existing[0]} exists ({len(existing)} result file(s) already in {out_dir}); "
                          "choose another --out or add --overwrite")
+    _check_outputs(a, jobs, out_dir)
     check_writable(out_dir / SUMMARY)
 
     loaded = load_model(a.model, a.device)
@@ -196,12 +220,9 @@ def run(a) -> int:
 def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare: str, threshold: float,
                   min_area: int, threshold_source: str, problems: list[str]) -> list[dict]:
     """Read, project, decide and write one batch; unreadable inputs are reported and skipped."""
-    from ..core.checks import fit_warnings, image_channels
     from ..core.data import ImageError, read_image
-    from ..core.pipeline import batch_tensors, finish, prepare, write_outputs
-    from ..core.projection import run_to_end
+    from ..core.pipeline import prepare, shape_groups
 
-    model = loaded.model
     ready = []
     for job in jobs:
         try:
@@ -215,20 +236,40 @@ def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare
             problems.append(msg)
     if not ready:
         return []
+    by_index: dict[int, dict] = {}
+    for group in shape_groups([r[1] for r in ready]):  # one projection batch per working size
+        part = [ready[i] for i in group]
+        for i, row in zip(group, _project_group(part, loaded, params, out_dir, compare, threshold, min_area,
+                                                threshold_source, problems)):
+            if row is not None:
+                by_index[i] = row
+    return [by_index[i] for i in sorted(by_index)]
+
+
+def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, threshold: float, min_area: int,
+                   threshold_source: str, problems: list[str]) -> list[dict | None]:
+    """Project images of one working size as one batch; one row each (None where it diverged)."""
+    from ..core.checks import fit_warnings, image_channels
+    from ..core.pipeline import batch_tensors, finish, write_outputs
+    from ..core.projection import run_to_end
+
+    model = loaded.model
     x0, mask = batch_tensors([r[1] for r in ready])
     t0 = time.perf_counter()
     first, last, curves = run_to_end(model, x0, params, mask=mask)
     dt = (time.perf_counter() - t0) / len(ready)
-    rows = []
+    rows: list[dict | None] = []
     for j, (job, prep, img) in enumerate(ready):
         if last.stop_reasons[j] == "diverged":  # x_T fell back to an early iterate: no verdict to give
             problems.append(f"{job.source}: the projection diverged with α = {params.alpha:g} (the energy rose "
                             f"instead of falling; stopped at t = {int(last.steps[j])}), so there is no verdict; "
                             f"use a smaller --alpha (e.g. {params.alpha / 10:.3g}) or --optimizer adam")
+            rows.append(None)
             continue
         lr0 = float(first.recon_loss[j])
         warns = fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
-                             last.lr_threshold, loaded.meta.get("calibration"), loaded.training_stats)
+                             last.lr_threshold, loaded.meta.get("calibration"), loaded.training_stats,
+                             working_scale=loaded.working_scale)
         for w in warns:
             warn(f"{job.source}: {w['message']}")
         out = finish(prep, last, j, compare=compare, threshold=threshold, min_area=min_area,

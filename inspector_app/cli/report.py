@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
 
 
 def run(a) -> int:
-    from ..core.data import atomic_write_bytes, check_writable
+    from ..core.data import check_writable
+    from ..core.outputs import OutputGuard
     from ..session.review.file import JSON_NAME
     from ..session.review.report import build_report, report_summary
 
@@ -38,9 +39,12 @@ def run(a) -> int:
         raise UsageError(f"--out {out} is a folder; give the HTML file's name")
     if out.exists() and not a.overwrite:
         raise UsageError(f"{out} exists; choose another --out or add --overwrite")
+    guard = OutputGuard(inputs=[src, src.with_suffix(".csv"), a.model], overwrite=a.overwrite,
+                        hint="choose another --out or add --overwrite")
+    guard.check(out)  # never the review file, a device or the bundled resources
     check_writable(out)
     page, notes = build_report(src, model=a.model, device=a.device, max_parts=a.max_parts)
-    atomic_write_bytes(out, page.encode("utf-8"))
+    guard.write_bytes(out, page.encode("utf-8"))
     for n in notes:
         print(f"inspector-app: note: {n}")
     info = report_summary(page)

@@ -6,13 +6,14 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
 import torch
 
 from .imageinfo import header_size
+from .outputs import atomic_write, atomic_write_bytes  # noqa: F401 - the writers' historical home
 from .imageops import convert_channels, resize_image, to_uint8  # noqa: F401 - the reading helpers' own names
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -125,39 +126,6 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
         raise ImageError(p, "could not be encoded")
     atomic_write_bytes(p, buf.tobytes())
     return p
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    An interrupted or failed write never leaves a half file in place of a good one.
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
