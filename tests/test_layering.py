@@ -93,3 +93,16 @@ def test_no_import_circle_outside_core_and_cli():
 
 def test_no_import_circle_anywhere():
     assert not import_circles()
+
+
+def test_the_window_talks_to_the_review_package_only():
+    """The window's review part goes through :class:`ReviewSession` and the names of the
+    ``session.review`` package, never into its modules (issue 23, item 4)."""
+    import grimp
+
+    g = grimp.build_graph("inspector_app")
+    window = [m for m in g.modules if m.startswith("inspector_app.gui")]
+    inner = {m for m in g.modules if m.startswith("inspector_app.session.review.")}
+    bad = sorted((m, t) for m in window for t in g.find_modules_directly_imported_by(m) & inner)
+    assert not bad, bad
+    assert "inspector_app.session.review" in g.find_modules_directly_imported_by("inspector_app.gui.review.mode")

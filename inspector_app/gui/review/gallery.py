@@ -1,5 +1,5 @@
 """The gallery of review mode: one sortable, filterable row per image, bound to a
-:class:`~inspector_app.session.review.session.ReviewSession` (which holds every value shown).
+:class:`~inspector_app.session.review.ReviewSession` (which holds every value shown).
 
 Columns: the thumbnail and name, the image score, the model's verdict (good / marginal /
 defective at T1, T2), the reviewer's verdict, the ground truth, the anomalous area and the IoU
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...session.assess import fmt_level
-from ...session.review.session import FILTERS, ReviewSession
+from ...session.review import FILTERS, ReviewSession
 
 COLUMNS = ("image", "score", "model", "reviewer", "truth", "area %", "IoU")
 TIPS = (

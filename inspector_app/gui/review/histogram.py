@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
-from ...session.review.session import ReviewSession
 from ...session.assess import fmt_level
-from ...session.review.stats import LOG_FLOOR, histogram_edges, wants_log_scale
+from ...session.review import LOG_FLOOR, ReviewSession
 
 CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
 T1_COLOR = (255, 170, 60)
@@ -350,9 +349,8 @@ class ScorePanel(QWidget):
         rv = self.review
         self.label_combo.setEnabled(rv.scan is not None and rv.scan.has_ground_truth)
         s = self._stats = rv.stats()
-        marks = (float(self.display.threshold), rv.marginal_upper)
-        self._set_log(wants_log_scale(s.scores, *marks))
-        edges = histogram_edges(s.scores, *marks, log=self.log_x)
+        self._set_log(s.log_scale)
+        edges = s.edges
         known = ~np.isnan(s.labels)
         groups = {"good": s.scores[known & (s.labels == 0)], "defective": s.scores[known & (s.labels == 1)],
                   "unlabelled": s.scores[~known]}

@@ -2,15 +2,16 @@
 verdicts, tune the threshold on the score distribution.
 
 A part of the main window like the others: it talks to the session and to its own
-:class:`~inspector_app.session.review.session.ReviewSession` (which owns the folder, the results, the
-verdicts and the review file), never to another part. It adds File → Open Folder…, a Review menu
+:class:`~inspector_app.session.review.ReviewSession` (which owns the folder, the results, the
+verdicts and the review file; everything of the review the window uses goes through it), never to
+another part. It adds File → Open Folder…, a Review menu
 (PageDown / PageUp, O / D / U verdicts, Delete, C for a comment, G for the ground truth), the
 gallery dock (:mod:`.gallery`) and the score-distribution dock (:mod:`.histogram`),
 and the selected image's ground truth, which the views outline on x0 (``Session.set_ground_truth``).
 
 Threads: listing and hashing the folder, hashing the model file and re-scoring the stored maps run
 in :func:`~inspector_app.gui.worker.run_in_worker`; the folder's projection runs in a :class:`~inspector_app.gui.worker.ProjectionWorker`
-on :func:`~inspector_app.session.review.jobs.folder_job`, which yields after every iteration (where
+on :meth:`ReviewSession.run_job <inspector_app.session.review.ReviewSession.run_job>`, which yields after every iteration (where
 Cancel takes effect) and hands over one batch of small numpy records at a time.
 """
 
@@ -24,11 +25,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from ...session import RunState, Session
-from ...session.review.session import ReviewSession
-from ...session.review.file import quarantine
-from ...session.review.folder import FolderError, file_sha256
-from ...session.review.jobs import folder_job, rescore
-from ...session.review.records import FolderOpening, prepare_folder
+from ...session.review import FolderError, FolderOpening, ReviewSession
 from .. import settings as st
 from ..worker import ProjectionWorker, TaskWorker, run_in_worker
 from .gallery import GalleryPanel
@@ -167,18 +164,17 @@ class ReviewMode(QObject):
             return False
         self.cancel_run(wait=True)
         self.session.notice.emit(f"opening {p} …", 0)
-        self._start_task(prepare_folder, p, on_result=lambda op: self._on_prepared(op, show_errors),
+        self._start_task(self.review.prepare, p, on_result=lambda op: self._on_prepared(op, show_errors),
                          on_error=lambda e: self._error("Open folder", str(e) if isinstance(e, FolderError)
                                                         else f"{p}: {type(e).__name__}: {e}", show_errors))
         return True
 
     def _on_prepared(self, op: FolderOpening, show_errors: bool = True) -> None:
         rv = self.review
+        notes, moved = rv.open_prepared(op)
         if op.doc_error is not None:
-            moved = quarantine(op.json_path) if op.json_path.exists() else None
             self._error("Review file not usable", f"{op.doc_error}\n\nIt was kept as {moved} and a new review starts."
                         if moved else op.doc_error, show_errors)
-        notes = rv.open(op.scan, op.hashes, op.doc, op.json_path, op.csv_path)
         self._threshold_restored = False
         st.set_last_dir("folder", str(op.scan.root))
         self.show_docks()
@@ -249,7 +245,7 @@ class ReviewMode(QObject):
         if key and sha is None:
             if not self._awaiting_sha:
                 self._awaiting_sha = True
-                self._start_task(file_sha256, key[0], on_result=lambda h: self._sha_done(key, h, resume),
+                self._start_task(self.review.sha256, key[0], on_result=lambda h: self._sha_done(key, h, resume),
                                  on_error=lambda _e: self._sha_done(key, "", resume))
             return False
         conflict = rv.model_conflict(sha or None)
@@ -265,10 +261,9 @@ class ReviewMode(QObject):
         except ValueError as e:
             QMessageBox.critical(self.window, "Bad parameters", str(e))
             return False
-        todo, generation = rv.begin_run(params, resume=resume)
+        job = rv.run_job(s.loaded, params, resume=resume, batch=self.batch)
         self._cancelled = False
-        w = ProjectionWorker(folder_job, s.loaded, todo, params, rv.store, generation=generation,
-                             compare=rv.compare, threshold=rv.threshold, min_area=rv.min_area, batch=self.batch)
+        w = ProjectionWorker(job)
         w.yielded.connect(self._on_batch, Qt.ConnectionType.QueuedConnection)
         w.finished.connect(lambda w=w: self._on_run_finished(w), Qt.ConnectionType.QueuedConnection)
         w.errored.connect(lambda e: self._error("Projecting the folder failed", f"{type(e).__name__}: {e}", True))
@@ -367,13 +362,10 @@ class ReviewMode(QObject):
 
     def _rescore_if_needed(self) -> None:
         rv = self.review
-        if self._rescoring or not rv.is_open or rv.store is None:
+        job = None if self._rescoring or not rv.is_open else rv.rescore_job()
+        if job is None:
             return
-        stale, scores = rv.stale_indices()
-        if not stale:
-            return
-        key = rv.area_key()
-        known = None if scores else {i: rv.results[i].score(key[0]) for i in stale}
+        key, fn = job
         self._rescoring = True
 
         def done(values) -> None:
@@ -386,7 +378,7 @@ class ReviewMode(QObject):
             self._rescoring = False
             self.session.notice.emit(f"re-scoring failed: {e}", 10000)
 
-        self._start_task(rescore, rv.store, stale, key[0], key[1], key[2], known, on_result=done, on_error=failed)
+        self._start_task(fn, on_result=done, on_error=failed)
 
     # ================================================================== navigation and verdicts
     def step(self, delta: int) -> None:

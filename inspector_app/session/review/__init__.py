@@ -4,6 +4,8 @@ the review file (``report``) through :mod:`.file` and :mod:`.report`.
 
 * ``session`` — :class:`ReviewSession`, the one owner of the open folder, its results, the
   verdicts, the thresholds T1/T2, the filter and the selection (psygnal signals);
+* ``queries`` — :class:`~.queries.ReviewQueries`, the session's read-only half: scores and verdicts
+  at the thresholds in use, labels, statistics, filters;
 * ``folder`` — which files of a folder are parts, and their ground truth (MVTec layout, sibling
   ``*_mask`` files); SHA-256 of the images;
 * ``records`` — opening a folder (:func:`prepare_folder`, in a worker), the review file's verdicts
@@ -16,8 +18,10 @@ the review file (``report``) through :mod:`.file` and :mod:`.report`.
 * ``report`` — a review file as one self-contained HTML page.
 """
 
+from .folder import FolderError
 from .records import FolderOpening, Review, prepare_folder
 from .session import FILTERS, LABEL_SOURCES, ReviewSession
-from .stats import FolderStats
+from .stats import LOG_FLOOR, FolderStats
 
-__all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
+__all__ = ["FILTERS", "LABEL_SOURCES", "LOG_FLOOR", "FolderError", "FolderOpening", "FolderStats", "Review",
+           "ReviewSession", "prepare_folder"]

@@ -148,7 +148,8 @@ def folder_job(
                     params=last.params, energy=np.asarray(rows[j], np.float64), thumbnail=thumbnail(prep.original),
                     shape=tuple(img.shape[:2]), seconds=dt,
                     warnings=fit_warnings(img.shape, image_channels(img), size, model.channels, lr0,
-                                          last.lr_threshold, calibration, loaded.training_stats),
+                                          last.lr_threshold, calibration, loaded.training_stats,
+                                          working_scale=loaded.working_scale),
                     area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
                     pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None,
                 ))

@@ -21,8 +21,9 @@ all), ``verdicts_changed()`` (the model's verdicts moved: thresholds, band, scor
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from psygnal import Signal
@@ -34,21 +35,18 @@ from ...core.pipeline import SCORE_DEFINITION
 from ..frames import Frame
 from ..model import Session
 from .file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
-from .folder import GT_DEFECTIVE, GT_GOOD, FolderScan
-from .jobs import read_gt
+from .folder import FolderScan, file_sha256
+from .jobs import folder_job, read_gt, rescore
 from .records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
 from .results import FolderResults, stored_frame
-from .stats import MODEL_VERDICTS, FolderStats, folder_stats, model_verdict
+from .queries import FILTERS, LABEL_SOURCES, ReviewQueries
+from .stats import MODEL_VERDICTS, FolderStats
 from .store import ResultStore
 
 __all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
 
-FILTERS = ("all", "unreviewed", "disagreements", "marginal")
-LABEL_SOURCES = ("ground_truth", "reviewer")
-
-
-class ReviewSession:
-    """See the module docstring."""
+class ReviewSession(ReviewQueries):
+    """See the module docstring; what it answers without changing anything is :class:`~.queries.ReviewQueries`."""
 
     opened = Signal()
     closed = Signal()
@@ -95,20 +93,7 @@ class ReviewSession:
         self._dirty = False
         self._selecting = False
 
-    # The folder run's results (:class:`~.results.FolderResults`): one per image, None until projected.
-    results = property(lambda self: self.folder_results.results)
-    errors = property(lambda self: self.folder_results.errors)
-    run_params = property(lambda self: self.folder_results.params)
-    running = property(lambda self: self.folder_results.running)
-
     # ================================================================== folder
-    @property
-    def is_open(self) -> bool:
-        return self.scan is not None
-
-    def __len__(self) -> int:
-        return len(self.items)
-
     def open(self, scan: FolderScan, hashes: list[str | None], doc: ReviewDoc | None,
              json_path: Path, csv_path: Path, store: ResultStore | None = None) -> list[str]:
         """Show the parts of ``scan`` (``hashes``: their SHA-256) and resume the review ``doc``.
@@ -129,6 +114,17 @@ class ReviewSession:
         self.band_changed.emit(self.marginal_upper)
         self.labels_changed.emit(self.label_source)
         return notes
+
+    #: Opening a folder, in the window's worker (touches no state): a :class:`FolderOpening`.
+    prepare = staticmethod(prepare_folder)
+    #: The SHA-256 of a file (the model's), in the window's worker.
+    sha256 = staticmethod(file_sha256)
+
+    def open_prepared(self, op: FolderOpening) -> tuple[list[str], Path | None]:
+        """Open what :meth:`prepare` found; an unusable review file is put aside first (renamed with the
+        time) and a new review starts. Returns the lines of :meth:`open` and where the unusable file went."""
+        moved = quarantine(op.json_path) if op.doc_error is not None and op.json_path.exists() else None
+        return self.open(op.scan, op.hashes, op.doc, op.json_path, op.csv_path), moved
 
     def _resume(self, doc: ReviewDoc) -> list[str]:
         self.doc_header = dict(doc.header)
@@ -202,6 +198,13 @@ class ReviewSession:
         self.verdicts_changed.emit()
         return todo, self.store.generation
 
+    def run_job(self, loaded, params: ProjectionParams, resume: bool = False, batch: int = 8) -> Callable:
+        """:meth:`begin_run`, and the generator function the window's worker runs for it
+        (:func:`~.jobs.folder_job` bound to this folder's images, store and thresholds)."""
+        todo, generation = self.begin_run(params, resume)
+        return partial(folder_job, loaded, todo, params, self.store, generation=generation, compare=self.compare,
+                       threshold=self.threshold, min_area=self.min_area, batch=batch)
+
     def can_resume(self, params: ProjectionParams) -> bool:
         """Some images have no result yet, and the others were made with ``params``."""
         return self.folder_results.can_resume(params)
@@ -229,26 +232,7 @@ class ReviewSession:
         """Seconds left in the folder run, from its pace so far (None before the first batch)."""
         return self.folder_results.eta()
 
-    @property
-    def n_done(self) -> int:
-        return self.folder_results.n_done
-
     # ================================================================== thresholds
-    @property
-    def threshold(self) -> float:
-        return float(self.session.display.threshold)
-
-    @property
-    def compare(self) -> str:
-        return self.session.display.compare
-
-    @property
-    def min_area(self) -> int:
-        return int(self.session.display.min_area)
-
-    def area_key(self) -> tuple:
-        return (self.compare, self.threshold, self.min_area)
-
     def set_marginal_upper(self, t2: float | None) -> None:
         """T2 of the marginal band (None: no band); kept ≥ T1."""
         if t2 is not None:
@@ -267,18 +251,15 @@ class ReviewSession:
             self._dirty = True
             self.verdicts_changed.emit()
 
-    def score(self, i: int) -> float | None:
-        r = self.results[i]
-        return None if r is None else r.score(self.compare)
-
-    def model_verdict(self, i: int) -> str | None:
-        s = self.score(i)
-        return None if s is None else model_verdict(s, self.threshold, self.marginal_upper)
-
-    def stale_indices(self) -> tuple[list[int], bool]:
-        """Images whose area/IoU (or, after a change of the minimum area, scores) are out of date,
-        and whether their scores must be recomputed."""
-        return self.folder_results.stale_indices(self.area_key(), self.min_area)
+    def rescore_job(self) -> tuple[tuple, Callable[[], dict]] | None:
+        """(key, function) for the window's worker when some areas or scores are out of date
+        (:meth:`stale_indices`), else None; give the function's result to :meth:`apply_rescore`."""
+        stale, scores = self.stale_indices()
+        if not stale or self.store is None:
+            return None
+        key = self.area_key()
+        known = None if scores else {i: self.results[i].score(key[0]) for i in stale}
+        return key, partial(rescore, self.store, stale, key[0], key[1], key[2], known)
 
     def apply_rescore(self, values: dict, key: tuple) -> None:
         """Results of :func:`~.jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
@@ -286,15 +267,6 @@ class ReviewSession:
         if changed:
             self.rows_changed.emit(changed)
             self.verdicts_changed.emit()
-
-    # ================================================================== labels, statistics
-    def gt_label(self, i: int) -> int | None:
-        g = self.items[i].gt
-        return 1 if g == GT_DEFECTIVE else 0 if g == GT_GOOD else None
-
-    def reviewer_label(self, i: int) -> int | None:
-        r = self.reviews[i]
-        return None if r is None else {"ok": 0, "defective": 1}.get(r.verdict)
 
     def set_label_source(self, source: str) -> None:
         if source not in LABEL_SOURCES:
@@ -304,44 +276,13 @@ class ReviewSession:
             self._dirty = True
             self.labels_changed.emit(source)
 
-    def label(self, i: int) -> int | None:
-        return self.gt_label(i) if self.label_source == "ground_truth" else self.reviewer_label(i)
-
-    def stats(self) -> FolderStats:
-        """Scores, labels, the confusion matrix at T1/T2, the ROC curve, the suggested thresholds,
-        the folder's pixel AUROC and mean IoU (see :mod:`.stats`)."""
-        idx = [i for i, r in enumerate(self.results) if r is not None]
-        labels = [np.nan if (lab := self.label(i)) is None else lab for i in idx]
-        ious = [self.results[i].iou for i in idx if self.items[i].gt == GT_DEFECTIVE]
-        return folder_stats(idx, [self.results[i].score(self.compare) for i in idx], labels, self.threshold,
-                            self.marginal_upper, self.frr_target, self.pixel_auroc(), ious)
-
-    def pixel_auroc(self) -> float | None:
-        """The folder's pixel AUROC under the current compare (binned, as the evaluation computes it)."""
-        return self.folder_results.pixel_auroc(self.compare)
-
-    # ================================================================== filters, navigation
-    def matches(self, i: int, flt: str | None = None) -> bool:
-        flt = flt or self.filter
-        if flt == "all":
-            return True
-        if flt == "unreviewed":
-            return self.reviews[i] is None
-        mv = self.model_verdict(i)
-        if flt == "marginal":
-            return mv == "marginal"
-        rv = self.reviews[i].verdict if self.reviews[i] is not None else None
-        return (rv == "ok" and mv == "defective") or (rv == "defective" and mv == "good")
-
+    # ================================================================== labels, filters, navigation
     def set_filter(self, flt: str) -> None:
         if flt not in FILTERS:
             raise ValueError(f"filter must be one of {FILTERS}")
         if flt != self.filter:
             self.filter = flt
             self.filter_changed.emit(flt)
-
-    def visible(self) -> list[int]:
-        return [i for i in range(len(self.items)) if self.matches(i)]
 
     def step(self, delta: int, order: list[int] | None = None) -> int:
         """Select the next (``delta`` > 0) or previous image among ``order`` (the gallery's rows, in
@@ -443,10 +384,6 @@ class ReviewSession:
             self._dirty = True
             self.save()
             self.rows_changed.emit([i])
-
-    @property
-    def n_reviewed(self) -> int:
-        return sum(r is not None for r in self.reviews)
 
     # ================================================================== the review file
     def record(self, i: int) -> dict[str, Any]:

@@ -168,6 +168,8 @@ class FolderStats:
     frr: tuple[float, float, float] | None
     pixel_auroc: float | None
     mean_iou: float | None
+    log_scale: bool = False  # the histogram's axis is log10(score) (:func:`wants_log_scale`)
+    edges: np.ndarray | None = None  # the histogram's bin edges (:func:`histogram_edges`)
 
 
 def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_target: float,
@@ -181,5 +183,7 @@ def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_targe
     s, y = scores[known], labels[known].astype(bool)
     conf = confusion(s, y, t1, t2) if s.size else None
     ious = [v for v in ious if v is not None]
+    log = wants_log_scale(scores, t1, t2)
     return FolderStats(idx, scores, labels, conf, roc(s, y), operating_point(s, y, t1), f1_threshold(s, y),
-                       frr_threshold(s, y, frr_target), pixel_auroc, float(np.mean(ious)) if ious else None)
+                       frr_threshold(s, y, frr_target), pixel_auroc, float(np.mean(ious)) if ious else None,
+                       log, histogram_edges(scores, t1, t2, log=log))
