@@ -29,9 +29,12 @@ def fit_warnings(
     lr_threshold: float | None = None,
     calibration: Mapping[str, Any] | None = None,
     training_stats: Mapping[str, Any] | None = None,
+    working_scale: Any = None,
 ) -> list[dict[str, str]]:
     """The warnings for an image of ``image_shape`` (H, W, ...) with ``image_channels`` channels
-    before conversion, and — once known — its Lr(x0) and the run's Lr stop threshold."""
+    before conversion, and — once known — its Lr(x0) and the run's Lr stop threshold.
+    ``working_scale`` is the model's (``core.tiling.WorkingScale``); without one, an image of
+    another size than the model's was resized to it, which the warning says."""
     out: list[dict[str, str]] = []
     if lr0 is not None and np.isfinite(lr0):
         if lr_threshold is not None and lr0 < lr_threshold:
@@ -44,10 +47,17 @@ def fit_warnings(
                 f"outside what this model was trained on — wrong model? Lr(x0) = {lr0:.4g} is far above "
                 f"its calibration range (bound {bound:.4g})")})
     h, w = int(image_shape[0]), int(image_shape[1])
-    if (h, w) != (model_size, model_size):
+    if working_scale is None:
+        if (h, w) != (model_size, model_size):
+            out.append({"code": "resized", "message": (
+                f"the image is {w}×{h} but the model takes {model_size}×{model_size}: it was resized for the "
+                "projection, and small defects may shrink below what the model resolves (the model file does "
+                "not record the scale it learned; retrain or calibrate it with this version to inspect whole "
+                "images at that scale)")})
+    elif working_scale.mode == "crops" and min(h, w) < model_size:
         out.append({"code": "resized", "message": (
-            f"the image is {w}×{h} but the model takes {model_size}×{model_size}: it was resized for the "
-            "projection, and small defects may shrink below what the model resolves")})
+            f"the image is {w}×{h}, smaller than the model's {model_size}×{model_size} tiles: it was enlarged, "
+            "so its texture is coarser than the one the model learned")})
     if image_channels != model_channels:
         what = {1: "grey", 3: "colour"}
         out.append({"code": "channels", "message": (

@@ -131,7 +131,21 @@ def check_metadata(meta: Any, kinds: tuple[str, ...], norms: tuple[str, ...],
     check_training_stats(meta)
     _mapping(meta, "training")
     check_calibration(meta)
+    check_working_scale(meta, arch)
     loss = meta.get("loss")
     if loss is not None and not isinstance(loss, str):
         raise MetadataError(f"loss must be text, got {loss!r}")
     return arch
+
+
+def check_working_scale(meta: Any, arch: dict[str, Any]) -> None:
+    """``working_scale`` (:class:`~inspector_app.core.tiling.WorkingScale`), when present: a known
+    mode, and a ``max_side`` no smaller than the model's image."""
+    from .tiling import TilingError, WorkingScale
+
+    try:
+        ws = WorkingScale.from_meta(meta)
+    except TilingError as e:
+        raise MetadataError(str(e)) from None
+    if ws is not None and ws.max_side is not None and ws.max_side < int(arch["image_size"]):
+        raise MetadataError(f"working_scale.max_side {ws.max_side} is smaller than the model's image ({arch['image_size']} px)")

@@ -55,6 +55,14 @@ class LoadedModel:
     def training_stats(self) -> dict[str, Any] | None:
         return self.meta.get("training_stats")
 
+    @property
+    def working_scale(self):
+        """How an image is brought to the scale the model learned (``core.tiling.WorkingScale``),
+        or None for a file that does not record it (the whole image is resized to the model's size)."""
+        from .tiling import WorkingScale
+
+        return WorkingScale.from_meta(self.meta)
+
     def describe(self) -> str:
         cfg = self.model.config
         s = self.training_stats or {}
@@ -63,6 +71,8 @@ class LoadedModel:
             f"kind: {self.kind} ({self.model.loss_name} reconstruction loss)",
             f"image: {cfg.image_size}×{cfg.image_size}, {cfg.channels} channel(s); latent {cfg.latent}",
         ]
+        ws = self.working_scale
+        lines.append(f"working scale: {ws.describe() if ws is not None else 'not recorded: every image is resized to the model size'}")
         if s:
             lines.append(
                 f"training Lr: min {s.get('min', float('nan')):.4g}, mean {s.get('mean', float('nan')):.4g}, "

@@ -22,28 +22,44 @@ from .imageops import composite, convert_channels, resize_image, resize_mask, to
 from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image
+from .tiling import WorkingScale
 from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
 
 
 @dataclass
 class PreparedImage:
-    """An input converted to the model's channels, at its own size and at the model's size."""
+    """An input converted to the model's channels, at its own size and at the model's working
+    scale (:mod:`~inspector_app.core.tiling`: the model's size for a file without one)."""
 
     name: str
     original: np.ndarray  # float32, H×W or H×W×3, the model's channel count
-    model_input: np.ndarray  # same, at image_size × image_size
+    model_input: np.ndarray  # same, at the working scale (model-size tiles cover it)
     mask: np.ndarray | None = None  # Ω at the original size (True = may change)
-    mask_model: np.ndarray | None = None  # Ω at the model's size (covers every pixel of ``mask``)
+    mask_model: np.ndarray | None = None  # Ω at the working scale (covers every pixel of ``mask``)
+    model_size: int = 0  # the model's (tile's) side
 
     @property
     def resized(self) -> bool:
         return self.original.shape[:2] != self.model_input.shape[:2]
 
+    @property
+    def working_shape(self) -> tuple[int, int]:
+        return int(self.model_input.shape[0]), int(self.model_input.shape[1])
+
+
+def working_shape(loaded: LoadedModel, height: int, width: int) -> tuple[int, int]:
+    """(height, width) at which an image of this size meets the model: its working scale, or
+    the model's size for a file that records none (the whole image resized, as before)."""
+    size = int(loaded.model.config.image_size)
+    ws = WorkingScale.from_meta(loaded.meta)
+    return (size, size) if ws is None else ws.shape_for(int(height), int(width), size)
+
 
 def prepare(name: str, image: np.ndarray, loaded: LoadedModel, mask: np.ndarray | None = None) -> PreparedImage:
     cfg = loaded.model.config
     img = convert_channels(image.astype(np.float32, copy=False), cfg.channels)
-    small = resize_image(img, (cfg.image_size, cfg.image_size))
+    shape = working_shape(loaded, img.shape[0], img.shape[1])
+    small = resize_image(img, shape)
     mask_small = None
     if mask is not None:
         if mask.shape[:2] != img.shape[:2]:
@@ -51,8 +67,17 @@ def prepare(name: str, image: np.ndarray, loaded: LoadedModel, mask: np.ndarray 
                 f"the mask is {mask.shape[1]}×{mask.shape[0]} but the image is {img.shape[1]}×{img.shape[0]}"
             )
         mask = mask.astype(bool)
-        mask_small = resize_mask(mask, (cfg.image_size, cfg.image_size))
-    return PreparedImage(name, img, small, mask, mask_small)
+        mask_small = mask.copy() if shape == mask.shape[:2] else resize_mask(mask, shape)
+    return PreparedImage(name, img, small, mask, mask_small, int(cfg.image_size))
+
+
+def shape_groups(items: list[PreparedImage]) -> list[list[int]]:
+    """Indices of ``items`` grouped by working shape (in order of first appearance): one batch
+    of the projection holds images of one size."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(it.working_shape, []).append(i)
+    return list(groups.values())
 
 
 def batch_tensors(items: list[PreparedImage]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -108,7 +133,7 @@ class FinalState:
 #: What the ``score`` of a result means (written into every result JSON).
 SCORE_DEFINITION = (
     "the highest DSSIM threshold at which the map still holds a connected region (8-connectivity) of at least "
-    "min_area pixels at the model's size; verdict 'defective' when score > threshold"
+    "min_area pixels at the model's working scale; verdict 'defective' when score > threshold"
 )
 
 
@@ -148,14 +173,15 @@ def finish(
     reconstruction = _back(state.reconstruction, prep)
     dssim = _back(dmap, prep) if prep.resized else dmap
     score = image_score(dmap, min_area)
-    area = scaled_area(min_area, dmap.shape[0], dssim.shape)
+    area = scaled_area(min_area, dmap.shape[:2], dssim.shape)
     seg = segment(dssim, threshold, area) if score > threshold else np.zeros(dssim.shape, bool)
     p = params or state.params
     info = {
         "version": __version__,
         "name": prep.name,
         "image_size": [int(prep.original.shape[1]), int(prep.original.shape[0])],
-        "model_size": int(prep.model_input.shape[0]),
+        "model_size": int(prep.model_size),
+        "working_size": [int(prep.model_input.shape[1]), int(prep.model_input.shape[0])],
         "params": p.to_dict(),
         "compare": compare,
         "verdict": verdict(score, threshold),

@@ -26,6 +26,7 @@ import torch
 from .losses import dssim_map
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
+from .tiling import TiledLoss, TileGrid, plain_loss
 
 class ProjectionError(ValueError):
     """Bad input to the projection (shape, range, mask)."""
@@ -125,9 +126,10 @@ def _check_input(model: AutoEncoder, x0: torch.Tensor, mask: torch.Tensor | None
     if x0.dim() != 4:
         raise ProjectionError(f"expected a B×C×H×W batch, got shape {tuple(x0.shape)}")
     b, c, h, w = x0.shape
-    if c != model.channels or h != model.image_size or w != model.image_size:
+    if c != model.channels or h < model.image_size or w < model.image_size:
         raise ProjectionError(
-            f"the model takes {model.channels}×{model.image_size}×{model.image_size} images, got {c}×{h}×{w}"
+            f"the model takes {model.channels}-channel images of at least {model.image_size}×{model.image_size} "
+            f"(larger ones are covered by tiles), got {c}×{h}×{w}"
         )
     if not torch.isfinite(x0).all():
         raise ProjectionError("the input contains NaN or infinite values")
@@ -147,8 +149,14 @@ def project(
     mask: torch.Tensor | None = None,
     x_start: torch.Tensor | None = None,
     stats: Mapping[str, Any] | None = None,
+    tile_overlap: int | None = None,
 ) -> Generator[IterationRecord, Mapping[str, float] | None, None]:
     """Project the batch ``x0`` onto the model's normal manifold; yield one record per iteration.
+
+    Images larger than the model's size are covered by model-size tiles that overlap by
+    ``tile_overlap`` pixels (:data:`~inspector_app.core.tiling.TILE_OVERLAP_FRACTION` of the tile
+    by default) and walked on one energy over the whole image (:mod:`inspector_app.core.tiling`);
+    images of exactly the model's size take the plain path, unchanged.
 
     ``mask`` is Ω of eq. 7 (1 = may change, 0 = stays bit-identical to x0), B×1×H×W, 1×1×H×W or
     B×H×W. ``x_start`` continues a previous run from its x_t (the L1 term still measures from x0).
@@ -159,7 +167,13 @@ def project(
     _check_input(model, x0, mask)
     if stats is None:
         stats = getattr(model, "training_stats", None)
-    walk = _Walk(model, x0, p, mask, x_start, threshold_from_stats(p.stop, stats))
+    size = model.image_size
+    if x0.shape[2:] == (size, size):
+        loss = plain_loss(model)
+    else:
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        loss = TiledLoss(model, TileGrid(x0.shape[2], x0.shape[3], size, tile_overlap, device))
+    walk = _Walk(model, x0, p, mask, x_start, threshold_from_stats(p.stop, stats), loss)
     t = 0
     while True:
         grad, ix, idx = walk.evaluate(t)
@@ -184,11 +198,11 @@ class _Walk:
     BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
     def __init__(self, model: AutoEncoder, x0: torch.Tensor, p: ProjectionParams, mask, x_start,
-                 lr_threshold: float | None):
+                 lr_threshold: float | None, loss):
         for prm in model.parameters():  # frozen: no parameter gradients
             prm.requires_grad_(False)
         model.eval()
-        self.model, self.p, self.lr_threshold = model, p, lr_threshold
+        self.model, self.p, self.lr_threshold, self.loss = model, p, lr_threshold, loss
         device = next(iter(model.parameters()), torch.empty(0)).device
         self.x0 = x0 = x0.detach().to(device=device, dtype=torch.float32).clamp(0.0, 1.0)
         self.b = b = x0.shape[0]
@@ -231,18 +245,18 @@ class _Walk:
         ix = slice(None) if idx.numel() == self.b else idx
         if not idx.numel():
             return None, ix, idx
-        xa = self.x[ix].detach().requires_grad_(True)
-        with torch.enable_grad():
-            lr_a, rec_a = self.model.forward_loss(xa)
-            reg_a = self.lam * (xa - self.x0[ix]).abs().flatten(1).sum(1)
-            e_a = lr_a + reg_a
-        finite = torch.isfinite(e_a) & torch.isfinite(rec_a).flatten(1).all(1)
-        diverged = self._diverged(e_a.detach(), finite, ix)
+        xa = self.x[ix]
         want_step = t < self.p.max_iter
-        grad = None
-        if want_step and bool((~diverged).any()):  # one backward pass to the input
-            (grad,) = torch.autograd.grad(torch.where(finite, e_a, torch.zeros_like(e_a)).sum(), xa)
-        terms = (e_a.detach(), lr_a.detach(), reg_a.detach(), rec_a.detach())
+        # Lr as the stop criteria see it, Lr as the energy counts it (the same for one crop), f(x)
+        # and ∇Lr (one forward and, when a step follows, one backward pass to the input)
+        # Lr as the stop criteria see it, λ‖x − x0‖₁, E, f(x) and ∇ₓE (0 where E or f(x) is not
+        # finite): one forward and, when a step follows, one backward pass to the input
+        lr_a, reg_a, e_a, rec_a, grad = self.loss(xa, self.x0[ix], self.lam, want_step)
+        finite = torch.isfinite(e_a) & torch.isfinite(rec_a).flatten(1).all(1)
+        diverged = self._diverged(e_a, finite, ix)
+        if bool(diverged.all()):
+            grad = None
+        terms = (e_a, lr_a, reg_a, rec_a)
         ok = ~diverged
         self._keep(terms, ok, ix, idx)
         self._stop(terms[0], terms[1], ok, diverged, idx, want_step)

@@ -110,9 +110,11 @@ def verdict(score: float, threshold: float) -> str:
     return "defective" if score > threshold else "good"
 
 
-def scaled_area(min_area: int, model_size: int, shape: tuple[int, int]) -> int:
-    """``min_area`` (pixels at the model's size) in pixels of an image of ``shape`` (H, W)."""
+def scaled_area(min_area: int, model_size: "int | tuple[int, int]", shape: tuple[int, int]) -> int:
+    """``min_area`` (pixels of a map of ``model_size`` — a side, or (H, W) at the working scale)
+    in pixels of an image of ``shape`` (H, W)."""
     if min_area <= 1:
         return int(max(min_area, 1))
-    scale = (shape[0] * shape[1]) / float(model_size * model_size)
+    ref = (model_size, model_size) if isinstance(model_size, int) else tuple(model_size)
+    scale = (shape[0] * shape[1]) / float(ref[0] * ref[1])
     return max(1, int(round(min_area * scale)))

@@ -117,7 +117,8 @@ def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None
         return out
     model = loaded.model
     out += fit_warnings(image_pixels.shape, image_channels(image_pixels), model.image_size, model.channels, lr0,
-                        lr_threshold(stop_spec, stats), (loaded.meta or {}).get("calibration"), stats)
+                        lr_threshold(stop_spec, stats), (loaded.meta or {}).get("calibration"), stats,
+                        working_scale=loaded.working_scale)
     return out
 
 
