@@ -279,12 +279,13 @@ def test_describe_names_the_file_kind_size_and_training(tmp_path):
         f"file: {tmp_path / 'v.safetensors'}",
         "kind: vae (gaussian reconstruction loss)",
         "image: 32×32, 3 channel(s); latent 8",
+        "working scale: not recorded: every image is resized to the model size",
         "training Lr: min 1.5, mean 2.25, over 9 images",
         "trained on: bricks",
         "training: 3 epochs, 10.0 min on cpu",
     ]
     bare = load_model(save_model(model, tmp_path / "b.safetensors", {}), "cpu")
-    assert len(bare.describe().splitlines()) == 3 and bare.training_stats is None
+    assert len(bare.describe().splitlines()) == 4 and bare.training_stats is None
     # statistics without a mean, training without a time or epochs
     from inspector_app.core.modelio import LoadedModel
 
