@@ -290,10 +290,10 @@ def test_describe_names_the_file_kind_size_and_training(tmp_path):
     from inspector_app.core.modelio import LoadedModel
 
     nomin = LoadedModel(model, {"training_stats": {"n": 3}}, "x")
-    assert nomin.describe().splitlines()[3] == "training Lr: min nan, mean nan, over 3 images"
+    assert nomin.describe().splitlines()[4] == "training Lr: min nan, mean nan, over 3 images"
     partial = load_model(save_model(model, tmp_path / "p.safetensors", {
         "training_stats": {"min": 2.0}, "training": {"seconds": 30.0}}), "cpu")
-    assert partial.describe().splitlines()[3:] == ["training Lr: min 2, mean nan, over ? images",
+    assert partial.describe().splitlines()[4:] == ["training Lr: min 2, mean nan, over ? images",
                                                    "training: ? epochs, 0.5 min on ?"]
 
 
