@@ -5,7 +5,8 @@
   cope with tens of millions of pixels;
 * :func:`roc_curve_points` — the ROC curve itself, for plotting;
 * :func:`pro_curve` / :func:`aupro` — the per-region-overlap curve of the MVTec AD papers
-  (Bergmann et al., CVPR 2019 / IJCV 2021) and its normalised area up to a false-positive-rate limit;
+  (Bergmann et al., CVPR 2019 / IJCV 2021) and its normalised area up to a false-positive-rate limit,
+  exact (every distinct score a threshold), as MVTec AD's evaluation code computes them;
 * :func:`psnr` / :func:`ssim` — image similarity of a reconstruction or projection to a reference.
 """
 
@@ -146,90 +147,103 @@ def _as_maps(score_maps, gt_masks) -> tuple[np.ndarray, np.ndarray]:
     return s, g
 
 
-def pro_curve(score_maps: np.ndarray, gt_masks: np.ndarray, num_thresholds: int = 200):
-    """Per-region-overlap curve ``(fpr, pro, thresholds)`` of the MVTec AD papers.
+def _regions(s: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The anomalous pixels' scores, their weights ``1 / (region size · number of regions)`` (each
+    8-connected region of each image weighs the same) and the normal pixels' scores.
 
-    Every connected component (8-connectivity, ``skimage.measure.label``) of every ground-truth mask
-    is one region; at threshold t its overlap is the fraction of its pixels with score >= t, and PRO(t)
-    is the mean overlap over all regions of all images (each region weighs the same, whatever its
-    size). FPR(t) is the fraction of normal pixels (all images) with score >= t. The thresholds are
-    ``num_thresholds`` values evenly spaced from the lowest to the highest score.
+    Raises ``ValueError`` when there is no anomalous region or no normal pixel."""
+    import cv2
 
-    Returned in order of decreasing threshold, with a leading point (0, 0) for t = +inf, so both
-    ``fpr`` and ``pro`` are non-decreasing and the curve ends at (1, 1).
-    Raises ``ValueError`` when there is no anomalous region or no normal pixel.
-    """
-    from skimage.measure import label
-
-    if num_thresholds < 2:
-        raise ValueError("num_thresholds must be at least 2")
-    s, g = _as_maps(score_maps, gt_masks)
-
-    region_scores = []
-    region_ids = []
-    n_regions = 0
-    for i in range(s.shape[0]):
-        if not g[i].any():
-            continue
-        lab, n = label(g[i], connectivity=2, return_num=True)
-        inside = lab > 0
-        region_scores.append(s[i][inside])
-        region_ids.append(lab[inside].astype(np.int64) - 1 + n_regions)
-        n_regions += n
+    pos_parts, weight_parts, n_regions = [], [], 0
+    for i in np.flatnonzero(g.reshape(g.shape[0], -1).any(axis=1)):
+        rows = np.flatnonzero(g[i].any(axis=1))
+        cols = np.flatnonzero(g[i].any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # only the regions' bounding box
+        gi = g[i][box]
+        n_lab, lab, stats, _ = cv2.connectedComponentsWithStats(gi.view(np.uint8), connectivity=8,
+                                                                 ltype=cv2.CV_32S)
+        ids = lab[gi]
+        pos_parts.append(s[i][box][gi])
+        weight_parts.append(1.0 / stats[ids, cv2.CC_STAT_AREA].astype(np.float64))
+        n_regions += n_lab - 1
     if n_regions == 0:
         raise ValueError("the ground truth has no anomalous region: PRO is undefined")
     neg = s[~g]
     if neg.size == 0:
         raise ValueError("the ground truth has no normal pixel: the false positive rate is undefined")
-    rs = np.concatenate(region_scores)
-    rid = np.concatenate(region_ids)
+    return np.concatenate(pos_parts), np.concatenate(weight_parts) / n_regions, neg
 
-    lo, hi = float(s.min()), float(s.max())
-    thr = np.linspace(lo, hi, num_thresholds).astype(s.dtype)  # same dtype: searchsorted copies nothing
-    thr[0], thr[-1] = s.min(), s.max()
 
-    # FPR: normal pixels >= t
+def pro_curve(score_maps: np.ndarray, gt_masks: np.ndarray):
+    """Per-region-overlap curve ``(fpr, pro, thresholds)`` of the MVTec AD papers, exact.
+
+    Every connected component (8-connectivity) of every ground-truth mask is one region; at
+    threshold t its overlap is the fraction of its pixels with score >= t, and PRO(t) is the mean
+    overlap over all regions of all images (each region weighs the same, whatever its size).
+    FPR(t) is the fraction of normal pixels (all images) with score >= t. Every distinct score is a
+    threshold, as in MVTec AD's evaluation code.
+
+    Returned in order of decreasing threshold, with a leading point (0, 0) for t = +inf, so both
+    ``fpr`` and ``pro`` are non-decreasing and the curve ends at (1, 1).
+    Raises ``ValueError`` when there is no anomalous region or no normal pixel.
+    """
+    s, g = _as_maps(score_maps, gt_masks)
+    pos, w, neg = _regions(s, g)
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    suffix = np.concatenate([np.cumsum(w[order][::-1])[::-1], [0.0]])  # suffix[i] = weight of pos[i:]
     neg.sort()
+    thr = np.unique(np.concatenate([pos, neg]))[::-1]
     fpr = (neg.size - np.searchsorted(neg, thr, side="left")) / neg.size
-
-    # PRO: a pixel of score v counts for every threshold t <= v, i.e. for indices k < b with
-    # b = searchsorted(thr, v, 'right'); each pixel carries 1 / (size of its region · number of regions)
-    sizes = np.bincount(rid, minlength=n_regions).astype(np.float64)
-    w = 1.0 / (sizes[rid] * n_regions)
-    b = np.searchsorted(thr, rs, side="right")
-    hist = np.bincount(b, weights=w, minlength=num_thresholds + 1)
-    tail = np.cumsum(hist[::-1])[::-1]  # tail[j] = sum of hist[j:]
-    pro = np.clip(tail[1:num_thresholds + 1], 0.0, 1.0)
-
-    order = slice(None, None, -1)
-    fpr = np.concatenate([[0.0], fpr[order]])
-    pro = np.concatenate([[0.0], pro[order]])
+    pro = np.clip(suffix[np.searchsorted(pos, thr, side="left")], 0.0, 1.0)
     pro = np.maximum.accumulate(pro)  # guard against rounding in the weighted sums
-    thresholds = np.concatenate([[np.inf], thr[order].astype(np.float64)])
-    return fpr, pro, thresholds
+    pro[-1] = 1.0  # every pixel is at or above the lowest score (the sum of the weights, rounded)
+    return (np.concatenate([[0.0], fpr]), np.concatenate([[0.0], pro]),
+            np.concatenate([[np.inf], thr.astype(np.float64)]))
 
 
-def aupro(score_maps: np.ndarray, gt_masks: np.ndarray, fpr_limit: float = 0.3, num_thresholds: int = 200) -> float:
-    """Normalised area under the PRO curve for FPR from 0 to ``fpr_limit`` (MVTec AD's AU-PRO).
+def aupro(score_maps: np.ndarray, gt_masks: np.ndarray, fpr_limit: float = 0.3) -> float:
+    """Normalised area under the PRO curve for FPR from 0 to ``fpr_limit`` (MVTec AD's AU-PRO), exact.
 
     ``score_maps`` (N, H, W) anomaly scores, higher = more anomalous; ``gt_masks`` (N, H, W) bool.
-    The PRO curve of :func:`pro_curve` is integrated with the trapezoidal rule, the value at
-    ``fpr_limit`` interpolated linearly, and the area divided by ``fpr_limit``: a perfect detector
-    scores 1.0, a constant (uninformative) one ``fpr_limit / 2``.
+    The curve is the one of :func:`pro_curve` (every distinct score a threshold), integrated with
+    the trapezoidal rule, its value at ``fpr_limit`` interpolated linearly between the points on
+    either side, and the area divided by ``fpr_limit``: what MVTec AD's ``evaluate_experiment.py``
+    computes. A perfect detector scores 1.0, a constant (uninformative) one ``fpr_limit / 2``.
+
+    Computed without building the curve. Only the points where the FPR rises add area: at a
+    distinct normal score v the curve runs from (FPR(> v), PRO(> v)) to (FPR(≥ v), PRO(≥ v)),
+    so the area of the segments above the normal score ``cut`` at which the FPR passes the limit
+    is a weighted rank sum, Σ over anomalous pixels p above ``cut`` of w_p · (#normal scores
+    above ``cut`` and under p, plus half those equal to p) / #normal — a region's pixel carries
+    w_p = 1 / (its region's size · number of regions). The segment at ``cut`` is added up to the
+    limit, interpolated. Only the normal scores above ``cut`` are sorted (a partition first).
     Raises ``ValueError`` when there is no anomalous region.
     """
     if not 0.0 < fpr_limit <= 1.0:
         raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
-    fpr, pro, _ = pro_curve(score_maps, gt_masks, num_thresholds)
-    idx = int(np.searchsorted(fpr, fpr_limit, side="right"))  # first point beyond the limit
-    x = fpr[:idx]
-    y = pro[:idx]
-    if idx < fpr.size and x[-1] < fpr_limit:
-        x0, y0, x1, y1 = fpr[idx - 1], pro[idx - 1], fpr[idx], pro[idx]
-        y_lim = y0 + (y1 - y0) * (fpr_limit - x0) / (x1 - x0)
-        x = np.append(x, fpr_limit)
-        y = np.append(y, y_lim)
-    area = float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) * 0.5))
+    s, g = _as_maps(score_maps, gt_masks)
+    pos, w, neg = _regions(s, g)
+    n = neg.size
+    k = min(n, int(np.floor(fpr_limit * n)) + 1)  # FPR(≥ the k-th highest normal score) > fpr_limit
+    neg.partition(n - k)  # (a copy) neg[n - k] is that score, "cut"; everything after it is >= cut
+    cut = neg[n - k]
+    above = np.sort(neg[n - k + 1:])
+    above = above[np.searchsorted(above, cut, side="right"):]  # the normal scores > cut, ascending
+    m = above.size
+    c = int(np.count_nonzero(neg[:n - k + 1] == cut)) + (k - 1 - m)  # the normal scores == cut
+    hi = pos > cut
+    order = np.argsort(pos[hi])  # sorted queries: searchsorted walks the sorted scores in order
+    p, wp = pos[hi][order], w[hi][order]
+    ranks = np.searchsorted(above, p, side="left") + np.searchsorted(above, p, side="right")
+    area = float(np.dot(wp, ranks)) * 0.5 / n
+    # the segment at cut: from (m/n, PRO(> cut)) to ((m + c)/n, PRO(≥ cut)), up to the limit
+    x0, x1 = m / n, (m + c) / n
+    y0 = float(wp.sum())
+    y1 = y0 + float(w[pos == cut].sum())
+    xe = min(fpr_limit, x1)
+    ye = y0 + (y1 - y0) * (xe - x0) / (x1 - x0)
+    area += 0.5 * (xe - x0) * (y0 + ye)
     return area / fpr_limit
 
 

@@ -103,27 +103,27 @@ def test_pro_hand_computed():
     s[0, 0:2] = 1.0  # A fully detected
     s[3, 2] = 1.0    # B half detected
     s[1, 3] = 0.5    # one false positive at the middle threshold, of 12 normal pixels
-    fpr, pro, thr = pro_curve(s[None], gt[None], num_thresholds=3)
+    fpr, pro, thr = pro_curve(s[None], gt[None])
     np.testing.assert_allclose(thr, [np.inf, 1.0, 0.5, 0.0])
     np.testing.assert_allclose(pro, [0, 0.75, 0.75, 1.0])
     np.testing.assert_allclose(fpr, [0, 0, 1 / 12, 1.0])
     # full area: 0.75·(1/12) + (11/12)·(0.75 + 1)/2
-    assert aupro(s, gt, fpr_limit=1.0, num_thresholds=3) == pytest.approx(0.75 / 12 + 11 / 12 * 1.75 / 2)
+    assert aupro(s, gt, fpr_limit=1.0) == pytest.approx(0.75 / 12 + 11 / 12 * 1.75 / 2)
     # up to 0.3, PRO interpolated at 0.3 between (1/12, 0.75) and (1, 1)
     p03 = 0.75 + 0.25 * (0.3 - 1 / 12) / (11 / 12)
     expected = (0.75 / 12 + (0.3 - 1 / 12) * (0.75 + p03) / 2) / 0.3
-    assert aupro(s, gt, fpr_limit=0.3, num_thresholds=3) == pytest.approx(expected)
+    assert aupro(s, gt, fpr_limit=0.3) == pytest.approx(expected)
 
 
 def test_pro_curve_matches_naive_loop():
     gt = _masks(seed=2)
     s = np.random.default_rng(7).random(gt.shape).astype(np.float32) + gt * 0.4
-    fpr, pro, thr = pro_curve(s, gt, num_thresholds=25)
+    fpr, pro, thr = pro_curve(s, gt)
     regions = []
     for i in range(len(gt)):
         lab = label(gt[i], connectivity=2)
         regions += [(i, lab == r) for r in range(1, lab.max() + 1)]
-    for k in range(1, len(thr)):
+    for k in list(range(1, len(thr), 397)) + [len(thr) - 1]:
         t = thr[k]
         want_pro = np.mean([np.mean(s[i][m] >= t) for i, m in regions])
         want_fpr = np.mean(s[~gt] >= t)
@@ -245,13 +245,13 @@ def test_pro_regions_are_8_connected_diagonal_chain_against_a_bar():
     s = np.zeros((8, 8))
     s[1, 1] = 1.0
     s[6, 2:5] = 1.0
-    fpr, pro, thr = pro_curve(s, gt, num_thresholds=2)
+    fpr, pro, thr = pro_curve(s, gt)
     np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.0])
     assert pro[1] == pytest.approx(2 / 3, abs=1e-12)
     np.testing.assert_array_equal(fpr, [0.0, 0.0, 1.0])
     assert pro[2] == 1.0
     # the same regions in two images count as four regions
-    fpr, pro, _ = pro_curve(np.stack([s, s]), np.stack([gt, gt]), num_thresholds=2)
+    fpr, pro, _ = pro_curve(np.stack([s, s]), np.stack([gt, gt]))
     assert pro[1] == pytest.approx(2 / 3, abs=1e-12)
     # region weight does not depend on its size: a 9-pixel block fully detected and one missed pixel
     gt2 = np.zeros((8, 8), bool)
@@ -259,12 +259,10 @@ def test_pro_regions_are_8_connected_diagonal_chain_against_a_bar():
     gt2[6, 6] = True
     s2 = gt2 * 1.0
     s2[6, 6] = 0.0
-    assert pro_curve(s2, gt2, num_thresholds=2)[1][1] == pytest.approx(0.5, abs=1e-12)
+    assert pro_curve(s2, gt2)[1][1] == pytest.approx(0.5, abs=1e-12)
 
 
 def test_pro_curve_refuses_bad_input():
-    with pytest.raises(ValueError, match="at least 2"):
-        pro_curve(np.zeros((4, 4)), np.ones((4, 4), bool), num_thresholds=1)
     with pytest.raises(ValueError, match="no normal pixel"):
         pro_curve(np.zeros((4, 4)), np.ones((4, 4), bool))
     with pytest.raises(ValueError, match="NaN"):
@@ -274,7 +272,7 @@ def test_pro_curve_refuses_bad_input():
     with pytest.raises(ValueError, match="fpr_limit"):
         aupro(np.zeros((4, 4)), np.eye(4, dtype=bool), fpr_limit=1.5)
     # integer maps are accepted (converted to float)
-    fpr, pro, _ = pro_curve(np.eye(4, dtype=np.uint8) * 3, np.eye(4, dtype=bool), num_thresholds=2)
+    fpr, pro, _ = pro_curve(np.eye(4, dtype=np.uint8) * 3, np.eye(4, dtype=bool))
     assert pro[1] == 1.0 and fpr[1] == 0.0
 
 
@@ -283,14 +281,14 @@ def test_aupro_at_a_limit_that_falls_on_a_curve_point():
     gt = np.zeros((1, 2, 3), bool)
     gt[0, 0, :2] = True
     s = np.array([[[1.0, 0.5, 0.5], [0.0, 0.0, 0.0]]])
-    fpr, pro, _ = pro_curve(s, gt, num_thresholds=3)
+    fpr, pro, _ = pro_curve(s, gt)
     np.testing.assert_allclose(fpr, [0, 0, 0.25, 1])
     np.testing.assert_allclose(pro, [0, 0.5, 1, 1])
     # up to 0.25 exactly: the trapezoid (0, 0.5)–(0.25, 1), no interpolation
-    assert aupro(s, gt, fpr_limit=0.25, num_thresholds=3) == pytest.approx(0.25 * 0.75 / 0.25)
+    assert aupro(s, gt, fpr_limit=0.25) == pytest.approx(0.25 * 0.75 / 0.25)
     # up to 0.5: plus a rectangle of height 1
-    assert aupro(s, gt, fpr_limit=0.5, num_thresholds=3) == pytest.approx((0.25 * 0.75 + 0.25) / 0.5)
-    assert aupro(s, gt, fpr_limit=1.0, num_thresholds=3) == pytest.approx(0.25 * 0.75 + 0.75)
+    assert aupro(s, gt, fpr_limit=0.5) == pytest.approx((0.25 * 0.75 + 0.25) / 0.5)
+    assert aupro(s, gt, fpr_limit=1.0) == pytest.approx(0.25 * 0.75 + 0.75)
 
 
 # ------------------------------------------------------------------------------ PSNR and SSIM, exact
@@ -345,7 +343,7 @@ def test_pro_counts_regions_of_every_image_whatever_their_order():
     gt[2, 3, 3] = gt[2, 0, 3] = True
     s = gt * 1.0
     s[2, 0, 3] = 0.0  # one of the three regions missed
-    fpr, pro, thr = pro_curve(s, gt, num_thresholds=2)
+    fpr, pro, thr = pro_curve(s, gt)
     assert pro[1] == pytest.approx(2 / 3, abs=1e-12) and fpr[1] == 0.0
 
 
@@ -355,7 +353,7 @@ def test_pro_when_the_highest_score_is_a_false_positive():
     s = np.zeros((4, 4))
     s[0, 0] = 0.5
     s[3, 3] = 1.0  # highest score: a normal pixel
-    fpr, pro, thr = pro_curve(s, gt, num_thresholds=3)
+    fpr, pro, thr = pro_curve(s, gt)
     np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.5, 0.0])
     np.testing.assert_allclose(pro, [0, 0, 0.5, 1])
     np.testing.assert_allclose(fpr, [0, 1 / 14, 1 / 14, 1])
@@ -368,7 +366,7 @@ def test_pro_thresholds_in_the_maps_dtype_count_a_pixel_at_the_threshold():
     s = np.zeros((4, 4), np.float32)
     s[1, 1] = 1.0
     s[0, 0] = np.float32(0.7)  # float32(0.7) < 0.7: below the float64 threshold, equal to the float32 one
-    fpr, pro, thr = pro_curve(s, gt, num_thresholds=11)
+    fpr, pro, thr = pro_curve(s, gt)
     k = int(np.flatnonzero(thr == np.float64(np.float32(0.7)))[0])
     assert pro[k] == 1.0 and pro[k - 1] == 0.0
 
@@ -378,25 +376,21 @@ def test_pro_keeps_float64_precision_and_converts_integer_maps():
     gt[0, 0, 0] = True
     s = np.full((1, 2, 2), 0.5)
     s[0, 0, 0] = 0.5 + 1e-12  # separable in float64 only
-    fpr, pro, _ = pro_curve(s, gt, num_thresholds=2)
+    fpr, pro, _ = pro_curve(s, gt)
     assert (fpr[1], pro[1]) == (0.0, 1.0)
     # integer maps: thresholds between the integers
-    fpr, pro, thr = pro_curve(np.array([[1, 0], [0, 0]], np.uint8), np.array([[True, False], [False, False]]),
-                              num_thresholds=3)
-    np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.5, 0.0])
+    fpr, pro, thr = pro_curve(np.array([[1, 0], [0, 0]], np.uint8), np.array([[True, False], [False, False]]))
+    np.testing.assert_array_equal(thr, [np.inf, 1.0, 0.0])
 
 
-def test_aupro_default_resolution_and_a_given_one():
+def test_every_distinct_score_is_a_threshold():
     gt = _masks(seed=4)
     s = np.random.default_rng(9).random(gt.shape) + 0.3 * gt
-    assert aupro(s, gt) == aupro(s, gt, 0.3, 200)
-    assert len(pro_curve(s, gt)[2]) == 201
-    assert aupro(s, gt, num_thresholds=5) != aupro(s, gt)
+    assert aupro(s, gt) == aupro(s, gt, 0.3)
+    assert len(pro_curve(s, gt)[2]) == np.unique(s).size + 1
 
 
 def test_metric_errors_name_the_problem():
-    with pytest.raises(ValueError, match=r"^num_thresholds must be at least 2$"):
-        pro_curve(np.zeros((4, 4)), np.eye(4, dtype=bool), num_thresholds=1)
     with pytest.raises(ValueError, match=r"^num_thresholds must be at least 2$"):
         roc_curve_points(np.arange(4.0), np.arange(4) > 1, num_thresholds=1)
     with pytest.raises(ValueError, match=r"^the ground truth has no anomalous region: PRO is undefined$"):
