@@ -92,24 +92,37 @@ def fallback_dir(folder: str | os.PathLike) -> Path:
 
 
 def review_paths(folder: str | os.PathLike) -> tuple[Path, Path]:
-    """(JSON, CSV) of ``folder``'s review: an existing one (the folder's own first), else where a new
-    one can be written (the folder when writable, else :func:`fallback_dir`)."""
+    """(JSON, CSV) where ``folder``'s review is saved: in a writable folder an existing one (the
+    folder's own first), else the folder; a read-only folder's review always goes to
+    :func:`fallback_dir` (even when the folder holds one: it is read from there, see
+    :func:`review_source`, and its verdicts are saved in the fall-back)."""
     root = Path(folder)
+    try:
+        check_writable(root / JSON_NAME)
+    except OSError:
+        d = fallback_dir(root)
+        return d / JSON_NAME, d / CSV_NAME
     for d in (root, fallback_dir(root)):
         if (d / JSON_NAME).exists():
             return d / JSON_NAME, d / CSV_NAME
-    try:
-        check_writable(root / JSON_NAME)
-        d = root
-    except OSError:
-        d = fallback_dir(root)
-    return d / JSON_NAME, d / CSV_NAME
+    return root / JSON_NAME, root / CSV_NAME
+
+
+def review_source(folder: str | os.PathLike, json_path: str | os.PathLike) -> Path | None:
+    """The review file to resume from: ``json_path`` (where it is saved) when it exists, else the
+    folder's own (a read-only folder's review, saved from now on in the fall-back), else None."""
+    for p in (Path(json_path), Path(folder) / JSON_NAME):
+        if p.is_file():
+            return p
+    return None
 
 
 def read_review(path: str | os.PathLike) -> ReviewDoc:
     """The review file at ``path``. Raises :class:`ReviewFileError` when it is not one we can use
     (unreadable, not JSON, another format, a newer version, malformed records)."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a FIFO would block the reader for ever
+        raise ReviewFileError(f"{p}: is not a regular file (a pipe or a device?)")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, read_review, review_paths
+from .file import REVIEW_VERDICTS, ReviewDoc, ReviewFileError, now_iso, read_review, review_paths, review_source
 from .folder import FolderItem, FolderScan, hash_items, scan_folder
 from .store import ImageResult
 
@@ -49,9 +49,10 @@ def prepare_folder(folder) -> FolderOpening:
     hashes = hash_items(scan.items)
     json_path, csv_path = review_paths(scan.root)
     doc, err = None, None
-    if json_path.exists():
+    source = review_source(scan.root, json_path)
+    if source is not None:
         try:
-            doc = read_review(json_path)
+            doc = read_review(source)
         except ReviewFileError as e:
             err = str(e)
     return FolderOpening(scan, hashes, doc, err, json_path, csv_path)
