@@ -226,6 +226,55 @@ def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folde
     win2.close()
 
 
+def test_switching_model_projects_once_after_the_choice_and_agrees_with_a_fresh_review(
+        qtbot, model_file, folder, tmp_path, monkeypatch):
+    """Issue 25, item 3: with a review open, another model shows nothing of the old model's results,
+    projects nothing until the question is answered (a second trigger meanwhile is refused), then
+    projects once; its counts are those of a fresh review with that model."""
+    import shutil
+
+    from gui_helpers import make_model_file
+    from inspector_app.gui.review import ReviewMode
+    from inspector_app.session.review import ReviewSession
+
+    fresh = shutil.copytree(folder, tmp_path / "fresh")
+    other = make_model_file(tmp_path / "other.safetensors", seed=3)
+    runs = []
+    real_job = ReviewSession.run_job
+    monkeypatch.setattr(ReviewSession, "run_job", lambda self, *a, **k: runs.append(1) or real_job(self, *a, **k))
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    rv = win.review.review
+    rv.set_verdict(0, "ok")
+    assert len(runs) == 1
+    asked = []
+
+    def ask(self, text):
+        asked.append((self.running, [rv.score(i) for i in range(len(rv))], len(runs)))
+        if len(asked) == 1:
+            asked.append(("again", self.start_run()))  # a second trigger while the question is open
+        return "continue"
+
+    monkeypatch.setattr(ReviewMode, "ask_conflict", ask)
+    assert open_model(qtbot, win, other)
+    wait_review(qtbot, win)
+    assert asked[0] == (False, [None] * 5, 1)  # nothing shown of the old model, nothing projected
+    assert asked[1] == ("again", False) and len(asked) == 2
+    assert len(runs) == 2 and rv.run_model["path"] == str(other.resolve())
+    win2 = new_window(qtbot, other)
+    win2.session.params.set_params(win.session.params.to_params())
+    win2.session.display.threshold = win.session.display.threshold
+    win2.open_folder(fresh)
+    wait_review(qtbot, win2)
+    rv2 = win2.review.review
+    assert [rv.score(i) for i in range(5)] == pytest.approx([rv2.score(i) for i in range(5)], abs=1e-6)
+    assert gallery_column(win, 2) == gallery_column(win2, 2)
+    np.testing.assert_array_equal(rv.stats().confusion, rv2.stats().confusion)
+    win.close()
+    win2.close()
+
+
 # ------------------------------------------------------------------------------------------ thresholds
 
 def test_dragging_the_threshold_moves_the_verdicts(qtbot, review_window):

@@ -49,6 +49,7 @@ class ReviewMode(QObject):
         self._model_sha: dict[tuple, str] = {}
         self._threshold_restored = False
         self._awaiting_sha = False
+        self._settling = False  # the "review made with another model" question is open
         self._build_actions()
         self._build_docks()
         self._rescore_timer = self._timer(200, self._rescore_if_needed)
@@ -234,8 +235,8 @@ class ReviewMode(QObject):
         """Project the folder with the session's model and parameters (after settling a review file
         made with another model). False when it cannot start now (it starts when a model opens)."""
         s, rv = self.session, self.review
-        if not rv.is_open or self._run is not None:
-            return False
+        if not rv.is_open or self._run is not None or self._settling:
+            return False  # settling: the question's answer starts the run
         if s.loaded is None or s.state == RunState.LOADING:
             if s.loaded is None:
                 s.notice.emit("Open a model (Ctrl+M) to project the folder.", 10000)
@@ -249,8 +250,16 @@ class ReviewMode(QObject):
                                  on_error=lambda _e: self._sha_done(key, "", resume))
             return False
         conflict = rv.model_conflict(sha or None)
-        if conflict and not self._settle_conflict(conflict):
-            return False
+        if conflict:
+            self._settling = True
+            try:
+                go_on = self._settle_conflict(conflict)
+            finally:
+                self._settling = False
+            if not go_on or not rv.is_open or self._run is not None:
+                return False
+            if self._model_key() != key:  # another model opened meanwhile: ask about that one
+                return self.start_run(resume)
         if not self._threshold_restored:
             self._threshold_restored = True
             if rv.doc_header.get("model", {}).get("sha256") == sha and rv.restore_threshold():
@@ -346,9 +355,12 @@ class ReviewMode(QObject):
         self.start_run(resume=self.review.can_resume(params))
 
     def _on_model_changed(self, _loaded) -> None:
+        """Another model: the old one's results go (they are not this model's), and the folder is
+        projected once with the new one, after a review made with another model is settled."""
         if not self.review.is_open:
             return
         self.cancel_run(wait=True)
+        self.review.forget_results()
         self.start_run()
 
     def _on_progress(self, done: int, total: int) -> None:

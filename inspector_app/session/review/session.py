@@ -205,6 +205,19 @@ class ReviewSession(ReviewQueries):
         return partial(folder_job, loaded, todo, params, self.store, generation=generation, compare=self.compare,
                        threshold=self.threshold, min_area=self.min_area, batch=batch)
 
+    def forget_results(self) -> None:
+        """Another model opened: the results (the old model's) are forgotten, and the stored maps;
+        the verdicts stay. Nothing is shown until the folder is projected with the new model."""
+        if self.scan is None:
+            return
+        if self.store is not None:
+            self.store.new_generation()
+        self.folder_results = FolderResults(len(self.items))
+        self.run_model = {}
+        self.progress.emit(0, len(self.items))
+        self.rows_changed.emit(None)
+        self.verdicts_changed.emit()
+
     def can_resume(self, params: ProjectionParams) -> bool:
         """Some images have no result yet, and the others were made with ``params``."""
         return self.folder_results.can_resume(params)
