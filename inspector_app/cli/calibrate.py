@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .common import UsageError
 
-def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100):
+def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None):
     from tqdm import tqdm
 
     from ..core.calibration import MAX_DIVERGED, calibrate, images_projected
@@ -22,7 +22,8 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
             bar.write(f"the projection diverged on over {MAX_DIVERGED:.0%} of the validation images at every step "
                       f"size tried: also trying α = {alpha:g}", file=sys.stderr)
 
-        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down)
+        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down,
+                        deadline=deadline)
     f = cal.figures
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "

@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
                    help="normalisation after each convolution but the last (default batch; none: Bergmann's exact net)")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap on training steps (default %(default)s)")
     p.add_argument("--max-minutes", type=finite_float, default=None, help="cap on training minutes (wall clock, counted over resumed runs too)")
+    p.add_argument("--calibrate-minutes", type=finite_float, default=None,
+                   help="cap on the calibration after training: fewer iterations, then fewer validation images, "
+                        "so that its estimate fits (the time both will take is printed before training starts)")
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--lr", type=finite_float, default=d.lr, help="Adam learning rate after warm-up (default %(default)s)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
@@ -99,6 +102,64 @@ class _GracefulInterrupt:
         return False
 
 
+#: Iterations of the calibration's validation runs (the ``calibrate`` command's default).
+CALIBRATION_ITERATIONS = 100
+
+
+def _plan_after_training(a, tcfg, device, names):
+    """Say, before training starts, how long the statistics and the calibration after it will take
+    (measured on a fresh model of the same kind), and size the calibration to --calibrate-minutes."""
+    from ..core import calibration_budget as cb
+    from ..core.calibration import images_projected
+    from ..core.data import split_validation
+    from ..core.models import create_model
+
+    if a.calibrate_minutes is not None and not a.calibrate_minutes > 0:
+        raise UsageError(f"--calibrate-minutes must be a positive number, got {a.calibrate_minutes:g}")
+    tr_idx, val_idx = split_validation(names, tcfg.val_fraction, tcfg.seed)
+    calibrating = not a.no_calibrate and bool(val_idx)
+    m, size = tcfg.model, tcfg.model.image_size
+    shape = (size, size) if m.channels == 1 else (size, size, m.channels)
+    rates = cb.measure(create_model(m).to(device), shape, device,
+                       batch=min(32, images_projected(len(val_idx)) if calibrating else len(tr_idx)))
+    plan = cb.plan(rates, len(val_idx), CALIBRATION_ITERATIONS, a.calibrate_minutes) if calibrating else None
+    if not a.quiet:
+        cap = f"{tcfg.max_steps} steps" + (f" or {a.max_minutes:g} min" if a.max_minutes is not None else "")
+        after = f"about {_duration(cb.statistics_seconds(rates, len(tr_idx)))} for the training-loss statistics"
+        if plan is not None:
+            after += (f" and {_duration(plan.seconds)} for the calibration ({plan.n_images} validation images, "
+                      f"{plan.max_iter} iteration{'' if plan.max_iter == 1 else 's'}"
+                      + (f"; to fit --calibrate-minutes {a.calibrate_minutes:g}: {plan.reduced}" if plan.reduced else "")
+                      + (")" if a.calibrate_minutes is not None else "; --calibrate-minutes bounds it)"))
+        print(f"training for up to {cap}, then {after}", file=sys.stderr, flush=True)
+    return plan
+
+
+def _calibrate_within(a, res, tcfg, device, stats, plan, val_images) -> dict:
+    """The calibration of ``plan`` (a subset and fewer iterations when a budget asked for them)."""
+    import time
+
+    from ..core.calibration_budget import subset
+    from ..core.training import model_sized
+    from .calibrate import run_calibration
+
+    n, iters = (plan.n_images, plan.max_iter) if plan is not None else (len(val_images), CALIBRATION_ITERATIONS)
+    t = time.monotonic()
+    deadline = None if a.calibrate_minutes is None else t + 60.0 * a.calibrate_minutes
+    cal = run_calibration(res.model, model_sized(subset(val_images, n), tcfg), device, stats, a.quiet, iters,
+                          deadline=deadline).to_dict()
+    if plan is not None and plan.reduced:
+        cal["figures"]["reduced_for_time"] = plan.reduced
+    if not a.quiet:
+        print(f"calibrated in {_duration(time.monotonic() - t)}"
+              + (f" (estimated {_duration(plan.seconds)})" if plan is not None else ""), file=sys.stderr)
+    return cal
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def run(a) -> int:
     from tqdm import tqdm
 
@@ -116,6 +177,7 @@ def run(a) -> int:
     check_writable(out)  # before any computation: a training run must not be lost at the end
     device = resolve_device(a.device)
     images, folder, names = load_training_images(a.data, a.channels, with_names=True)
+    plan = _plan_after_training(a, tcfg, device, names)
     bar = tqdm(total=tcfg.max_steps, unit="step", disable=a.quiet, dynamic_ncols=True,
                desc=f"{a.arch} on {len(images)} images", initial=0)
 
@@ -137,7 +199,8 @@ def run(a) -> int:
     calibrating = not a.no_calibrate and bool(res.val_names)
     if not a.quiet:  # the steps' bar stops here; without this line a log would look stuck for minutes
         print(f"training ended after {st.step} steps ({st.stop_reason}); computing the training-loss statistics"
-              + (f" and calibrating on {len(res.val_names)} validation images" if calibrating else "")
+              + (f" and calibrating on {plan.n_images if plan else len(res.val_names)} validation images"
+                 if calibrating else "")
               + " before saving", file=sys.stderr, flush=True)
     # Ctrl-C during the statistics, the calibration or the save must not leave a half file
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -152,8 +215,8 @@ def run(a) -> int:
             from ..core.training import model_sized
             from .calibrate import run_calibration
 
-            val = model_sized([images[names.index(n)] for n in res.val_names], tcfg)
-            meta["calibration"] = run_calibration(res.model, val, device, stats, a.quiet).to_dict()
+            meta["calibration"] = _calibrate_within(a, res, tcfg, device, stats, plan,
+                                                    [images[names.index(n)] for n in res.val_names])
         save_model(res.model, out, meta)
     finally:
         signal.signal(signal.SIGINT, old)

@@ -51,6 +51,7 @@ defaults (:data:`DRIFT`, the tolerances, :func:`robust_threshold`, :func:`choose
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -329,9 +330,11 @@ def calibrate(
     alpha_factors: tuple[float, ...] = ALPHA_FACTORS,
     lighting: tuple[float, ...] = LIGHTING,
     step_down: Callable[[float, int], None] | None = None,
+    deadline: float | None = None,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images.
-    ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects."""
+    ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects;
+    none is added after ``deadline`` (a ``time.monotonic()`` value: the command's time budget)."""
     if not val_images:
         raise ValueError("calibration needs validation images")
     base = (params or ProjectionParams()).replace(stop="none", max_iter=int(max_iter)).validated()
@@ -358,7 +361,8 @@ def calibrate(
         trajectories.append(traj)
         diverged_share[f"{params.alpha:g}"] = float(np.mean(traj.diverged))
         if (rank == len(factors) - 1 and min(diverged_share.values()) > MAX_DIVERGED
-                and base.alpha * min(factors) * STEP_DOWN >= ALPHA_MIN):
+                and base.alpha * min(factors) * STEP_DOWN >= ALPHA_MIN
+                and (deadline is None or time.monotonic() < deadline)):
             factors.append(min(factors) * STEP_DOWN)
             if step_down is not None:
                 step_down(base.alpha * factors[-1], n_all + len(bad))
