@@ -388,6 +388,7 @@ def run_to_end(
     mask: torch.Tensor | None = None,
     stats: Mapping[str, Any] | None = None,
     on_record=None,
+    tile_overlap: int | None = None,
 ) -> tuple[IterationRecord, IterationRecord, list[list[float]]]:
     """Drive :func:`project` to its end. Returns (first record, last record, energy curves per image).
 
@@ -396,7 +397,7 @@ def run_to_end(
     first = last = None
     curves: list[list[float]] = [[] for _ in range(x0.shape[0])]
     computed = [True] * x0.shape[0]  # which images the last iteration evaluated
-    for rec in project(model, x0, params, mask=mask, stats=stats):
+    for rec in project(model, x0, params, mask=mask, stats=stats, tile_overlap=tile_overlap):
         if first is None:
             first = rec
         last = rec
