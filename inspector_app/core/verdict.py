@@ -14,7 +14,9 @@ the map. Its point is that one number decides both outputs consistently:
     verdict "defective"  ⟺  score > threshold  ⟺  segment(d, threshold, min_area) is not empty
 
 so moving the threshold on a histogram of scores moves the verdicts and the segmentations
-together.
+together. Both compare through :func:`exceeds` — one comparison, in float64 — so they agree in
+every case: a float32 map value and a float64 threshold are compared exactly (float32 → float64
+is exact), never with the threshold rounded to float32.
 """
 
 from __future__ import annotations
@@ -24,7 +26,18 @@ import math
 import cv2
 import numpy as np
 
-VERDICTS = ("good", "defective")
+from .vocabulary import ModelVerdict
+
+VERDICTS = (ModelVerdict.GOOD, ModelVerdict.DEFECTIVE)
+
+
+def exceeds(values, threshold: float):
+    """``values > threshold``, compared in float64 (an array for an array, a bool for a number).
+
+    The one comparison of the verdict and the segmentation: a map's float32 values and the
+    image score (a float32 value as a Python float) are compared with the same float64 threshold,
+    so ``verdict(image_score(d), t)`` is "defective" exactly when ``segment(d, t)`` is not empty."""
+    return np.greater(values, float(threshold), signature=(np.float64, np.float64, np.bool_))
 
 
 def _largest_component(mask: np.ndarray) -> int:
@@ -63,7 +76,7 @@ def image_score(dssim, min_area: int = 1) -> float:
 def segment(dssim, threshold: float, min_area: int = 1) -> np.ndarray:
     """Boolean mask of the defects: components of {DSSIM > threshold} with at least ``min_area`` pixels."""
     d = _as_map(dssim)
-    mask = d > float(threshold)
+    mask = exceeds(d, threshold)
     a = int(min_area)
     if a <= 1 or not mask.any():
         return mask
@@ -105,9 +118,9 @@ def dssim_scale_top(threshold: float) -> float:
     return next(s * decade for s in SCALE_STEPS if s * decade >= want * (1 - 1e-9))  # 10 × decade > want
 
 
-def verdict(score: float, threshold: float) -> str:
-    """``"defective"`` when the image score is above the threshold, else ``"good"``."""
-    return "defective" if score > threshold else "good"
+def verdict(score: float, threshold: float) -> ModelVerdict:
+    """``"defective"`` when the image score is above the threshold (:func:`exceeds`), else ``"good"``."""
+    return ModelVerdict.DEFECTIVE if exceeds(score, threshold) else ModelVerdict.GOOD
 
 
 def scaled_area(min_area: int, model_size: "int | tuple[int, int]", shape: tuple[int, int]) -> int:

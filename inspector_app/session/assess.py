@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.checks import fit_warnings, image_channels
 from ..core.projection import threshold_from_stats
-from ..core.verdict import fmt_level, image_score, segment, verdict
+from ..core.verdict import exceeds, fmt_level, image_score, segment, verdict
 
 NO_STATS = ("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
             "'percentile' stop criteria are off.")
@@ -76,7 +76,7 @@ def contour_data(dssim: np.ndarray, seg: np.ndarray, threshold: float) -> np.nda
     """``dssim`` with the pixels above the threshold that are not part of a kept defect lowered just
     under it, so that the threshold's isocurve outlines exactly the segmentation."""
     d = np.asarray(dssim, dtype=np.float32)
-    drop = (d > threshold) & ~seg
+    drop = exceeds(d, threshold) & ~seg  # the segmentation's own comparison
     if not drop.any():
         return d
     below = np.nextafter(np.float32(threshold), np.float32(-np.inf))

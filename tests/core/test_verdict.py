@@ -161,3 +161,38 @@ def test_the_dssim_png_uses_the_threshold_scale():
     fixed, scaled = dssim_visual(d), dssim_visual(d, threshold=0.0027)
     assert scaled.mean() > fixed.mean() + 40  # 0.004 of 0.02 is visible; of 0.5 it is black
     assert (dssim_visual(d, threshold=0.2) == fixed).all()
+
+
+def test_verdict_and_segmentation_agree_when_the_threshold_is_not_a_float32():
+    """The issue's case: a float32 map at 0.2 (float32(0.2) > 0.2) and the threshold 0.2; the score
+    and the segmentation compare the same way (in float64)."""
+    d = np.full((4, 4), 0.2, np.float32)
+    assert verdict(image_score(d), 0.2) == "defective"
+    assert segment(d, 0.2).sum() == 16
+    d = np.full((4, 4), 0.7, np.float32)  # float32(0.7) < 0.7
+    assert verdict(image_score(d), 0.7) == "good" and segment(d, 0.7).sum() == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_verdict_and_segmentation_agree_on_thresholds_near_the_map_values(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        d = rng.choice(np.array([0.1, 0.2, 0.3, 0.7], np.float32), (6, 6)) * (rng.random((6, 6)) < 0.7)
+        d = d.astype(np.float32)
+        for min_area in (1, 3):
+            score = image_score(d, min_area)
+            for thr in (0.1, 0.2, 0.3, 0.7, float(np.float32(0.2)), float(np.nextafter(np.float32(0.3), 0))):
+                assert (verdict(score, thr) == "defective") == bool(segment(d, thr, min_area).any()), (thr, min_area)
+
+
+def test_the_contour_lowers_exactly_the_pixels_the_segmentation_drops():
+    """session.assess.contour_data uses the segmentation's comparison: a region too small to keep,
+    at float32(0.2) > 0.2, is lowered under the threshold (none of it above 0.2 in float64)."""
+    from inspector_app.session.assess import contour_data
+
+    d = np.full((4, 4), 0.2, np.float32)
+    seg = segment(d, 0.2, 20)  # 16 pixels < 20: dropped
+    assert not seg.any()
+    assert not np.greater(contour_data(d, seg, 0.2).astype(np.float64), 0.2).any()
+    kept = segment(d, 0.2, 16)
+    assert kept.all() and (contour_data(d, kept, 0.2) == d).all()
