@@ -75,3 +75,28 @@ def inside_resources(path: str | Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _data_home() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def sample_parts_folder(category: str = "brick") -> Path | None:
+    """A folder of the bundled ``category`` samples (images and ground-truth masks) to review, copied
+    to ``$XDG_DATA_HOME/inspector-app/sample-parts/<category>`` so that the review file is written
+    there and never into the bundled resources; files already there are kept as they are. None when
+    the samples are not installed."""
+    import shutil
+
+    src = (resources_dir() or Path("/nonexistent")) / "samples" / category
+    files = sorted(p for p in src.glob("*.png") if p.is_file()) if src.is_dir() else []
+    if not files:
+        return None
+    dest = _data_home() / "inspector-app" / "sample-parts" / category
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if not (dest / f.name).exists():
+            shutil.copyfile(f, dest / f.name)
+    return dest
