@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(e) or type(e).__name__)
     except ImportError as e:  # a dependency missing or broken in this installation
         return fail(f"a component is missing from this installation ({e}); reinstall inspector-app")
+    except MemoryError:  # an image or a batch too large for this machine: say so, never a traceback
+        return fail("out of memory (a smaller image, --batch or INSPECTOR_MAX_PIXELS would fit)")
     except RuntimeError as e:  # e.g. CUDA out of memory
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         return fail(msg)

@@ -69,11 +69,28 @@ def read_image_bytes(path: str | os.PathLike, limit: int | None = None) -> np.nd
     except OSError as e:
         raise ImageError(p, f"cannot be read ({e.strerror or e})") from None
     cap = max_pixels() if limit is None else int(limit)
-    size = header_size(data[:1 << 16].tobytes())
-    if size is not None and size[0] * size[1] > cap:
+    size = header_size(data)  # the whole file: a JPEG's frame header may follow 1 MB of comments
+    if size is None:  # not a format whose size can be read before decoding: never decoded
+        raise ImageError(p, "is not a readable image (corrupt or unsupported format)")
+    if size[0] * size[1] > cap:
         raise ImageError(p, f"is {size[0]}×{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, over the "
                             f"{cap / 1e6:g} MP limit (set INSPECTOR_MAX_PIXELS to raise it)")
     return data
+
+
+def _as_unit_float(p: Path, img: np.ndarray) -> np.ndarray:
+    """Decoded pixels as float32 in [0, 1], with one float-sized allocation (the scaling is done in
+    place); NaN pixels of a float image are refused (they would silently read as 0)."""
+    if img.dtype in (np.uint8, np.uint16):
+        out = np.empty(img.shape, np.float32)
+        np.divide(img, np.float32(255.0 if img.dtype == np.uint8 else 65535.0), out=out)
+        return out
+    if np.issubdtype(img.dtype, np.floating):
+        out = img.astype(np.float32, copy=False)
+        if not np.isfinite(out).all():
+            raise ImageError(p, "has NaN or infinite pixels")
+        return np.clip(out, 0.0, 1.0, out=out if out is not img else None)
+    raise ImageError(p, f"has an unsupported pixel type {img.dtype}")
 
 
 def read_image(path: str | os.PathLike, channels: int | None = None, limit: int | None = None) -> np.ndarray:
@@ -95,23 +112,14 @@ def read_image(path: str | os.PathLike, channels: int | None = None, limit: int 
         raise ImageError(p, "is not a readable image (corrupt or unsupported format)")
     if img.shape[0] * img.shape[1] > cap:
         raise ImageError(p, f"is {img.shape[1]}×{img.shape[0]}, over the {cap / 1e6:g} MP limit")
-    if img.dtype == np.uint16:
-        img = img.astype(np.float32) / 65535.0
-    elif img.dtype == np.uint8:
-        img = img.astype(np.float32) / 255.0
-    elif np.issubdtype(img.dtype, np.floating):
-        img = np.clip(np.nan_to_num(img.astype(np.float32)), 0.0, 1.0)
-    else:
-        raise ImageError(p, f"has an unsupported pixel type {img.dtype}")
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = img[:, :, :3]
-        if img.shape[2] == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.ndim == 3:  # channels first, on the decoded integers (a quarter of the float size)
+        if img.shape[2] in (3, 4):  # alpha dropped
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
         elif img.shape[2] == 1:
             img = img[:, :, 0]
         else:
             raise ImageError(p, f"has {img.shape[2]} channels")
+    img = _as_unit_float(p, img)
     return convert_channels(img, channels) if channels else img
 
 

@@ -1,36 +1,61 @@
 """An image's width and height read from its file header, before decoding anything.
 
-A 97 KB PNG can decode to 10000×10000 pixels; :func:`header_size` lets the reader refuse it by
-its declared size instead of finding out after allocating gigabytes. PNG, JPEG, BMP, WebP and
-TIFF are understood; for anything else it returns ``None`` (the decoder's own limit then applies).
+A 97 KB PNG can decode to 10000×10000 pixels, a 43-byte GIF to a 30000×30000 canvas; :func:`header_size`
+lets the reader refuse them by their declared size instead of finding out after allocating
+gigabytes. It reads the whole file (a JPEG's frame header may follow megabytes of comments, a TIFF's
+first directory may lie anywhere), and understands every format this OpenCV decodes: PNG, JPEG,
+BMP, WebP, TIFF, GIF (the logical screen, which the decoder allocates), the PNM family (PBM, PGM,
+PPM, PAM, PFM), Sun raster, Radiance HDR, AVIF and JPEG 2000. For anything else it returns
+``None``, and the reader then refuses the file without decoding it.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 
-
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` declared by the header of an image file's first bytes, or ``None``."""
+def header_size(data) -> tuple[int, int] | None:
+    """``(width, height)`` declared by an image file's bytes (any buffer), or ``None``."""
+    data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        head = bytes(data[:16])
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and bytes(data[12:16]) == b"IHDR":
             w, h = struct.unpack(">II", data[16:24])
             return int(w), int(h)
-        if data[:2] == b"\xff\xd8":
+        if head[:2] == b"\xff\xd8":
             return _jpeg(data)
-        if data[:2] == b"BM" and len(data) >= 26:
+        if head[:2] == b"BM" and len(data) >= 26:
             w, h = struct.unpack("<ii", data[18:26])
             return abs(int(w)), abs(int(h))
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             return _webp(data)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
+        if head[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff(data)
-    except (struct.error, IndexError, ValueError):
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif(data)
+        if head[:1] == b"P" and head[1:2] in b"1234567Ff":
+            return _pnm(bytes(data[:4096]))
+        if head[:4] == b"\x59\xa6\x6a\x95":  # Sun raster
+            w, h = struct.unpack(">II", data[4:12])
+            return int(w), int(h)
+        if head[:2] == b"#?":
+            return _hdr(bytes(data[:8192]))
+        if head[4:8] == b"ftyp":
+            return _isobmff(bytes(data[:1 << 16]))
+        if head[:4] == b"\xff\x4f\xff\x51":  # JPEG 2000 codestream: SIZ first
+            w, h, x0, y0 = struct.unpack(">IIII", data[8:24])
+            return int(w - x0), int(h - y0)
+        if head[4:8] == b"jP  ":  # JP2 container: the ihdr box
+            i = bytes(data[:1 << 16]).find(b"ihdr")
+            if i >= 0:
+                h, w = struct.unpack(">II", data[i + 4:i + 12])
+                return int(w), int(h)
+    except (struct.error, IndexError, ValueError, TypeError):
         return None
     return None
 
 
-def _jpeg(data: bytes) -> tuple[int, int] | None:
+def _jpeg(data) -> tuple[int, int] | None:
     i = 2
     n = len(data)
     while i + 4 <= n:
@@ -48,12 +73,14 @@ def _jpeg(data: bytes) -> tuple[int, int] | None:
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             h, w = struct.unpack(">HH", data[i + 5:i + 9])
             return int(w), int(h)
+        if marker == 0xDA:  # scan data before any frame header: not a JPEG we can size
+            return None
         i += 2 + length
     return None
 
 
-def _webp(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
+def _webp(data) -> tuple[int, int] | None:
+    chunk = bytes(data[12:16])
     if chunk == b"VP8X":
         w = 1 + int.from_bytes(data[24:27], "little")
         h = 1 + int.from_bytes(data[27:30], "little")
@@ -67,8 +94,11 @@ def _webp(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _tiff(data: bytes) -> tuple[int, int] | None:
-    e = "<" if data[:2] == b"II" else ">"
+_TIFF_SIZES = {3: 2, 4: 4, 16: 8}  # SHORT, LONG, LONG8 (BigTIFF)
+
+
+def _tiff(data) -> tuple[int, int] | None:
+    e = "<" if bytes(data[:2]) == b"II" else ">"
     (off,) = struct.unpack(e + "I", data[4:8])
     (count,) = struct.unpack(e + "H", data[off:off + 2])
     w = h = None
@@ -86,3 +116,36 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
         elif tag == 257:
             h = value
     return (int(w), int(h)) if w is not None and h is not None else None
+
+
+def _gif(data) -> tuple[int, int] | None:
+    """The logical screen: the canvas the decoder allocates, whatever the frames say."""
+    w, h = struct.unpack("<HH", data[6:10])
+    return int(w), int(h)
+
+
+def _pnm(head: bytes) -> tuple[int, int] | None:
+    if head[1:2] == b"7":  # PAM: WIDTH / HEIGHT lines
+        mw, mh = re.search(rb"WIDTH\s+(\d+)", head), re.search(rb"HEIGHT\s+(\d+)", head)
+        return (int(mw.group(1)), int(mh.group(1))) if mw and mh else None
+    text = re.sub(rb"#[^\n]*", b" ", head[2:])
+    nums = re.findall(rb"\d+", text[:200])
+    return (int(nums[0]), int(nums[1])) if len(nums) >= 2 else None
+
+
+def _hdr(head: bytes) -> tuple[int, int] | None:
+    m = re.search(rb"\n([-+])([YX]) (\d+) ([-+])([YX]) (\d+)\n", head)
+    if not m:
+        return None
+    a, b = int(m.group(3)), int(m.group(6))
+    return (b, a) if m.group(2) == b"Y" else (a, b)
+
+
+def _isobmff(head: bytes) -> tuple[int, int] | None:
+    """AVIF / HEIF: the largest ``ispe`` (image spatial extents) property."""
+    best = None
+    for m in re.finditer(rb"ispe", head):
+        w, h = struct.unpack(">II", head[m.end() + 4:m.end() + 12])
+        if best is None or w * h > best[0] * best[1]:
+            best = (int(w), int(h))
+    return best

@@ -113,7 +113,7 @@ def composite(original: np.ndarray, result_small: np.ndarray, mask: np.ndarray) 
 def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
     """Grey ↔ RGB conversion to what a model takes."""
     if channels == 1 and img.ndim == 3:
-        return cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        return cv2.cvtColor(np.asarray(img, np.float32), cv2.COLOR_RGB2GRAY)  # no copy of a float32 image
     if channels == 3 and img.ndim == 2:
         return np.repeat(img[:, :, None], 3, axis=2)
     return img
