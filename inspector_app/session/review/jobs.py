@@ -21,7 +21,7 @@ from ...core.checks import fit_warnings, image_channels
 from ...core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
 from ...core.evaluation import HIST_BINS, hist_bins
 from ...core.params import ProjectionParams
-from ...core.pipeline import batch_tensors, prepare
+from ...core.pipeline import batch_tensors, prepare, shape_groups
 from ...core.projection import project, to_numpy_image
 from ...core.verdict import image_score, segment
 from .folder import GT_GOOD, FolderItem
@@ -47,11 +47,13 @@ def read_gt(item: FolderItem, shape: tuple[int, int]) -> np.ndarray | None:
     return None
 
 
-def gt_at_model_size(gt: np.ndarray, size: int) -> np.ndarray:
-    """The ground truth at the model's size, as the evaluation scores it (area average > ½)."""
-    if gt.shape == (size, size):
+def gt_at_model_size(gt: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """The ground truth at the model's working size (a side, or (H, W)), as the evaluation scores it
+    (area average > ½)."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    if gt.shape == shape:
         return gt.astype(bool)
-    return resize_image(gt.astype(np.float32), (size, size)) > 0.5
+    return resize_image(gt.astype(np.float32), shape) > 0.5
 
 
 def thumbnail(img: np.ndarray, side: int = THUMB) -> np.ndarray:
@@ -100,10 +102,7 @@ def folder_job(
     batch: int = 8,
 ) -> Generator[list | None, None, None]:
     """Project ``items`` ((index, item) pairs) in batches of ``batch``; see the module docstring."""
-    model = loaded.model
-    size = int(model.image_size)
     todo = list(items)
-    calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
     for start in range(0, len(todo), max(1, int(batch))):
         out: list = []
         ready = []
@@ -115,45 +114,57 @@ def folder_job(
             except (ImageError, ValueError, OSError) as e:
                 msg = str(e)
                 out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
-        if ready:
-            t0 = time.perf_counter()
-            x0, _mask = batch_tensors([r[3] for r in ready])
-            rows: list[list[tuple]] = [[] for _ in ready]
-            computed = [True] * len(ready)
-            first = last = None
-            for rec in project(model, x0, params, stats=loaded.training_stats):
-                first = first or rec
-                last = rec
-                e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
-                for j, c in enumerate(computed):
-                    if c:
-                        rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
-                computed = rec.active.tolist()
-                yield None  # the worker may stop here
-            assert first is not None and last is not None
-            dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
-            dt = (time.perf_counter() - t0) / len(ready)
-            for j, (index, item, img, prep, gt) in enumerate(ready):
-                maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
-                gt_small = gt_at_model_size(gt, size) if gt is not None else None
-                scores = {c: image_score(maps[c], min_area) for c in COMPARES}
-                area, iou = area_and_iou(maps[compare], scores[compare], threshold, min_area, gt_small)
-                lr0 = float(first.recon_loss[j])
-                store.save(index, StoredMaps(to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j]),
-                                             maps["projection"], maps["reconstruction"], gt_small), generation)
-                out.append(ImageResult(
-                    index=index, scores=scores, min_area=int(min_area), iterations=int(last.steps[j]),
-                    stop_reason=last.stop_reasons[j], recon_loss_x0=lr0, energy_final=float(last.energy[j]),
-                    recon_loss=float(last.recon_loss[j]), reg=float(last.reg[j]), lr_threshold=last.lr_threshold,
-                    params=last.params, energy=np.asarray(rows[j], np.float64), thumbnail=thumbnail(prep.original),
-                    shape=tuple(img.shape[:2]), seconds=dt,
-                    warnings=fit_warnings(img.shape, image_channels(img), size, model.channels, lr0,
-                                          last.lr_threshold, calibration, loaded.training_stats,
-                                          working_scale=loaded.working_scale),
-                    area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
-                    pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None,
-                ))
+        for group in shape_groups([r[3] for r in ready]):  # one projection batch per working size
+            out += yield from _project_group([ready[i] for i in group], loaded, params, store, generation=generation,
+                                             compare=compare, threshold=threshold, min_area=min_area)
         yield out
+
+
+def _project_group(ready: list, loaded, params: ProjectionParams, store: ResultStore, *, generation: int,
+                   compare: str, threshold: float, min_area: int) -> Generator[None, None, list]:
+    """Project images of one working size as one batch (yields None at each iteration: the worker
+    may stop there); returns their results."""
+    model = loaded.model
+    calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
+    out: list = []
+    t0 = time.perf_counter()
+    x0, _mask = batch_tensors([r[3] for r in ready])
+    rows: list[list[tuple]] = [[] for _ in ready]
+    computed = [True] * len(ready)
+    first = last = None
+    for rec in project(model, x0, params, stats=loaded.training_stats):
+        first = first or rec
+        last = rec
+        e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
+        for j, c in enumerate(computed):
+            if c:
+                rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
+        computed = rec.active.tolist()
+        yield None  # the worker may stop here
+    assert first is not None and last is not None
+    dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
+    dt = (time.perf_counter() - t0) / len(ready)
+    for j, (index, item, img, prep, gt) in enumerate(ready):
+        maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
+        gt_small = gt_at_model_size(gt, prep.working_shape) if gt is not None else None
+        scores = {c: image_score(maps[c], min_area) for c in COMPARES}
+        area, iou = area_and_iou(maps[compare], scores[compare], threshold, min_area, gt_small)
+        lr0 = float(first.recon_loss[j])
+        store.save(index, StoredMaps(to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j]),
+                                     maps["projection"], maps["reconstruction"], gt_small), generation)
+        out.append(ImageResult(
+            index=index, scores=scores, min_area=int(min_area), iterations=int(last.steps[j]),
+            stop_reason=last.stop_reasons[j], recon_loss_x0=lr0, energy_final=float(last.energy[j]),
+            recon_loss=float(last.recon_loss[j]), reg=float(last.reg[j]), lr_threshold=last.lr_threshold,
+            params=last.params, energy=np.asarray(rows[j], np.float64), thumbnail=thumbnail(prep.original),
+            shape=tuple(img.shape[:2]), seconds=dt,
+            warnings=fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
+                                  last.lr_threshold, calibration, loaded.training_stats,
+                                  working_scale=loaded.working_scale),
+            area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
+            pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None,
+        ))
+    return out
 
 
 def rescore(store: ResultStore, indices: list[int], compare: str, threshold: float, min_area: int,
