@@ -9,6 +9,9 @@
     OUT/clean/<defect>/000.png                 (faces only, outside MVTec's layout) the clean
                                                original of each corrupted test image
     OUT/dataset.json, OUT/README.txt           source, seed, counts, region split, crop boxes
+    OUT/full/test/..., OUT/full/ground_truth/... (textures, ``full_size`` > 0) whole sources with
+                                               defects anywhere, in the same layout
+                                               (:mod:`inspector_app.core.datasets_full`)
 
 All images are 8-bit grey PNGs. Sources (:data:`SOURCES`):
 
@@ -193,7 +196,7 @@ def _write(path: Path, img: np.ndarray) -> None:
     write_image(path, img)  # atomic: an interrupted run never leaves half an image
 
 
-_OWNED = ("train", "test", "ground_truth", "clean", "dataset.json", "README.txt")
+_OWNED = ("train", "test", "ground_truth", "clean", "full", "dataset.json", "README.txt")
 def _prepare_out(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -222,7 +225,7 @@ def _write_marker(out_dir: Path, meta: dict, complete: bool) -> None:
 
 def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 60, seed: int = 0,
                  image_size: int | None = None, progress: Progress | None = None,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, full_size: int = 0, full_good: int | None = None) -> dict:
     """Write one synthetic category in the MVTec AD layout (see the module docstring) and return a summary.
 
     ``source`` is one of :data:`SOURCES`. Textures and grid: ``n_train`` train crops and ``n_test``
@@ -238,6 +241,11 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     folders and files). The summary holds ``source``, ``seed``, ``image_size``, ``defects``,
     ``counts`` (``{"train/good": n, "test/good": n, "test/<defect>": n, ...}``), ``regions`` and
     ``out_dir``; ``dataset.json`` holds the same plus the box and transform of each image.
+
+    ``full_size`` > 0 (textures only) also writes that many full-size test images per defect type
+    and ``full_good`` good ones (default: as many as the defective ones) under ``OUT/full/``
+    (:mod:`inspector_app.core.datasets_full`), from their own random stream (``default_rng([seed,
+    1])``): the crops are the same with or without them, and they are the same whatever the crop counts.
     """
     _check_source(source)
     n_train, n_test = int(n_train), int(n_test)
@@ -247,11 +255,18 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
         raise ValueError(f"image_size must be at least 8, got {image_size}")
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
+    full = None
+    if full_size:
+        if source == "faces":
+            raise ValueError("full-size images are for textures; a face is already whole")
+        from .datasets_full import full_size_counts
+
+        full = full_size_counts(int(full_size), full_good, DEFECTS[source])
     if source == "faces":
         meta = _make_faces(out_dir, n_train, n_test, rng, image_size or DEFAULT_FACE_SIZE, progress, overwrite)
     else:
         meta = _make_texture(source, out_dir, n_train, n_test, rng, seed, image_size or DEFAULT_CROP, progress,
-                             overwrite)
+                             overwrite, full)
     meta = {"source": source, "seed": seed, **meta}
     from .data import atomic_write_bytes
 
@@ -262,7 +277,7 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     return summary
 
 
-def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, overwrite) -> dict:
+def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, overwrite, full=None) -> dict:
     src = load_source(source, seed)
     regions = split_regions(src.shape, size)  # validates size before anything is written
     donor_name = _PATCH_DONOR[source]
@@ -271,7 +286,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
     n_good, per_defect = _split_counts(n_test, defects)
     _prepare_out(out_dir, overwrite)
     _write_marker(out_dir, {"source": source, "seed": seed}, complete=False)
-    total = n_train + n_test
+    total = n_train + n_test + sum((full or {}).values())
     files = []
     counts = {"train/good": n_train, "test/good": n_good}
 
@@ -303,7 +318,18 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
                           "mask": f"ground_truth/{d}/{i:03d}_mask.png",
                           "defect_area": float(mask.mean()), **info})
             step()
+    extra = {}
+    if full:
+        from .datasets_full import BRIGHTNESS, FULL_NOTE, write_full_size
+
+        # their own random stream: the same full-size images whatever the crop counts
+        full_rng = np.random.default_rng([seed, 1])
+        files += write_full_size(src, out_dir / "full", full, size, full_rng, donor, _write, step)
+        counts.update({f"full/test/{k}": v for k, v in full.items()})
+        extra["full_size"] = FULL_NOTE.format(side=src.shape[0], size=size, brightness=BRIGHTNESS,
+                                              cols=regions["train"][3] - 1)
     return {
+        **extra,
         "image_size": size,
         "source_shape": list(src.shape),
         "defects": list(defects),
@@ -387,6 +413,8 @@ def _readme(meta: dict) -> str:
         "",
         "ground_truth/<defect>/NNN_mask.png: 0/255 mask of test/<defect>/NNN.png.",
     ]
+    if meta.get("full_size"):
+        lines += ["", f"full/ (full-size test images): {meta['full_size']}"]
     if meta["source"] == "faces":
         lines.append("clean/noise/NNN.png (not part of MVTec's layout): the clean original of test/noise/NNN.png.")
     lines.append("dataset.json: the same, plus the crop box / transform of every image.")

@@ -1,8 +1,13 @@
 """Evaluation against the paper (section 4.1, table 1, figure 5) on an MVTec AD category.
 
 Reads a category folder exactly as MVTec AD distributes it (``train/good``, ``test/<defect>``,
-``ground_truth/<defect>/<name>_mask.png``), or one written by ``make-dataset``. Every test image
-is resized to the model's size (the ground truth with it, nearest neighbour) and scored there.
+``ground_truth/<defect>/<name>_mask.png``), or one written by ``make-dataset`` (its ``full/``
+folder holds whole 512-px sources). Every test image is brought to the model's working scale
+(:func:`~inspector_app.core.pipeline.prepare`, as ``project`` does: a texture model's crops scale,
+covered by model-size tiles; the model's size for a whole-image model or a file that records no
+working scale), its ground truth with it (area average > ½), and scored there: the maps, the
+figures, the verdicts and ``min_area`` are all in working-scale pixels. Images are read
+``batch`` at a time and projected in groups of one working size.
 
 Figures, all pixel-wise over every test pixel (good and defective images):
 - ``baseline``: DSSIM between x0 and its reconstruction f(x0);
@@ -15,7 +20,9 @@ Figures, all pixel-wise over every test pixel (good and defective images):
   scores (log-spaced bins, :func:`hist_bins`), so memory stays bounded whatever the number of
   iterations;
 - image-level AUROC from the maximum of each map, and AUPRO up to an FPR of 0.3.
-Only the final maps are kept (N×H×W float32), never the iterates.
+Only the final maps are kept (float32 at the working scale, one per image; never the iterates nor
+the full-size originals); the figures of one kind of map are computed at a time, from one N×H×W
+stack (images of several working sizes: padded, see :func:`_stack`).
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from .data import DataError, ImageError, atomic_write, existing_folder, list_ima
 from .metrics import aupro, image_auroc, pixel_auroc
 from .modelio import LoadedModel
 from .params import ProjectionParams
+from .pipeline import PreparedImage, prepare, shape_groups
 from .projection import project
+from .ranges import PAPER_THRESHOLD
 from .verdict import image_score
 
 HIST_BINS = 4096
@@ -147,14 +156,36 @@ def _read_mask(path: Path, shape: tuple[int, int], image_path: Path) -> np.ndarr
     return m > 0.5
 
 
-def _load_batch(items: list[TestImage], size: int, channels: int) -> tuple[torch.Tensor, np.ndarray]:
-    imgs, gts = [], []
-    for t in items:
-        img = read_image(t.path, channels)
+def _load_one(t: TestImage, loaded: LoadedModel) -> tuple[PreparedImage, np.ndarray]:
+    """A test image brought to the model's working scale (:func:`prepare`) and its ground truth
+    at that scale (area average > ½, as before at the model's size)."""
+    try:
+        img = read_image(t.path, loaded.model.channels)
         gt = _read_mask(t.mask_path, img.shape[:2], t.path) if t.mask_path else np.zeros(img.shape[:2], bool)
-        imgs.append(resize_image(img, (size, size)))
-        gts.append(resize_image(gt.astype(np.float32), (size, size)) > 0.5 if gt.shape != (size, size) else gt)
-    return to_tensor(imgs), np.stack(gts)
+    except ImageError as e:
+        raise DataError(str(e)) from None
+    prep = prepare(t.path.name, img, loaded)
+    if gt.shape != prep.working_shape:
+        gt = resize_image(gt.astype(np.float32), prep.working_shape) > 0.5
+    return prep, gt
+
+
+@dataclass
+class _Group:
+    """Test images of one working size, projected as one batch."""
+
+    index: list[int]  # positions in the category's list of images
+    x0: torch.Tensor  # B×C×H×W at the working scale
+    gt: np.ndarray  # B×H×W bool
+
+
+def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0) -> list[_Group]:
+    """``items`` at the model's working scale, grouped by working size (:func:`shape_groups`);
+    ``start`` is the position of ``items[0]`` in the category."""
+    loaded_items = [_load_one(t, loaded) for t in items]
+    preps = [p for p, _ in loaded_items]
+    return [_Group([start + j for j in g], to_tensor([preps[j].model_input for j in g]),
+                   np.stack([loaded_items[j][1] for j in g])) for g in shape_groups(preps)]
 
 
 def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
@@ -172,10 +203,11 @@ def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) ->
 
 @dataclass
 class _Passes:
-    """What the passes over the test set collect (only final maps, never the iterates)."""
+    """What the passes over the test set collect, per image in the category's order (only final
+    maps at the working scale, float32, never the iterates)."""
 
-    maps: dict[str, list[np.ndarray]]
-    gts: list[np.ndarray]
+    maps: dict[str, list[np.ndarray | None]]
+    gts: list[np.ndarray | None]
     fves: list[float]
     iterations: list[int]
     reasons: dict[str, int]
@@ -183,49 +215,81 @@ class _Passes:
     diverged: dict[str, list[int]]  # per update and iteration: images diverged by then
 
 
-def _run_passes(model, category: Category, params: ProjectionParams, iterations: int, batch: int, curve: bool,
-                progress) -> _Passes:
-    out = _Passes({"baseline": [], "grad": [], "grad_recon": []}, [], [], [], {},
+def _run_passes(model, loaded: LoadedModel, category: Category, params: ProjectionParams, iterations: int,
+                batch: int, curve: bool, progress) -> _Passes:
+    n = len(category.images)
+    out = _Passes({k: [None] * n for k in ("baseline", "grad", "grad_recon")}, [None] * n, [0.0] * n, [0] * n, {},
                   {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {},
                   {k: [0] * (iterations + 1) for k in ("plain", "tuned")})
     items = category.images
     for i in range(0, len(items), batch):
-        chunk = items[i:i + batch]
-        try:
-            x0, gt = _load_batch(chunk, model.image_size, model.channels)
-        except ImageError as e:
-            raise DataError(str(e)) from None
-        last = None
-        for rec in project(model, x0, params):
-            if last is None:
-                out.maps["baseline"].append(rec.dssim_reconstruction.cpu().numpy())
-                out.fves += variance_explained(x0, rec.reconstruction).tolist()
-            last = rec
-        out.maps["grad"].append(last.dssim_projection.cpu().numpy())
-        out.maps["grad_recon"].append(last.dssim_reconstruction.cpu().numpy())
-        out.gts.append(gt)
-        out.iterations += last.steps.tolist()
-        for r in last.stop_reasons:
-            out.reasons[r] = out.reasons.get(r, 0) + 1
-        if progress:
-            progress(len(chunk))
-        for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
-            _curve_run(model, x0, gt, params.replace(grad_mask=mask), iterations, out.hists[name], out.diverged[name])
+        for grp in _load_batch(items[i:i + batch], loaded, i):
+            _project_group(model, grp, params, out)
             if progress:
-                progress(len(chunk))
+                progress(len(grp.index))
+            for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
+                _curve_run(model, grp.x0, grp.gt, params.replace(grad_mask=mask), iterations, out.hists[name],
+                           out.diverged[name])
+                if progress:
+                    progress(len(grp.index))
     return out
 
 
-def _figures(maps: np.ndarray, gt: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def _project_group(model, grp: _Group, params: ProjectionParams, out: _Passes) -> None:
+    """The main projection of one group: its final maps, FVE, iterations and stop reasons into ``out``."""
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    base = fve = last = None
+    for rec in project(model, grp.x0, params):
+        if last is None:
+            base, fve = numpy(rec.dssim_reconstruction), variance_explained(grp.x0, rec.reconstruction)
+        last = rec
+    maps = {"baseline": base, "grad": numpy(last.dssim_projection), "grad_recon": numpy(last.dssim_reconstruction)}
+    for j, k in enumerate(grp.index):
+        for name, m in maps.items():
+            out.maps[name][k] = m[j]
+        out.gts[k] = grp.gt[j]
+        out.fves[k] = float(fve[j])
+        out.iterations[k] = int(last.steps[j])
+        r = last.stop_reasons[j]
+        out.reasons[r] = out.reasons.get(r, 0) + 1
+
+
+def _stack(maps: list[np.ndarray], gts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The maps and ground truths as N×H×W stacks, and the share of the stacks' normal pixels that
+    are real. Images of one size stack as they are (share 1). Images of several sizes are padded
+    to the largest with −∞ scores on normal pixels: below every real score, so the AUPRO's curve
+    only has its false-positive rate scaled by the share (computed up to the limit times the
+    share, then normalised, it is the exact figure over the real pixels)."""
+    shapes = {m.shape for m in maps}
+    if len(shapes) == 1:
+        return np.stack(maps), np.stack(gts), 1.0
+    h, w = max(a for a, _ in shapes), max(b for _, b in shapes)
+    s = np.full((len(maps), h, w), -np.inf, np.float32)
+    g = np.zeros((len(maps), h, w), bool)
+    for i, (m, gt) in enumerate(zip(maps, gts)):
+        s[i, :m.shape[0], :m.shape[1]] = m
+        g[i, :m.shape[0], :m.shape[1]] = gt
+    normal = sum(int(gt.size - np.count_nonzero(gt)) for gt in gts)
+    return s, g, normal / (normal + s.size - sum(m.size for m in maps))
+
+
+def _figures(maps: list[np.ndarray], gts: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
     both = labels.any() and not labels.all()
+    s, g, share = _stack(maps, gts)
+    if share == 1.0:
+        pix = pixel_auroc(s, g)
+    else:
+        pix = pixel_auroc(np.concatenate([m.ravel() for m in maps]), np.concatenate([t.ravel() for t in gts]))
     return {
-        "pixel_auroc": pixel_auroc(maps, gt),
-        "image_auroc": image_auroc(maps.reshape(len(maps), -1).max(1), labels) if both else float("nan"),
-        "aupro": aupro(maps, gt),
+        "pixel_auroc": pix,
+        "image_auroc": image_auroc(np.array([m.max() for m in maps]), labels) if both else float("nan"),
+        "aupro": aupro(s, g, fpr_limit=0.3 * share),
     }
 
 
-def _verdicts(maps: np.ndarray, category: Category, labels: np.ndarray, threshold: float, min_area: int) -> dict:
+def _verdicts(maps: list[np.ndarray], category: Category, labels: np.ndarray, threshold: float, min_area: int) -> dict:
     scores = np.array([image_score(m, min_area) for m in maps])
     flagged = scores > threshold
     return {
@@ -245,7 +309,7 @@ def evaluate(
     category: Category,
     params: ProjectionParams,
     *,
-    threshold: float = 0.2,
+    threshold: float = PAPER_THRESHOLD,
     min_area: int = 1,
     iterations: int = 100,
     batch: int = 16,
@@ -261,14 +325,16 @@ def evaluate(
     """
     params = params.validated()
     t0 = time.perf_counter()
-    p = _run_passes(loaded.model, category, params, iterations, batch, curve, progress)
+    p = _run_passes(loaded.model, loaded, category, params, iterations, batch, curve, progress)
     items = category.images
-    gt = np.concatenate(p.gts)
     labels = np.array([t.defect != "good" for t in items])
-    grad_maps = np.concatenate(p.maps["grad"])
-    grad = _figures(grad_maps, gt, labels)
-    grad_recon = _figures(np.concatenate(p.maps["grad_recon"]), gt, labels)
-    verdicts = _verdicts(grad_maps, category, labels, threshold, min_area)
+    grad = _figures(p.maps["grad"], p.gts, labels)
+    grad_recon = _figures(p.maps["grad_recon"], p.gts, labels)
+    verdicts = _verdicts(p.maps["grad"], category, labels, threshold, min_area)
+    working = {}
+    for m in p.maps["grad"]:
+        key = f"{m.shape[1]}x{m.shape[0]}"
+        working[key] = working.get(key, 0) + 1
     good_fve = [f for f, t in zip(p.fves, items) if t.defect == "good"]
     return {
         "model": loaded.path,
@@ -279,8 +345,10 @@ def evaluate(
         "n_defective": int(labels.sum()),
         "defects": category.defects,
         "image_size": loaded.model.image_size,
+        "working_scale": loaded.working_scale.to_meta() if loaded.working_scale is not None else None,
+        "working_sizes": working,  # "WxH": number of test images scored at that size
         "params": params.to_dict(),
-        "baseline": _figures(np.concatenate(p.maps["baseline"]), gt, labels),
+        "baseline": _figures(p.maps["baseline"], p.gts, labels),
         "grad": {
             "pixel_auroc": grad["pixel_auroc"],
             "pixel_auroc_recon": grad_recon["pixel_auroc"],

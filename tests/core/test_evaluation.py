@@ -60,7 +60,8 @@ def test_evaluate_end_to_end(tmp_path, tiny_category, capsys):
     base, grad, gts = [], [], []
     params = ProjectionParams(**r["params"])
     for i in range(0, len(items), 4):
-        x0, gt = _load_batch(items[i:i + 4], 32, 1)
+        (grp,) = _load_batch(items[i:i + 4], loaded)
+        x0, gt = grp.x0, grp.gt
         with torch.no_grad():
             base.append(dssim_map(x0, loaded.model.reconstruct(x0)).numpy())
         grad.append(run_to_end(loaded.model, x0, params)[1].dssim_projection.numpy())
@@ -98,7 +99,8 @@ def test_the_curve_counts_the_images_each_update_diverged_on(tmp_path, tiny_cate
     for mask, key in (("none", "plain"), ("recon", "tuned")):
         params = ProjectionParams(alpha=100.0, grad_mask=mask, stop="none", max_iter=3)
         for i in range(0, len(items), 4):
-            x0, _ = _load_batch(items[i:i + 4], 32, 1)
+            (grp,) = _load_batch(items[i:i + 4], loaded)
+            x0 = grp.x0
             want[key] += run_to_end(loaded.model, x0, params)[1].stop_reasons.count("diverged")
     assert want["plain"] > 0
     assert [r["curve"][-1][f"diverged_{k}"] for k in ("plain", "tuned")] == [want["plain"], want["tuned"]]
