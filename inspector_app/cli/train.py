@@ -165,7 +165,7 @@ def run(a) -> int:
 
     from ..core.data import check_writable, load_training_images
     from ..core.modelio import resolve_device, save_model
-    from ..core.training import train, training_metadata, training_statistics
+    from ..core.training import train, training_metadata, training_statistics, working_scale
 
     out = Path(a.out)
     if out.suffix != ".safetensors":
@@ -209,6 +209,7 @@ def run(a) -> int:
         meta = {
             "training_stats": stats,
             "training": training_metadata(res, device, a.description or str(Path(a.data)), str(folder)),
+            "working_scale": working_scale(tcfg),
         }
         res.model.training_stats = stats
         if calibrating:

@@ -250,11 +250,11 @@ class Augmenter:
         self.max_shift = max_shift
         if crop:
             self.images = []
+            from .tiling import WorkingScale  # the shape an image to inspect is brought to as well
+
+            scale = WorkingScale("crops", texture_size)
             for im in images:
-                h, w = im.shape[:2]
-                scale = min(1.0, texture_size / max(h, w))
-                th, tw = max(size, round(h * scale)), max(size, round(w * scale))
-                self.images.append(resize_image(im, (th, tw)))
+                self.images.append(resize_image(im, scale.shape_for(im.shape[0], im.shape[1], size)))
         else:
             self.images = [resize_image(im, (size, size)) for im in images]
 

@@ -471,6 +471,16 @@ def training_statistics(model: AutoEncoder, images: list[np.ndarray], cfg: Train
     return loss_statistics(evaluate_split(model, model_sized(images, cfg), device)[0])
 
 
+
+def working_scale(cfg: "TrainConfig") -> dict[str, Any]:
+    """The ``working_scale`` a model trained with ``cfg`` records (``core.tiling.WorkingScale``): the
+    texture protocol's crops were cut from images brought to at most :data:`~.tiling.TEXTURE_MAX_SIDE`
+    px; the object protocol resized whole images to the model's size."""
+    from .tiling import TEXTURE_MAX_SIDE, WorkingScale
+
+    ws = WorkingScale("crops", TEXTURE_MAX_SIDE) if cfg.crop else WorkingScale("whole")
+    return ws.to_meta()
+
 def training_metadata(res: TrainResult, device: torch.device, data: str, folder: str) -> dict[str, Any]:
     """The ``training`` block of a model file: settings, steps, time and both curves."""
     s = res.state

@@ -214,3 +214,30 @@ def test_the_bundled_models_record_their_working_scale():
     assert _bundled("faces_vae").working_scale == WorkingScale("whole")
     meta = json.loads(json.dumps(_bundled("faces_vae").meta))
     assert meta["working_scale"] == {"mode": "whole", "max_side": None}
+
+
+def test_a_texture_model_trained_here_records_its_scale_and_project_tiles_at_it(tmp_path, texture_images, capsys):
+    """`train --crop` records the texture protocol's working scale; `project` then inspects a larger
+    image at that scale with model-size tiles, and writes its outputs at the image's own size."""
+    import cv2
+
+    from inspector_app.cli import main
+
+    data = tmp_path / "good"
+    data.mkdir()
+    for i, im in enumerate(texture_images[:6]):
+        cv2.imwrite(str(data / f"{i:03d}.png"), (im * 255).astype(np.uint8))
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--arch", "l2ae", "--crop", "--data", str(data), "--out", str(model), "--image-size", "32",
+                 "--latent", "8", "--max-steps", "2", "--batch", "4", "--no-calibrate", "--quiet"]) == 0
+    assert load_model(model).working_scale == WorkingScale("crops", tiling.TEXTURE_MAX_SIDE)
+    big = (np.random.default_rng(0).random((80, 100)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "part.png"), big)
+    out = tmp_path / "out"
+    rc = main(["project", "--model", str(model), str(tmp_path / "part.png"), "--out", str(out), "--max-iter", "2",
+               "--stop", "none", "--quiet"])
+    assert rc == 0, capsys.readouterr()
+    info = json.loads((out / "part.json").read_text())
+    assert info["working_size"] == [100, 80] and info["model_size"] == 32 and info["image_size"] == [100, 80]
+    assert np.load(out / "part_dssim.npy").shape == (80, 100)
+    assert "resized" not in [w["code"] for w in info["warnings"]]

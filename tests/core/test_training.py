@@ -184,6 +184,10 @@ def test_model_file_records_the_training(tmp_path, mvtec_folder, capsys):
     assert t["norm"] == "batch" and t["augment"] == ["flip", "brightness"] and t["steps"] == 4
     assert [v[0] for v in t["val_curve"]] == [2, 4] and all(len(v) == 4 for v in t["val_curve"])
     assert "calibration" not in loaded.meta
+    # the object protocol resized whole images to the model's size: so is an image to inspect
+    from inspector_app.core.tiling import WorkingScale
+
+    assert loaded.working_scale == WorkingScale("whole")
     assert not out.with_suffix(".checkpoint").exists()  # a finished run leaves no checkpoint behind
     json.dumps(loaded.meta, allow_nan=False)
 
