@@ -32,6 +32,7 @@ from typing import Any
 
 from ...core.data import atomic_write_bytes, check_writable
 from ...core.modelio import json_safe
+from .schema import SchemaError, check_review
 
 FORMAT = "inspector-app review"
 VERSION = 1
@@ -146,6 +147,10 @@ def read_review(path: str | os.PathLike) -> ReviewDoc:
         if r.get("verdict") not in (None, *REVIEW_VERDICTS):
             raise ReviewFileError(f"{p}: malformed review file (unknown verdict {r.get('verdict')!r} for {r['path']})")
     header = {k: v for k, v in d.items() if k not in ("images", "stale")}
+    try:
+        check_review(header, recs + stale)
+    except SchemaError as e:
+        raise ReviewFileError(f"{p}: malformed review file ({e})") from None
     return ReviewDoc(header, recs, stale)
 
 

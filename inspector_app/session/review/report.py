@@ -29,7 +29,7 @@ from ...core.params import ProjectionParams
 from ...core.verdict import fmt_level
 from .file import ReviewDoc, read_review
 from .folder import file_sha256
-from .stats import confusion, frr_threshold, f1_threshold, histogram_edges, model_verdict, roc, wants_log_scale
+from .stats import confusion, histogram_edges, model_verdict, roc, suggest, suggestion_note, wants_log_scale
 
 GT_BGR = (110, 230, 70)  # the window's ground-truth green, in OpenCV's order
 
@@ -161,10 +161,17 @@ def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None,
     return out
 
 
+def _outside(rel: str) -> bool:
+    """Whether a path a record names leads out of the review's folder (absolute, or through ``..``):
+    a review file received from someone else must not pull other files into the page."""
+    p = Path(rel)
+    return p.is_absolute() or bool(p.drive) or ".." in p.parts or ".." in Path(rel.replace("\\", "/")).parts
+
+
 def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict) -> np.ndarray:
     """The record's ground-truth mask (``ground_truth_mask``) outlined in green, when it is there."""
     m_rel = rec.get("ground_truth_mask")
-    if not m_rel:
+    if not m_rel or _outside(m_rel):
         return rgb
     try:
         m = read_image(folder / m_rel)
@@ -237,12 +244,16 @@ def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple]]:
         roc_src = _figure_png(draw_roc, (4.2, 3.6))
         sugg.append((f"image AUROC (by {sc.what})", f"{r.auroc:.3f}"))
     target = float(sc.doc.header.get("frr_target", 0.02))
-    f1, frr = f1_threshold(s, y), frr_threshold(s, y, target)
+    labels = y.astype(np.float64)
+    f1, frr = suggest(s, labels, target)  # as the window suggests them: in the gap, with enough labels
     if f1:
-        sugg.append(("F1-max threshold", f"{f1[0]:.4f} (F1 {f1[1]:.2f})"))
+        sugg.append(("F1-max threshold", f"{fmt_level(f1.threshold)} (F1 {f1.value:.2f}; between the scores "
+                     f"{fmt_level(f1.below or 0.0)} and {fmt_level(f1.above) if f1.above is not None else '–'})"))
     if frr:
-        sugg.append((f"lowest threshold with ≤ {100 * target:.1f} % false rejects",
-                     f"{frr[0]:.4f} (detects {100 * frr[2]:.0f} %)"))
+        sugg.append((f"threshold with ≤ {100 * target:.1f} % false rejects",
+                     f"{fmt_level(frr.threshold)} (rejects {100 * frr.value:.1f} %, detects {100 * frr.detection:.0f} %)"))
+    if not (f1 or frr) and (note := suggestion_note(labels)):
+        sugg.append(("suggested thresholds", note))
     return conf_html, roc_src, sugg
 
 
@@ -282,6 +293,9 @@ def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, ma
     flagged = [r for r, m in zip(sc.scored, sc.verdicts) if r.get("verdict") == "defective" or m != "good"]
     flagged += [r for r in recs if r.get("verdict") == "defective" and not isinstance(r.get("score"), (int, float))]
     flagged.sort(key=lambda r: -(r.get("score") or 0.0))
+    for r in [r for r in flagged if _outside(r["path"])]:
+        notes.append(f"{r['path']}: not inside the review's folder; it is not read")
+        flagged.remove(r)
     if len(flagged) > max_parts:
         notes.append(f"{len(flagged)} parts are flagged; the {max_parts} with the highest scores are shown")
         flagged = flagged[:max_parts]

@@ -1,0 +1,99 @@
+"""Issue 26: a review file is checked field by field when read (the window and ``report`` tripped on
+16 malformed fields with tracebacks), ``report`` keeps the command line's parameter ranges, and it
+never reads a file outside the review's folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from inspector_app.cli import main
+from inspector_app.core.data import write_image
+from inspector_app.session.review.file import ReviewFileError, read_review
+
+GOOD = {"format": "inspector-app review", "version": 1, "threshold": 0.2, "min_area": 1, "frr_target": 0.02,
+        "model": {"path": "m.safetensors", "sha256": None, "kind": "l2ae"},
+        "params": {"alpha": 0.5, "lam": 0.05, "max_iter": 100, "stop": "train-min"},
+        "images": [{"path": "a.png", "score": 0.3, "verdict": "defective", "comment": "dark",
+                    "ground_truth_mask": None, "params": {"max_iter": 100}}]}
+
+
+def _set(path, value):
+    def f(d):
+        *head, last = path
+        for k in head:
+            d = d[k]
+        d[last] = value
+    return f
+
+
+CASES = {
+    "comment 123": (_set(["images", 0, "comment"], 123), "comment must be a string"),
+    "comment dict": (_set(["images", 0, "comment"], {"a": 1}), "comment must be a string"),
+    "ground_truth_mask 5": (_set(["images", 0, "ground_truth_mask"], 5), "ground_truth_mask must be a string"),
+    "model 'x'": (_set(["model"], "x"), "model must be an object"),
+    "model list": (_set(["model"], [1]), "model must be an object"),
+    "model.path 5": (_set(["model", "path"], 5), "model.path must be a string"),
+    "params list": (_set(["params"], [1]), "params must be an object"),
+    "params string": (_set(["params"], "s"), "params must be an object"),
+    "params alpha 'x'": (_set(["params", "alpha"], "x"), "params.alpha must be a number"),
+    "params max_iter 1e9": (_set(["params", "max_iter"], 1_000_000_000), "out of range [1, 10000]"),
+    "record params max_iter 1e9": (_set(["images", 0, "params", "max_iter"], 10 ** 9), "out of range"),
+    "params stop garbage": (_set(["params", "stop"], "lr:--1"), "params.stop"),
+    "threshold null": (_set(["threshold"], None), "threshold must be a number"),
+    "threshold list": (_set(["threshold"], [1]), "threshold must be a number"),
+    "threshold 1e308": (_set(["threshold"], 1e308), "out of range [0, 1]"),
+    "threshold NaN": (_set(["threshold"], float("nan")), "threshold must be a number"),
+    "frr_target null": (_set(["frr_target"], None), "frr_target must be a number"),
+    "min_area []": (_set(["min_area"], []), "min_area must be a whole number"),
+    "folder 5": (_set(["folder"], 5), "folder must be a string"),
+    "score true": (_set(["images", 0, "score"], True), "score must be a number"),
+}
+
+
+def _write(tmp_path, d, name="inspector-review.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(d))
+    return p
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_malformed_fields_are_refused_in_one_message(tmp_path, case):
+    change, message = CASES[case]
+    d = copy.deepcopy(GOOD)
+    change(d)
+    p = _write(tmp_path, d)
+    with pytest.raises(ReviewFileError, match="malformed review file") as e:
+        read_review(p)
+    assert message in str(e.value)
+
+
+def test_a_good_file_passes_and_report_says_one_line_for_a_bad_one(tmp_path, capsys):
+    assert read_review(_write(tmp_path, GOOD)).records[0]["comment"] == "dark"
+    d = copy.deepcopy(GOOD)
+    d["model"] = "x"
+    rc = main(["report", str(_write(tmp_path, d, "bad.json")), "--out", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "model must be an object" in err, err
+
+
+def test_report_reads_only_images_inside_the_reviews_folder(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "secret.png", rng.random((16, 16)).astype(np.float32))
+    folder = tmp_path / "parts"
+    write_image(folder / "a.png", rng.random((16, 16)).astype(np.float32))
+    d = copy.deepcopy(GOOD)
+    d["folder"] = str(folder)
+    d["images"] = [{"path": "../secret.png", "score": 0.9, "verdict": "defective"},
+                   {"path": str(tmp_path / "secret.png"), "score": 0.8, "verdict": "defective"},
+                   {"path": "a.png", "score": 0.5, "verdict": "defective", "ground_truth_mask": "../secret.png"}]
+    p = _write(folder, d)
+    rc = main(["report", str(p), "--out", str(tmp_path / "r.html")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<figure>") == 1 and "a.png" in page  # only the part inside the folder
+    assert out.out.count("not inside the review's folder") == 2
