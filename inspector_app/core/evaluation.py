@@ -43,6 +43,7 @@ from .params import ProjectionParams
 from .pipeline import PreparedImage, prepare, shape_groups
 from .projection import project
 from .ranges import PAPER_THRESHOLD
+from .vocabulary import StopReason
 from .verdict import image_score
 
 HIST_BINS = 4096
@@ -112,7 +113,9 @@ def load_category(folder: str | Path) -> Category:
         raise DataError(f"{test}: empty test folder (no images in {', '.join(d.name for d in subdirs)})")
     if not any(t.defect != "good" for t in images):
         raise DataError(f"{root}: no defective test images, so there is nothing to localise")
-    return Category(root, root.name, images)
+    # make-dataset's full-size images (CATEGORY/full) are named after their category
+    name = f"{root.parent.name}/full" if root.name == "full" and (root.parent / "dataset.json").exists() else root.name
+    return Category(root, name, images)
 
 
 class HistogramAUROC:
@@ -192,7 +195,7 @@ def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) ->
     last, n_diverged = None, 0
     for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
         last = rec.dssim_projection.cpu().numpy()
-        n_diverged = rec.stop_reasons.count("diverged")
+        n_diverged = rec.stop_reasons.count(StopReason.DIVERGED)
         hists[rec.iteration].add(last, gt)
         diverged[rec.iteration] += n_diverged
     # images that diverged early keep their final (fallback) map for the remaining iterations

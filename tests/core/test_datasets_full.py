@@ -33,6 +33,7 @@ def test_full_size_layout_and_note(full):
     assert {k: v for k, v in summary["counts"].items() if k.startswith("full/")} == {
         "full/test/good": 3, **{f"full/test/{d}": 1 for d in defects}}
     cat = load_category(out / "full")  # an MVTec layout evaluate reads
+    assert cat.name == "brick/full"
     assert sorted(cat.defects) == sorted(defects) and len(cat.images) == 3 + len(defects)
     meta = json.loads((out / "dataset.json").read_text())
     readme = (out / "README.txt").read_text()

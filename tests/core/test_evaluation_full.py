@@ -102,7 +102,7 @@ def test_evaluate_scores_larger_images_at_the_working_scale(tmp_path, big_catego
     model = _model_with_working_scale(tmp_path, 64)
     out = tmp_path / "r.json"
     rc = main(["evaluate", "--model", str(model), "--data", str(big_category), "--max-iter", "3", "--stop", "none",
-               "--no-curve", "--min-area", "4", "--threshold", "0.3", "--json", str(out), "--quiet", "--batch", "4"])
+               "--iterations", "2", "--min-area", "4", "--threshold", "0.3", "--json", str(out), "--quiet", "--batch", "4"])
     err = capsys.readouterr().err
     assert rc == 0, err
     r = json.loads(out.read_text())
@@ -130,6 +130,10 @@ def test_evaluate_scores_larger_images_at_the_working_scale(tmp_path, big_catego
     scores = [s["score"] for s in r["verdicts"]["scores"]]
     assert scores == pytest.approx([image_score(m, 4) for m in maps], abs=1e-6)
     assert r["verdicts"]["min_area"] == 4
+    # the figure-5 curves run on the same working-scale images (x_0 = x0: no signal at t = 0)
+    assert [c["iteration"] for c in r["curve"]] == [0, 1, 2]
+    assert r["curve"][0]["pixel_auroc_plain"] == 0.5
+    assert all(0.5 < r["curve"][-1][f"pixel_auroc_{k}"] <= 1 for k in ("plain", "tuned"))
 
 
 def test_a_model_size_image_is_scored_as_before(tmp_path, big_category, capsys):
