@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError
+from .common import UsageError, check_ranged
 
-def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None):
+def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None,
+                    groups=None):
     from tqdm import tqdm
 
     from ..core.calibration import MAX_DIVERGED, calibrate, images_projected
@@ -23,7 +24,7 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
                       f"size tried: also trying α = {alpha:g}", file=sys.stderr)
 
         cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down,
-                        deadline=deadline)
+                        deadline=deadline, groups=groups)
     f = cal.figures
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
@@ -63,6 +64,8 @@ def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int,
 
 
 def add_parser(sub) -> None:
+    from ..core.ranges import PAPER_MAX_ITER
+
     p = sub.add_parser("calibrate", help="fit a model's default threshold, minimum area and stop on validation images")
     p.add_argument("--model", required=True, help="model file (.safetensors from inspector-app train)")
     p.add_argument("--data", required=True,
@@ -71,7 +74,8 @@ def add_parser(sub) -> None:
     p.add_argument("--val-dir", action="store_true", help="--data is a folder of held-out normal images")
     p.add_argument("--out", default=None, help="model file to write (default: the model file itself, with --in-place)")
     p.add_argument("--in-place", action="store_true", help="rewrite --model with the calibration")
-    p.add_argument("--max-iter", type=int, default=100, help="iterations of the validation runs (and of the inpainting ones)")
+    p.add_argument("--max-iter", type=int, default=PAPER_MAX_ITER,
+                   help="iterations of the validation runs (and of the inpainting ones)")
     p.add_argument("--inpainting", action="store_true",
                    help="also tune masked inpainting (where Ω starts, α, iterations) on the validation images, "
                         "each corrupted by noise rectangles; the inpaint command and window use it")
@@ -84,15 +88,14 @@ def run(a) -> int:
     from ..core.data import check_writable, list_images, read_image, training_folder
     from ..core.modelio import load_model, save_model
     from ..core.models import ScriptedAutoEncoder
-    from ..core.training import TrainConfig, model_sized
+    from ..core.training import TrainConfig, model_sized_groups
 
     if a.out is None and not a.in_place:
         raise UsageError("give --out FILE, or --in-place to rewrite the model file")
     out = Path(a.model) if a.out is None else Path(a.out)
     if a.out is not None and out.exists() and out.resolve() != Path(a.model).resolve():
         raise UsageError(f"--out {out} exists; choose another name")
-    if a.max_iter < 1:
-        raise UsageError("--max-iter must be at least 1")
+    check_ranged(a, ("max_iter",))  # against core.ranges.RANGES
     loaded = load_model(a.model, a.device)
     if isinstance(loaded.model, ScriptedAutoEncoder):
         raise UsageError(f"{a.model}: a TorchScript model cannot be rewritten; calibrate a .safetensors model")
@@ -105,7 +108,7 @@ def run(a) -> int:
         files = list_images(a.data)
         if not files:
             raise UsageError(f"{a.data}: no images")
-        val = model_sized([read_image(f, cfg.channels) for f in files], tcfg)
+        val, groups = model_sized_groups([read_image(f, cfg.channels) for f in files], tcfg)
     else:
         names = training.get("val_names")
         if not names:
@@ -114,8 +117,8 @@ def run(a) -> int:
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
             raise UsageError(f"{folder}: validation image {missing[0]} of this model is not there")
-        val = model_sized([read_image(folder / n, cfg.channels) for n in names], tcfg)
-    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter)
+        val, groups = model_sized_groups([read_image(folder / n, cfg.channels) for n in names], tcfg)
+    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter, groups=groups)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
                                                              "norm", "loss", "version")}
     meta["calibration"] = cal.to_dict()

@@ -39,7 +39,7 @@ def finite_float(text: str) -> float:
     return v
 
 
-#: The projection flags, from :data:`inspector_app.core.params.RANGES` (name → flag type).
+#: The projection flags, from :data:`inspector_app.core.ranges.RANGES` (name → flag type).
 _RANGED = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int}
 
 
@@ -68,20 +68,32 @@ def add_projection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any] | 
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
 
 
-def checked_projection_values(a) -> dict[str, Any]:
-    """The projection flags of ``a`` that were given (not ``None``), checked against their ranges."""
-    from ..core.params import Stop, check_range
+def flag(name: str) -> str:
+    """The command-line flag of a :data:`~inspector_app.core.ranges.RANGES` name: ``--min-area``."""
+    return f"--{name.replace('_', '-')}"
 
-    out: dict[str, Any] = {}
-    for name in _RANGED:
+
+def check_ranged(a, names) -> None:
+    """Each flag of ``names`` that ``a`` holds (not ``None``) checked against its range in
+    :data:`~inspector_app.core.ranges.RANGES`: a :class:`UsageError` naming the flag and the bounds."""
+    from ..core.ranges import check_range
+
+    for name in names:
         v = getattr(a, name, None)
         if v is None:
             continue
         try:
             check_range(name, v)
         except ValueError as e:
-            raise UsageError(f"--{name.replace('_', '-')}: {e}") from None
-        out[name] = v
+            raise UsageError(f"{flag(name)}: {e}") from None
+
+
+def checked_projection_values(a) -> dict[str, Any]:
+    """The projection flags of ``a`` that were given (not ``None``), checked against their ranges."""
+    from ..core.params import Stop
+
+    check_ranged(a, _RANGED)
+    out: dict[str, Any] = {name: getattr(a, name) for name in _RANGED if getattr(a, name, None) is not None}
     if getattr(a, "stop", None) is not None:
         try:
             out["stop"] = Stop.parse(a.stop)

@@ -3,22 +3,26 @@ verdicts the model's defaults give on its test images."""
 
 from __future__ import annotations
 
-from .common import UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings
+from .common import UsageError, add_projection_flags, check_ranged, finite_float, params_from_args, resolved_settings
 
 
 def add_parser(sub) -> None:
+    from ..core.ranges import PAPER_ALPHA, PAPER_MAX_ITER, PAPER_STOP, PAPER_THRESHOLD, default
+
     p = sub.add_parser("evaluate", help="pixel AUROC with and without the projection on an MVTec AD category")
     p.add_argument("--model", required=True, help="model file")
-    p.add_argument("--data", required=True, help="MVTec AD category folder (test/, ground_truth/)")
+    p.add_argument("--data", required=True, help="MVTec AD category folder (test/, ground_truth/); images of any size are "
+                   "scored at the model's working scale")
     add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
-        "alpha": "step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else 0.5)",
-        "max_iter": "maximum iterations of the main projection (default: the model's calibration, else 100)",
-        "stop": "stop criterion of the main projection (default: the model's calibration, else train-min)"})
+        "alpha": f"step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else {PAPER_ALPHA:g})",
+        "max_iter": f"maximum iterations of the main projection (default: the model's calibration, else {PAPER_MAX_ITER})",
+        "stop": f"stop criterion of the main projection (default: the model's calibration, else {PAPER_STOP})"})
     p.add_argument("--threshold", type=finite_float, default=None,
-                   help="DSSIM threshold of the verdicts (default: the model's calibration, else 0.2)")
-    p.add_argument("--min-area", type=int, default=None, help="smallest defect region in model pixels (default: calibration)")
+                   help=f"DSSIM threshold of the verdicts (default: the model's calibration, else {PAPER_THRESHOLD:g})")
+    p.add_argument("--min-area", type=int, default=None,
+                   help="smallest defect region, in pixels at the model's working scale (default: calibration)")
     p.add_argument("--paper-defaults", action="store_true", help="the paper's threshold, area and stop, not the calibration")
-    p.add_argument("--iterations", type=int, default=100, help="length of the figure-5 curves")
+    p.add_argument("--iterations", type=int, default=default("iterations"), help="length of the figure-5 curves")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--no-curve", action="store_true", help="skip the per-iteration (figure 5) runs")
     p.add_argument("--json", default=None, help="write all figures to this JSON file")
@@ -39,14 +43,9 @@ def run(a) -> int:
     from ..core.modelio import json_safe, load_model
     from ..core.outputs import OutputGuard, data_files
 
-    if a.iterations < 1:
-        raise UsageError("--iterations must be at least 1")
-    if a.batch < 1:
-        raise UsageError("--batch must be at least 1")
+    check_ranged(a, ("iterations", "batch", "threshold", "min_area"))  # against core.ranges.RANGES
     if a.plot and a.no_curve:
         raise UsageError("--plot needs the curve; drop --no-curve")
-    if a.min_area is not None and a.min_area < 1:
-        raise UsageError("--min-area must be at least 1")
     params_from_args(a)
     guard = OutputGuard(inputs=[a.model, *data_files(a.data)], overwrite=a.overwrite,
                         hint="choose another file or add --overwrite")

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, finite_float, params_from_args, resolved_settings,
-                     warn)
+from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
+                     resolved_settings, warn)
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
@@ -27,6 +27,7 @@ SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area
 
 def add_parser(sub) -> None:
     from ..core.params import COMPARE
+    from ..core.ranges import PAPER_ALPHA, PAPER_MAX_ITER, PAPER_THRESHOLD, default
 
     p = sub.add_parser("project", help="project images onto the normal manifold; write anomaly maps and verdicts")
     p.add_argument("--model", required=True, help="model file (.safetensors or TorchScript)")
@@ -35,19 +36,21 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
     add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
-        "alpha": "step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else 0.5)",
-        "max_iter": "maximum number of iterations (default: the model's calibration, else 100)",
+        "alpha": f"step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else {PAPER_ALPHA:g})",
+        "max_iter": f"maximum number of iterations (default: the model's calibration, else {PAPER_MAX_ITER})",
         "stop": "train-min (paper), train-qNN, converge, none, or an Lr value (default: the model's calibration)"})
     p.add_argument("--threshold", type=finite_float, default=None,
-                   help="DSSIM threshold of the segmentation and the verdict (default: the model's calibration, else 0.2)")
+                   help=f"DSSIM threshold of the segmentation and the verdict (default: the model's calibration, "
+                        f"else {PAPER_THRESHOLD:g})")
     p.add_argument("--min-area", type=int, default=None,
                    help="smallest defect region, in pixels at the model's size (default: the model's calibration, else 1)")
     p.add_argument("--paper-defaults", action="store_true",
-                   help="the paper's threshold 0.2, single pixels and stop at the training minimum, not the calibration")
+                   help=f"the paper's threshold {PAPER_THRESHOLD:g}, single pixels and stop at the training minimum, "
+                        "not the calibration")
     p.add_argument("--mask", default=None, help="Ω for masked inpainting (eq. 7): PNG, non-zero = may change")
     p.add_argument("--compare", choices=COMPARE, default="projection",
                    help="DSSIM between x0 and x_T (projection) or f(x_T) (reconstruction)")
-    p.add_argument("--batch", type=int, default=8, help="images projected together")
+    p.add_argument("--batch", type=int, default=default("batch"), help="images projected together")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -168,12 +171,7 @@ def _run(a) -> int:
     from ..core.modelio import load_model
     from ..core.verdict import fmt_level
 
-    if a.batch < 1:
-        raise UsageError("--batch must be at least 1")
-    if a.threshold is not None and not 0 <= a.threshold <= 1:
-        raise UsageError("--threshold must be in [0, 1]")
-    if a.min_area is not None and a.min_area < 1:
-        raise UsageError("--min-area must be at least 1")
+    check_ranged(a, ("batch", "threshold", "min_area"))  # against core.ranges.RANGES
     params_from_args(a)  # flag errors before the model is loaded
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -252,6 +250,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
     from ..core.checks import fit_warnings, image_channels
     from ..core.pipeline import batch_tensors, finish, write_outputs
     from ..core.projection import run_to_end
+    from ..core.vocabulary import StopReason
 
     model = loaded.model
     x0, mask = batch_tensors([r[1] for r in ready])
@@ -260,7 +259,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
     dt = (time.perf_counter() - t0) / len(ready)
     rows: list[dict | None] = []
     for j, (job, prep, img) in enumerate(ready):
-        if last.stop_reasons[j] == "diverged":  # x_T fell back to an early iterate: no verdict to give
+        if last.stop_reasons[j] == StopReason.DIVERGED:  # x_T fell back to an early iterate: no verdict to give
             problems.append(f"{job.source}: the projection diverged with α = {params.alpha:g} (the energy rose "
                             f"instead of falling; stopped at t = {int(last.steps[j])}), so there is no verdict; "
                             f"use a smaller --alpha (e.g. {params.alpha / 10:.3g}) or --optimizer adam")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import UsageError
+from .common import UsageError, check_ranged
 
 
 def add_parser(sub) -> None:
+    from ..core.ranges import default
+
     p = sub.add_parser("report", help="write a review (inspector-review.json) as a self-contained HTML report")
     p.add_argument("review", metavar="REVIEW_FILE",
                    help="the review file review mode writes (inspector-review.json), or its folder")
@@ -16,7 +18,7 @@ def add_parser(sub) -> None:
                    help="the review's model file, when it has moved (its SHA-256 must match the review's)")
     p.add_argument("--device", default="cpu", help="where the flagged parts are projected again for their "
                    "overlays: cpu (default), cuda or auto")
-    p.add_argument("--max-parts", type=int, default=48, help="the most flagged parts shown (highest scores first)")
+    p.add_argument("--max-parts", type=int, default=default("max_parts"), help="the most flagged parts shown (highest scores first)")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
     p.set_defaults(func=run)
 
@@ -27,13 +29,12 @@ def run(a) -> int:
     from ..session.review.file import JSON_NAME
     from ..session.review.report import build_report, report_summary
 
+    check_ranged(a, ("max_parts",))  # against core.ranges.RANGES
     src = Path(a.review)
     if src.is_dir():
         src = src / JSON_NAME
     if not src.is_file():
         raise UsageError(f"{src}: no such review file")
-    if a.max_parts < 0:
-        raise UsageError("--max-parts must be at least 0")
     out = Path(a.out)
     if out.is_dir():
         raise UsageError(f"--out {out} is a folder; give the HTML file's name")

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from .data import atomic_write_bytes
+from .ranges import RANGES
 
 __all__ = [
     "MAX_RADIUS",
@@ -53,8 +54,9 @@ __all__ = [
     "save_mask_png",
 ]
 
-MIN_RADIUS = 0.5
-MAX_RADIUS = 256.0
+#: The brush radius's bounds, in image pixels (:data:`inspector_app.core.ranges.RANGES`).
+MIN_RADIUS = RANGES["brush_radius"].minimum
+MAX_RADIUS = RANGES["brush_radius"].maximum
 MODES = ("paint", "erase")
 
 #: A rectangular region of the mask: ``(rows, cols)`` slices with explicit, non-negative bounds.
@@ -170,7 +172,7 @@ class MaskModel:
             self._mask = np.zeros(self._shape, dtype=bool)
         else:
             self._mask = self._validated(mask).copy()
-        self._radius = 8.0
+        self._radius = RANGES["brush_radius"].default
         self._mode = "paint"
         self._undo: deque[_Edit] = deque(maxlen=int(max_history))
         self._redo: list[_Edit] = []

@@ -22,6 +22,7 @@ from .imageops import composite, convert_channels, resize_image, resize_mask, to
 from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
 from .projection import IterationRecord, to_numpy_image
+from .ranges import PAPER_THRESHOLD
 from .tiling import WorkingScale
 from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
 
@@ -148,7 +149,7 @@ def finish(
     index: int = 0,
     *,
     compare: str = "projection",
-    threshold: float = 0.2,
+    threshold: float = PAPER_THRESHOLD,
     min_area: int = 1,
     threshold_source: str = "",
     energy_curve: list[float] | None = None,

@@ -27,6 +27,7 @@ from .losses import dssim_map
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
 from .tiling import TiledLoss, TileGrid, plain_loss
+from .vocabulary import StopReason
 
 class ProjectionError(ValueError):
     """Bad input to the projection (shape, range, mask)."""
@@ -302,7 +303,7 @@ class _Walk:
             self.best_x[b_idx], self.best_rec[b_idx] = self.x[b_idx], rec_d[better]
             self.best_terms[b_idx] = torch.stack([e_d[better], lr_d[better], reg_d[better]], 1)
         for j in ([] if all_ok else idx[~ok].tolist()):
-            self.reasons[j] = "diverged"
+            self.reasons[j] = StopReason.DIVERGED
             self.x[j], self.recon[j] = self.best_x[j], self.best_rec[j]  # the best finite iterate
             self.energy[j], self.lr[j], self.reg[j] = self.best_terms[j]
 
@@ -313,7 +314,7 @@ class _Walk:
         if self.lr_threshold is not None:
             hit = ok & (lr_d < self.lr_threshold)
             for j in idx[hit].tolist():
-                self.reasons[j] = "threshold"
+                self.reasons[j] = StopReason.THRESHOLD
             stop_now |= hit
         if p.stop.kind == "converge":
             de = (e_d - self.prev_e[idx]).abs() / self.n_pix
@@ -321,11 +322,11 @@ class _Walk:
             self.prev_e[idx] = e_d
             conv = ok & ~stop_now & (self.calm[idx] >= p.patience)
             for j in idx[conv].tolist():
-                self.reasons[j] = "converged"
+                self.reasons[j] = StopReason.CONVERGED
             stop_now |= conv
         if not want_step:
             for j in idx[~stop_now].tolist():
-                self.reasons[j] = "max_iter"
+                self.reasons[j] = StopReason.MAX_ITER
             stop_now |= True
         if bool(stop_now.any()):
             self.active[idx[stop_now]] = False

@@ -72,7 +72,7 @@ RANGES: Final[dict[str, Range]] = {
     "batch": Range(8, 1, 4096, help="images projected together", unit="images", integer=True),
     "iterations": Range(PAPER_MAX_ITER, 1, 10000, help="length of the figure-5 curves", unit="iterations",
                         integer=True),
-    "max_parts": Range(48, 1, 100_000, help="the most flagged parts a report shows", unit="parts", integer=True),
+    "max_parts": Range(48, 0, 100_000, help="the most flagged parts a report shows", unit="parts", integer=True),
     # the mask brush (Ω, eq. 7)
     "brush_radius": Range(8.0, 0.5, 256.0, help="brush radius in image pixels", unit="px"),
     # the review mode

@@ -2,7 +2,8 @@
 
 Every widget is bound both ways to the session (:class:`~inspector_app.session.params.ParamsModel`,
 :class:`~inspector_app.session.params.Display`, the device) by :func:`bind`, and holds no state
-of its own. Ranges and defaults come from :data:`inspector_app.core.params.RANGES` only.
+of its own. Ranges and defaults come from :data:`inspector_app.core.ranges.RANGES` only
+(``tests/gui/test_ranges_widgets.py`` checks every widget's range against it).
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ from PySide6.QtWidgets import (
 from superqt import QDoubleSlider
 from superqt.utils import signals_blocked
 
-from ..core.params import RANGES
+from ..core.ranges import PAPER_ALPHA, PAPER_LAM, PAPER_THRESHOLD, RANGES
+from ..core.vocabulary import StopKind
 from ..session import Session
 
 #: (combo label, stop kind, tooltip) for the stop criterion (section 3.5); short enough for the panel.
 STOP_KINDS = (
-    ("Max iterations", "none", "Only the maximum number of iterations"),
-    ("E converged", "converge", "Energy convergence: |ΔE| per pixel below tol for 'patience' iterations"),
-    ("Lr < train min", "train-min", "Lr(x_t) below the minimum training loss (the paper's choice, section 4.1)"),
-    ("Lr < train pct", "train-q", "Lr(x_t) below a percentile of the training losses (train-qNN)"),
-    ("Lr < value", "lr", "Lr(x_t) below a typed value (lr:VALUE)"),
+    ("Max iterations", StopKind.NONE, "Only the maximum number of iterations"),
+    ("E converged", StopKind.CONVERGE, "Energy convergence: |ΔE| per pixel below tol for 'patience' iterations"),
+    ("Lr < train min", StopKind.TRAIN_MIN, "Lr(x_t) below the minimum training loss (the paper's choice, section 4.1)"),
+    ("Lr < train pct", StopKind.TRAIN_Q, "Lr(x_t) below a percentile of the training losses (train-qNN)"),
+    ("Lr < value", StopKind.LR, "Lr(x_t) below a typed value (lr:VALUE)"),
 )
 OPTIMIZER_ITEMS = (("Plain step (eq. 5)", "sgd"), ("Adam (section 3.4)", "adam"))
 GRAD_MASK_ITEMS = (("Reconstruction error (eq. 8)", "recon"), ("None (plain ∇ₓE)", "none"))
@@ -51,7 +53,7 @@ LAM_SLIDER_MIN = 1e-3
 #: The threshold's slider: logarithmic from this value up; its left end is 0.
 THRESHOLD_SLIDER_MIN = 1e-4
 #: Where the model's defaults come from (combo label, paper?).
-DEFAULTS_ITEMS = (("the model's calibration", False), ("the paper (0.2, single px)", True))
+DEFAULTS_ITEMS = (("the model's calibration", False), (f"the paper ({PAPER_THRESHOLD:g}, single px)", True))
 COMPARE_ITEMS = (("x₀ vs x_T (projection)", "projection"), ("x₀ vs f(x_T) (reconstruction)", "reconstruction"))
 
 
@@ -269,12 +271,12 @@ class ControlPanel(QWidget):
                              slider_min=LAM_SLIDER_MIN, slider_row=True)
         self.lam.setToolTip(
             f"λ: {r['lam'].help}; logarithmic slider, its left end is λ = 0.\nLarger λ: fewer pixels move "
-            "(the anomaly is kept sparse). Paper: 0.05.\nChanging it during a run applies from the next iteration.")
+            f"(the anomaly is kept sparse). Paper: {PAPER_LAM:g}.\nChanging it during a run applies from the next iteration.")
         self.alpha = LogSlider(r["alpha"].minimum, r["alpha"].maximum, r["alpha"].default, self, slider_row=True)
         self.alpha.setToolTip(
-            f"α: {r['alpha'].help}; logarithmic slider.\nPaper: 0.5. With the eq. 8 gradient mask a large α "
+            f"α: {r['alpha'].help}; logarithmic slider.\nPaper: {PAPER_ALPHA:g}. With the eq. 8 gradient mask a large α "
             "stays stable.\nChanging it during a run applies from the next iteration.")
-        for label, w, paper in (("λ", self.lam, "paper: 0.05"), ("α", self.alpha, "paper: 0.5")):
+        for label, w, paper in (("λ", self.lam, f"paper: {PAPER_LAM:g}"), ("α", self.alpha, f"paper: {PAPER_ALPHA:g}")):
             w.hide()
             row = QWidget()
             rl = QHBoxLayout(row)
@@ -332,14 +334,14 @@ class ControlPanel(QWidget):
             cl.addWidget(w, 1 if w is self.tol else 0)
         form.addRow("tol", self._conv_row)
         self.percentile = QSpinBox()
-        self.percentile.setRange(0, 99)
+        self.percentile.setRange(int(r["percentile"].minimum), int(r["percentile"].maximum))
         self.percentile.setSuffix(" %")
         self.percentile.setKeyboardTracking(False)
-        self.percentile.setToolTip("Stop when Lr(x_t) falls below this percentile of the training losses "
-                                   "(train-qNN; the paper suggests a quantile as an alternative to the minimum).")
+        self.percentile.setToolTip(f"{r['percentile'].help[0].upper()}{r['percentile'].help[1:]} "
+                                   "(the paper suggests a quantile as an alternative to the minimum).")
         form.addRow("Percentile", self.percentile)
-        self.lr_value = LogSpinBox(1e-9, 1e9, factor=10 ** 0.05)
-        self.lr_value.setToolTip("Stop when Lr(x_t) falls below this value (lr:VALUE).")
+        self.lr_value = LogSpinBox(r["lr_value"].minimum, r["lr_value"].maximum, factor=10 ** 0.05)
+        self.lr_value.setToolTip(f"{r['lr_value'].help[0].upper()}{r['lr_value'].help[1:]}.")
         form.addRow("Lr value", self.lr_value)
         bind_value(p, "max_iter", self.max_iter, int)
         bind_combo(p, "stop_kind", self.stop_kind)
@@ -363,7 +365,7 @@ class ControlPanel(QWidget):
                                   "Moves the overlay at once, without a new run.")
         form.addRow("Threshold", self.threshold)
         self.min_area = QSpinBox()
-        self.min_area.setRange(1, 9999)
+        self.min_area.setRange(int(r["min_area"].minimum), int(r["min_area"].maximum))
         self.min_area.setSuffix(" px")
         self.min_area.setKeyboardTracking(False)
         self.min_area.setToolTip("The smallest defect counted: regions above the threshold with fewer pixels (at the "
@@ -456,9 +458,9 @@ class ControlPanel(QWidget):
     def _update_stop_rows(self, *_a) -> None:
         kind = self.session.params.stop_kind
         f = self._stop_form
-        f.setRowVisible(self._conv_row, kind == "converge")
-        f.setRowVisible(self.percentile, kind == "train-q")
-        f.setRowVisible(self.lr_value, kind == "lr")
+        f.setRowVisible(self._conv_row, kind == StopKind.CONVERGE)
+        f.setRowVisible(self.percentile, kind == StopKind.TRAIN_Q)
+        f.setRowVisible(self.lr_value, kind == StopKind.LR)
 
     def _on_model(self, loaded) -> None:
         """Describe the model; offer the train-* stop criteria only when it carries their statistics."""
@@ -470,11 +472,11 @@ class ControlPanel(QWidget):
         model = self.stop_kind.model()
         for i in range(self.stop_kind.count()):
             kind = self.stop_kind.itemData(i)
-            ok = has if kind == "train-min" else has_q if kind == "train-q" else True
+            ok = has if kind == StopKind.TRAIN_MIN else has_q if kind == StopKind.TRAIN_Q else True
             model.item(i).setEnabled(ok)
             model.item(i).setToolTip(STOP_KINDS[i][2] if ok else "The model file carries no training-loss statistics.")
         p = self.session.params
-        if (p.stop_kind == "train-min" and not has) or (p.stop_kind == "train-q" and not has_q):
-            p.stop_kind = "none"
+        if (p.stop_kind == StopKind.TRAIN_MIN and not has) or (p.stop_kind == StopKind.TRAIN_Q and not has_q):
+            p.stop_kind = StopKind.NONE.value
         if has and abs(p.lr_value - 1.0) < 1e-12:
             p.lr_value = float(loaded.training_stats["min"])

@@ -240,7 +240,8 @@ class InpaintingWindow(QMainWindow):
             lam.setToolTip(rl.help)
             a.valueChanged.connect(lambda v, _m=m: self._live(_m, alpha=v))
             lam.valueChanged.connect(lambda v, _m=m: self._live(_m, lam=v))
-            it = QSpinBox(minimum=1, maximum=int(RANGES["max_iter"].maximum), value=int(p.max_iter))
+            it = QSpinBox(minimum=int(RANGES["max_iter"].minimum), maximum=int(RANGES["max_iter"].maximum),
+                          value=int(p.max_iter))
             it.setToolTip("maximum iterations of this run" + (" (it stops earlier when the energy has converged)"
                                                                if str(p.stop) == "converge" else ""))
             enabled = m in self.job.modes

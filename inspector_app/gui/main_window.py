@@ -26,6 +26,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from .. import __version__
+from ..core.ranges import PAPER_THRESHOLD
 from ..session import Session
 from ..session.jobs import available_devices
 from ..session.pacing import DEFAULT_MAX_FPS
@@ -124,9 +125,9 @@ class MainWindow(QMainWindow):
         self.act_defaults = act("Reset Parameters to Defaults", (), "Every parameter, the threshold and the minimum "
                                                                     "area as the model's calibration (or the paper) "
                                                                     "has them", lambda: self.session.apply_defaults())
-        self.act_paper_defaults = act("Use the Paper's Defaults", (), "Threshold 0.2 on single pixels and the stop "
-                                                                      "at the training minimum, instead of the model's "
-                                                                      "calibration")
+        self.act_paper_defaults = act("Use the Paper's Defaults", (), f"Threshold {PAPER_THRESHOLD:g} on single pixels "
+                                                                      "and the stop at the training minimum, instead of "
+                                                                      "the model's calibration")
         self.act_paper_defaults.setCheckable(True)
         self.act_paper_defaults.toggled.connect(
             lambda on: self.session.use_paper_defaults(on) if on != self.session.paper_defaults else None)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from ..session import RunState, Session
 from ..session.pacing import DEFAULT_MAX_FPS
 from ..core.params import RANGES
+from ..core.vocabulary import StopReason
 from ..session.params import LIVE, RESTART
 from .worker import ProjectionRunner
 
@@ -167,7 +168,7 @@ class RunController(QObject):
         self._update_actions()
         if not was_run or final is None:
             return
-        if final.stop_reason == "diverged":
+        if final.stop_reason == StopReason.DIVERGED:
             self._warn_diverged(final)
         self.run_finished.emit(final)
 

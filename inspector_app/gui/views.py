@@ -17,6 +17,7 @@ from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
 from skimage.measure import find_contours
 
+from ..core.ranges import PAPER_THRESHOLD
 from ..core.verdict import DSSIM_SCALE_MAX
 from ..session.assess import fmt_level
 from ..session.frames import EnergyTrace, Frame
@@ -221,7 +222,7 @@ class InputPanel(ImagePanel):
         self.overlay_item = pg.ImageItem(axisOrder="row-major")
         self.overlay_item.setZValue(10)
         self.view_box.addItem(self.overlay_item)
-        self.contour = ContourItem(level=0.2, pen=pg.mkPen(CONTOUR_COLOR, width=1.5), axisOrder="row-major")
+        self.contour = ContourItem(level=PAPER_THRESHOLD, pen=pg.mkPen(CONTOUR_COLOR, width=1.5), axisOrder="row-major")
         self.contour.setZValue(20)
         self.view_box.addItem(self.contour)  # in view (model pixel) coordinates, like the overlay
         self._seg_rgba: np.ndarray | None = None

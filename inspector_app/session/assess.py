@@ -20,6 +20,7 @@ import numpy as np
 from ..core.checks import fit_warnings, image_channels
 from ..core.projection import threshold_from_stats
 from ..core.verdict import exceeds, fmt_level, image_score, segment, verdict
+from ..core.vocabulary import StopReason
 
 NO_STATS = ("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
             "'percentile' stop criteria are off.")
@@ -145,15 +146,15 @@ def stop_explanation(frame, lr0: float | None = None) -> str:
     reason = frame.stop_reason
     if reason is None:
         return "stopped by the user"
-    if reason == "threshold" and int(frame.steps) == 0:
+    if reason == StopReason.THRESHOLD and int(frame.steps) == 0:
         lr = frame.recon_loss if lr0 is None else lr0
         thr = frame.lr_threshold
         level = f" {thr:.4g}" if thr is not None else ""
         return (f"stopped at t = 0: Lr(x0) = {lr:.4g} is already under the stop threshold{level}, "
                 "so nothing moved and nothing is flagged (wrong model?)")
     return {
-        "max_iter": "max iterations",
-        "converged": "energy converged",
-        "threshold": "Lr below the stop threshold",
-        "diverged": "diverged (α too large?): kept the lowest-energy iterate",
+        StopReason.MAX_ITER: "max iterations",
+        StopReason.CONVERGED: "energy converged",
+        StopReason.THRESHOLD: "Lr below the stop threshold",
+        StopReason.DIVERGED: "diverged (α too large?): kept the lowest-energy iterate",
     }.get(reason, str(reason))

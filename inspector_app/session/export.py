@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.pipeline import FinalState, PreparedImage, ProjectionOutput, finish
+from ..core.ranges import PAPER_THRESHOLD
 from .frames import Frame
 
 
@@ -20,8 +21,8 @@ def final_state(frame: Frame, compare: str) -> FinalState:
                       frame.params)
 
 
-def finish_frame(prep: PreparedImage, frame: Frame, *, compare: str = "projection", threshold: float = 0.2,
-                 min_area: int = 1, threshold_source: str = "", warnings: list[dict[str, str]] | None = None,
+def finish_frame(prep: PreparedImage, frame: Frame, *, compare: str = "projection",
+                 threshold: float = PAPER_THRESHOLD, min_area: int = 1, threshold_source: str = "", warnings: list[dict[str, str]] | None = None,
                  energy_curve: list[float] | None = None, extra: dict[str, Any] | None = None) -> ProjectionOutput:
     """The outputs of ``frame`` at the original image's size (``core.pipeline.finish``): the same
     score, verdict, segmentation and fields as the ``project`` command writes for these settings."""

@@ -2,35 +2,27 @@
 
 Widgets bind to these in two lines each: ``model.events.NAME.connect(update the widget)`` and
 ``widget changed → model.NAME = value``. Assigning an equal value emits nothing, so a binding
-never loops. Ranges and defaults come from :data:`inspector_app.core.params.RANGES` only.
+never loops. Ranges and defaults come from :data:`inspector_app.core.ranges.RANGES` only: a
+restored value is clamped to the same bounds the widgets and the command line use.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 from psygnal import evented
 
-from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, RANGES, ProjectionParams, Stop
+from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, STOP_KINDS, ProjectionParams, Stop
+from ..core.ranges import PAPER_STOP, PAPER_THRESHOLD, RANGES, clamp, default
+from ..core.vocabulary import StopKind
 
-#: The stop criteria of section 3.5 as the panel offers them; ``train-q`` and ``lr`` take the
-#: ``percentile`` and ``lr_value`` fields.
-STOP_KINDS = ("none", "converge", "train-min", "train-q", "lr")
+__all__ = ["LIVE", "ORIGINS", "RESTART", "STOP_KINDS", "Defaults", "Display", "ParamsModel"]
 #: Parameters a running projection takes from its next iteration on (sent to the generator).
 LIVE = ("alpha", "lam")
 #: Parameters a running projection cannot change: changing one asks to restart.
 RESTART = {"optimizer": "optimizer", "grad_mask": "gradient mask", "max_iter": "max iterations",
            "stop_kind": "stop criterion", "percentile": "stop criterion", "lr_value": "stop criterion",
            "tol": "stop criterion", "patience": "stop criterion"}
-
-
-def _clamp(name: str, v, cast=float):
-    r = RANGES[name]
-    v = cast(v)
-    if not math.isfinite(v):
-        return cast(r.default)
-    return cast(min(r.maximum, max(r.minimum, v)))
 
 
 @evented
@@ -43,15 +35,15 @@ class ParamsModel:
     optimizer: str = "sgd"
     grad_mask: str = "recon"
     max_iter: int = int(RANGES["max_iter"].default)
-    stop_kind: str = "train-min"
-    percentile: int = 5
-    lr_value: float = 1.0
+    stop_kind: str = PAPER_STOP  # the panel's choice (a StopKind); train-q and lr take the next two
+    percentile: int = int(RANGES["percentile"].default)
+    lr_value: float = RANGES["lr_value"].default
     tol: float = RANGES["tol"].default
     patience: int = int(RANGES["patience"].default)
 
     def stop_spec(self) -> str:
         """The ``ProjectionParams.stop`` string: none, converge, train-min, train-qNN or lr:VALUE."""
-        value = {"train-q": self.percentile, "lr": self.lr_value}.get(self.stop_kind)
+        value = {StopKind.TRAIN_Q: self.percentile, StopKind.LR: self.lr_value}.get(StopKind(self.stop_kind))
         return str(Stop.of(self.stop_kind, value))
 
     def to_params(self) -> ProjectionParams:
@@ -64,13 +56,13 @@ class ParamsModel:
     def set_params(self, p: ProjectionParams) -> None:
         """Take every value of ``p`` (one event per changed field)."""
         p = p.validated()
-        if p.stop.kind == "train-q":
+        if p.stop.kind == StopKind.TRAIN_Q:
             self.percentile = int(p.stop.value)
-        elif p.stop.kind == "lr":
+        elif p.stop.kind == StopKind.LR:
             self.lr_value = float(p.stop.value)
         for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience"):
             setattr(self, k, getattr(p, k))
-        self.stop_kind = p.stop.kind
+        self.stop_kind = str(p.stop.kind)
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -78,24 +70,15 @@ class ParamsModel:
     def update_from(self, values: dict) -> None:
         """Take saved values (e.g. from the settings file), ignoring unknown keys and clamping bad
         ones to their range; an unknown choice keeps the current one."""
-        num = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int}
-        for k, cast in num.items():
+        for k in ("alpha", "lam", "max_iter", "tol", "patience", "percentile", "lr_value"):
             if k in values:
                 try:
-                    setattr(self, k, _clamp(k, values[k], cast))
-                except (TypeError, ValueError):
+                    setattr(self, k, clamp(k, values[k]))
+                except (TypeError, ValueError, OverflowError):
                     pass
         for k, allowed in (("optimizer", OPTIMIZERS), ("grad_mask", GRAD_MASKS), ("stop_kind", STOP_KINDS)):
             if str(values.get(k)) in allowed:
                 setattr(self, k, str(values[k]))
-        try:
-            if "percentile" in values:
-                self.percentile = min(99, max(0, int(values["percentile"])))
-            if "lr_value" in values:
-                v = float(values["lr_value"])
-                self.lr_value = min(1e9, max(1e-9, v)) if math.isfinite(v) else self.lr_value
-        except (TypeError, ValueError):
-            pass
 
 
 @evented
@@ -109,7 +92,7 @@ class Display:
     threshold: float = RANGES["threshold"].default
     #: The smallest defect counted, in pixels at the model's size (regions of fewer pixels are
     #: dropped from the segmentation and the image score; see :mod:`inspector_app.core.verdict`).
-    min_area: int = 1
+    min_area: int = int(RANGES["min_area"].default)
     fill: bool = True
     contour: bool = True
 
@@ -119,17 +102,12 @@ class Display:
     def update_from(self, values: dict) -> None:
         if str(values.get("compare")) in COMPARE:
             self.compare = str(values["compare"])
-        try:
-            if "threshold" in values:
-                self.threshold = _clamp("threshold", values["threshold"])
-        except (TypeError, ValueError):
-            pass
-        try:
-            if "min_area" in values:
-                v = int(float(values["min_area"]))
-                self.min_area = max(1, min(1_000_000, v))
-        except (TypeError, ValueError, OverflowError):
-            pass
+        for k in ("threshold", "min_area"):
+            if k in values:
+                try:
+                    setattr(self, k, clamp(k, values[k]))
+                except (TypeError, ValueError, OverflowError):
+                    pass
         for k in ("fill", "contour"):
             if k in values:
                 setattr(self, k, str(values[k]).lower() in ("true", "1"))
@@ -151,9 +129,9 @@ class Defaults:
 
     params: ProjectionParams = ProjectionParams()
     threshold: float = RANGES["threshold"].default
-    min_area: int = 1
+    min_area: int = int(default("min_area"))
     origin: str = "paper"
-    method: str = "the paper's defaults (threshold 0.2, stop when Lr < training minimum)"
+    method: str = f"the paper's defaults (threshold {PAPER_THRESHOLD:g}, stop when Lr < training minimum)"
     has_calibration: bool = False
     alpha_calibrated: bool = False  # the calibration chose the step size (else it is the paper's)
 

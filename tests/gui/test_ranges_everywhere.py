@@ -1,0 +1,118 @@
+"""Every range has one home (core/ranges.py): each widget's range, the settings' restore and each
+command's check come from it, so none can drift from the table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtGui import QAction
+
+from inspector_app.core.ranges import RANGES
+
+
+@pytest.fixture
+def panel(qtbot):
+    from inspector_app.gui.controls import ControlPanel
+    from inspector_app.session import Session
+
+    actions = {k: QAction(k) for k in ("run", "pause", "stop", "step", "reset")}
+    p = ControlPanel(Session(), actions, [("CPU", "cpu")])
+    qtbot.addWidget(p)
+    return p
+
+
+def _bounds(widget) -> tuple[float, float]:
+    return widget.minimum(), widget.maximum()
+
+
+def test_every_widget_of_the_panel_has_the_tables_range(panel):
+    spins = {"alpha": panel.alpha.spin, "lam": panel.lam.spin, "threshold": panel.threshold.spin,
+             "max_iter": panel.max_iter, "tol": panel.tol, "patience": panel.patience,
+             "percentile": panel.percentile, "lr_value": panel.lr_value, "min_area": panel.min_area}
+    for name, w in spins.items():
+        r = RANGES[name]
+        assert _bounds(w) == pytest.approx((r.minimum, r.maximum), rel=1e-12), name
+    # the logarithmic sliders end at the table's maximum
+    for name in ("alpha", "lam", "threshold"):
+        assert 10 ** getattr(panel, name).slider.maximum() == pytest.approx(RANGES[name].maximum), name
+    assert 10 ** panel.alpha.slider.minimum() == pytest.approx(RANGES["alpha"].minimum)
+
+
+def test_the_brush_radius_slider_lies_within_the_table(qtbot):
+    from inspector_app.core.mask import MAX_RADIUS, MIN_RADIUS, MaskModel
+    from inspector_app.gui.brush import BrushController
+    from inspector_app.gui.brush_panel import BrushPanel
+
+    w = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(w)
+    vb = w.addViewBox()
+    img = pg.ImageItem(np.zeros((8, 8), np.float32))
+    vb.addItem(img)
+    model = MaskModel((8, 8))
+    panel = BrushPanel(BrushController(vb, img, model))
+    qtbot.addWidget(panel)
+    r = RANGES["brush_radius"]
+    assert (MIN_RADIUS, MAX_RADIUS) == (r.minimum, r.maximum)
+    assert panel.radius_slider.minimum() == r.minimum and panel.radius_slider.maximum() <= r.maximum
+    assert model.radius == r.default
+    model.radius = 1e9
+    assert model.radius == r.maximum
+
+
+def test_restored_settings_are_clamped_to_the_table():
+    from inspector_app.session.params import Display, ParamsModel
+
+    p, d = ParamsModel(), Display()
+    numeric = ("alpha", "lam", "max_iter", "tol", "patience", "percentile", "lr_value")
+    p.update_from({k: 1e12 for k in numeric})
+    d.update_from({"threshold": 1e12, "min_area": 1e12})
+    for model, names in ((p, numeric), (d, ("threshold", "min_area"))):
+        for k in names:
+            assert getattr(model, k) == RANGES[k].maximum, k
+    p.update_from({k: -1e12 for k in numeric})
+    d.update_from({"threshold": -1e12, "min_area": -1e12})
+    for model, names in ((p, numeric), (d, ("threshold", "min_area"))):
+        for k in names:
+            assert getattr(model, k) == RANGES[k].minimum, k
+    p.update_from({"percentile": "nan", "alpha": "inf"})  # not a finite number: the default
+    assert (p.percentile, p.alpha) == (RANGES["percentile"].default, RANGES["alpha"].default)
+    assert ParamsModel().percentile == RANGES["percentile"].default and Display().min_area == RANGES["min_area"].default
+
+
+#: Each command and the ranged flags it checks, with the arguments it needs to reach the check.
+COMMAND_FLAGS = {
+    "project": (["--model", "M.safetensors", "IMG.png", "--out", "out"], ("batch", "threshold", "min_area", "alpha", "lam",
+                                                         "max_iter", "tol", "patience")),
+    "evaluate": (["--model", "M.safetensors", "--data", "D"], ("iterations", "batch", "threshold", "min_area",
+                                                               "alpha", "lam", "max_iter", "tol", "patience")),
+    "calibrate": (["--model", "M.safetensors", "--data", "D", "--in-place"], ("max_iter",)),
+    "report": (["REVIEW", "--out", "out.html"], ("max_parts",)),
+}
+
+
+def _value(name: str, v: float) -> str:
+    return str(int(v)) if RANGES[name].integer else repr(float(v))
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_FLAGS))
+def test_every_command_checks_its_flags_against_the_table(command, tmp_path, capsys, monkeypatch):
+    from inspector_app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    base, names = COMMAND_FLAGS[command]
+    for name in names:
+        r = RANGES[name]
+        flag = f"--{name.replace('_', '-')}"
+        outside = [r.minimum - (1 if r.integer or r.minimum == 0 else r.minimum / 2), r.maximum * 2 + 1]
+        for v in outside:
+            code = main([command, *base, flag, _value(name, v)])
+            err = capsys.readouterr().err
+            assert code == 2 and err.count("\n") == 1, (command, name, v, err)
+            assert f"{flag}: {name} = " in err and f"out of range [{r.minimum:g}, {r.maximum:g}]" in err, err
+        # the bounds themselves pass the check (the command fails later, on its missing files)
+        for v in (r.minimum, r.maximum):
+            code = main([command, *base, flag, _value(name, v)])
+            err = capsys.readouterr().err
+            assert code == 2 and "out of range" not in err, (command, name, v, err)
+
