@@ -354,11 +354,6 @@ class MaskModel:
         """Number of steps that can be undone."""
         return len(self._undo)
 
-    def clear_history(self) -> None:
-        self._finish_stroke()
-        self._undo.clear()
-        self._redo.clear()
-
     def _finish_stroke(self) -> None:
         if self.stroking or self._stroke:
             self.end_stroke()

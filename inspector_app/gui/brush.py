@@ -125,7 +125,6 @@ class BrushController(QObject):
         self._model: MaskModel | None = None
         self._active = False
         self._visible = True
-        self._last_scene_pos: QPointF | None = None
 
         self.overlay = pg.ImageItem(axisOrder="row-major")
         self.overlay.setParentItem(image_item)
@@ -243,7 +242,6 @@ class BrushController(QObject):
     def _begin(self, scene_pos: QPointF) -> None:
         x, y = self.image_pos(scene_pos)
         self.mask_model.begin_stroke(x, y)
-        self._last_scene_pos = scene_pos
 
     def _move(self, scene_pos: QPointF) -> None:
         x, y = self.image_pos(scene_pos)
@@ -252,7 +250,6 @@ class BrushController(QObject):
 
     def _end(self) -> None:
         self.mask_model.end_stroke()
-        self._last_scene_pos = None
         self.history_changed.emit()
 
     # ------------------------------------------------------------------ state

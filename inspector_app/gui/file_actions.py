@@ -40,7 +40,6 @@ class FileActions(QObject):
         super().__init__(parent)
         self.session, self.window = session, parent
         self._loading: TaskWorker | None = None
-        self._reload_path: str | None = None
         self._written: set[Path] = set()  # files this window's exports wrote (replaced without asking)
         self._loading_path: str | None = None  # the model file opening in the worker
         session.device_changed.connect(self._on_device_changed)

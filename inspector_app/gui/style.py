@@ -8,17 +8,17 @@ from PySide6.QtWidgets import QApplication
 #: Background and foreground of the plots, matched to qdarkstyle's dark palette.
 PLOT_BACKGROUND = "#19232D"
 PLOT_FOREGROUND = "#C9CDD0"
-_configured = False
+#: pyqtgraph's options for this application.
+PYQTGRAPH_OPTIONS = {"imageAxisOrder": "row-major", "antialias": True, "background": PLOT_BACKGROUND,
+                     "foreground": PLOT_FOREGROUND}
 
 
 def configure_pyqtgraph() -> None:
-    """Row-major images (numpy's H×W order), antialiased curves, dark plot colours. Idempotent."""
-    global _configured
-    if _configured:
-        return
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background=PLOT_BACKGROUND,
-                        foreground=PLOT_FOREGROUND)
-    _configured = True
+    """Row-major images (numpy's H×W order), antialiased curves, dark plot colours.
+
+    Idempotent without a flag of its own: it sets the same options each time (a call after
+    something else changed one of them sets it back), so there is no module state to reset."""
+    pg.setConfigOptions(**PYQTGRAPH_OPTIONS)
 
 
 #: Added to the theme: a disabled button keeps a visible frame and a darker face, so that it
