@@ -140,14 +140,14 @@ def _calibrate_within(a, res, tcfg, device, stats, plan, val_images) -> dict:
     import time
 
     from ..core.calibration_budget import subset
-    from ..core.training import model_sized
+    from ..core.training import model_sized_groups
     from .calibrate import run_calibration
 
     n, iters = (plan.n_images, plan.max_iter) if plan is not None else (len(val_images), CALIBRATION_ITERATIONS)
     t = time.monotonic()
     deadline = None if a.calibrate_minutes is None else t + 60.0 * a.calibrate_minutes
-    cal = run_calibration(res.model, model_sized(subset(val_images, n), tcfg), device, stats, a.quiet, iters,
-                          deadline=deadline).to_dict()
+    tiles, groups = model_sized_groups(subset(val_images, n), tcfg)
+    cal = run_calibration(res.model, tiles, device, stats, a.quiet, iters, deadline=deadline, groups=groups).to_dict()
     if plan is not None and plan.reduced:
         cal["figures"]["reduced_for_time"] = plan.reduced
     if not a.quiet:

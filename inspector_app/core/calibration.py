@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,8 @@ from .metrics import pixel_auroc
 from .models import AutoEncoder
 from .params import ProjectionParams
 from .projection import project, threshold_from_stats
+from .ranges import PAPER_MAX_ITER, PAPER_MIN_AREA, PAPER_STOP, PAPER_THRESHOLD
+from .vocabulary import StopReason
 from .verdict import fmt_level, image_score
 
 #: Candidate stop criteria besides fixed iteration counts.
@@ -132,8 +134,8 @@ class Calibration:
 
 #: The paper's settings (section 4.1, figure 3): threshold 0.2 on single pixels, stop at the
 #: training minimum; the maximum number of iterations is ours (the paper gives none).
-PAPER = Calibration(threshold=0.2, min_area=1, stop="train-min", max_iter=100,
-                    method="the paper's defaults (threshold 0.2, stop when Lr < training minimum)")
+PAPER = Calibration(threshold=PAPER_THRESHOLD, min_area=PAPER_MIN_AREA, stop=PAPER_STOP, max_iter=PAPER_MAX_ITER,
+                    method=f"the paper's defaults (threshold {PAPER_THRESHOLD:g}, stop when Lr < training minimum)")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -219,7 +221,7 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
                     maps[c][s + idx] = dmap()[idx]
                     iters[c][s + idx] = t
                     done[c] |= hit
-            diverged[s:s + b] = [r == "diverged" for r in rec.stop_reasons]
+            diverged[s:s + b] = [r == StopReason.DIVERGED for r in rec.stop_reasons]
         if progress is not None:
             progress(b)
     return _Trajectories(maps, iters, baseline, lr0, diverged)
@@ -331,10 +333,13 @@ def calibrate(
     lighting: tuple[float, ...] = LIGHTING,
     step_down: Callable[[float, int], None] | None = None,
     deadline: float | None = None,
+    groups: Sequence[int] | None = None,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images.
     ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects;
-    none is added after ``deadline`` (a ``time.monotonic()`` value: the command's time budget)."""
+    none is added after ``deadline`` (a ``time.monotonic()`` value: the command's time budget).
+    ``groups`` names the validation photograph each image (a tile at the model's working scale)
+    was cut from: the threshold then passes whole photographs (see ``choose_area_threshold``)."""
     if not val_images:
         raise ValueError("calibration needs validation images")
     base = (params or ProjectionParams()).replace(stop="none", max_iter=int(max_iter)).validated()
@@ -342,6 +347,7 @@ def calibrate(
     idx_a, idx_b = _halves(len(val_images))
     lr_levels = _stop_levels(model, [val_images[i] for i in idx_a], stats, device, batch)
     good = [val_images[i] for i in idx_b]
+    good_groups = None if groups is None else [int(groups[i]) for i in idx_b]
     bad, masks, kinds = synthetic_defects(good, defects_per_image, seed)
     n_good = len(good)
     lit = lighting_variants(good, lighting)
@@ -367,7 +373,8 @@ def calibrate(
             if step_down is not None:
                 step_down(base.alpha * factors[-1], n_all + len(bad))
         for c, m in traj.maps.items():
-            area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting))
+            area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting),
+                                                     groups=good_groups)
             candidates[candidate_key(c, factor, params.alpha)] = {
                 "alpha": params.alpha, "alpha_rank": rank, "stop_candidate": c,
                 "pixel_auroc": pixel_auroc(np.concatenate([m[:n_good], m[n_all:]]).astype(np.float32), labels),
@@ -389,8 +396,13 @@ def calibrate(
     figures["n_stop_fit"] = len(idx_a)
     figures["diverged_share"] = diverged_share  # per step size tried, of all validation images
     figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
+    n_photos = len(set(good_groups)) if good_groups is not None else n_good
+    figures["good_unit"] = ("whole validation photographs (the highest score of their working-scale tiles)"
+                            if good_groups is not None else "validation images")
+    figures["n_good_photographs"] = n_photos
     what = describe_candidate(key)
-    method = (f"calibrated on {n_good + len(idx_a)} validation images and {len(bad)} synthetic defects: "
+    whole = f" ({n_photos} whole photographs, scored by their highest tile)" if good_groups is not None else ""
+    method = (f"calibrated on {n_good + len(idx_a)} validation images{whole} and {len(bad)} synthetic defects: "
               f"threshold {fmt_level(thr)} on regions of ≥ {area} px, in the gap between good images and defects even if "
               f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images, "
               f"each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "

@@ -8,7 +8,7 @@ runs the projections that produce them.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -51,18 +51,32 @@ def robust_threshold(good: np.ndarray, defects: np.ndarray, drift: float = DRIFT
     return best[1], best[0]
 
 
+def whole_image_scores(scores: np.ndarray, groups: "Sequence[int] | None") -> np.ndarray:
+    """The good tiles' scores as whole images' scores: the highest of each image's tiles (``groups``
+    names the image each tile was cut from; None: every tile is an image of its own)."""
+    if groups is None or not scores.size:
+        return scores
+    g = np.asarray(groups)
+    return np.array([scores[g == k].max() for k in dict.fromkeys(g.tolist())])
+
+
 def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
-                          areas=AREAS, variants: int = 1) -> tuple[int, float, dict[str, Any]]:
+                          areas=AREAS, variants: int = 1,
+                          groups: "Sequence[int] | None" = None) -> tuple[int, float, dict[str, Any]]:
     """(min_area, threshold, table): for each area, the :func:`robust_threshold` of the good
     images' and the defects' scores; the area with the best robust accuracy wins (ties: the
     higher image AUROC, then the smaller area). With ``variants`` > 1 the good maps are that many
     versions of each image (variant-major, as :func:`lighting_variants` orders them) and an
-    image's score is the highest of its versions'."""
+    image's score is the highest of its versions'. With ``groups`` (the validation photograph each
+    good map's tile was cut from), a good photograph's score is the highest of its tiles': a whole
+    photograph holds as many chances of a false region as it holds tiles, and the threshold must
+    pass the photograph, not only its tiles one by one."""
     table = {}
     best = None
     for a in areas:
         sg = np.array([image_score(m.astype(np.float32), a) for m in good_maps])
         sg = sg.reshape(variants, -1).max(axis=0) if variants > 1 and sg.size else sg
+        sg = whole_image_scores(sg, groups)
         sd = np.array([image_score(m.astype(np.float32), a) for m in defect_maps])
         thr, robust = robust_threshold(sg, sd)
         auroc = image_auroc(np.concatenate([sg, sd]), np.r_[np.zeros(sg.size, bool), np.ones(sd.size, bool)]) \

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .checkpoint_schema import check_checkpoint, check_file
 from .data import Augmenter, atomic_write, split_validation, to_tensor
 from .defects import NOISE_AREA
 from .inpainting import random_box_mask
@@ -208,6 +209,20 @@ def model_sized(images: list[np.ndarray], cfg: TrainConfig) -> list[np.ndarray]:
     return list(Augmenter(images, cfg.model.image_size, cfg.crop, seed=cfg.seed).eval_images())
 
 
+def model_sized_groups(images: list[np.ndarray], cfg: TrainConfig) -> tuple[list[np.ndarray], list[int] | None]:
+    """:func:`model_sized`, and for textures the index of the image each tile was cut from (the
+    calibration's whole-photograph grouping); None when every image is one model-size image."""
+    if not cfg.crop:
+        return model_sized(images, cfg), None
+    tiles: list[np.ndarray] = []
+    groups: list[int] = []
+    for i, im in enumerate(images):
+        t = model_sized([im], cfg)
+        tiles += t
+        groups += [i] * len(t)
+    return tiles, groups
+
+
 # ------------------------------------------------------------------------------------------ checkpoint
 
 def _rng_state(rng: np.random.Generator) -> dict:
@@ -247,7 +262,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(metadata, tensors) of a checkpoint; ``ValueError`` naming the file when it is not one."""
     from safetensors import safe_open
 
-    p = Path(path)
+    p = check_file(Path(path))  # a FIFO would block for ever
     try:
         with safe_open(str(p), framework="pt", device="cpu") as f:
             raw = (f.metadata() or {}).get("inspector_app_checkpoint")
@@ -261,7 +276,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unsupported checkpoint format {meta.get('format')!r}")
         TrainConfig.from_dict(meta["config"]).validate()
-    except (ValueError, KeyError, TypeError) as e:
+        check_checkpoint(meta, tensors)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{p}: malformed checkpoint ({e})") from None
     return meta, tensors
 

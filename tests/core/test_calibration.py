@@ -190,6 +190,33 @@ def test_a_good_image_counts_with_its_worst_lighting_variant():
     assert max(plain["1"]["good_scores"]) == 0.0  # without its variants the image looks perfect
 
 
+def test_a_whole_photograph_counts_with_its_worst_tile():
+    """Eight good tiles cut from two photographs: a photograph holds all its tiles' chances of a
+    false region, so the threshold must pass its highest tile (which, as one of eight tiles, a
+    tile-by-tile rule may leave above the threshold)."""
+    from inspector_app.core.calibration_rule import whole_image_scores
+    from inspector_app.core.training import TrainConfig, model_sized_groups
+    from inspector_app.core.models import ModelConfig
+
+    good = np.zeros((8, 16, 16), np.float32)
+    for i in range(8):
+        good[i, 2:8, 2:8] = 0.02 * (i + 1)  # tile scores .02 … .16
+    bad = np.zeros((8, 16, 16), np.float32)
+    bad[:, 6:12, 6:12] = 0.6
+    groups = [0, 0, 0, 0, 1, 1, 1, 1]
+    _, thr_tiles, t_tiles = choose_area_threshold(good, bad, areas=(1,))
+    _, thr_photos, t_photos = choose_area_threshold(good, bad, areas=(1,), groups=groups)
+    assert t_photos["1"]["good_scores"] == pytest.approx([0.08, 0.16])
+    assert len(t_tiles["1"]["good_scores"]) == 8
+    assert thr_photos >= 0.16 and t_photos["1"]["good_passed"] == 1.0
+    np.testing.assert_allclose(whole_image_scores(np.array([3.0, 1.0, 2.0]), [5, 5, 2]), [3.0, 2.0])
+    # the texture protocol's validation tiles name the photograph they were cut from; objects do not
+    cfg = TrainConfig(ModelConfig("l2ae", 32, 1, 8), crop=True)
+    tiles, g = model_sized_groups([np.zeros((64, 96), np.float32), np.zeros((32, 32), np.float32)], cfg)
+    assert len(tiles) == 7 and g == [0] * 6 + [1]
+    assert model_sized_groups([np.zeros((64, 96), np.float32)], TrainConfig(ModelConfig("l2ae", 32, 1, 8), crop=False))[1] is None
+
+
 def test_a_fixed_count_candidate_records_its_own_number_of_iterations():
     # the fewest-iterations tie-break compares these: a fixed count of t used to be recorded as
     # the run's maximum, so every count looked as long as the longest
