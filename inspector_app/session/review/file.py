@@ -32,13 +32,14 @@ from typing import Any
 
 from ...core.data import atomic_write_bytes, check_writable
 from ...core.modelio import json_safe
+from ...core.vocabulary import ReviewVerdict
 from .schema import SchemaError, check_review
 
 FORMAT = "inspector-app review"
 VERSION = 1
 JSON_NAME = "inspector-review.json"
 CSV_NAME = "inspector-review.csv"
-REVIEW_VERDICTS = ("ok", "defective", "unsure")
+REVIEW_VERDICTS = tuple(v.value for v in ReviewVerdict)
 PARAM_NAMES = ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "stop", "tol", "patience", "diverge_factor",
                "diverge_patience")
 #: The CSV's columns (the JSON records hold the same keys, ``params`` as one object).

@@ -23,6 +23,7 @@ from ...core.evaluation import HIST_BINS, hist_bins
 from ...core.params import ProjectionParams
 from ...core.pipeline import batch_tensors, prepare, shape_groups
 from ...core.projection import project, to_numpy_image
+from ...core.ranges import PAPER_THRESHOLD
 from ...core.verdict import image_score, segment
 from .folder import GT_GOOD, FolderItem
 from .store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
@@ -97,7 +98,7 @@ def folder_job(
     *,
     generation: int,
     compare: str = "projection",
-    threshold: float = 0.2,
+    threshold: float = PAPER_THRESHOLD,
     min_area: int = 1,
     batch: int = 8,
 ) -> Generator[list | None, None, None]:

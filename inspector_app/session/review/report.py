@@ -26,7 +26,9 @@ import numpy as np
 
 from ...core.data import ImageError, read_image, to_uint8
 from ...core.params import ProjectionParams
+from ...core.ranges import PAPER_THRESHOLD
 from ...core.verdict import fmt_level
+from ...core.vocabulary import ModelVerdict, ReviewVerdict, review_agrees, review_label
 from .file import ReviewDoc, read_review
 from .folder import file_sha256
 from .stats import confusion, histogram_edges, model_verdict, roc, suggest, suggestion_note, wants_log_scale
@@ -52,7 +54,7 @@ class _Scored:
 
 def _scored(doc: ReviewDoc) -> _Scored:
     h = doc.header
-    t1 = float(h.get("threshold", 0.2))
+    t1 = float(h.get("threshold", PAPER_THRESHOLD))
     t2 = h.get("marginal_upper")
     t2 = float(t2) if isinstance(t2, (int, float)) else None
     src, labels_all = _labels(doc)
@@ -94,9 +96,9 @@ def _labels(doc: ReviewDoc) -> tuple[str, list[int | None]]:
     for r in doc.records:
         if src == "ground_truth":
             g = r.get("ground_truth")
-            out.append(1 if g == "defective" else 0 if g == "good" else None)
+            out.append(1 if g == ModelVerdict.DEFECTIVE else 0 if g == ModelVerdict.GOOD else None)
         else:
-            out.append({"ok": 0, "defective": 1}.get(r.get("verdict")))
+            out.append(review_label(r.get("verdict")))
     return src, out
 
 
@@ -138,7 +140,7 @@ def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None,
     hp = doc.header.get("params") or {}
     params = ProjectionParams(**{k: v for k, v in hp.items() if k in ProjectionParams.__dataclass_fields__
                                  and k != "extra"}).validated()
-    t = float(doc.header.get("threshold", 0.2))
+    t = float(doc.header.get("threshold", PAPER_THRESHOLD))
     area = int(doc.header.get("min_area", 1))
     compare = str(doc.header.get("compare", "projection"))
     out: dict[str, np.ndarray] = {}
@@ -207,15 +209,15 @@ def _counts(sc: _Scored) -> list[tuple]:
     recs, mv = sc.doc.records, sc.verdicts
     n_err = sum(1 for r in recs if r.get("error"))
     counts: list[tuple] = [("images", len(recs)), ("scored", len(sc.scored)), ("unreadable", n_err)]
-    counts += [(f"model: {v}", mv.count(v)) for v in ("good", "marginal", "defective")
-               if v != "marginal" or sc.t2 is not None]
-    counts += [(f"reviewer: {v}", sum(1 for r in recs if r.get("verdict") == v)) for v in ("ok", "defective", "unsure")]
+    counts += [(f"model: {v}", mv.count(v)) for v in ModelVerdict
+               if v != ModelVerdict.MARGINAL or sc.t2 is not None]
+    counts += [(f"reviewer: {v}", sum(1 for r in recs if r.get("verdict") == v)) for v in ReviewVerdict]
     gt_known = [r.get("ground_truth") for r in recs if r.get("ground_truth")]
     if gt_known:
         counts += [(f"ground truth: {v}", gt_known.count(v)) for v in ("good", "defective")]
-    agree = [(r.get("verdict"), m) for r, m in zip(sc.scored, mv) if r.get("verdict") in ("ok", "defective")]
+    agree = [(r.get("verdict"), m) for r, m in zip(sc.scored, mv) if review_label(r.get("verdict")) is not None]
     if agree:
-        same = sum((v == "ok" and m == "good") or (v == "defective" and m == "defective") for v, m in agree)
+        same = sum(bool(review_agrees(v, m)) for v, m in agree)
         counts.append(("reviewer and model agree", f"{same} of {len(agree)}"))
     return counts
 
