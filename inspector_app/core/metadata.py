@@ -31,7 +31,9 @@ def _number(d: Mapping[str, Any], key: str, where: str, *, lo: float | None = No
         return None
     v = d[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise MetadataError(f"{where}{key} must be a number, got {v!r}")
+        raise MetadataError(f"{where}{key} must be a number, got {v!r:.40}")
+    if isinstance(v, int) and abs(v) > 2 ** 53:  # 1 followed by 400 zeros: float() would overflow
+        raise MetadataError(f"{where}{key} = {str(v)[:12]}… ({len(str(abs(v)))} digits) is out of range")
     if not math.isfinite(v):
         raise MetadataError(f"{where}{key} must be finite, got {v!r}")
     if integer and float(v) != int(v):
@@ -124,13 +126,75 @@ def check_calibration(meta: Mapping[str, Any]) -> None:
         raise MetadataError(f"{w}figures must be a JSON object")
 
 
+def _text(d: Mapping[str, Any], key: str, where: str) -> None:
+    if d.get(key) is not None and not isinstance(d[key], str):
+        raise MetadataError(f"{where}{key} must be text, got {d[key]!r:.40}")
+
+
+def _names(d: Mapping[str, Any], key: str, where: str) -> None:
+    v = d.get(key)
+    if v is None:
+        return
+    if not isinstance(v, list) or not all(isinstance(n, str) and n and "/" not in n and "\\" not in n
+                                          and n not in (".", "..") for n in v):
+        raise MetadataError(f"{where}{key} must be a list of file names, got {v!r:.40}")
+
+
+def check_training(meta: Mapping[str, Any]) -> None:
+    """The ``training`` block the window describes and ``calibrate`` reads (its validation images)."""
+    t = _mapping(meta, "training")
+    if t is None:
+        return
+    w = "training."
+    _number(t, "seconds", w, lo=0, required=False, allow_none=True)
+    for key in ("steps", "epochs", "n_images", "n_train", "best_step"):
+        _number(t, key, w, lo=0, integer=True, required=False, allow_none=True)
+    _number(t, "best_val_fve", w, required=False, allow_none=True)
+    for key in ("data", "device", "protocol", "folder", "stop_reason", "norm"):
+        _text(t, key, w)
+    _names(t, "val_names", w)
+    _names(t, "train_names", w)
+
+
+def check_inpainting(meta: Mapping[str, Any]) -> None:
+    """The masked-inpainting schedule ``calibrate --inpainting`` stores: each mode's parameters within
+    the command line's ranges."""
+    b = _mapping(meta, "inpainting")
+    if b is None:
+        return
+    from .params import GRAD_MASKS, OPTIMIZERS, RANGES, Stop
+
+    if b.get("init") not in (None, "input", "telea"):
+        raise MetadataError(f"inpainting.init must be input or telea, got {b.get('init')!r:.40}")
+    _text(b, "method", "inpainting.")
+    for mode in ("blind", "masked"):
+        p = b.get(mode)
+        w = f"inpainting.{mode}."
+        if p is None:
+            continue
+        if not isinstance(p, Mapping):
+            raise MetadataError(f"inpainting.{mode} must be a JSON object, got {type(p).__name__} {p!r:.40}")
+        for key in ("alpha", "lam", "max_iter", "tol", "patience"):
+            r = RANGES[key]
+            _number(p, key, w, lo=r.minimum, hi=r.maximum, integer=r.integer, required=False, allow_none=True)
+        for key, choices in (("optimizer", OPTIMIZERS), ("grad_mask", GRAD_MASKS)):
+            if p.get(key) is not None and p[key] not in choices:
+                raise MetadataError(f"{w}{key} must be one of {', '.join(choices)}, got {p[key]!r:.40}")
+        if p.get("stop") is not None:
+            try:
+                Stop.parse(p["stop"])
+            except (ValueError, TypeError) as e:
+                raise MetadataError(f"{w}stop: {e}") from None
+
+
 def check_metadata(meta: Any, kinds: tuple[str, ...], norms: tuple[str, ...],
                    torchscript: bool = False) -> dict[str, Any]:
     """The whole schema; returns the normalised architecture fields. Raises :class:`MetadataError`."""
     arch = check_architecture(meta, kinds, norms, torchscript)
     check_training_stats(meta)
-    _mapping(meta, "training")
+    check_training(meta)
     check_calibration(meta)
+    check_inpainting(meta)
     check_working_scale(meta, arch)
     loss = meta.get("loss")
     if loss is not None and not isinstance(loss, str):

@@ -264,7 +264,7 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
         model = ScriptedAutoEncoder(module, cfg, loss=str(meta.get("loss", "l2")))
     except ValueError as e:
         raise ModelFileError(p, f"has unusable {TORCHSCRIPT_META} metadata ({e})") from None
-    x = torch.rand(1, cfg.channels, cfg.image_size, cfg.image_size)
+    x = torch.rand(2, cfg.channels, cfg.image_size, cfg.image_size)  # a batch: a model answering x[:1] is refused
     y = _forward_with_time_limit(p, module, x, cfg)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(x.shape):
         raise ModelFileError(p, f"returns {getattr(y, 'shape', type(y).__name__)}, not a reconstruction of shape {tuple(x.shape)}")

@@ -396,7 +396,7 @@ def test_torchscript_model_file_fields(tmp_path):
     assert loaded.model.config == ModelConfig("l2ae", 32, 1, 1, "none")
     assert loaded.kind == "torchscript"
     pair = save_torchscript(_Pair(), tmp_path / "pair.pt", {"image_size": 32, "channels": 1})
-    with pytest.raises(ModelFileError, match=r"pair.pt: returns tuple, not a reconstruction of shape \(1, 1, 32, 32\)$"):
+    with pytest.raises(ModelFileError, match=r"pair.pt: returns tuple, not a reconstruction of shape \(2, 1, 32, 32\)$"):
         load_model(pair, "cpu")
 
 
@@ -437,7 +437,7 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     import zipfile
 
     bad = save_torchscript(_Shrink(), tmp_path / "shrink.pt", {"image_size": 32, "channels": 1})
-    with pytest.raises(ModelFileError, match=r"shrink.pt: returns torch.Size\(\[1, 1, 31, 32\]\), not a reconstruction"):
+    with pytest.raises(ModelFileError, match=r"shrink.pt: returns torch.Size\(\[2, 1, 31, 32\]\), not a reconstruction"):
         load_model(bad)
     wrong = save_torchscript(_Blur(), tmp_path / "five.pt", {"image_size": 32, "channels": 5})
     with pytest.raises(ModelFileError, match=r"five.pt: has unusable inspector_app.json metadata \(channels must be 1 or 3"):
