@@ -270,11 +270,11 @@ class InpaintJob:
             import torch
 
             from .projection import to_numpy_image
+            from .tiling import reconstruct
 
             model = self.loaded.model
             device = next(iter(model.parameters()), torch.empty(0)).device
-            with torch.no_grad():
-                rec = model.reconstruct(self.x0.to(device)).clamp(0.0, 1.0)
+            rec = reconstruct(model, self.x0.to(device)).clamp(0.0, 1.0)  # tiled at the working scale
             panels = {
                 "corrupted": self.image.copy(),
                 "reconstruction": self._to_image_size(to_numpy_image(rec[0])),

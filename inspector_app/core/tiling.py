@@ -240,3 +240,14 @@ def plain_loss(model: torch.nn.Module):
         return lr.detach(), reg.detach(), e.detach(), rec.detach(), grad
 
     return loss
+
+
+def reconstruct(model: torch.nn.Module, x: torch.Tensor, overlap: int | None = None) -> torch.Tensor:
+    """f(x) of a B×C×H×W batch of any size ≥ the model's: the model itself at its size, else its
+    tiles' reconstructions blended as the projection blends them (no gradient)."""
+    size = int(model.image_size)
+    with torch.no_grad():
+        if tuple(x.shape[2:]) == (size, size):
+            return model.reconstruct(x)
+        grid = TileGrid(x.shape[2], x.shape[3], size, overlap, x.device)
+        return TiledLoss(model, grid)(x, x, 0.0, False)[3]

@@ -274,7 +274,11 @@ class InpaintingWindow(QMainWindow):
     def _update_info(self) -> None:
         h, w = self.job.image.shape[:2]
         s = self.loaded.model.image_size
-        parts = [f"{self.loaded.kind} {s}×{s}", f"image {w}×{h}" + (" (resized to the model and back)" if (h, w) != (s, s) else "")]
+        wh, ww = self.job.prep.working_shape
+        how = "" if (wh, ww) == (h, w) else (f" (resized to {ww}×{wh} and back)" if (wh, ww) != (s, s)
+                                               else " (resized to the model and back)")
+        tiles = f", in {s}×{s} tiles" if (wh, ww) != (s, s) else ""
+        parts = [f"{self.loaded.kind} {s}×{s}", f"image {w}×{h}{how}{tiles}"]
         if self.job.mask is not None:
             parts.append(f"Ω {100 * self.job.mask.mean():.1f} % of the pixels")
         if self.job.ground_truth is None:

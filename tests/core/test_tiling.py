@@ -241,3 +241,18 @@ def test_a_texture_model_trained_here_records_its_scale_and_project_tiles_at_it(
     assert info["working_size"] == [100, 80] and info["model_size"] == 32 and info["image_size"] == [100, 80]
     assert np.load(out / "part_dssim.npy").shape == (80, 100)
     assert "resized" not in [w["code"] for w in info["warnings"]]
+
+
+def test_reconstruct_is_the_model_at_its_size_and_the_blended_tiles_above_it():
+    model = _model()
+    torch.manual_seed(5)
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(tiling.reconstruct(model, x), model.reconstruct(x))
+    big = torch.rand(1, 1, 70, 50)
+    rec = tiling.reconstruct(model, big)
+    assert rec.shape == big.shape
+    # where one tile alone covers a pixel, f(x) there is that tile's own reconstruction
+    with torch.no_grad():
+        corner = model.reconstruct(big[:, :, :32, :32])
+    assert torch.allclose(rec[:, :, :8, :8], corner[:, :, :8, :8], atol=1e-6)
