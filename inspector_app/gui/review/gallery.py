@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.vocabulary import REVIEW_TO_MODEL, ModelVerdict, ReviewVerdict
 from ...session.assess import fmt_level
 from ...session.review import FILTERS, ReviewSession
 
@@ -44,9 +45,13 @@ TIPS = (
 )
 FILTER_LABELS = {"all": "All images", "unreviewed": "Unreviewed only", "disagreements": "Disagreements",
                  "marginal": "Marginal (T1 < score ≤ T2)"}
-VERDICT_COLORS = {"good": QColor(90, 200, 120), "marginal": QColor(240, 190, 60), "defective": QColor(255, 95, 80),
-                  "ok": QColor(90, 200, 120), "unsure": QColor(240, 190, 60)}
-REVIEW_TEXT = {"ok": "OK", "defective": "defective", "unsure": "unsure"}
+MODEL_COLORS = {ModelVerdict.GOOD: QColor(90, 200, 120), ModelVerdict.MARGINAL: QColor(240, 190, 60),
+                ModelVerdict.DEFECTIVE: QColor(255, 95, 80)}
+#: A reviewer's verdict takes the colour of the model's it maps to (core.vocabulary.REVIEW_TO_MODEL);
+#: unsure, the marginal band's.
+VERDICT_COLORS = {**MODEL_COLORS, **{r: MODEL_COLORS[m] for r, m in REVIEW_TO_MODEL.items()},
+                  ReviewVerdict.UNSURE: MODEL_COLORS[ModelVerdict.MARGINAL]}
+REVIEW_TEXT = {ReviewVerdict.OK: "OK", ReviewVerdict.DEFECTIVE: "defective", ReviewVerdict.UNSURE: "unsure"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
