@@ -116,3 +116,22 @@ def test_every_command_checks_its_flags_against_the_table(command, tmp_path, cap
             err = capsys.readouterr().err
             assert code == 2 and "out of range" not in err, (command, name, v, err)
 
+
+def test_the_paper_value_is_named_once():
+    """The paper's threshold 0.2 is spelled in core/ranges.py only (the package's sources)."""
+    import re
+    from pathlib import Path
+
+    import inspector_app
+
+    root = Path(inspector_app.__file__).parent
+    literal = re.compile(r"(?<![\w.])0\.2(?![\d])")
+    found = []
+    for f in root.rglob("*.py"):
+        if f.name == "ranges.py":
+            continue
+        for i, line in enumerate(f.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if literal.search(code) and "threshold" in line.lower():
+                found.append(f"{f.relative_to(root)}:{i}: {line.strip()}")
+    assert not found, "\n".join(found)
