@@ -105,7 +105,8 @@ def test_report_is_one_self_contained_page(category, model, tmp_path, capsys):
     assert "blob &lt;here&gt; &amp; there" in page  # the comment, escaped
     assert "test/blob/000.png" in page and "image AUROC" in page
     for text in ("Counts", "ground truth: defective", "reviewer: defective", "T2 (top of the marginal band)",
-                 file_sha256(model), "Confusion at T1/T2", "F1-max threshold", "max_iter"):
+                 file_sha256(model), "Confusion at T1/T2", "max_iter",
+                 "suggestions need 5 good and 5 defective images labelled (2 and 3 so far)"):  # as in the window
         assert text in page, text
     assert "without overlays" not in page
     assert f"wrote {html_path}" in cap.out

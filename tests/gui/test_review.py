@@ -348,22 +348,42 @@ def _drag(qtbot, widget, start, end, steps=8):
     send(QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
 
 
-def test_suggested_thresholds_apply(qtbot, review_window):
-    win = review_window
-    panel = win.review.scores
+def test_no_suggestion_until_both_classes_have_enough_images(qtbot, review_window):
+    """Issue 25, item 2: 2 good and 3 defective parts suggest nothing, and the panel says why."""
+    panel = review_window.review.scores
     panel.redraw_now()
+    assert panel.stats.f1 is None and panel.stats.frr is None
+    assert not panel.f1_apply.isEnabled() and not panel.frr_apply.isEnabled()
+    assert "5 good and 5 defective" in panel.f1_label.text() and "(2 and 3 so far)" in panel.f1_label.text()
+
+
+def test_suggested_thresholds_lie_in_the_gap_and_apply(qtbot, model_file, tmp_path, texture_images):
+    win = new_window(qtbot, model_file)
+    win.open_folder(make_folder(tmp_path / "many", texture_images, n_good=5, n_bad=5))
+    wait_review(qtbot, win)
+    rv, panel = win.review.review, win.review.scores
     s = panel.stats
     assert s.f1 is not None and panel.f1_apply.isEnabled()
+    scores = [rv.score(i) for i in range(len(rv))]
+    for sug in (s.f1, s.frr):  # between two neighbouring scores, on none of them, the gap shown
+        assert sug.threshold not in scores and sug.margin > 0
+        assert sug.below < sug.threshold < sug.above
+        assert not [v for v in scores if sug.below < v < sug.above]
+    assert f"gap {fmt_level(s.f1.below)} – {fmt_level(s.f1.above)}" in panel.f1_label.text()
     qtbot.mouseClick(panel.f1_apply, Qt.MouseButton.LeftButton)
-    assert win.session.display.threshold == pytest.approx(s.f1[0])
+    assert win.session.display.threshold == pytest.approx(s.f1.threshold)
     panel.frr_spin.setValue(0.0)  # no good part may be rejected
     panel.redraw_now()
-    t, frr, _det = panel.stats.frr
+    frr = panel.stats.frr
     qtbot.mouseClick(panel.frr_apply, Qt.MouseButton.LeftButton)
-    rv = win.review.review
     goods = [rv.score(i) for i in range(len(rv)) if rv.items[i].gt == "good"]
-    assert win.session.display.threshold == pytest.approx(t) == pytest.approx(max(goods)) and frr == 0.0
+    assert win.session.display.threshold == pytest.approx(frr.threshold) and frr.value == 0.0
+    assert frr.below == pytest.approx(max(goods)) and frr.below < frr.threshold
     assert all(rv.model_verdict(i) == "good" for i in range(len(rv)) if rv.items[i].gt == "good")
+    qtbot.wait(50)  # the layout follows the new texts
+    for label in (panel.f1_label, panel.frr_label):  # the lines are never cut
+        assert label.wordWrap() and label.height() >= label.heightForWidth(label.width())
+    win.close()
 
 
 def test_marginal_band_t1_t2(qtbot, review_window):

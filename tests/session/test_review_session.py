@@ -167,6 +167,27 @@ def test_false_reject_threshold_by_hand():
     assert frr_threshold(s, [1] * 6, 0.1) is None
 
 
+def test_suggestions_lie_in_the_gap_and_wait_for_enough_labels():
+    from inspector_app.session.review.stats import MIN_PER_CLASS, suggest, suggestion_note
+
+    # only defective parts scored (the case of the issue: "T1 = 0.000 (F1 1.00)"): nothing suggested
+    assert suggest([0.2] * 8, [1] * 8, 0.02) == (None, None)
+    assert "(0 and 8 so far)" in suggestion_note([1] * 8)
+    good = [0.001, 0.002, 0.003, 0.004, 0.005827]
+    bad = [0.02, 0.03, 0.04, 0.05, 0.06]
+    assert suggest(good[:4] + bad, [0] * 4 + [1] * 5, 0.02) == (None, None)  # 4 good: not yet
+    f1, frr = suggest(good + bad, [0] * 5 + [1] * 5, 0.0)
+    assert MIN_PER_CLASS == 5 and suggestion_note([0] * 5 + [1] * 5) is None
+    for s in (f1, frr):  # not on the good part's 0.005827: in the gap, its geometric middle
+        assert (s.below, s.above) == (0.005827, 0.02)
+        assert s.threshold == pytest.approx(np.sqrt(0.005827 * 0.02)) and s.detection == 1.0
+        assert s.margin == pytest.approx(s.threshold - 0.005827) and s.margin > 0
+    assert f1.value == 1.0 and frr.value == 0.0
+    # a gap from 0: half the lowest score
+    f1, _ = suggest([0.0] * 5 + [0.1] * 5, [0] * 5 + [1] * 5, 0.0)
+    assert f1.threshold == pytest.approx(0.05) and f1.below == 0.0
+
+
 def test_roc_auroc_matches_the_rank_statistic():
     r = roc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     assert r.auroc == pytest.approx(0.75)

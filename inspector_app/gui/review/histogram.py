@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -156,6 +157,7 @@ class ScorePanel(QWidget):
     def _build_suggestions(self) -> None:
         """The suggested thresholds (F1-max, false-reject rate), each with its Apply, and the figures."""
         self.f1_label = QLabel("F1-max: –")
+        self.f1_label.setWordWrap(True)  # never cut: a long line wraps
         self.f1_apply = QPushButton("Apply")
         self.f1_apply.setToolTip("Set T1 to the threshold with the highest F1 on the labelled images")
         self.f1_apply.clicked.connect(lambda: self._apply("f1"))
@@ -168,6 +170,7 @@ class ScorePanel(QWidget):
         self.frr_spin.setToolTip("The false-reject rate allowed: the share of good parts the threshold may reject")
         self.frr_spin.valueChanged.connect(self._frr_changed)
         self.frr_label = QLabel("–")
+        self.frr_label.setWordWrap(True)
         self.frr_apply = QPushButton("Apply")
         self.frr_apply.setToolTip("Set T1 to the lowest threshold that rejects at most this share of good parts")
         self.frr_apply.clicked.connect(lambda: self._apply("frr"))
@@ -191,20 +194,27 @@ class ScorePanel(QWidget):
         frr_row = QHBoxLayout()
         frr_row.addWidget(QLabel("False rejects ≤"))
         frr_row.addWidget(self.frr_spin)
-        frr_row.addWidget(self.frr_label, 1)
+        frr_row.addStretch(1)
         side.addLayout(frr_row, 5, 0, 1, 2)
         side.addWidget(self.frr_apply, 5, 2)
-        side.addWidget(self.figures, 6, 0, 1, 3)
-        side.setRowStretch(7, 1)
+        side.addWidget(self.frr_label, 6, 0, 1, 3)  # its own line, wrapped: never cut
+        side.addWidget(self.figures, 7, 0, 1, 3)
+        side.setRowStretch(8, 1)
         box = QWidget()
         box.setLayout(side)
-        box.setMinimumWidth(300)
-        box.setMaximumWidth(370)
+        # in a scroll area: on a short dock the wrapped lines scroll, never overlap nor get cut
+        self.side = QScrollArea()
+        self.side.setWidget(box)
+        self.side.setWidgetResizable(True)
+        self.side.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side.setMinimumWidth(310)
+        self.side.setMaximumWidth(380)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
         lay.addWidget(self.hist, 5)
         lay.addWidget(self.roc_plot, 2)
-        lay.addWidget(box)
+        lay.addWidget(self.side)
 
     @staticmethod
     def _spin(tip: str) -> QDoubleSpinBox:
@@ -328,7 +338,7 @@ class ScorePanel(QWidget):
         s = self._stats or self.review.stats()
         sug = s.f1 if which == "f1" else s.frr
         if sug is not None:
-            self.display.threshold = float(sug[0])
+            self.display.threshold = float(sug.threshold)
 
     def _on_labels(self, source: str) -> None:
         i = self.label_combo.findData(source)
@@ -379,14 +389,15 @@ class ScorePanel(QWidget):
         self.roc_point.setData([s.operating_point[0]], [s.operating_point[1]]) if s.operating_point else \
             self.roc_point.setData([], [])
         if s.f1 is not None:
-            self.f1_label.setText(f"F1-max: T1 = {fmt_level(s.f1[0])} (F1 {s.f1[1]:.2f})")
+            self.f1_label.setText(f"F1-max: T1 = {fmt_level(s.f1.threshold)} (F1 {s.f1.value:.2f}){_gap(s.f1)}")
         else:
-            self.f1_label.setText("F1-max: needs defective labels")
+            self.f1_label.setText(f"F1-max: {s.suggestion_note or 'no labelled images'}")
         self.f1_apply.setEnabled(s.f1 is not None)
         if s.frr is not None:
-            self.frr_label.setText(f"T1 = {fmt_level(s.frr[0])} (detects {100 * s.frr[2]:.0f} %)")
+            self.frr_label.setText(f"T1 = {fmt_level(s.frr.threshold)}: rejects {100 * s.frr.value:.1f} % of good "
+                                   f"parts, detects {100 * s.frr.detection:.0f} %{_gap(s.frr)}")
         else:
-            self.frr_label.setText("needs both labels")
+            self.frr_label.setText("–")
         self.frr_apply.setEnabled(s.frr is not None)
         n_lab = int(known.sum())
         parts = [f"{s.scores.size} scored, {n_lab} labelled"]
@@ -414,3 +425,10 @@ class ScorePanel(QWidget):
     @property
     def stats(self):
         return self._stats
+
+
+def _gap(s) -> str:
+    """`` · gap a – b``: the scores on either side of a suggested threshold (its margin)."""
+    lo = fmt_level(s.below) if s.below is not None else "0"
+    hi = fmt_level(s.above) if s.above is not None else "–"
+    return f" · gap {lo} – {hi}"

@@ -7,11 +7,15 @@ Conventions (those of :mod:`inspector_app.core.verdict`): an image is flagged wh
   score ≤ T1, ``marginal`` when T1 < score ≤ T2, ``defective`` when score > T2. With T2 = T1 (no
   band) this is the binary verdict at T1. T1 is also the segmentation threshold, so an image is
   ``good`` exactly when its segmentation is empty.
-* **Suggested thresholds** are the lowest threshold of the best interval, i.e. a score of the
-  folder (or 0): every threshold between it and the next higher score gives the same verdicts.
+* **Suggested thresholds** (:class:`Suggestion`): :func:`f1_threshold` and :func:`frr_threshold`
+  find the best interval of thresholds — from one score of the folder (or 0) to the next higher
+  one, where every threshold gives the same verdicts — and give its lowest end; a suggestion puts
+  T1 in the middle of that gap (the geometric middle, as the histogram's log axis shows it; half
+  the next score when the gap starts at 0), never on a part's score, and shows the gap. None is
+  made until both classes have :data:`MIN_PER_CLASS` labelled images (:func:`suggestion_note`).
 
-  - *F1-max*: the threshold with the highest F1 = 2TP / (2TP + FP + FN), the lowest on ties;
-  - *false-reject rate*: the lowest threshold at which at most ``rate`` of the good parts are
+  - *F1-max*: the interval with the highest F1 = 2TP / (2TP + FP + FN), the lowest on ties;
+  - *false-reject rate*: the lowest interval in which at most ``rate`` of the good parts are
     flagged (a false reject), which flags the most defects under that constraint.
 """
 
@@ -98,6 +102,74 @@ def frr_threshold(scores, labels, rate: float) -> tuple[float, float, float] | N
     return float(cand[i]), float(frr[i]), float(tp[i] / float(y.sum()))
 
 
+#: Suggestions need at least this many labelled images of each class (good and defective): with
+#: fewer, F1-max and the false-reject rate say more about the few images than about the parts.
+MIN_PER_CLASS = 5
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested T1 in the gap (``below``, ``above``) between two neighbouring scores: ``below``
+    the highest score it passes (None: none passed), ``above`` the lowest it flags (None: none
+    flagged); ``value`` the F1 or the false-reject rate there, ``detection`` the share of defects flagged."""
+
+    threshold: float
+    below: float | None
+    above: float | None
+    value: float
+    detection: float
+
+    @property
+    def margin(self) -> float:
+        """The distance from the threshold to the nearest score."""
+        gaps = [self.threshold - v for v in (self.below,) if v is not None]
+        gaps += [v - self.threshold for v in (self.above,) if v is not None]
+        return min(gaps) if gaps else 0.0
+
+
+def _in_gap(s: np.ndarray, lowest: float) -> tuple[float, float | None, float | None]:
+    """(threshold, below, above): the middle of the gap that starts at ``lowest`` (a score, or 0)."""
+    s = np.clip(s, 0.0, None)
+    under, over = s[s <= lowest], s[s > lowest]
+    below = float(under.max()) if under.size else None
+    above = float(over.min()) if over.size else None
+    if above is None:  # nothing flagged: a little above the highest score
+        return (min(1.0, lowest * 1.1) if lowest > 0 else LOG_FLOOR), below, None
+    if lowest <= 0:
+        return 0.5 * above, below, above
+    return float(np.sqrt(lowest * above)), below, above
+
+
+def labelled_counts(labels) -> tuple[int, int]:
+    """(good, defective) among ``labels`` (1 defective, 0 good, NaN unlabelled)."""
+    y = np.asarray(labels, np.float64)
+    return int((y == 0).sum()), int((y == 1).sum())
+
+
+def suggestion_note(labels, min_per_class: int = MIN_PER_CLASS) -> str | None:
+    """Why no threshold is suggested yet (too few labelled images of a class), or None."""
+    good, bad = labelled_counts(labels)
+    if good >= min_per_class and bad >= min_per_class:
+        return None
+    return (f"suggestions need {min_per_class} good and {min_per_class} defective images labelled "
+            f"({good} and {bad} so far)")
+
+
+def suggest(scores, labels, frr_target: float, min_per_class: int = MIN_PER_CLASS
+            ) -> tuple[Suggestion | None, Suggestion | None]:
+    """The F1-max and false-reject suggestions over labelled ``scores`` (``labels``: 1 defective,
+    0 good), each in its gap; (None, None) while :func:`suggestion_note` says why."""
+    if suggestion_note(labels, min_per_class) is not None:
+        return None, None
+    s, y = _checked(scores, labels)
+    out = []
+    for found in (f1_threshold(s, y), frr_threshold(s, y, frr_target)):
+        t, below, above = _in_gap(s, found[0])
+        flagged = s > t
+        out.append(Suggestion(t, below, above, found[1], float(flagged[y].mean())))
+    return out[0], out[1]
+
+
 @dataclass
 class RocCurve:
     fpr: np.ndarray
@@ -164,8 +236,9 @@ class FolderStats:
     confusion: np.ndarray | None  # 2×3: truth (good, defective) × model (good, marginal, defective)
     roc: RocCurve | None
     operating_point: tuple[float, float] | None
-    f1: tuple[float, float] | None
-    frr: tuple[float, float, float] | None
+    f1: Suggestion | None  # T1 with the highest F1, in its gap
+    frr: Suggestion | None  # T1 with at most the target's false rejects, in its gap
+    suggestion_note: str | None  # why there are no suggestions yet
     pixel_auroc: float | None
     mean_iou: float | None
     log_scale: bool = False  # the histogram's axis is log10(score) (:func:`wants_log_scale`)
@@ -184,6 +257,7 @@ def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_targe
     conf = confusion(s, y, t1, t2) if s.size else None
     ious = [v for v in ious if v is not None]
     log = wants_log_scale(scores, t1, t2)
-    return FolderStats(idx, scores, labels, conf, roc(s, y), operating_point(s, y, t1), f1_threshold(s, y),
-                       frr_threshold(s, y, frr_target), pixel_auroc, float(np.mean(ious)) if ious else None,
+    f1, frr = suggest(s, y.astype(np.float64), frr_target)
+    return FolderStats(idx, scores, labels, conf, roc(s, y), operating_point(s, y, t1), f1, frr,
+                       suggestion_note(labels[known]), pixel_auroc, float(np.mean(ious)) if ious else None,
                        log, histogram_edges(scores, t1, t2, log=log))
