@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ..session import Session
+from ..session.assess import can_decide
 
 #: Background colours: a serious warning (the result means little), a note, a verdict.
 SEVERE = {"already_normal", "out_of_range"}
@@ -99,8 +100,14 @@ class VerdictBadge(QWidget):
             self.badge.setToolTip("Run the projection (F5): the verdict is read on the DSSIM map of its result.")
             self.detail.setText("")
             return
-        v = s.verdict_of(f)
         so_far = s.running and f is s.latest
+        if so_far and not can_decide(f, s.display.compare):  # x_0 against itself: no verdict yet
+            self.badge.setText("running…")
+            self.badge.setStyleSheet(IDLE_STYLE)
+            self.badge.setToolTip("At t = 0 the projection is x₀ itself: the verdict comes with the first iterate.")
+            self.detail.setText(f"t = {f.iteration}")
+            return
+        v = s.verdict_of(f)
         self.badge.setText(v.text() + ("  (so far)" if so_far else ""))
         self.badge.setStyleSheet(DEFECTIVE_STYLE if v.defective else GOOD_STYLE)
         self.badge.setToolTip(

@@ -3,6 +3,7 @@
 * :func:`frame_verdict` — the image score and verdict of a frame's DSSIM map
   (:mod:`inspector_app.core.verdict`: "defective" ⟺ score > threshold ⟺ the segmentation is not
   empty), with the minimum defect area in pixels at the model's size;
+* :func:`can_decide` — whether a frame's map can give a verdict at all (not x_0 against itself);
 * :func:`fit_warning_items` — the warnings where model and image do not fit
   (:func:`inspector_app.core.checks.fit_warnings`, plus a model without training statistics);
   Lr(x0) comes from the worker's first frame, never from a model call here;
@@ -66,6 +67,13 @@ class VerdictCache:
 
     def clear(self) -> None:
         self._key = None
+
+
+def can_decide(frame, compare: str) -> bool:
+    """Whether ``frame``'s map can give a verdict. At t = 0 the projection is x0 itself: DSSIM(x0, x_t)
+    is 0 everywhere by construction and says nothing yet (the window shows "running…" until the first
+    iterate); the reconstruction's map, DSSIM(x0, f(x0)), is a real one from t = 0."""
+    return not (compare == "projection" and int(frame.iteration) == 0)
 
 
 def segmentation(dssim: np.ndarray, threshold: float, min_area: int) -> np.ndarray:

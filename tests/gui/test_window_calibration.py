@@ -245,3 +245,24 @@ def test_a_tiny_calibrated_threshold_is_shown_and_the_slider_is_logarithmic(qtbo
     t.slider.setValue(t.slider.minimum())  # the left end is 0
     assert win.session.display.threshold == 0.0
     win.close()
+
+
+def test_no_verdict_before_the_first_iterate(qtbot, window):
+    """Issue 25, item 6: at t = 0 the projection is x0 itself (a DSSIM map of zeros): the badge says
+    "running…", not GOOD; the first iterate brings the verdict, marked "so far"."""
+    w, s = window, window.session
+    seen = []
+    s.frame_shown.connect(lambda f: seen.append((f.iteration, s.running, w.verdict_badge.verdict_text)))
+    set_params(w, stop="none", max_iter=6)
+    w.runs.run()
+    wait_idle(qtbot, w)
+    first = [text for it, running, text in seen if it == 0 and running]
+    assert first and all(text == "running…" for text in first)
+    later = [text for it, running, text in seen if it > 0 and running]
+    assert later and all(text.startswith(("GOOD", "DEFECTIVE")) and text.endswith("(so far)") for text in later)
+    assert w.verdict_badge.verdict_text.startswith(("GOOD", "DEFECTIVE"))  # the result's
+    from types import SimpleNamespace
+
+    from inspector_app.session.assess import can_decide
+    t0 = SimpleNamespace(iteration=0)
+    assert not can_decide(t0, "projection") and can_decide(t0, "reconstruction")  # DSSIM(x0, f(x0)): a real map
