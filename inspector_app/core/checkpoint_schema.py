@@ -17,6 +17,8 @@ import torch
 #: TrainState's fields and their JSON types (``None`` allowed for ``stop_reason`` only).
 _STATE = {"step": int, "seconds": float, "lr_scale": float, "reductions": int, "best_val": float, "best_step": int,
           "since_best": int, "stop_reason": str, "train_curve": list, "val_curve": list}
+#: Largest training batch (``train --batch``): 1024 images of 512×512×3 floats are 3 GB already.
+MAX_BATCH = 1024
 #: Optimiser group settings that must be finite numbers (when present).
 _GROUP_NUMBERS = ("lr", "eps", "weight_decay")
 

@@ -223,6 +223,10 @@ def _write_marker(out_dir: Path, meta: dict, complete: bool) -> None:
                        json.dumps({"written_by": MARKER, "complete": complete, **meta}, indent=1).encode())
 
 
+#: Most images of one kind a synthetic category holds (10,000 crops of 512 px are about 2 GB of PNG).
+MAX_IMAGES = 10_000
+
+
 def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 60, seed: int = 0,
                  image_size: int | None = None, progress: Progress | None = None,
                  overwrite: bool = False, full_size: int = 0, full_good: int | None = None) -> dict:
@@ -251,8 +255,12 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     n_train, n_test = int(n_train), int(n_test)
     if n_train < 1 or n_test < 1:
         raise ValueError(f"n_train and n_test must be at least 1, got {n_train} and {n_test}")
-    if image_size is not None and int(image_size) < 8:
-        raise ValueError(f"image_size must be at least 8, got {image_size}")
+    if max(n_train, n_test) > MAX_IMAGES:
+        raise ValueError(f"n_train and n_test must be at most {MAX_IMAGES}, got {n_train} and {n_test}")
+    if image_size is not None and not 8 <= int(image_size) <= SOURCE_SIZE:
+        raise ValueError(f"image_size must be in [8, {SOURCE_SIZE}] (the sources are {SOURCE_SIZE} px), got {image_size}")
+    if not 0 <= int(full_size) <= MAX_IMAGES or (full_good is not None and not 0 <= int(full_good) <= MAX_IMAGES):
+        raise ValueError(f"full_size and full_good must be in [0, {MAX_IMAGES}], got {full_size} and {full_good}")
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     full = None

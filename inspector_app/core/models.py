@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import losses
+from .metadata import MAX_IMAGE_SIZE, MAX_LATENT
 
 KINDS = ("l2ae", "dsae", "vae", "gvae")
 #: Normalisation after every convolution but the latent and the output ones. ``none`` is Bergmann
@@ -45,12 +46,13 @@ class ModelConfig:
     def validate(self) -> "ModelConfig":
         if self.kind not in KINDS:
             raise ValueError(f"unknown model kind {self.kind!r} (expected one of {', '.join(KINDS)})")
-        if self.image_size < 32 or self.image_size % 32:
-            raise ValueError(f"image size must be a multiple of 32 (at least 32), got {self.image_size}")
+        if self.image_size < 32 or self.image_size % 32 or self.image_size > MAX_IMAGE_SIZE:
+            raise ValueError(f"image size must be a multiple of 32 in [32, {MAX_IMAGE_SIZE}] (a model file holds "
+                             f"no larger), got {self.image_size}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
-        if self.latent < 1:
-            raise ValueError(f"latent size must be positive, got {self.latent}")
+        if not 1 <= self.latent <= MAX_LATENT:
+            raise ValueError(f"latent size must be in [1, {MAX_LATENT}], got {self.latent}")
         if self.norm not in NORMS:
             raise ValueError(f"unknown normalisation {self.norm!r} (expected one of {', '.join(NORMS)})")
         return self

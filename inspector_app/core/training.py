@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .checkpoint_schema import check_checkpoint, check_file
+from .checkpoint_schema import MAX_BATCH, check_checkpoint, check_file
 from .data import Augmenter, atomic_write, split_validation, to_tensor
 from .defects import NOISE_AREA
 from .inpainting import random_box_mask
@@ -76,7 +76,7 @@ class TrainConfig:
             (self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}"),
             (self.max_minutes is None or (math.isfinite(self.max_minutes) and self.max_minutes > 0),
              f"max_minutes must be a positive number, got {self.max_minutes}"),
-            (self.batch >= 1, f"batch must be at least 1, got {self.batch}"),
+            (1 <= self.batch <= MAX_BATCH, f"batch must be in [1, {MAX_BATCH}], got {self.batch}"),
             (math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}"),
             (self.warmup >= 0, f"warmup must be >= 0, got {self.warmup}"),
             (0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}"),

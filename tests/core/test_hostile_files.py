@@ -143,3 +143,38 @@ def test_torchscript_that_returns_the_wrong_batch_size_is_refused(tmp_path):
     f = save_torchscript(_FirstOnly(), tmp_path / "first.pt", {"image_size": 32, "channels": 1})
     with pytest.raises(ModelFileError, match="first.pt: returns"):
         load_model(f, "cpu")
+
+
+# ------------------------------------------------------------------------------------------ sizes
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-size", "100000"], "image size must be a multiple of 32 in [32, 512]"),
+    (["--batch", "1000000000"], "batch must be in [1, 1024]"),
+    (["--latent", "1000000"], "latent size must be in [1, 4096]"),
+])
+def test_train_sizes_are_bounded_before_anything_is_allocated(tmp_path, texture_images, capsys, args, message):
+    from inspector_app.cli import main
+    from inspector_app.core.data import write_image
+
+    for i, im in enumerate(texture_images[:2]):
+        write_image(tmp_path / "d" / f"{i}.png", im)
+    rc = main(["train", "--arch", "l2ae", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "m.safetensors"),
+               "--max-steps", "1", "--quiet", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-train", "1000000000"], "at most 10000"),
+    (["--n-test", "1000000000"], "at most 10000"),
+    (["--image-size", "100000"], "image_size must be in [8, 512]"),
+    (["--full-size", "1000000000"], "full_size and full_good must be in [0, 10000]"),
+])
+def test_make_dataset_counts_are_bounded(tmp_path, capsys, args, message):
+    from inspector_app.cli import main
+
+    rc = main(["make-dataset", "--source", "brick", "--out", str(tmp_path / "ds"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "ds").exists()
