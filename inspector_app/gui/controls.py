@@ -170,7 +170,9 @@ def model_summary(loaded) -> str:
     cfg = loaded.model.config
     name = str(loaded.path).replace("\\", "/").rsplit("/", 1)[-1]
     colour = "colour" if cfg.channels == 3 else "grey"
-    return f"{name}\n{loaded.kind}, {cfg.image_size}×{cfg.image_size} {colour}"
+    ws = loaded.working_scale
+    scale = "" if ws is None else ("; tiles at the image's scale" if ws.mode == "crops" else "; whole image")
+    return f"{name}\n{loaded.kind}, {cfg.image_size}×{cfg.image_size} {colour}{scale}"
 
 
 def _combo(items, tooltip: str) -> QComboBox:

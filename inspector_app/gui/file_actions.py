@@ -137,7 +137,14 @@ class FileActions(QObject):
         msg = f"image: {Path(path).name} ({img.shape[1]}×{img.shape[0]})"
         p = s.prepared
         if p is not None and p.resized:
-            msg += f", resized to the model's {p.model_input.shape[1]}×{p.model_input.shape[0]}"
+            h, w = p.working_shape
+            msg += (f", resized to the model's {w}×{h}" if (h, w) == (p.model_size, p.model_size)
+                    else f", brought to the model's working scale, {w}×{h}")
+        if p is not None and p.working_shape != (p.model_size, p.model_size):
+            from ..core.tiling import TileGrid
+
+            n = len(TileGrid(p.working_shape[0], p.working_shape[1], p.model_size))
+            msg += f"; projected in {n} tiles of {p.model_size}×{p.model_size}"
         s.notice.emit(msg, 8000)
         if s.loaded is None and s.state != RunState.LOADING:
             s.notice.emit("Now open a model (Ctrl+M) to inspect this image.", 0)
