@@ -6,15 +6,16 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
 import torch
 
 from .imageinfo import header_size
-from .outputs import atomic_write, atomic_write_bytes  # noqa: F401 - the writers' historical home
-from .imageops import convert_channels, resize_image, to_uint8  # noqa: F401 - the reading helpers' own names
+# re-exported (the ``X as X`` form says so to type checkers)
+from .outputs import atomic_write as atomic_write, atomic_write_bytes as atomic_write_bytes  # the writers' historical home
+from .imageops import convert_channels as convert_channels, resize_image as resize_image, to_uint8 as to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -22,7 +23,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 class ImageError(ValueError):
     """An image that cannot be used; the message names the file and the problem."""
 
-    def __init__(self, path: str | os.PathLike, problem: str):
+    def __init__(self, path: str | os.PathLike[str], problem: str):
         self.path = str(path)
         super().__init__(f"{self.path}: {problem}")
 
@@ -48,7 +49,7 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
 
 
-def read_image_bytes(path: str | os.PathLike, limit: int | None = None) -> np.ndarray:
+def read_image_bytes(path: str | os.PathLike[str], limit: int | None = None) -> np.ndarray:
     """The bytes of an image file, after the checks every reader needs: it exists, is a regular
     file (a FIFO or a device would block), is not empty or huge, and its header declares at most
     ``limit`` pixels (:func:`max_pixels` by default). Raises :class:`ImageError` naming the file."""
@@ -93,7 +94,7 @@ def _as_unit_float(p: Path, img: np.ndarray) -> np.ndarray:
     raise ImageError(p, f"has an unsupported pixel type {img.dtype}")
 
 
-def read_image(path: str | os.PathLike, channels: int | None = None, limit: int | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], channels: int | None = None, limit: int | None = None) -> np.ndarray:
     """Read an image as float32 in [0, 1]: H×W for grey, H×W×3 (RGB) for colour.
 
     ``channels`` converts to 1 (grey) or 3 (RGB). 16-bit images are scaled; alpha is dropped; the
@@ -123,7 +124,7 @@ def read_image(path: str | os.PathLike, channels: int | None = None, limit: int 
     return convert_channels(img, channels) if channels else img
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
+def write_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
     """Write a float [0, 1] (or uint8) image as an 8-bit file, atomically (temp file + rename)."""
     p = Path(path)
     a = img if img.dtype == np.uint8 else to_uint8(img)
@@ -136,7 +137,7 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
     return p
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """Image files directly in ``folder``, sorted by name."""
     d = Path(folder)
     if not d.is_dir():
@@ -148,7 +149,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 MARKER = "inspector-app make-dataset"
 
 
-def dataset_marker(folder: Path) -> dict | None:
+def dataset_marker(folder: Path) -> dict[str, Any] | None:
     """The ``dataset.json`` of a folder written by :func:`make_dataset`, or ``None``."""
     import json
 
@@ -169,7 +170,7 @@ def check_complete(folder: Path) -> None:
                              "write it again with make-dataset --overwrite")
 
 
-def existing_folder(folder: str | os.PathLike) -> Path:
+def existing_folder(folder: str | os.PathLike[str]) -> Path:
     """``folder`` as a Path; :class:`DataError` when it is missing, not a folder, or still being written."""
     d = Path(folder)
     if not d.exists():
@@ -183,14 +184,15 @@ def existing_folder(folder: str | os.PathLike) -> Path:
     return d
 
 
-def training_folder(folder: str | os.PathLike) -> Path:
+def training_folder(folder: str | os.PathLike[str]) -> Path:
     """The folder of normal images: ``DIR/train/good`` for an MVTec AD category, else ``DIR``."""
     d = existing_folder(folder)
     good = d / "train" / "good"
     return good if good.is_dir() else d
 
 
-def load_training_images(folder: str | os.PathLike, channels: int, with_names: bool = False):
+def load_training_images(folder: str | os.PathLike[str], channels: int,
+                         with_names: bool = False) -> tuple[Any, ...]:
     """The normal images of ``folder`` (see :func:`training_folder`): ``(images, folder)``, and
     their file names third when ``with_names``."""
     d = training_folder(folder)
@@ -203,7 +205,7 @@ def load_training_images(folder: str | os.PathLike, channels: int, with_names: b
     return images, d
 
 
-def check_writable(path: str | os.PathLike) -> None:
+def check_writable(path: str | os.PathLike[str]) -> None:
     """Raise ``OSError`` naming ``path`` when a file cannot be created there (checked before any
     long computation, so that its result is not lost at the end)."""
     p = Path(path)

@@ -397,7 +397,7 @@ def load_mask_png(path: str | os.PathLike[str], shape: tuple[int, int] | None = 
     if image.ndim == 3 and image.shape[2] in (2, 4):
         alpha = image[:, :, -1]
         colour = image[:, :, :-1]
-        opaque = np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+        opaque = np.iinfo(image.dtype.name).max if image.dtype.kind in "ui" else 1.0
         mask = alpha > 0 if np.any(alpha != opaque) else np.any(colour != 0, axis=2)
     elif image.ndim == 3:
         mask = np.any(image != 0, axis=2)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "pixel_auroc",
@@ -29,7 +30,7 @@ __all__ = [
 _CHUNK = 1 << 20
 
 
-def _split_by_label(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+def _split_by_label(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Sorted scores of the positive and of the negative samples (flattened; validated)."""
     s = np.asarray(scores)
     y = np.asarray(labels)
@@ -101,12 +102,13 @@ def pixel_auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     return _auc_from_sorted(pos, neg)
 
 
-def image_auroc(image_scores, image_labels) -> float:
+def image_auroc(image_scores: ArrayLike, image_labels: ArrayLike) -> float:
     """Image-level ROC AUC: one anomaly score per image against its 0/1 label (see :func:`pixel_auroc`)."""
     return pixel_auroc(np.asarray(image_scores), np.asarray(image_labels))
 
 
-def roc_curve_points(scores, labels, num_thresholds: int | None = None):
+def roc_curve_points(scores: ArrayLike, labels: ArrayLike,
+                     num_thresholds: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve ``(fpr, tpr, thresholds)``, thresholds decreasing, a sample is positive when score >= t.
 
     The first point is (0, 0) at threshold +inf and the last is (1, 1). With ``num_thresholds=None``
@@ -129,7 +131,7 @@ def roc_curve_points(scores, labels, num_thresholds: int | None = None):
     return fpr, tpr, thresholds
 
 
-def _as_maps(score_maps, gt_masks) -> tuple[np.ndarray, np.ndarray]:
+def _as_maps(score_maps: ArrayLike, gt_masks: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(score_maps)
     g = np.asarray(gt_masks)
     if s.ndim == 2:
@@ -174,7 +176,7 @@ def _regions(s: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return np.concatenate(pos_parts), np.concatenate(weight_parts) / n_regions, neg
 
 
-def pro_curve(score_maps: np.ndarray, gt_masks: np.ndarray):
+def pro_curve(score_maps: ArrayLike, gt_masks: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-region-overlap curve ``(fpr, pro, thresholds)`` of the MVTec AD papers, exact.
 
     Every connected component (8-connectivity) of every ground-truth mask is one region; at
@@ -202,7 +204,7 @@ def pro_curve(score_maps: np.ndarray, gt_masks: np.ndarray):
             np.concatenate([[np.inf], thr.astype(np.float64)]))
 
 
-def aupro(score_maps: np.ndarray, gt_masks: np.ndarray, fpr_limit: float = 0.3) -> float:
+def aupro(score_maps: ArrayLike, gt_masks: ArrayLike, fpr_limit: float = 0.3) -> float:
     """Normalised area under the PRO curve for FPR from 0 to ``fpr_limit`` (MVTec AD's AU-PRO), exact.
 
     ``score_maps`` (N, H, W) anomaly scores, higher = more anomalous; ``gt_masks`` (N, H, W) bool.
@@ -247,7 +249,7 @@ def aupro(score_maps: np.ndarray, gt_masks: np.ndarray, fpr_limit: float = 0.3) 
     return area / fpr_limit
 
 
-def _check_pair(a, b) -> tuple[np.ndarray, np.ndarray]:
+def _check_pair(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -289,4 +291,5 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     win = min(7, side if side % 2 else side - 1)
     if win < 3:
         raise ValueError(f"image too small for SSIM: {a.shape}")
-    return float(structural_similarity(a, b, data_range=1.0, channel_axis=channel_axis, win_size=win))
+    return float(structural_similarity(a, b, data_range=1.0, channel_axis=channel_axis,  # type: ignore[no-untyped-call]
+                                       win_size=win))

@@ -23,21 +23,24 @@ from __future__ import annotations
 
 import math
 
+from typing import Any
+
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .vocabulary import ModelVerdict
 
 VERDICTS = (ModelVerdict.GOOD, ModelVerdict.DEFECTIVE)
 
 
-def exceeds(values, threshold: float):
+def exceeds(values: ArrayLike, threshold: float) -> Any:
     """``values > threshold``, compared in float64 (an array for an array, a bool for a number).
 
     The one comparison of the verdict and the segmentation: a map's float32 values and the
     image score (a float32 value as a Python float) are compared with the same float64 threshold,
     so ``verdict(image_score(d), t)`` is "defective" exactly when ``segment(d, t)`` is not empty."""
-    return np.greater(values, float(threshold), signature=(np.float64, np.float64, np.bool_))
+    return np.greater(values, float(threshold), signature="dd->?")
 
 
 def _largest_component(mask: np.ndarray) -> int:
@@ -47,14 +50,14 @@ def _largest_component(mask: np.ndarray) -> int:
     return int(stats[1:, cv2.CC_STAT_AREA].max()) if n > 1 else 0
 
 
-def _as_map(dssim) -> np.ndarray:
+def _as_map(dssim: ArrayLike) -> np.ndarray:
     d = np.asarray(dssim, dtype=np.float32)
     if d.ndim != 2:
         raise ValueError(f"expected an H×W anomaly map, got shape {d.shape}")
     return np.nan_to_num(d, nan=0.0, posinf=1.0, neginf=0.0)
 
 
-def image_score(dssim, min_area: int = 1) -> float:
+def image_score(dssim: ArrayLike, min_area: int = 1) -> float:
     """The image score defined in the module docstring (exact: a binary search over the map's values)."""
     d = _as_map(dssim)
     a = max(int(min_area), 1)
@@ -73,17 +76,18 @@ def image_score(dssim, min_area: int = 1) -> float:
     return float(values[lo])
 
 
-def segment(dssim, threshold: float, min_area: int = 1) -> np.ndarray:
+def segment(dssim: ArrayLike, threshold: float, min_area: int = 1) -> np.ndarray:
     """Boolean mask of the defects: components of {DSSIM > threshold} with at least ``min_area`` pixels."""
     d = _as_map(dssim)
-    mask = exceeds(d, threshold)
+    mask: np.ndarray = np.asarray(exceeds(d, threshold))
     a = int(min_area)
     if a <= 1 or not mask.any():
         return mask
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= a
-    return keep[labels]
+    kept: np.ndarray = keep[labels]
+    return kept
 
 
 def fmt_level(v: float) -> str:

@@ -16,8 +16,20 @@ mapping between the two is :data:`REVIEW_TO_MODEL` (``unsure`` has no model coun
 
 from __future__ import annotations
 
-from enum import StrEnum
+import sys
+from enum import Enum
 from typing import Final
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10: the same behaviour (a member is its value, str() and format() give it)
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+        def __format__(self, spec: str) -> str:
+            return str.__format__(str.__str__(self), spec)
 
 
 class StopKind(StrEnum):

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -22,6 +22,11 @@ from ..core.checks import fit_warnings, image_channels
 from ..core.projection import threshold_from_stats
 from ..core.verdict import exceeds, fmt_level, image_score, segment, verdict
 from ..core.vocabulary import StopReason
+
+if TYPE_CHECKING:
+    from ..core.modelio import LoadedModel
+    from .frames import Frame
+    from .params import Defaults
 
 NO_STATS = ("The model file carries no training-loss statistics: the 'Lr < training minimum' and "
             "'percentile' stop criteria are off.")
@@ -54,11 +59,11 @@ class VerdictCache:
     """:func:`image_score` of the shown frame, computed once per (frame, compare, min_area): moving
     the threshold only compares numbers."""
 
-    def __init__(self):
-        self._key: tuple | None = None
+    def __init__(self) -> None:
+        self._key: tuple[int, int, str, int] | None = None
         self._score = 0.0
 
-    def verdict(self, frame, compare: str, threshold: float, min_area: int) -> Verdict:
+    def verdict(self, frame: Frame, compare: str, threshold: float, min_area: int) -> Verdict:
         key = (id(frame), frame.iteration, compare, int(min_area))
         if key != self._key:
             self._score = image_score(frame.dssim(compare), int(min_area))
@@ -69,7 +74,7 @@ class VerdictCache:
         self._key = None
 
 
-def can_decide(frame, compare: str) -> bool:
+def can_decide(frame: Frame, compare: str) -> bool:
     """Whether ``frame``'s map can give a verdict. At t = 0 the projection is x0 itself: DSSIM(x0, x_t)
     is 0 everywhere by construction and says nothing yet (the window shows "running…" until the first
     iterate); the reconstruction's map, DSSIM(x0, f(x0)), is a real one from t = 0."""
@@ -92,7 +97,7 @@ def contour_data(dssim: np.ndarray, seg: np.ndarray, threshold: float) -> np.nda
     return np.where(drop, np.minimum(d, below), d).astype(np.float32)
 
 
-def check_model_defaults(loaded) -> None:
+def check_model_defaults(loaded: LoadedModel) -> None:
     """Refuse a model file whose calibration names a stop criterion its own training statistics
     cannot give (``ValueError`` naming the file): it is malformed, and opening it would leave a
     window whose first run fails."""
@@ -113,7 +118,7 @@ def lr_threshold(stop_spec: str, stats: Mapping[str, Any] | None) -> float | Non
         return None
 
 
-def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None,
+def fit_warning_items(loaded: LoadedModel | None, image_pixels: np.ndarray | None, lr0: float | None,
                       stop_spec: str) -> list[dict[str, str]]:
     """``[{code, message}]`` for the open model and image (see the module docstring)."""
     if loaded is None:
@@ -131,7 +136,7 @@ def fit_warning_items(loaded, image_pixels: np.ndarray | None, lr0: float | None
     return out
 
 
-def origin_text(origin: str, defaults, threshold: float, min_area: int) -> str:
+def origin_text(origin: str, defaults: Defaults, threshold: float, min_area: int) -> str:
     """Where the threshold (and minimum area) in use come from, in one short line for the side panel."""
     if origin == "model":
         return f"threshold {fmt_level(threshold)} from the model's calibration"
@@ -142,14 +147,14 @@ def origin_text(origin: str, defaults, threshold: float, min_area: int) -> str:
     return f"threshold {fmt_level(threshold)} set by you ({d.source}: {fmt_level(d.threshold)}{area})"
 
 
-def export_source(origin: str, defaults) -> str:
+def export_source(origin: str, defaults: Defaults) -> str:
     """``threshold_source`` of an exported result: the calibration's or the paper's method, or the user."""
     if origin == "user":
         return "set in the window by the user"
     return defaults.method
 
 
-def stop_explanation(frame, lr0: float | None = None) -> str:
+def stop_explanation(frame: Frame, lr0: float | None = None) -> str:
     """Why the run of ``frame`` (its final frame) ended, for the status bar."""
     reason = frame.stop_reason
     if reason is None:
@@ -160,9 +165,10 @@ def stop_explanation(frame, lr0: float | None = None) -> str:
         level = f" {thr:.4g}" if thr is not None else ""
         return (f"stopped at t = 0: Lr(x0) = {lr:.4g} is already under the stop threshold{level}, "
                 "so nothing moved and nothing is flagged (wrong model?)")
-    return {
+    texts: dict[str, str] = {
         StopReason.MAX_ITER: "max iterations",
         StopReason.CONVERGED: "energy converged",
         StopReason.THRESHOLD: "Lr below the stop threshold",
         StopReason.DIVERGED: "diverged (α too large?): kept the lowest-energy iterate",
-    }.get(reason, str(reason))
+    }
+    return texts.get(reason, str(reason))

@@ -9,6 +9,7 @@ restored value is clamped to the same bounds the widgets and the command line us
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 from psygnal import evented
 
@@ -56,18 +57,19 @@ class ParamsModel:
     def set_params(self, p: ProjectionParams) -> None:
         """Take every value of ``p`` (one event per changed field)."""
         p = p.validated()
-        if p.stop.kind == StopKind.TRAIN_Q:
-            self.percentile = int(p.stop.value)
-        elif p.stop.kind == StopKind.LR:
-            self.lr_value = float(p.stop.value)
+        stop = Stop.parse(p.stop)
+        if stop.kind == StopKind.TRAIN_Q and stop.value is not None:
+            self.percentile = int(stop.value)
+        elif stop.kind == StopKind.LR and stop.value is not None:
+            self.lr_value = float(stop.value)
         for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience"):
             setattr(self, k, getattr(p, k))
-        self.stop_kind = str(p.stop.kind)
+        self.stop_kind = str(stop.kind)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def update_from(self, values: dict) -> None:
+    def update_from(self, values: Mapping[str, Any]) -> None:
         """Take saved values (e.g. from the settings file), ignoring unknown keys and clamping bad
         ones to their range; an unknown choice keeps the current one."""
         for k in ("alpha", "lam", "max_iter", "tol", "patience", "percentile", "lr_value"):
@@ -96,10 +98,10 @@ class Display:
     fill: bool = True
     contour: bool = True
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def update_from(self, values: dict) -> None:
+    def update_from(self, values: Mapping[str, Any]) -> None:
         if str(values.get("compare")) in COMPARE:
             self.compare = str(values["compare"])
         for k in ("threshold", "min_area"):
@@ -140,13 +142,13 @@ class Defaults:
         return "model's calibration" if self.origin == "model" else "paper's defaults"
 
     @classmethod
-    def for_model(cls, meta, paper: bool = False) -> "Defaults":
+    def for_model(cls, meta: Mapping[str, Any] | None, paper: bool = False) -> "Defaults":
         """The defaults of a model file's metadata ``meta``: its calibration, or the paper's values
         when it has none or ``paper`` is asked for. α is the step size the calibration chose
         (the paper's 0.5 unless a smaller one did better on validation), λ the paper's."""
         from ..core.calibration import PAPER, model_defaults
 
-        has = bool(meta) and isinstance(meta.get("calibration"), dict)
+        has = meta is not None and isinstance(meta.get("calibration"), dict)
         cal = model_defaults(meta, paper=paper)
         figures = cal.figures if isinstance(cal.figures, dict) else {}
         base = ProjectionParams()
