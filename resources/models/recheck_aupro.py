@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("data_dir", type=Path)
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--full", action="store_true", help="run each file's projection too (x_T's AUPRO)")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     files = a.files or sorted((HERE / "eval").glob("*.json"))
     for f in files:
         for line in recheck(f, a.data_dir, a.full):
