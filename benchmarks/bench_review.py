@@ -23,6 +23,10 @@ speed). The resident memory is sampled every 50 ms during the window runs (peak 
     QT_QPA_PLATFORM=offscreen nice -n 5 python benchmarks/bench_review.py [--n 200] [--iters 30]
         [--repeats 2] [--model resources/models/brick_l2ae.safetensors]
 
+Last, the folder is opened twice with the result cache (issue 25): projected and kept, then
+reopened with every result taken from the cache; both times are printed. The timed runs above
+project every image (no cache).
+
 Floors (issue 10): throughput ratio ≥ 0.9, p95 lateness < 50 ms. The last line reads
 ``window/headless folder throughput: X.XX``.
 """
@@ -171,12 +175,17 @@ class Harness:
         d = self.win.session.display
         d.threshold = 0.15 + 0.01 * (self._k % 10)
 
-    def run_folder(self, folder: Path, measured: bool = False, reviewer: bool = False) -> tuple[float, float]:
-        """Open ``folder`` and wait for its run to end: (seconds, seconds of the projection alone)."""
+    def run_folder(self, folder: Path, measured: bool = False, reviewer: bool = False,
+                   cache: bool = False) -> tuple[float, float]:
+        """Open ``folder`` and wait for its run to end: (seconds, seconds of the projection alone).
+        ``cache``: with the result cache (in the benchmark's own folder), else every image is projected."""
+        from inspector_app.session.review.cache import ResultCache
+
         win = self.win
         rv = win.review.review
         if rv.is_open:
             win.review.close_folder()
+        rv.cache = ResultCache() if cache else None
         for f in folder.glob("inspector-review*"):
             f.unlink()
         self._params()
@@ -224,6 +233,7 @@ def main() -> None:
 
     app = QApplication(sys.argv[:1])
     tmp = Path(tempfile.mkdtemp(prefix="bench_review_"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")  # the result cache: the benchmark's own, never the user's
     QCoreApplication.setOrganizationName("inspector-app-bench")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
     from inspector_app.gui.style import apply_dark_style, configure_pyqtgraph
@@ -277,6 +287,8 @@ def main() -> None:
         h.lateness.clear()
         h.run_folder(folder, measured=True, reviewer=True)
         lat_user = list(h.lateness)
+    fill, _p = h.run_folder(folder, cache=True)  # projected, and kept in the result cache
+    reopen, _p = h.run_folder(folder, cache=True)  # reopened: every result from the cache
     rv = h.win.review.review
     cached = rv.store.cached if rv.store is not None else 0
     h.win.close()
@@ -296,6 +308,8 @@ def main() -> None:
           f"max {max(lat_user) if lat_user else float('nan'):.1f} ms over {len(lat_user)} ticks")
     print(f"peak RSS: {sampler.peak:.0f} MB during the runs (process at start {rss0:.0f} MB, with the window "
           f"{rss_window:.0f} MB; high-water mark {hwm_mb():.0f} MB); maps cached in memory at the end: {cached} images")
+    print(f"reopening the folder with its results cached: {reopen:.2f} s against {fill:.1f} s projecting it "
+          f"(listing and hashing included): {fill / reopen:.0f}× faster")
     print(f"window/headless folder throughput: {statistics.median(ratios):.2f}")
 
 

@@ -8,6 +8,12 @@ import torch
 
 
 @pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Review results are cached under $XDG_CACHE_HOME: a fresh folder per test, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _few_threads():
     # tiny models: one thread is as fast, and does not oversubscribe 2 cores when worker threads run
     n = torch.get_num_threads()

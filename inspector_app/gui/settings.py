@@ -28,7 +28,7 @@ def _as_list(v) -> list[str]:
 
 
 def recent_files(kind: str) -> list[str]:
-    """The recently opened files of ``kind`` (``models`` or ``images``), newest first."""
+    """The recently opened files of ``kind`` (``models``, ``images``, or review mode's ``folders``), newest first."""
     return _as_list(app_settings().value(f"recent/{kind}", []))
 
 

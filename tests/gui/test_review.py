@@ -202,6 +202,36 @@ def test_verdict_saved_then_resumed_after_a_restart(qtbot, model_file, folder):
     win2.close()
 
 
+def test_reopening_after_quit_projects_nothing_and_the_folder_is_in_open_recent(qtbot, model_file, folder,
+                                                                                 monkeypatch):
+    """Issue 25, item 1: the results outlive the window (a cache keyed by image bytes, model and
+    parameters); File → Open Recent lists the folder."""
+    from inspector_app.session.review import jobs
+
+    calls = []
+    real = jobs.project
+    monkeypatch.setattr(jobs, "project", lambda *a, **k: calls.append(1) or real(*a, **k))
+    win = new_window(qtbot, model_file)
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    scores = gallery_column(win, 1)
+    assert calls
+    win.close()  # File → Quit
+    calls.clear()
+    win2 = new_window(qtbot, model_file)
+    win2.recent_menu.aboutToShow.emit()
+    folders = [a for a in win2.recent_menu.actions() if a.toolTip() == str(folder.resolve())]
+    assert len(folders) == 1 and any(a.text() == "Folders" for a in win2.recent_menu.actions())
+    folders[0].trigger()
+    wait_review(qtbot, win2)
+    assert calls == [] and gallery_column(win2, 1) == scores and win2.review.review.n_done == 5
+    win2.review.clear_cache()
+    win2.review.reproject()
+    wait_review(qtbot, win2)
+    assert calls  # projected again once the cache is cleared
+    win2.close()
+
+
 def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folder, tmp_path, monkeypatch):
     from gui_helpers import make_model_file
 
@@ -263,6 +293,7 @@ def test_switching_model_projects_once_after_the_choice_and_agrees_with_a_fresh_
     assert asked[1] == ("again", False) and len(asked) == 2
     assert len(runs) == 2 and rv.run_model["path"] == str(other.resolve())
     win2 = new_window(qtbot, other)
+    win2.review.review.cache = None  # fresh: projected, not taken from the results kept by the first window
     win2.session.params.set_params(win.session.params.to_params())
     win2.session.display.threshold = win.session.display.threshold
     win2.open_folder(fresh)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import signals_blocked
 
+from ...core.ranges import PAPER_THRESHOLD, RANGES
 from ...session.assess import fmt_level
 from ...session.review import LOG_FLOOR, ReviewSession
 
@@ -88,7 +89,7 @@ class ScorePanel(QWidget):
             self.bars[name] = pi.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5),
                                       brush=pg.mkBrush(*rgb, 90))
         self._legend_names: tuple = ()
-        self.band = pg.LinearRegionItem(values=(0.2, 0.2), movable=False, brush=pg.mkBrush(*T2_COLOR, 40),
+        self.band = pg.LinearRegionItem(values=(PAPER_THRESHOLD, PAPER_THRESHOLD), movable=False, brush=pg.mkBrush(*T2_COLOR, 40),
                                         pen=pg.mkPen(None))
         self.band.setZValue(-5)
         pi.addItem(self.band, ignoreBounds=True)
@@ -162,7 +163,8 @@ class ScorePanel(QWidget):
         self.f1_apply.setToolTip("Set T1 to the threshold with the highest F1 on the labelled images")
         self.f1_apply.clicked.connect(lambda: self._apply("f1"))
         self.frr_spin = QDoubleSpinBox()
-        self.frr_spin.setRange(0.0, 50.0)
+        frr = RANGES["frr_target"]  # a share in the table, a percentage here
+        self.frr_spin.setRange(100.0 * frr.minimum, 100.0 * frr.maximum)
         self.frr_spin.setDecimals(1)
         self.frr_spin.setSingleStep(0.5)
         self.frr_spin.setSuffix(" %")
@@ -219,7 +221,7 @@ class ScorePanel(QWidget):
     @staticmethod
     def _spin(tip: str) -> QDoubleSpinBox:
         s = QDoubleSpinBox()
-        s.setRange(0.0, 1.0)
+        s.setRange(RANGES["threshold"].minimum, RANGES["threshold"].maximum)
         s.setDecimals(4)
         s.setSingleStep(0.005)
         s.setKeyboardTracking(False)

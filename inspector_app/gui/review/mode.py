@@ -115,11 +115,14 @@ class ReviewMode(QObject):
         self.act_project = act("Project Folder", (), "Project the folder with the current model and parameters",
                                self.reproject)
         self.act_cancel = act("Cancel Folder Run", (), "Stop projecting the folder", self.cancel_run)
+        self.act_clear_cache = act("Clear Result Cache", (), "Forget the results kept to reopen folders without "
+                                   "projecting them again", self.clear_cache)
         self.verdict_actions = (self.act_ok, self.act_defective, self.act_unsure, self.act_clear)
         recent = getattr(w, "recent_menu", None)
         file_menu = recent.parentWidget() if recent is not None else None
         if file_menu is not None:
             file_menu.insertAction(recent.menuAction(), self.act_open_folder)
+            recent.aboutToShow.connect(lambda: self._add_recent_folders(recent))  # after the files' own
         self.menu = w.menuBar().addMenu("&Review")
         self.menu.addActions([self.act_open_folder, self.act_close_folder])
         self.menu.addSeparator()
@@ -127,7 +130,7 @@ class ReviewMode(QObject):
         self.menu.addSeparator()
         self.menu.addActions([*self.verdict_actions, self.act_comment, self.act_advance])
         self.menu.addSeparator()
-        self.menu.addActions([self.act_gt, self.act_project, self.act_cancel])
+        self.menu.addActions([self.act_gt, self.act_project, self.act_cancel, self.act_clear_cache])
         help_menu = next((a for a in w.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
         if help_menu is not None:  # before Help, where menus usually end
             w.menuBar().insertAction(help_menu, self.menu.menuAction())
@@ -178,6 +181,7 @@ class ReviewMode(QObject):
                         if moved else op.doc_error, show_errors)
         self._threshold_restored = False
         st.set_last_dir("folder", str(op.scan.root))
+        st.add_recent_file("folders", str(op.scan.root.resolve()))
         self.show_docks()
         resumed = rv.n_reviewed
         msg = f"{op.scan.root}: {op.scan.describe()}"
@@ -194,6 +198,40 @@ class ReviewMode(QObject):
         self._update_actions()
         rv.select(0)
         self.start_run()
+
+    def _add_recent_folders(self, m) -> None:
+        """The recent folders in File → Open Recent, in a section of their own before its Clear entry."""
+        folders = st.recent_files("folders")
+        if not folders:
+            return
+        acts = m.actions()
+        if len(acts) == 1 and not acts[0].isEnabled():  # "(none)": only folders, then
+            m.clear()
+        acts = m.actions()
+        clear = next((a for a in acts if a.text() == "Clear Recent Files"), None)
+        before = acts[acts.index(clear) - 1] if clear is not None and acts.index(clear) > 0 else None
+        if before is not None:
+            m.insertSection(before, "Folders")
+        else:
+            m.addSection("Folders")
+        items = []
+        for f in folders:
+            a = QAction(Path(f).name or f, m)
+            a.setToolTip(f)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda _c=False, f=f: self.open_folder(f))
+            items.append(a)
+        if before is not None:
+            m.insertActions(before, items)
+        else:
+            m.addActions(items)
+        if clear is None:
+            m.addSeparator()
+            m.addAction("Clear Recent Files", st.clear_recent_files)
+
+    def clear_cache(self) -> None:
+        n = self.review.clear_cache()
+        self.session.notice.emit(f"result cache cleared: {n} result{'s' * (n != 1)} removed", 8000)
 
     def show_docks(self) -> None:
         self.gallery_dock.show()

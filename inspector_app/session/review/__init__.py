@@ -13,7 +13,9 @@ the review file (``report``) through :mod:`.file` and :mod:`.report`.
 * ``file`` — the review file itself (``inspector-review.json`` and its CSV), written atomically;
 * ``jobs`` — what a worker thread runs: projecting the folder batch by batch, re-scoring stored maps;
 * ``results`` — the folder run's results in memory, one small record per image;
-* ``store`` — the maps on disk behind a bounded LRU cache;
+* ``store`` — the open review's maps on disk behind a bounded LRU cache;
+* ``cache`` — results kept across reviews (scores, maps, thumbnails), keyed by the image's bytes, the
+  model's hash and the parameters, bounded and evictable: reopening projects only what changed;
 * ``stats`` — verdict bands, histograms, ROC, confusion matrix, suggested thresholds;
 * ``report`` — a review file as one self-contained HTML page.
 """

@@ -6,7 +6,9 @@ every iteration (where the worker may stop it) and, after each batch, the list o
 :class:`~.store.ImageResult` / :class:`~.store.ImageFailure` of that batch. Images are
 read, prepared and projected exactly as the ``project`` command does (``core.pipeline.prepare``,
 ``core.projection.project`` on a batch); the maps go to the :class:`~.store.ResultStore`
-from here, so only small records cross to the GUI thread.
+from here, so only small records cross to the GUI thread. Results found in the
+:class:`~.cache.ResultCache` (same image bytes, model and parameters) come first, without a
+projection; every result projected goes into it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ...core.projection import project, to_numpy_image
 from ...core.ranges import PAPER_THRESHOLD
 from ...core.verdict import image_score, segment
 from .folder import GT_GOOD, FolderItem
+from .cache import CachedResult, ResultCache
 from .store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
 
 #: Thumbnails are at most this many pixels a side.
@@ -101,71 +104,118 @@ def folder_job(
     threshold: float = PAPER_THRESHOLD,
     min_area: int = 1,
     batch: int = 8,
+    cache: ResultCache | None = None,
+    keys: dict[int, str | None] | None = None,
 ) -> Generator[list | None, None, None]:
-    """Project ``items`` ((index, item) pairs) in batches of ``batch``; see the module docstring."""
-    todo = list(items)
+    """Project ``items`` ((index, item) pairs) in batches of ``batch``; see the module docstring.
+    With a ``cache``, an image whose key (``keys[index]``, :func:`~.cache.result_key`) is in it is
+    taken from it, and every image projected goes into it."""
+    keys = keys or {}
+    todo, hits = [], []
+    for index, item in items:
+        entry = cache.get(keys.get(index)) if cache is not None else None
+        r = _from_cache(index, item, entry, store, generation, compare, threshold, min_area) if entry else None
+        if r is None:
+            todo.append((index, item))
+            continue
+        hits.append(r)
+        if len(hits) == 4 * batch:  # the window fills in as they come
+            yield hits
+            hits = []
+            yield None  # the worker may stop here
+    if hits:
+        yield hits
     for start in range(0, len(todo), max(1, int(batch))):
-        out: list = []
-        ready = []
-        for index, item in todo[start:start + batch]:
-            try:
-                img = read_image(item.path)
-                gt = read_gt(item, img.shape[:2])
-                ready.append((index, item, img, prepare(item.rel, img, loaded), gt))
-            except (ImageError, ValueError, OSError) as e:
-                msg = str(e)
-                out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
-        for group in shape_groups([r[3] for r in ready]):  # one projection batch per working size
-            out += yield from _project_group([ready[i] for i in group], loaded, params, store, generation=generation,
-                                             compare=compare, threshold=threshold, min_area=min_area)
-        yield out
+        yield from _project_batch(loaded, todo[start:start + batch], params, store, generation, compare, threshold,
+                                  min_area, cache, keys)
 
 
-def _project_group(ready: list, loaded, params: ProjectionParams, store: ResultStore, *, generation: int,
-                   compare: str, threshold: float, min_area: int) -> Generator[None, None, list]:
-    """Project images of one working size as one batch (yields None at each iteration: the worker
-    may stop there); returns their results."""
+def _finish(index: int, fields: dict, maps: dict[str, np.ndarray], gt_small: np.ndarray | None, energy: np.ndarray,
+            thumb: np.ndarray, params: ProjectionParams, compare: str, threshold: float, min_area: int) -> ImageResult:
+    """An :class:`ImageResult` from a run's figures (``fields``: :data:`~.cache.FIELDS`) and its maps:
+    the scores at ``min_area``, the area and IoU at ``threshold``, the pixel histograms."""
+    scores = {c: image_score(maps[c], min_area) for c in COMPARES}
+    area, iou = area_and_iou(maps[compare], scores[compare], threshold, min_area, gt_small)
+    return ImageResult(
+        index=index, scores=scores, min_area=int(min_area), iterations=int(fields["iterations"]),
+        stop_reason=fields["stop_reason"], recon_loss_x0=float(fields["recon_loss_x0"]),
+        energy_final=float(fields["energy_final"]), recon_loss=float(fields["recon_loss"]), reg=float(fields["reg"]),
+        lr_threshold=fields["lr_threshold"], params=params, energy=np.asarray(energy, np.float64),
+        thumbnail=thumb, shape=tuple(fields["shape"]), seconds=float(fields["seconds"]),
+        warnings=list(fields["warnings"]), area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
+        pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None)
+
+
+def _from_cache(index: int, item: FolderItem, entry: CachedResult, store: ResultStore, generation: int,
+                compare: str, threshold: float, min_area: int) -> ImageResult | None:
+    """A cached result taken back: the ground truth read again (the mask may have changed), the maps
+    stored for the window. None when the mask cannot be used (the image is projected, and says why)."""
+    size = entry.dssim["projection"].shape[0]
+    try:
+        gt = read_gt(item, tuple(entry.fields["shape"]))
+    except (ImageError, ValueError, OSError):
+        return None
+    gt_small = gt_at_model_size(gt, size) if gt is not None else None
+    store.save(index, StoredMaps(entry.x, entry.reconstruction, entry.dssim["projection"],
+                                 entry.dssim["reconstruction"], gt_small), generation)
+    return _finish(index, entry.fields, entry.dssim, gt_small, entry.energy, entry.thumbnail, entry.params, compare,
+                   threshold, min_area)
+
+
+def _project_batch(loaded, todo: list[tuple[int, FolderItem]], params: ProjectionParams, store: ResultStore,
+                   generation: int, compare: str, threshold: float, min_area: int, cache: ResultCache | None,
+                   keys: dict) -> Generator[list | None, None, None]:
+    """One batch of :func:`folder_job`: read, prepare, project (yielding None after every iteration),
+    then the batch's results (and failures), their maps stored and cached."""
     model = loaded.model
+    size = int(model.image_size)
     calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
     out: list = []
-    t0 = time.perf_counter()
-    x0, _mask = batch_tensors([r[3] for r in ready])
-    rows: list[list[tuple]] = [[] for _ in ready]
-    computed = [True] * len(ready)
-    first = last = None
-    for rec in project(model, x0, params, stats=loaded.training_stats):
-        first = first or rec
-        last = rec
-        e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
-        for j, c in enumerate(computed):
-            if c:
-                rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
-        computed = rec.active.tolist()
-        yield None  # the worker may stop here
-    assert first is not None and last is not None
-    dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
-    dt = (time.perf_counter() - t0) / len(ready)
-    for j, (index, item, img, prep, gt) in enumerate(ready):
-        maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
-        gt_small = gt_at_model_size(gt, prep.working_shape) if gt is not None else None
-        scores = {c: image_score(maps[c], min_area) for c in COMPARES}
-        area, iou = area_and_iou(maps[compare], scores[compare], threshold, min_area, gt_small)
-        lr0 = float(first.recon_loss[j])
-        store.save(index, StoredMaps(to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j]),
-                                     maps["projection"], maps["reconstruction"], gt_small), generation)
-        out.append(ImageResult(
-            index=index, scores=scores, min_area=int(min_area), iterations=int(last.steps[j]),
-            stop_reason=last.stop_reasons[j], recon_loss_x0=lr0, energy_final=float(last.energy[j]),
-            recon_loss=float(last.recon_loss[j]), reg=float(last.reg[j]), lr_threshold=last.lr_threshold,
-            params=last.params, energy=np.asarray(rows[j], np.float64), thumbnail=thumbnail(prep.original),
-            shape=tuple(img.shape[:2]), seconds=dt,
-            warnings=fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
-                                  last.lr_threshold, calibration, loaded.training_stats,
-                                  working_scale=loaded.working_scale),
-            area=area, iou=iou, area_key=(compare, float(threshold), int(min_area)),
-            pixel_hist=pixel_histograms(maps, gt_small) if gt_small is not None else None,
-        ))
-    return out
+    ready = []
+    for index, item in todo:
+        try:
+            img = read_image(item.path)
+            gt = read_gt(item, img.shape[:2])
+            ready.append((index, item, img, prepare(item.rel, img, loaded), gt))
+        except (ImageError, ValueError, OSError) as e:
+            msg = str(e)
+            out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
+    if ready:
+        t0 = time.perf_counter()
+        x0, _mask = batch_tensors([r[3] for r in ready])
+        rows: list[list[tuple]] = [[] for _ in ready]
+        computed = [True] * len(ready)
+        first = last = None
+        for rec in project(model, x0, params, stats=loaded.training_stats):
+            first = first or rec
+            last = rec
+            e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
+            for j, c in enumerate(computed):
+                if c:
+                    rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
+            computed = rec.active.tolist()
+            yield None  # the worker may stop here
+        assert first is not None and last is not None
+        dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
+        dt = (time.perf_counter() - t0) / len(ready)
+        for j, (index, item, img, prep, gt) in enumerate(ready):
+            maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
+            gt_small = gt_at_model_size(gt, size) if gt is not None else None
+            lr0 = float(first.recon_loss[j])
+            x, rec_img = to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j])
+            fields = {"iterations": int(last.steps[j]), "stop_reason": last.stop_reasons[j], "recon_loss_x0": lr0,
+                      "energy_final": float(last.energy[j]), "recon_loss": float(last.recon_loss[j]),
+                      "reg": float(last.reg[j]), "lr_threshold": last.lr_threshold, "shape": list(img.shape[:2]),
+                      "seconds": dt, "params": last.params.to_dict(),
+                      "warnings": fit_warnings(img.shape, image_channels(img), size, model.channels, lr0,
+                                               last.lr_threshold, calibration, loaded.training_stats)}
+            energy, thumb = np.asarray(rows[j], np.float64), thumbnail(prep.original)
+            store.save(index, StoredMaps(x, rec_img, maps["projection"], maps["reconstruction"], gt_small), generation)
+            if cache is not None:
+                cache.put(keys.get(index), fields, x, rec_img, maps, energy, thumb)
+            out.append(_finish(index, fields, maps, gt_small, energy, thumb, last.params, compare, threshold,
+                               min_area))
+    yield out
 
 
 def rescore(store: ResultStore, indices: list[int], compare: str, threshold: float, min_area: int,

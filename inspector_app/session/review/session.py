@@ -8,6 +8,8 @@ optional second threshold T2 ≥ T1 makes a marginal band (:mod:`.stats`).
 
 It holds the folder's parts (:mod:`.folder`), their results (:mod:`.results`; maps
 on disk, :mod:`.store`), the verdicts (:mod:`.records`), the filter and the selection.
+Results are kept across reviews in a bounded cache on disk (:mod:`.cache`): reopening a folder
+projects only the images, model or parameters that changed (:meth:`run_job`).
 Selecting an image puts it into the session with its stored result (nothing runs); a verdict is
 written at once to the review file (:mod:`.file`). Worker threads are the window's business:
 this model hands out what to project (:meth:`begin_run`) and takes what came back.
@@ -34,6 +36,7 @@ from ...core.params import ProjectionParams
 from ...core.pipeline import SCORE_DEFINITION
 from ..frames import Frame
 from ..model import Session
+from .cache import ResultCache, result_key
 from .file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
 from .folder import FolderScan, file_sha256
 from .jobs import folder_job, read_gt, rescore
@@ -61,8 +64,10 @@ class ReviewSession(ReviewQueries):
     saved = Signal(str)
     save_failed = Signal(str)
 
-    def __init__(self, session: Session, frr_target: float = 0.02):
+    def __init__(self, session: Session, frr_target: float = 0.02, cache: ResultCache | None = None):
         self.session = session
+        #: Results kept across reviews (:mod:`.cache`); None: none kept.
+        self.cache = cache if cache is not None else ResultCache()
         self.frr_target = float(frr_target)
         self.show_ground_truth = True
         self.scan: FolderScan | None = None
@@ -202,8 +207,14 @@ class ReviewSession(ReviewQueries):
         """:meth:`begin_run`, and the generator function the window's worker runs for it
         (:func:`~.jobs.folder_job` bound to this folder's images, store and thresholds)."""
         todo, generation = self.begin_run(params, resume)
+        model_sha = self.run_model.get("sha256")
+        keys = {i: result_key(self.sha[i], model_sha, params) for i, _item in todo}
         return partial(folder_job, loaded, todo, params, self.store, generation=generation, compare=self.compare,
-                       threshold=self.threshold, min_area=self.min_area, batch=batch)
+                       threshold=self.threshold, min_area=self.min_area, batch=batch, cache=self.cache, keys=keys)
+
+    def clear_cache(self) -> int:
+        """Forget every result kept across reviews (:mod:`.cache`); returns how many."""
+        return self.cache.clear() if self.cache is not None else 0
 
     def forget_results(self) -> None:
         """Another model opened: the results (the old model's) are forgotten, and the stored maps;

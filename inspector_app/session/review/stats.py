@@ -27,25 +27,29 @@ import numpy as np
 
 from ...core.evaluation import HIST_FLOOR
 from ...core.metrics import image_auroc, roc_curve_points
+from ...core.verdict import exceeds, verdict
+from ...core.vocabulary import ModelVerdict
 
-MODEL_VERDICTS = ("good", "marginal", "defective")
+MODEL_VERDICTS = tuple(v.value for v in ModelVerdict)  # good, marginal, defective
 
 
-def model_verdict(score: float, t1: float, t2: float | None = None) -> str:
-    """``good`` / ``marginal`` / ``defective`` (see the module docstring); ``t2`` None: no band."""
-    if score <= t1:
-        return "good"
-    if t2 is not None and score <= t2:
-        return "marginal"
-    return "defective"
+def model_verdict(score: float, t1: float, t2: float | None = None) -> ModelVerdict:
+    """``good`` / ``marginal`` / ``defective`` (see the module docstring); ``t2`` None: no band.
+    Each threshold decides as :func:`inspector_app.core.verdict.verdict` does (one comparison)."""
+    if verdict(score, t1) == ModelVerdict.GOOD:
+        return ModelVerdict.GOOD
+    if t2 is not None and verdict(score, t2) == ModelVerdict.GOOD:
+        return ModelVerdict.MARGINAL
+    return ModelVerdict.DEFECTIVE
 
 
 def model_verdicts(scores: np.ndarray, t1: float, t2: float | None = None) -> np.ndarray:
     """:func:`model_verdict` of each score, as indices into :data:`MODEL_VERDICTS`."""
     s = np.asarray(scores, np.float64)
-    out = np.where(s > t1, 2, 0)
+    above = exceeds(s, t1)
+    out = np.where(above, 2, 0)
     if t2 is not None:
-        out[(s > t1) & (s <= t2)] = 1
+        out[above & ~exceeds(s, t2)] = 1
     return out
 
 
