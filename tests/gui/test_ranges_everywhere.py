@@ -39,6 +39,20 @@ def test_every_widget_of_the_panel_has_the_tables_range(panel):
     assert 10 ** panel.alpha.slider.minimum() == pytest.approx(RANGES["alpha"].minimum)
 
 
+def test_the_review_panels_thresholds_and_rate_have_the_tables_range(qtbot):
+    from inspector_app.gui.review.histogram import ScorePanel
+    from inspector_app.session import Session
+    from inspector_app.session.review import ReviewSession
+
+    panel = ScorePanel(ReviewSession(Session()))
+    qtbot.addWidget(panel)
+    r = RANGES["threshold"]
+    for spin in (panel.t1_spin, panel.t2_spin):
+        assert _bounds(spin) == (r.minimum, r.maximum)
+    frr = RANGES["frr_target"]
+    assert _bounds(panel.frr_spin) == pytest.approx((100 * frr.minimum, 100 * frr.maximum))  # a percentage
+
+
 def test_the_brush_radius_slider_lies_within_the_table(qtbot):
     from inspector_app.core.mask import MAX_RADIUS, MIN_RADIUS, MaskModel
     from inspector_app.gui.brush import BrushController
