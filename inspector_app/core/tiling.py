@@ -46,6 +46,13 @@ TEXTURE_MAX_SIDE = 512
 #: chunks run faster on a CPU (measured here: 48 tiles in chunks of 24 took 1.6–2× as long as in
 #: one batch), so a 1,024-px image (121 tiles) is one chunk; a 4,096-px image is 12.
 CHUNK_BYTES = 640 << 20
+#: What the projection of one batch may hold in all: the walk keeps about 24 image-sized float
+#: buffers (x0, x_t, f(x_t), the fallback iterate, the gradient, the records' copies, temporaries),
+#: and a chunk gets what they leave of this, at least :data:`MIN_CHUNK_BYTES` (a 4,096-px image's
+#: chunks are smaller than a 1,024-px image's).
+MEMORY_BUDGET = 1536 << 20
+MIN_CHUNK_BYTES = 96 << 20
+_IMAGE_BUFFERS = 24
 #: Activation memory per input pixel of a tile, forward and backward (measured on the 128-px
 #: Bergmann autoencoder: 264 MB more resident memory for 64 tiles, about 63 floats a pixel).
 _BYTES_PER_TILE_PIXEL = 64 * 4
@@ -153,10 +160,13 @@ class TileGrid:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def chunks(self, batch: int, bytes_per_tile: int | None = None) -> list[slice]:
-        """Slices of tile indices whose activations fit :data:`CHUNK_BYTES` (for a batch of ``batch`` images)."""
-        per = bytes_per_tile or _BYTES_PER_TILE_PIXEL * self.size * self.size
-        m = max(1, CHUNK_BYTES // max(1, per * batch))
+    def chunks(self, batch: int, channels: int = 1, bytes_per_tile: int | None = None) -> list[slice]:
+        """Slices of tile indices whose activations fit the chunk budget (:data:`CHUNK_BYTES`, less
+        when the batch's own buffers leave less of :data:`MEMORY_BUDGET`)."""
+        per = bytes_per_tile or _BYTES_PER_TILE_PIXEL * channels * self.size * self.size
+        images = _IMAGE_BUFFERS * 4 * batch * channels * self.height * self.width
+        budget = max(MIN_CHUNK_BYTES, min(CHUNK_BYTES, MEMORY_BUDGET - images))
+        m = max(1, budget // max(1, per * batch))
         return [slice(s, min(s + m, len(self))) for s in range(0, len(self), m)]
 
     def cut(self, x: torch.Tensor, sel: slice) -> torch.Tensor:
@@ -201,7 +211,7 @@ class TiledLoss:
         lr_sum = torch.zeros(b, device=x.device)
         rec = torch.zeros(b, c, h * w, device=x.device)
         grad = torch.zeros(b, c, h * w, device=x.device) if need_grad else None
-        for sel in g.chunks(b):
+        for sel in g.chunks(b, c):
             tiles = g.cut(x, sel)
             m = tiles.shape[0] // b
             if need_grad:

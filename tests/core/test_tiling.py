@@ -101,13 +101,13 @@ def test_the_tiled_energy_and_its_step_follow_the_definition(overlap):
     assert torch.allclose(grad, g_ref, atol=1e-5)
     assert rec.shape == x.shape and torch.isfinite(rec).all()
     # chunks of one tile give the same numbers as one chunk (memory bounded by the chunk)
-    old = tiling.CHUNK_BYTES
-    tiling.CHUNK_BYTES = 1
+    old = tiling.CHUNK_BYTES, tiling.MIN_CHUNK_BYTES
+    tiling.CHUNK_BYTES = tiling.MIN_CHUNK_BYTES = 1
     try:
         out = TiledLoss(model, grid)(x, x0, 0.05, True)
         assert len(grid.chunks(2)) == len(grid) > 1
     finally:
-        tiling.CHUNK_BYTES = old
+        tiling.CHUNK_BYTES, tiling.MIN_CHUNK_BYTES = old
     for a, b in zip((lr_mean, reg, e, rec, grad), out):
         assert torch.allclose(a, b, atol=1e-6)
 
@@ -256,3 +256,12 @@ def test_reconstruct_is_the_model_at_its_size_and_the_blended_tiles_above_it():
     with torch.no_grad():
         corner = model.reconstruct(big[:, :, :32, :32])
     assert torch.allclose(rec[:, :, :8, :8], corner[:, :, :8, :8], atol=1e-6)
+
+
+def test_a_larger_image_gets_smaller_chunks_within_the_memory_budget():
+    """The walk's own image-sized buffers come out of the budget first: a 4,096-px image's tiles
+    run in small chunks, a 1,024-px image's in one."""
+    assert len(TileGrid(1024, 1024, 128).chunks(1)) == 1
+    big = TileGrid(4096, 4096, 128)
+    sizes = [c.stop - c.start for c in big.chunks(1)]
+    assert sum(sizes) == len(big) and max(sizes) * 4 * 64 * 128 * 128 <= tiling.MIN_CHUNK_BYTES
