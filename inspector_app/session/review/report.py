@@ -123,7 +123,7 @@ def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None,
     """The flagged parts with the segmentation and the ground truth drawn over them (uint8 RGB at the
     image's size), from a new projection with the review's model and parameters."""
     from ...core.modelio import load_model
-    from ...core.pipeline import batch_tensors, finish, overlay, prepare
+    from ...core.pipeline import batch_tensors, finish, overlay, prepare, shape_groups
     from ...core.projection import run_to_end
 
     want = (doc.header.get("model") or {}).get("sha256")
@@ -153,13 +153,13 @@ def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None,
                 notes.append(str(e))
                 continue
             ready.append((r, prepare(r["path"], img, loaded)))
-        if not ready:
-            continue
-        x0, _m = batch_tensors([p for _r, p in ready])
-        _first, last, _c = run_to_end(loaded.model, x0, params)
-        for j, (r, prep) in enumerate(ready):
-            res = finish(prep, last, j, compare=compare, threshold=t, min_area=area)
-            out[r["path"]] = overlay(prep.original, res.segmentation)
+        for group in shape_groups([p for _r, p in ready]):  # one projection batch per working size
+            part = [ready[k] for k in group]
+            x0, _m = batch_tensors([p for _r, p in part])
+            _first, last, _c = run_to_end(loaded.model, x0, params)
+            for j, (r, prep) in enumerate(part):
+                res = finish(prep, last, j, compare=compare, threshold=t, min_area=area)
+                out[r["path"]] = overlay(prep.original, res.segmentation)
     return out
 
 
