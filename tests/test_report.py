@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -75,12 +76,39 @@ def test_project_folder_writes_summary_and_agrees_with_review_mode(category, mod
     for r in rows:
         assert r["verdict"] == ("defective" if float(r["score"]) > 0.2 else "good")
         assert 0.0 <= float(r["anomalous_fraction"]) <= 1.0 and r["iterations"] == "3"
+    assert [r["ground_truth"] for r in rows] == ["defective"] * 3 + ["good"] * 2  # test/ alone: the category's
+    assert [r["defect"] for r in rows] == ["blob"] * 3 + ["good"] * 2
     rv = reviewed(category, model)
     assert [it.rel for it in rv.items] == [f"test/{r['output']}.png" for r in rows]
     for i, r in enumerate(rows):  # the window's folder run scores as the command does
         assert rv.score(i) == pytest.approx(float(r["score"]), abs=2e-6)
         assert rv.model_verdict(i) == r["verdict"]
+        assert rv.items[i].gt == r["ground_truth"]
     rv.close()
+
+
+def test_project_on_a_category_takes_the_parts_the_window_takes(category, model, tmp_path, capsys):
+    """Issue 25, item 4: an MVTec category's test/ only (train/ when asked), with its ground truth."""
+    from inspector_app.session.review.folder import scan_folder
+
+    flags = ["--max-iter", "1", "--stop", "none", "--quiet"]
+    rc = main(["project", "--model", str(model), str(category), "--out", str(tmp_path / "a"), *flags])
+    assert rc == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "a" / "summary.csv").read_text().splitlines()))
+    window = scan_folder(category).items
+    assert [r["source"] for r in rows] == [str(it.path) for it in window]
+    assert [r["output"] for r in rows] == [it.rel[:-4] for it in window] and not any("train" in r["output"] for r in rows)
+    assert [r["ground_truth"] for r in rows] == [it.gt for it in window] == ["defective"] * 3 + ["good"] * 2
+    rc = main(["project", "--model", str(model), str(category), "--out", str(tmp_path / "b"), "--train", *flags])
+    assert rc == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "b" / "summary.csv").read_text().splitlines()))
+    assert [(r["output"], r["ground_truth"]) for r in rows if "train" in r["output"]] == [("train/good/000", "good")]
+    assert len(rows) == 6
+    plain = tmp_path / "plain"  # no ground truth anywhere: no such columns
+    plain.mkdir()
+    shutil.copy(category / "test" / "good" / "000.png", plain / "a.png")
+    assert main(["project", "--model", str(model), str(plain), "--out", str(tmp_path / "c"), *flags]) == 0
+    assert "ground_truth" not in (tmp_path / "c" / "summary.csv").read_text().splitlines()[0]
 
 
 def test_report_is_one_self_contained_page(category, model, tmp_path, capsys):

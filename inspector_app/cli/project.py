@@ -23,6 +23,8 @@ from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ran
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
                   "iterations", "stop_reason", "recon_loss_x0", "warnings")
+#: Columns added when a folder has ground truth (an MVTec category, ``*_mask`` siblings): as the review mode pairs it.
+GT_FIELDS = ("ground_truth", "defect")
 
 
 def add_parser(sub) -> None:
@@ -32,7 +34,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("project", help="project images onto the normal manifold; write anomaly maps and verdicts")
     p.add_argument("--model", required=True, help="model file (.safetensors or TorchScript)")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
-                   help="images, or folders searched recursively (ground-truth masks *_mask.* and ground_truth/ skipped)")
+                   help="images, or folders searched recursively as review mode lists them (ground-truth masks "
+                        "*_mask.* and ground_truth/ skipped; an MVTec category: test/ only)")
+    p.add_argument("--train", action="store_true",
+                   help="an MVTec category's train/ images too (skipped by default, as in the window)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
     add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
@@ -61,51 +66,41 @@ def add_parser(sub) -> None:
 class Job:
     source: Path
     name: str  # output name under --out, may hold sub-folders
+    ground_truth: str | None = None  # "good" / "defective" where the folder says (review mode's pairing)
+    defect: str | None = None  # an MVTec category's defect folder
 
 
-def _skipped(path: Path, root: Path) -> bool:
-    """Not parts: ground-truth masks (``*_mask.*``, anything under ``ground_truth/``) and the
-    images an earlier run wrote (``NAME_projection.png`` … beside its ``NAME.json``)."""
-    from ..core.pipeline import OUTPUT_SUFFIXES
+def collect_inputs(inputs: Sequence[str], include_train: bool = False) -> tuple[list[Job], list[str]]:
+    """Input files with unique output names (see the module docstring), and the problems found.
+    Folders are listed as review mode lists them (:func:`inspector_app.session.review.folder.scan_folder`:
+    the same parts, the same ground truth); ``include_train``: an MVTec category's ``train/`` too."""
+    from ..session.review.folder import FolderError, scan_folder
 
-    rel = path.relative_to(root).parts
-    if path.stem.endswith("_mask") or "ground_truth" in rel[:-1]:
-        return True
-    for suffix in OUTPUT_SUFFIXES.values():
-        if suffix != ".json" and path.name.endswith(suffix):
-            if (path.parent / f"{path.name[:-len(suffix)]}.json").exists():
-                return True
-    return False
-
-
-def collect_inputs(inputs: Sequence[str]) -> tuple[list[Job], list[str]]:
-    """Input files with unique output names (see the module docstring), and the problems found."""
-    from ..core.data import IMAGE_EXTENSIONS
-
-    found: list[tuple[Path, Path]] = []  # (file, root its name is relative to)
+    found: list[tuple[Path, Path, str | None, str | None]] = []  # (file, root its name is relative to, gt, defect)
     problems: list[str] = []
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
-                           and not _skipped(f, p))
-            if not files:
-                problems.append(f"{p}: no images in this folder")
-            found += [(f, p) for f in files]
+            try:
+                scan = scan_folder(p, include_train=include_train)
+            except FolderError as e:
+                problems.append(str(e))
+                continue
+            found += [(it.path, p, it.gt, it.defect) for it in scan.items]
         elif p.exists():
-            found.append((p, p.parent))
+            found.append((p, p.parent, None, None))
         else:
             problems.append(f"{p}: no such file")
     if not found:
         return [], problems
-    roots = {r.resolve() for _, r in found}
+    roots = {r.resolve() for _, r, _g, _d in found}
     common = Path(os.path.commonpath([str(r) for r in roots])) if len(roots) > 1 else None
     natural = []
-    for f, root in found:
+    for f, root, _g, _d in found:
         base = root.resolve() if common is None else common
         rel = f.resolve().relative_to(base).with_suffix("")
         natural.append(rel.as_posix())
-    return [Job(f, n) for (f, _), n in zip(found, unique_names(natural))], problems
+    return [Job(f, n, g, d) for (f, _, g, d), n in zip(found, unique_names(natural))], problems
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -176,7 +171,7 @@ def _run(a) -> int:
     out_dir = Path(a.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, not a folder")
-    jobs, problems = collect_inputs(a.inputs)
+    jobs, problems = collect_inputs(a.inputs, include_train=a.train)
     if not jobs:
         raise UsageError(problems[-1] if len(problems) == 1 else "no input images" + (f" ({problems[-1]})" if problems else ""))
     existing = _existing_outputs(jobs, out_dir)
@@ -281,17 +276,20 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
                      "score": info["score"], "threshold": threshold, "min_area": min_area,
                      "anomalous_fraction": info["anomalous_fraction"], "iterations": info["iterations"],
                      "stop_reason": info["stop_reason"], "recon_loss_x0": lr0,
-                     "warnings": ";".join(w["code"] for w in warns)})
+                     "warnings": ";".join(w["code"] for w in warns), "ground_truth": job.ground_truth or "",
+                     "defect": job.defect or ""})
     return rows
 
 
 def write_summary(path: Path, rows: list[dict]) -> None:
-    """``summary.csv``: one row per image (source, output name, verdict, score …), atomically."""
+    """``summary.csv``: one row per image (source, output name, verdict, score …, and the ground
+    truth when a folder has it), atomically."""
     from ..core.data import atomic_write_bytes
 
+    fields = SUMMARY_FIELDS + (GT_FIELDS if any(r.get("ground_truth") for r in rows) else ())
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in SUMMARY_FIELDS})
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in fields})
     atomic_write_bytes(path, buf.getvalue().encode())

@@ -9,7 +9,8 @@ except
 * what an earlier ``project`` run wrote (``NAME_projection.png`` … beside its ``NAME.json``);
 * hidden files and folders (``.name``: the review's own cache, editors' backups);
 * in an **MVTec AD category** (the folder holds ``test/`` and ``ground_truth/``), the training
-  images: only ``test/`` is reviewed (``train/`` holds the normal images the model learnt from).
+  images: only ``test/`` is reviewed (``train/`` holds the normal images the model learnt from;
+  ``project --train`` takes them too, as good parts).
 
 Ground truth
 ------------
@@ -20,8 +21,9 @@ Ground truth
   layout). When a folder holds any mask, its images without one are taken as good (an empty mask).
 * A folder without masks has no ground truth (``gt`` is None).
 
-The same rules, for the ``project`` command, live in ``inspector_app.cli.project`` (``_skipped``);
-both are tested on the same layouts.
+The ``project`` command lists folders with :func:`scan_folder` too: the window and the command
+take the same parts, with the same ground truth (its ``summary.csv`` carries it). A category's
+``test/`` folder given alone pairs with the category's ``ground_truth/``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class FolderScan:
         """One line for the status bar: how many parts, and what was skipped."""
         parts = [f"{len(self.items)} image{'s' * (len(self.items) != 1)}"]
         if self.mvtec:
-            parts.append("MVTec layout: test/ only")
+            parts.append("MVTec layout" + (": test/ only" if self.skipped.get("training images") else ""))
         skipped = ", ".join(f"{n} {what}" for what, n in self.skipped.items() if n)
         if skipped:
             parts.append(f"skipped {skipped}")
@@ -117,51 +119,60 @@ def _sibling_mask(p: Path) -> Path | None:
     return None
 
 
-def scan_folder(folder: str | os.PathLike) -> FolderScan:
-    """The parts of ``folder`` (see the module docstring). Raises :class:`FolderError`."""
+def _mvtec_item(p: Path, category: Path, rel: str) -> FolderItem:
+    """An image under ``category/test`` or ``category/train`` with its MVTec ground truth."""
+    parts = p.relative_to(category).parts  # ("test", defect, name) or ("train", "good", name)
+    defect = parts[1] if len(parts) > 2 else None
+    if parts[0] == "train":
+        return FolderItem(p, rel, None, GT_GOOD, "train")
+    if defect is None:
+        return FolderItem(p, rel)
+    if defect == "good":
+        return FolderItem(p, rel, None, GT_GOOD, "good")
+    m = category / "ground_truth" / defect / f"{p.stem}_mask.png"
+    return FolderItem(p, rel, m if m.is_file() else None, GT_DEFECTIVE, defect)
+
+
+def scan_folder(folder: str | os.PathLike, include_train: bool = False) -> FolderScan:
+    """The parts of ``folder`` (see the module docstring); ``include_train``: an MVTec category's
+    ``train/`` images too (good parts). The ``project`` command lists folders with it, so that the
+    window and the command agree. Raises :class:`FolderError`."""
     root = Path(folder)
     if not root.exists():
         raise FolderError(f"{root}: no such folder")
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
     mvtec = is_mvtec_category(root)
-    base = root / "test" if mvtec else root
+    # ``CATEGORY/test`` given alone: its ground truth is the category's
+    category = root if mvtec else root.parent if root.name == "test" and is_mvtec_category(root.parent) else None
+    bases = [root / "test"] if mvtec else [root]
     skipped = {"ground-truth masks": 0, "earlier results": 0}
-    if mvtec:
-        skipped["training images"] = sum(1 for _ in _walk(root / "train")) if (root / "train").is_dir() else 0
-    files: list[Path] = []
-    for p in _walk(base):
-        rel_parts = p.relative_to(root).parts
-        if _is_mask(p) or "ground_truth" in rel_parts[:-1]:
-            skipped["ground-truth masks"] += 1
-        elif _earlier_output(p):
-            skipped["earlier results"] += 1
+    if mvtec and (root / "train").is_dir():
+        if include_train:
+            bases.append(root / "train")
         else:
-            files.append(p)
-    items: list[FolderItem] = []
-    if mvtec:
-        for p in files:
-            rel = p.relative_to(root / "test").parts
-            defect = rel[0] if len(rel) > 1 else None
-            if defect is None:
-                items.append(FolderItem(p, p.relative_to(root).as_posix()))
-            elif defect == "good":
-                items.append(FolderItem(p, p.relative_to(root).as_posix(), None, GT_GOOD, "good"))
+            skipped["training images"] = sum(1 for _ in _walk(root / "train"))
+    files: list[Path] = []
+    for base in bases:
+        for p in _walk(base):
+            rel_parts = p.relative_to(root).parts
+            if _is_mask(p) or "ground_truth" in rel_parts[:-1]:
+                skipped["ground-truth masks"] += 1
+            elif _earlier_output(p):
+                skipped["earlier results"] += 1
             else:
-                m = root / "ground_truth" / defect / f"{p.stem}_mask.png"
-                items.append(FolderItem(p, p.relative_to(root).as_posix(), m if m.is_file() else None,
-                                        GT_DEFECTIVE, defect))
+                files.append(p)
+    if category is not None:
+        items = [_mvtec_item(p, category, p.relative_to(root).as_posix()) for p in files]
     else:
         masks = {p: _sibling_mask(p) for p in files}
         any_mask = any(m is not None for m in masks.values())
-        for p in files:
-            m = masks[p]
-            gt = (GT_DEFECTIVE if m is not None else GT_GOOD) if any_mask else None
-            items.append(FolderItem(p, p.relative_to(root).as_posix(), m, gt))
+        items = [FolderItem(p, p.relative_to(root).as_posix(), masks[p],
+                            (GT_DEFECTIVE if masks[p] is not None else GT_GOOD) if any_mask else None) for p in files]
     if not items:
         what = f" ({', '.join(f'{n} {w}' for w, n in skipped.items() if n)} skipped)" if any(skipped.values()) else ""
         raise FolderError(f"{root}: no images in this folder{what}")
-    return FolderScan(root, items, mvtec, skipped)
+    return FolderScan(root, items, category is not None, skipped)
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
