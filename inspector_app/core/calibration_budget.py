@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from .metrics import pixel_auroc
 from .models import AutoEncoder
 from .params import ProjectionParams
 from .projection import project
+
+T = TypeVar("T")
 
 #: Below this many iterations a budget first takes validation images away (the fixed-iteration
 #: candidates up to 20 are where most calibrations end: the bundled models chose 3 to 20).
@@ -83,6 +86,8 @@ def measure(model: AutoEncoder, image_shape: tuple[int, ...], device: torch.devi
         for rec in gen:
             steps += 1
         iteration = (time.perf_counter() - t) / (max(steps, 1) * n)
+        if rec is None:
+            raise RuntimeError("the projection gave no iterate to time")
         t = time.perf_counter()
         maps = rec.dssim_projection.detach().cpu().numpy().astype(np.float16)
         dssim = (time.perf_counter() - t) / n
@@ -143,7 +148,7 @@ def _iterations(n: int) -> str:
     return f"{n} iteration" + ("" if n == 1 else "s")
 
 
-def subset(images: list, n: int) -> list:
+def subset(images: list[T], n: int) -> list[T]:
     """``n`` of ``images``, evenly spaced (all of them when ``n`` ≥ their number)."""
     if n >= len(images):
         return list(images)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import Any
 
-def header_size(data) -> tuple[int, int] | None:
+def header_size(data: Any) -> tuple[int, int] | None:  # any buffer: bytes, memoryview, a numpy array…
     """``(width, height)`` declared by an image file's bytes (any buffer), or ``None``."""
     data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else data
     try:
@@ -55,7 +56,7 @@ def header_size(data) -> tuple[int, int] | None:
     return None
 
 
-def _jpeg(data) -> tuple[int, int] | None:
+def _jpeg(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     i = 2
     n = len(data)
     while i + 4 <= n:
@@ -79,7 +80,7 @@ def _jpeg(data) -> tuple[int, int] | None:
     return None
 
 
-def _webp(data) -> tuple[int, int] | None:
+def _webp(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     chunk = bytes(data[12:16])
     if chunk == b"VP8X":
         w = 1 + int.from_bytes(data[24:27], "little")
@@ -97,7 +98,7 @@ def _webp(data) -> tuple[int, int] | None:
 _TIFF_SIZES = {3: 2, 4: 4, 16: 8}  # SHORT, LONG, LONG8 (BigTIFF)
 
 
-def _tiff(data) -> tuple[int, int] | None:
+def _tiff(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     e = "<" if bytes(data[:2]) == b"II" else ">"
     (off,) = struct.unpack(e + "I", data[4:8])
     (count,) = struct.unpack(e + "H", data[off:off + 2])
@@ -118,7 +119,7 @@ def _tiff(data) -> tuple[int, int] | None:
     return (int(w), int(h)) if w is not None and h is not None else None
 
 
-def _gif(data) -> tuple[int, int] | None:
+def _gif(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     """The logical screen: the canvas the decoder allocates, whatever the frames say."""
     w, h = struct.unpack("<HH", data[6:10])
     return int(w), int(h)

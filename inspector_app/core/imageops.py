@@ -121,4 +121,5 @@ def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """Quantise a float image in [0, 1] to 8 bits (rounding to the nearest level)."""
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    out: np.ndarray = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return out

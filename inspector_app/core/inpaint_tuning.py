@@ -13,13 +13,18 @@ the comparison window; ``--init input`` and the paper's schedule stay one option
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .defects import NOISE_AREA
 from .inpainting import MASKED_INITS, random_box_mask, telea_inpaint
 from .metrics import psnr
+
+if TYPE_CHECKING:
+    import torch
+
+    from .models import AutoEncoder
 
 #: What the tuner tries: where Ω starts, and plain steps α (λ = 0, eq. 7).
 TUNE_INITS = MASKED_INITS
@@ -42,9 +47,9 @@ def choose_schedule(gains: dict[str, dict[float, np.ndarray]]) -> tuple[str, flo
     return best[2], best[3], -best[1], best[0]
 
 
-def tune_masked_inpainting(model, clean_images: list[np.ndarray], device=None, *, repeats: int = 3,
-                           max_iter: int = 60, seed: int = 0,
-                           progress: Callable[[int], None] | None = None) -> dict:
+def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], device: str | torch.device | None = None,
+                           *, repeats: int = 3, max_iter: int = 60, seed: int = 0,
+                           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Choose where masked inpainting starts, its step α and its iteration count on ``clean_images``
     (validation images at the model's size, float [0, 1], H×W or H×W×C), each corrupted ``repeats``
     times. Returns the ``inpainting`` block of a model file: ``{"masked": {alpha, lam, optimizer,

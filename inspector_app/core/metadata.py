@@ -24,7 +24,7 @@ class MetadataError(ValueError):
 
 
 def _number(d: Mapping[str, Any], key: str, where: str, *, lo: float | None = None, hi: float | None = None,
-            integer: bool = False, required: bool = True, allow_none: bool = False):
+            integer: bool = False, required: bool = True, allow_none: bool = False) -> float | int | None:
     if key not in d or (allow_none and d[key] is None):
         if required and not allow_none:
             raise MetadataError(f"{where}{key} is missing")
