@@ -87,13 +87,13 @@ def _data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def fallback_dir(folder: str | os.PathLike) -> Path:
+def fallback_dir(folder: str | os.PathLike[str]) -> Path:
     """Where the review of a read-only ``folder`` is kept."""
     key = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
     return _data_home() / "inspector-app" / "reviews" / f"{Path(folder).name}-{key}"
 
 
-def review_paths(folder: str | os.PathLike) -> tuple[Path, Path]:
+def review_paths(folder: str | os.PathLike[str]) -> tuple[Path, Path]:
     """(JSON, CSV) where ``folder``'s review is saved: in a writable folder an existing one (the
     folder's own first), else the folder; a read-only folder's review always goes to
     :func:`fallback_dir` (even when the folder holds one: it is read from there, see
@@ -110,7 +110,7 @@ def review_paths(folder: str | os.PathLike) -> tuple[Path, Path]:
     return root / JSON_NAME, root / CSV_NAME
 
 
-def review_source(folder: str | os.PathLike, json_path: str | os.PathLike) -> Path | None:
+def review_source(folder: str | os.PathLike[str], json_path: str | os.PathLike[str]) -> Path | None:
     """The review file to resume from: ``json_path`` (where it is saved) when it exists, else the
     folder's own (a read-only folder's review, saved from now on in the fall-back), else None."""
     for p in (Path(json_path), Path(folder) / JSON_NAME):
@@ -119,7 +119,7 @@ def review_source(folder: str | os.PathLike, json_path: str | os.PathLike) -> Pa
     return None
 
 
-def read_review(path: str | os.PathLike) -> ReviewDoc:
+def read_review(path: str | os.PathLike[str]) -> ReviewDoc:
     """The review file at ``path``. Raises :class:`ReviewFileError` when it is not one we can use
     (unreadable, not JSON, another format, a newer version, malformed records)."""
     p = Path(path)
@@ -155,7 +155,7 @@ def read_review(path: str | os.PathLike) -> ReviewDoc:
     return ReviewDoc(header, recs, stale)
 
 
-def quarantine(path: str | os.PathLike) -> Path:
+def quarantine(path: str | os.PathLike[str]) -> Path:
     """Move an unusable (or superseded) review file aside, next to itself, under a new name that
     says when; its CSV goes with it. Returns the JSON's new path."""
     p = Path(path)
@@ -191,7 +191,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_review(json_path: str | os.PathLike, csv_path: str | os.PathLike, doc: ReviewDoc) -> None:
+def write_review(json_path: str | os.PathLike[str], csv_path: str | os.PathLike[str], doc: ReviewDoc) -> None:
     """Write both files atomically (JSON first: it is the authority)."""
     d = dict(doc.header)
     d.update({"format": FORMAT, "version": VERSION, "written": now_iso(), "images": doc.records,

@@ -32,6 +32,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ...core.data import IMAGE_EXTENSIONS
 from ...core.pipeline import OUTPUT_SUFFIXES
@@ -96,7 +97,7 @@ def _earlier_output(p: Path) -> bool:
     return False
 
 
-def _walk(root: Path):
+def _walk(root: Path) -> Iterator[Path]:
     """Image files under ``root`` (sorted, hidden entries skipped), without following links to folders
     (a link loop would never end)."""
     for dirpath, dirnames, filenames in os.walk(root):
@@ -133,7 +134,7 @@ def _mvtec_item(p: Path, category: Path, rel: str) -> FolderItem:
     return FolderItem(p, rel, m if m.is_file() else None, GT_DEFECTIVE, defect)
 
 
-def scan_folder(folder: str | os.PathLike, include_train: bool = False) -> FolderScan:
+def scan_folder(folder: str | os.PathLike[str], include_train: bool = False) -> FolderScan:
     """The parts of ``folder`` (see the module docstring); ``include_train``: an MVTec category's
     ``train/`` images too (good parts). The ``project`` command lists folders with it, so that the
     window and the command agree. Raises :class:`FolderError`."""
@@ -175,7 +176,7 @@ def scan_folder(folder: str | os.PathLike, include_train: bool = False) -> Folde
     return FolderScan(root, items, category is not None, skipped)
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """The SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -17,7 +17,7 @@ import numpy as np
 from ...core.evaluation import binned_auroc
 from ...core.params import ProjectionParams
 from ..frames import Frame
-from .store import ImageFailure, ImageResult, StoredMaps
+from .store import AreaKey, ImageFailure, ImageResult, StoredMaps
 
 
 def stored_frame(r: ImageResult, m: StoredMaps) -> Frame:
@@ -68,7 +68,7 @@ class FolderResults:
         return (self.params == params and any(r is None for r in self.results)
                 and any(r is not None for r in self.results))
 
-    def add(self, batch: list) -> list[int]:
+    def add(self, batch: list[ImageResult | ImageFailure]) -> list[int]:
         """Results (or failures) of one batch; returns the indices that changed."""
         changed = []
         for r in batch:
@@ -104,7 +104,7 @@ class FolderResults:
         return sum(r is not None for r in self.results) + sum(e is not None for e in self.errors)
 
     # ================================================================== after a threshold change
-    def stale_indices(self, key: tuple, min_area: int) -> tuple[list[int], bool]:
+    def stale_indices(self, key: AreaKey, min_area: int) -> tuple[list[int], bool]:
         """Images whose area/IoU (or, after a change of the minimum area, scores) are out of date for
         ``key`` = (compare, threshold, min_area), and whether their scores must be recomputed."""
         out, rescore = [], False
@@ -114,7 +114,8 @@ class FolderResults:
                 rescore |= r.min_area != min_area
         return out, rescore
 
-    def apply_rescore(self, values: dict, key: tuple) -> list[int]:
+    def apply_rescore(self, values: dict[int, tuple[dict[str, float] | None, float, float | None]],
+                      key: AreaKey) -> list[int]:
         """Results of :func:`~.jobs.rescore` made for ``key``; returns the indices changed."""
         changed = []
         for i, (scores, area, iou) in values.items():

@@ -10,7 +10,7 @@ field; numbers are finite and never booleans.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from ...core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, parse_stop
 from ...core.ranges import check_range
@@ -75,14 +75,14 @@ def _check_value(name: str, v: Any, kind: str, rng: str | None, null: bool = Tru
             raise SchemaError(f"{name}: {e}") from None
 
 
-def check_fields(d: dict, table: dict[str, tuple[str, str | None]], where: str = "") -> None:
+def check_fields(d: dict[str, Any], table: Mapping[str, tuple[str, str | None]], where: str = "") -> None:
     """Every field of ``d`` named in ``table`` of its type and range (unknown fields are kept as they are)."""
     for name, (kind, rng) in table.items():
         if name in d:
             _check_value(f"{where}{name}", d[name], kind, rng, null=not (table is HEADER and name in NOT_NULL))
 
 
-def check_params(p: dict, where: str = "params.") -> None:
+def check_params(p: dict[str, Any], where: str = "params.") -> None:
     """Projection parameters: numbers within the command line's ranges, known choices, a stop that parses."""
     for name, kind in _RANGED_PARAMS.items():
         if name in p:
@@ -103,7 +103,7 @@ def check_params(p: dict, where: str = "params.") -> None:
             raise SchemaError(f"{where}stop: {e}") from None
 
 
-def check_review(d: dict, records: list[dict]) -> None:
+def check_review(d: dict[str, Any], records: list[dict[str, Any]]) -> None:
     """The header ``d`` and every record (:class:`SchemaError` naming the first bad field)."""
     check_fields(d, HEADER)
     if isinstance(d.get("model"), dict):

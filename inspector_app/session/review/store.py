@@ -25,6 +25,8 @@ import numpy as np
 from ...core.params import ProjectionParams
 
 COMPARES = ("projection", "reconstruction")
+#: What an image's area and IoU were computed for: (compare, threshold, min_area).
+AreaKey = tuple[str, float, int]
 #: Cache folders are ``<temp>/inspector-review-<pid>-<random>``; a process that died leaves its own.
 PREFIX = "inspector-review-"
 
@@ -76,10 +78,10 @@ class ImageResult:
     thumbnail: np.ndarray  # uint8 H×W×3, at most THUMB pixels a side
     shape: tuple[int, int]  # the image's own (H, W)
     seconds: float = 0.0
-    warnings: list[dict] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)
     area: float = 0.0
     iou: float | None = None
-    area_key: tuple = ()
+    area_key: AreaKey | tuple[()] = ()
     pixel_hist: dict[str, tuple[np.ndarray, np.ndarray]] | None = None  # compare → (positive, negative) bins
 
     def score(self, compare: str) -> float:
