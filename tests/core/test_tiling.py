@@ -265,3 +265,17 @@ def test_a_larger_image_gets_smaller_chunks_within_the_memory_budget():
     big = TileGrid(4096, 4096, 128)
     sizes = [c.stop - c.start for c in big.chunks(1)]
     assert sum(sizes) == len(big) and max(sizes) * 4 * 64 * 128 * 128 <= tiling.MIN_CHUNK_BYTES
+
+
+def test_a_model_size_image_takes_the_papers_step_bit_for_bit():
+    """The plain path's ∇ₓE is autograd's gradient of Lr + λ‖x − x0‖₁ itself (as before tiles), to the bit."""
+    model = _model()
+    torch.manual_seed(6)
+    x0 = torch.rand(2, 1, 32, 32)
+    x = (x0 + 0.05 * torch.randn_like(x0)).clamp(0, 1)
+    lr, reg, e, _rec, grad = plain_loss(model)(x, x0, 0.05, True)
+    xa = x.clone().requires_grad_(True)
+    lr_ref, _ = model.forward_loss(xa)
+    e_ref = lr_ref + 0.05 * (xa - x0).abs().flatten(1).sum(1)
+    (g_ref,) = torch.autograd.grad(e_ref.sum(), xa)
+    assert torch.equal(grad, g_ref) and torch.equal(e, e_ref.detach())
