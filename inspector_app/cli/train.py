@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import train_progress as tp
 from .common import UsageError, finite_float
 
 def add_parser(sub) -> None:
@@ -52,6 +53,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--description", default=None, help="training-data description stored in the file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--progress-jsonl", default=None, metavar="FILE",
+                   help="write the progress protocol (JSON lines, README 'Training progress protocol') to FILE "
+                        "(- for standard output)")
+    p.add_argument("--pause-file", default=None, metavar="FILE",
+                   help="when FILE appears, stop after the current step, keep the checkpoint and exit with "
+                        "status 3 without a model file (--resume continues)")
     p.set_defaults(func=run)
 
 
@@ -161,11 +168,8 @@ def _duration(seconds: float) -> str:
 
 
 def run(a) -> int:
-    from tqdm import tqdm
-
-    from ..core.data import check_writable, load_training_images
-    from ..core.modelio import resolve_device, save_model
-    from ..core.training import train, training_metadata, training_statistics, working_scale
+    from ..core.data import check_writable
+    from ..core.progress_protocol import ProgressWriter
 
     out = Path(a.out)
     if out.suffix != ".safetensors":
@@ -175,23 +179,43 @@ def run(a) -> int:
     tcfg = _train_config(a)
     checkpoint = out.with_suffix(".checkpoint")
     check_writable(out)  # before any computation: a training run must not be lost at the end
+    stream = tp.open_stream(a.progress_jsonl, out)
+    writer = None if stream is None else ProgressWriter(stream, tcfg.max_steps, tcfg.max_minutes)
+    try:
+        if writer is not None:
+            writer.phase("loading", data=str(a.data))
+        return _run(a, out, tcfg, checkpoint, writer)
+    except Exception as e:  # the protocol says why, then the command's one line does
+        if writer is not None:
+            writer.phase("failed", message=str(e))
+        raise
+    finally:
+        if stream is not None and stream is not sys.stdout:
+            stream.close()
+
+
+def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
+    from ..core.data import load_training_images
+    from ..core.model_fit import not_learned_warning
+    from ..core.modelio import resolve_device
+    from ..core.training import train
+
     device = resolve_device(a.device)
     images, folder, names = load_training_images(a.data, a.channels, with_names=True)
     plan = _plan_after_training(a, tcfg, device, names)
-    bar = tqdm(total=tcfg.max_steps, unit="step", disable=a.quiet, dynamic_ncols=True,
-               desc=f"{a.arch} on {len(images)} images", initial=0)
-
-    def progress(state, running: float) -> None:
-        bar.n = state.step
-        val = state.val_curve[-1][1] if state.val_curve else float("nan")
-        bar.set_postfix(loss=f"{running:.4g}", val=f"{val:.4g}", refresh=False)
-        bar.refresh() if state.step % 10 == 0 else None
-
-    stop = _GracefulInterrupt()
+    rep = tp.Reporter(a, tcfg, len(images), writer)
+    rep.device = device
+    rep.phase("training", n_images=len(images), checkpoint=str(checkpoint))
+    stop, pause = _GracefulInterrupt(), tp.PauseFile(a.pause_file)
     with stop:
-        res = train(images, names, tcfg, device, progress, should_stop=stop, checkpoint=checkpoint, resume=a.resume)
-    bar.close()
+        res = train(images, names, tcfg, device, rep.progress, should_stop=lambda: stop() or pause(),
+                    checkpoint=checkpoint, resume=a.resume, on_evaluate=rep.evaluated)
+    rep.close()
     st = res.state
+    if pause.requested and not stop.requested:
+        rep.phase("paused", step=st.step, checkpoint=str(checkpoint))
+        print(f"paused after {st.step} steps: --resume {checkpoint} continues", file=sys.stderr)
+        return tp.PAUSED_STATUS
     res.interrupted = res.interrupted or stop.requested
     if res.interrupted:
         print(f"interrupted after {st.step} steps: saving the best model so far; "
@@ -202,9 +226,34 @@ def run(a) -> int:
               + (f" and calibrating on {plan.n_images if plan else len(res.val_names)} validation images"
                  if calibrating else "")
               + " before saving", file=sys.stderr, flush=True)
-    # Ctrl-C during the statistics, the calibration or the save must not leave a half file
+    meta = _save(a, rep, res, tcfg, device, plan, images, names, folder)
+    if not res.interrupted and checkpoint.exists():
+        checkpoint.unlink()
+    fve, stats = meta["training"]["best_val_fve"], meta["training_stats"]
+    print(
+        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
+        f"(stopped: {st.stop_reason}), validation Lr {st.best_val:.4g}"
+        + (f", variance explained {fve:.2f}" if fve is not None else "")
+        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
+    )
+    warn = not_learned_warning(meta)
+    if warn:
+        print(f"warning: {warn}", file=sys.stderr)
+    cal = meta.get("calibration", {}).get("figures", {})
+    rep.phase("done", out=str(out), steps=st.step, val_fve=fve, good_passed=cal.get("good_passed"),
+              defects_flagged=cal.get("defects_flagged"), warning=warn)
+    return 0
+
+
+def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:
+    """The training-loss statistics, the calibration and the model file (Ctrl-C ignored meanwhile:
+    it must not leave a half file); the file's metadata."""
+    from ..core.modelio import save_model
+    from ..core.training import training_metadata, training_statistics, working_scale
+
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        rep.phase("statistics")
         stats = training_statistics(res.model, [images[names.index(n)] for n in res.train_names], tcfg, device)
         meta = {
             "training_stats": stats,
@@ -212,22 +261,13 @@ def run(a) -> int:
             "working_scale": working_scale(tcfg),
         }
         res.model.training_stats = stats
-        if calibrating:
-            from ..core.training import model_sized
-            from .calibrate import run_calibration
-
+        if not a.no_calibrate and res.val_names:
+            rep.phase("calibrating", n_images=plan.n_images if plan else len(res.val_names),
+                      estimate_s=round(plan.seconds, 1) if plan else None)
             meta["calibration"] = _calibrate_within(a, res, tcfg, device, stats, plan,
                                                     [images[names.index(n)] for n in res.val_names])
-        save_model(res.model, out, meta)
+        rep.phase("saving")
+        save_model(res.model, Path(a.out), meta)
     finally:
         signal.signal(signal.SIGINT, old)
-    if not res.interrupted and checkpoint.exists():
-        checkpoint.unlink()
-    fve = meta["training"]["best_val_fve"]
-    print(
-        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
-        f"(stopped: {st.stop_reason}), validation Lr {st.best_val:.4g}"
-        + (f", variance explained {fve:.2f}" if fve is not None else "")
-        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
-    )
-    return 0
+    return meta

@@ -296,6 +296,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    on_evaluate: Callable[[AutoEncoder, list[np.ndarray], TrainState], None] | None = None,
 ) -> TrainResult:
     """Train a fresh model (or resume ``resume``) on ``images``; see the module docstring.
 
@@ -303,13 +304,14 @@ def train(
     stored, so a resumed run and the calibration use the same split. ``progress(state,
     running_loss)`` is called after every step. ``KeyboardInterrupt`` (Ctrl-C) ends training and
     returns the best weights so far (``interrupted``). A checkpoint goes to ``checkpoint`` every
-    ``cfg.checkpoint_minutes`` and when training ends.
+    ``cfg.checkpoint_minutes`` and when training ends. ``on_evaluate(model, validation images,
+    state)`` is called after each validation evaluation (the progress protocol's f(x) samples).
     """
     cfg = cfg.validate()
     if len(images) != len(names):
         raise ValueError("one name per image is needed")
     run = _Trainer(images, list(names), cfg, device, checkpoint, resume)
-    run.loop(progress, should_stop)
+    run.loop(progress, should_stop, on_evaluate)
     return run.result()
 
 
@@ -402,7 +404,7 @@ class _Trainer:
         self.opt.step()
         return float(out.loss.detach())
 
-    def loop(self, progress, should_stop) -> None:
+    def loop(self, progress, should_stop, on_evaluate=None) -> None:
         s, cfg = self.state, self.cfg
         t_start = time.monotonic() - s.seconds
         last_ck = time.monotonic()
@@ -422,6 +424,8 @@ class _Trainer:
                 if s.step % cfg.eval_every == 0:
                     s.train_curve.append([s.step, running])
                     _validate(self.model, self.val_images, self.device, cfg, s, self.lr(), self.snapshot_best)
+                    if on_evaluate is not None and self.val_images:
+                        on_evaluate(self.model, self.val_images, s)
                 if progress is not None:
                     progress(s, running)
                 if self.checkpoint is not None and time.monotonic() - last_ck > 60.0 * cfg.checkpoint_minutes:
