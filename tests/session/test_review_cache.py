@@ -109,6 +109,19 @@ def test_the_cache_is_bounded_least_recently_used_first(tmp_path):
     assert c.clear() == 3 and c.size == 0 and not list((tmp_path / "c").glob("*.npz"))
 
 
+def test_a_colour_result_comes_back(tmp_path):
+    c = ResultCache(tmp_path / "c")
+    rgb = np.random.default_rng(0).random((16, 16, 3)).astype(np.float32)
+    m = rgb[..., 0]
+    fields = {"iterations": 3, "stop_reason": "max_iter", "recon_loss_x0": 1.0, "energy_final": 1.0,
+              "recon_loss": 1.0, "reg": 0.0, "lr_threshold": None, "shape": [16, 16], "seconds": 0.1,
+              "warnings": [], "params": PARAMS.to_dict()}
+    c.put("rgb", fields, rgb, rgb, {"projection": m, "reconstruction": m}, np.zeros((4, 4)), np.zeros((8, 8, 3), np.uint8))
+    back = c.get("rgb")
+    assert back is not None and back.x.shape == (16, 16, 3)
+    np.testing.assert_allclose(back.x, rgb, atol=1e-3)
+
+
 def test_a_damaged_cache_file_is_a_miss_and_goes(tmp_path):
     c = ResultCache(tmp_path / "c")
     _put(c, "k")

@@ -39,7 +39,8 @@ DEFAULT_MAX_BYTES = 1 << 30
 #: What a cached result keeps of an :class:`~.store.ImageResult` besides its arrays.
 FIELDS = ("iterations", "stop_reason", "recon_loss_x0", "energy_final", "recon_loss", "reg", "lr_threshold",
           "shape", "seconds", "warnings")
-_ARRAYS = {"images": (np.float16, 3), "dssim": (np.float32, 3), "energy": (np.float64, 2), "thumbnail": (np.uint8, 3)}
+_ARRAYS = {"images": (np.float16, (3, 4)), "dssim": (np.float32, (3,)), "energy": (np.float64, (2,)),
+           "thumbnail": (np.uint8, (3,))}  # name: (dtype, dimensions: images are grey or colour)
 
 
 def cache_dir() -> Path:
@@ -98,8 +99,8 @@ class ResultCache:
             with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 arrays = {k: np.asarray(z[k]) for k in (*_ARRAYS, "fields")}
             fields = json.loads(arrays.pop("fields").tobytes().decode())
-            for k, (dtype, ndim) in _ARRAYS.items():
-                if arrays[k].dtype != dtype or arrays[k].ndim != ndim:
+            for k, (dtype, ndims) in _ARRAYS.items():
+                if arrays[k].dtype != dtype or arrays[k].ndim not in ndims:
                     raise ValueError(f"{k}: {arrays[k].dtype}, {arrays[k].ndim} dimensions")
             if not (isinstance(fields, dict) and set(FIELDS) | {"params"} <= set(fields)):
                 raise ValueError("fields missing")

@@ -150,12 +150,11 @@ def _from_cache(index: int, item: FolderItem, entry: CachedResult, store: Result
                 compare: str, threshold: float, min_area: int) -> ImageResult | None:
     """A cached result taken back: the ground truth read again (the mask may have changed), the maps
     stored for the window. None when the mask cannot be used (the image is projected, and says why)."""
-    size = entry.dssim["projection"].shape[0]
     try:
         gt = read_gt(item, tuple(entry.fields["shape"]))
     except (ImageError, ValueError, OSError):
         return None
-    gt_small = gt_at_model_size(gt, size) if gt is not None else None
+    gt_small = gt_at_model_size(gt, entry.dssim["projection"].shape[:2]) if gt is not None else None  # working size
     store.save(index, StoredMaps(entry.x, entry.reconstruction, entry.dssim["projection"],
                                  entry.dssim["reconstruction"], gt_small), generation)
     return _finish(index, entry.fields, entry.dssim, gt_small, entry.energy, entry.thumbnail, entry.params, compare,
@@ -165,11 +164,8 @@ def _from_cache(index: int, item: FolderItem, entry: CachedResult, store: Result
 def _project_batch(loaded, todo: list[tuple[int, FolderItem]], params: ProjectionParams, store: ResultStore,
                    generation: int, compare: str, threshold: float, min_area: int, cache: ResultCache | None,
                    keys: dict) -> Generator[list | None, None, None]:
-    """One batch of :func:`folder_job`: read, prepare, project (yielding None after every iteration),
-    then the batch's results (and failures), their maps stored and cached."""
-    model = loaded.model
-    size = int(model.image_size)
-    calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
+    """One batch of :func:`folder_job`: read and prepare, project each working size as one batch
+    (tiled at the model's working scale), then yield the batch's results (and failures)."""
     out: list = []
     ready = []
     for index, item in todo:
@@ -180,42 +176,55 @@ def _project_batch(loaded, todo: list[tuple[int, FolderItem]], params: Projectio
         except (ImageError, ValueError, OSError) as e:
             msg = str(e)
             out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
-    if ready:
-        t0 = time.perf_counter()
-        x0, _mask = batch_tensors([r[3] for r in ready])
-        rows: list[list[tuple]] = [[] for _ in ready]
-        computed = [True] * len(ready)
-        first = last = None
-        for rec in project(model, x0, params, stats=loaded.training_stats):
-            first = first or rec
-            last = rec
-            e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
-            for j, c in enumerate(computed):
-                if c:
-                    rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
-            computed = rec.active.tolist()
-            yield None  # the worker may stop here
-        assert first is not None and last is not None
-        dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
-        dt = (time.perf_counter() - t0) / len(ready)
-        for j, (index, item, img, prep, gt) in enumerate(ready):
-            maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
-            gt_small = gt_at_model_size(gt, size) if gt is not None else None
-            lr0 = float(first.recon_loss[j])
-            x, rec_img = to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j])
-            fields = {"iterations": int(last.steps[j]), "stop_reason": last.stop_reasons[j], "recon_loss_x0": lr0,
-                      "energy_final": float(last.energy[j]), "recon_loss": float(last.recon_loss[j]),
-                      "reg": float(last.reg[j]), "lr_threshold": last.lr_threshold, "shape": list(img.shape[:2]),
-                      "seconds": dt, "params": last.params.to_dict(),
-                      "warnings": fit_warnings(img.shape, image_channels(img), size, model.channels, lr0,
-                                               last.lr_threshold, calibration, loaded.training_stats)}
-            energy, thumb = np.asarray(rows[j], np.float64), thumbnail(prep.original)
-            store.save(index, StoredMaps(x, rec_img, maps["projection"], maps["reconstruction"], gt_small), generation)
-            if cache is not None:
-                cache.put(keys.get(index), fields, x, rec_img, maps, energy, thumb)
-            out.append(_finish(index, fields, maps, gt_small, energy, thumb, last.params, compare, threshold,
-                               min_area))
+    for group in shape_groups([r[3] for r in ready]):  # one projection batch per working size
+        out += yield from _project_group([ready[i] for i in group], loaded, params, store, generation, compare,
+                                         threshold, min_area, cache, keys)
     yield out
+
+
+def _project_group(ready: list, loaded, params: ProjectionParams, store: ResultStore, generation: int, compare: str,
+                   threshold: float, min_area: int, cache: ResultCache | None, keys: dict
+                   ) -> Generator[None, None, list]:
+    """Project images of one working size as one batch (yields None at each iteration: the worker
+    may stop there); returns their results, their maps stored and cached."""
+    model = loaded.model
+    calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
+    out: list = []
+    t0 = time.perf_counter()
+    x0, _mask = batch_tensors([r[3] for r in ready])
+    rows: list[list[tuple]] = [[] for _ in ready]
+    computed = [True] * len(ready)
+    first = last = None
+    for rec in project(model, x0, params, stats=loaded.training_stats):
+        first = first or rec
+        last = rec
+        e, lr, reg = rec.energy.tolist(), rec.recon_loss.tolist(), rec.reg.tolist()
+        for j, c in enumerate(computed):
+            if c:
+                rows[j].append((rec.iteration, e[j], lr[j], reg[j]))
+        computed = rec.active.tolist()
+        yield None  # the worker may stop here
+    assert first is not None and last is not None
+    dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
+    dt = (time.perf_counter() - t0) / len(ready)
+    for j, (index, item, img, prep, gt) in enumerate(ready):
+        maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
+        gt_small = gt_at_model_size(gt, prep.working_shape) if gt is not None else None
+        lr0 = float(first.recon_loss[j])
+        x, rec_img = to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j])
+        fields = {"iterations": int(last.steps[j]), "stop_reason": last.stop_reasons[j], "recon_loss_x0": lr0,
+                  "energy_final": float(last.energy[j]), "recon_loss": float(last.recon_loss[j]),
+                  "reg": float(last.reg[j]), "lr_threshold": last.lr_threshold, "shape": list(img.shape[:2]),
+                  "seconds": dt, "params": last.params.to_dict(),
+                  "warnings": fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
+                                           last.lr_threshold, calibration, loaded.training_stats,
+                                           working_scale=loaded.working_scale)}
+        energy, thumb = np.asarray(rows[j], np.float64), thumbnail(prep.original)
+        store.save(index, StoredMaps(x, rec_img, maps["projection"], maps["reconstruction"], gt_small), generation)
+        if cache is not None:
+            cache.put(keys.get(index), fields, x, rec_img, maps, energy, thumb)
+        out.append(_finish(index, fields, maps, gt_small, energy, thumb, last.params, compare, threshold, min_area))
+    return out
 
 
 def rescore(store: ResultStore, indices: list[int], compare: str, threshold: float, min_area: int,
