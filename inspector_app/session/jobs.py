@@ -14,13 +14,14 @@ from ..core.data import to_tensor
 from ..core.inpainting import InpaintJob
 from ..core.modelio import LoadedModel, load_model
 from ..core.params import ProjectionParams
-from ..core.projection import project
+from ..core.models import AutoEncoder
+from ..core.projection import IterationRecord, project
 from .frames import energy_terms, frame_from_record
 from .pacing import DEFAULT_MAX_FPS, Control, Outbox, paced
 
 
 def projection_job(
-    model,
+    model: AutoEncoder,
     x0: np.ndarray,
     params: ProjectionParams,
     outbox: Outbox,
@@ -28,7 +29,7 @@ def projection_job(
     mask: np.ndarray | None = None,
     stats: Mapping[str, Any] | None = None,
     control: Control = Control(),
-    to_frame: Callable = frame_from_record,
+    to_frame: Callable[[IterationRecord], Any] = frame_from_record,
     max_fps: float = DEFAULT_MAX_FPS,
 ) -> Generator[bool | None, Control | None, bool]:
     """Project one image ``x0`` (H×W or H×W×C float32 at the model's size) with :func:`paced`.
@@ -37,7 +38,7 @@ def projection_job(
     here, in the worker thread; frames (``to_frame(record)``) go out through ``outbox``.
     """
 
-    def records():
+    def records() -> Generator[IterationRecord, Mapping[str, float] | None, None]:
         x = to_tensor([np.asarray(x0, np.float32)])
         m = None
         if mask is not None:
@@ -67,13 +68,13 @@ class InpaintingFrame:
     steps: int
     stop_reason: str | None
     panel: np.ndarray
-    metrics: dict | None
+    metrics: dict[str, float] | None
 
 
-def inpainting_frame(job: InpaintJob, mode: str) -> Callable:
+def inpainting_frame(job: InpaintJob, mode: str) -> Callable[[IterationRecord], InpaintingFrame]:
     """A ``to_frame`` for :func:`projection_job` that makes :class:`InpaintingFrame` panels."""
 
-    def to_frame(record) -> InpaintingFrame:
+    def to_frame(record: IterationRecord) -> InpaintingFrame:
         panel = job.panel(mode, record.x[0])
         return InpaintingFrame(int(record.iteration), int(record.steps[0]), record.stop_reasons[0], panel,
                                job.metrics(mode, panel))
@@ -81,7 +82,7 @@ def inpainting_frame(job: InpaintJob, mode: str) -> Callable:
     return to_frame
 
 
-def inpainting_static(job: InpaintJob) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+def inpainting_static(job: InpaintJob) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float]]]:
     """The comparison's panels that need no projection (the reconstruction f(x0) runs the model:
     call this in a worker) and their metrics against the ground truth."""
     panels = job.static_panels()

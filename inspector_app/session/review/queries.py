@@ -10,13 +10,19 @@ is :mod:`inspector_app.core.vocabulary`'s one mapping.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...core.vocabulary import ModelVerdict, review_agrees, review_label
-from .folder import GT_DEFECTIVE, GT_GOOD
+from .folder import GT_DEFECTIVE, GT_GOOD, FolderItem, FolderScan
+from .records import Review
+from .results import FolderResults
 from .stats import FolderStats, folder_stats, model_verdict
+from .store import AreaKey
+
+if TYPE_CHECKING:
+    from ..model import Session
 
 FILTERS = ("all", "unreviewed", "disagreements", "marginal")
 LABEL_SOURCES = ("ground_truth", "reviewer")
@@ -27,11 +33,11 @@ class ReviewQueries:
     (the window's :class:`~inspector_app.session.model.Session`), ``scan``, ``items``,
     ``folder_results``, ``reviews``, ``marginal_upper``, ``label_source``, ``filter``, ``frr_target``."""
 
-    session: Any
-    scan: Any
-    items: list
-    folder_results: Any
-    reviews: list
+    session: Session
+    scan: FolderScan | None
+    items: list[FolderItem]
+    folder_results: FolderResults
+    reviews: list[Review | None]
     marginal_upper: float | None
     label_source: str
     filter: str
@@ -65,13 +71,13 @@ class ReviewQueries:
 
     @property
     def compare(self) -> str:
-        return self.session.display.compare
+        return str(self.session.display.compare)
 
     @property
     def min_area(self) -> int:
         return int(self.session.display.min_area)
 
-    def area_key(self) -> tuple:
+    def area_key(self) -> AreaKey:
         return (self.compare, self.threshold, self.min_area)
 
     def score(self, i: int) -> float | None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class FolderOpening:
     csv_path: Path
 
 
-def prepare_folder(folder) -> FolderOpening:
+def prepare_folder(folder: str | os.PathLike[str]) -> FolderOpening:
     """List the folder's parts, hash them, find and read its review file. Reads every image file:
     call it in a worker. Raises :class:`~.folder.FolderError`; an unusable review file is
     reported in ``doc_error``, never overwritten."""
@@ -59,7 +60,7 @@ def prepare_folder(folder) -> FolderOpening:
 
 
 def resume_reviews(doc: ReviewDoc, items: list[FolderItem], sha: list[str | None]
-                   ) -> tuple[list[Review | None], list[dict], list[str]]:
+                   ) -> tuple[list[Review | None], list[dict[str, Any]], list[str]]:
     """The verdicts of ``doc`` for ``items`` (``sha``: their SHA-256): (one review or None per item,
     the stale records, one line per verdict not resumed). A verdict is resumed only for an image whose
     bytes are unchanged; the others join the stale records, which every save writes back."""
@@ -76,7 +77,7 @@ def resume_reviews(doc: ReviewDoc, items: list[FolderItem], sha: list[str | None
             why = "image missing"
         elif sha[i] is None or r.get("sha256") != sha[i]:
             why = "image changed since it was reviewed"
-        if why:
+        if why or i is None:
             stale.append({**r, "stale_reason": why, "stale_since": now_iso()})
             notes.append(f"{r['path']}: {why}; its verdict '{v}' ({r.get('reviewed_at', '?')}) is kept in "
                          "the review file but not applied")
@@ -89,7 +90,8 @@ def resume_reviews(doc: ReviewDoc, items: list[FolderItem], sha: list[str | None
 def model_conflict(header: dict[str, Any], n_reviewed: int, model_sha256: str | None) -> str | None:
     """A message when the review (``header``, holding ``n_reviewed`` verdicts) was made with another
     model than ``model_sha256`` (they must not be merged silently), else None."""
-    old = header.get("model") if isinstance(header.get("model"), dict) else {}
+    model = header.get("model")
+    old: dict[str, Any] = model if isinstance(model, dict) else {}
     if not old.get("sha256") or old.get("sha256") == model_sha256 or not n_reviewed:
         return None
     return (f"This folder's review ({n_reviewed} verdicts) was made with the model "
