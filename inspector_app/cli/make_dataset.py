@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
                         "borders and in corners), and good ones, under OUT/full/ in the same layout")
     p.add_argument("--full-good", type=int, default=None, metavar="M",
                    help="good full-size images (default: as many as the defective ones)")
+    p.add_argument("--geometric", action="store_true",
+                   help="textures: also paint defects that move the texture without changing its brightness "
+                        "(warp, fold, displaced, missing), after the intensity ones")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run)
 
@@ -35,11 +38,13 @@ def run(a) -> int:
         raise UsageError("--full-good needs --full-size")
     if a.full_size and a.source == "faces":
         raise UsageError("--full-size is for textures; a face is already whole")
+    if a.geometric and a.source == "faces":
+        raise UsageError("--geometric is for textures; the faces' defect is the noise rectangle")
     if a.full_good is not None and a.full_good < 1:
         raise UsageError("--full-good must be at least 1")
     try:
         summary = make_dataset(a.source, Path(a.out), a.n_train, a.n_test, a.seed, a.image_size, overwrite=a.overwrite,
-                               full_size=a.full_size, full_good=a.full_good)
+                               full_size=a.full_size, full_good=a.full_good, geometric=a.geometric)
     except FileExistsError as e:
         raise UsageError(str(e)) from None
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())

@@ -59,7 +59,8 @@ import numpy as np
 import torch
 
 from .calibration_rule import DRIFT, candidate_key, choose, choose_area_threshold, describe_candidate
-from .defects import TEXTURE_DEFECTS, apply_defect
+from .defects import TEXTURE_DEFECTS
+from .geodefects import paint_defect
 from .losses import dssim_map
 from .metrics import pixel_auroc
 from .models import AutoEncoder
@@ -140,8 +141,12 @@ PAPER = Calibration(threshold=PAPER_THRESHOLD, min_area=PAPER_MIN_AREA, stop=PAP
 
 # ------------------------------------------------------------------------------------------ data
 
-def synthetic_defects(images: list[np.ndarray], per_image: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """``per_image`` defects painted on each image (kinds in turn): (images, masks, kinds).
+def synthetic_defects(images: list[np.ndarray], per_image: int, seed: int,
+                      defect_kinds: Sequence[str] = TEXTURE_DEFECTS) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """``per_image`` defects painted on each image (the kinds of ``defect_kinds`` in turn): (images,
+    masks, kinds). The default is the changes of intensity; the geometric kinds
+    (:data:`~inspector_app.core.geodefects.GEOMETRIC_DEFECTS`: warp, fold, displaced, missing piece)
+    may be added.
 
     Grey images get the defect as painted; colour images get the grey change added to every
     channel. Foreign patches are taken from a rotated, rescaled copy of the image itself."""
@@ -152,9 +157,9 @@ def synthetic_defects(images: list[np.ndarray], per_image: int, seed: int) -> tu
         grey = im if im.ndim == 2 else im.mean(axis=2)
         g8 = np.clip(np.round(grey * 255.0), 0, 255).astype(np.uint8)
         for _ in range(per_image):
-            kind = TEXTURE_DEFECTS[k % len(TEXTURE_DEFECTS)]
+            kind = defect_kinds[k % len(defect_kinds)]
             k += 1
-            bad, mask = apply_defect(g8, kind, rng)
+            bad, mask = paint_defect(g8, kind, rng)
             delta = bad.astype(np.float32) / 255.0 - g8.astype(np.float32) / 255.0
             new = im + (delta if im.ndim == 2 else delta[..., None])
             out.append(np.clip(new, 0.0, 1.0).astype(np.float32))
@@ -269,7 +274,8 @@ def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, 
 
 
 def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], n_good: int, labels: np.ndarray,
-             lr_levels: dict, base: ProjectionParams, n_all: int, lighting: tuple[float, ...]) -> dict[str, Any]:
+             lr_levels: dict, base: ProjectionParams, n_all: int, lighting: tuple[float, ...],
+             defect_kinds: Sequence[str] = TEXTURE_DEFECTS) -> dict[str, Any]:
     """What the calibration measured, for the model file (and the model card); the first
     ``n_all`` maps are the good images and their lighting variants, the first ``n_good`` of them
     the images themselves."""
@@ -277,7 +283,7 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
     area, thr = chosen["min_area"], chosen["threshold"]
     sd = np.array([image_score(m.astype(np.float32), area)
                    for m in traj.maps[chosen.get("stop_candidate", key)][n_all:]])
-    per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in TEXTURE_DEFECTS if k in kinds}
+    per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in defect_kinds if k in kinds}
     lr0 = traj.lr0
 
     def span(v):
@@ -286,7 +292,7 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
     return {
         "n_good": n_good,
         "n_defects": len(kinds),
-        "defect_kinds": list(TEXTURE_DEFECTS),
+        "defect_kinds": list(defect_kinds),
         "alpha": base.alpha,
         "lam": base.lam,
         "chosen": key,
@@ -334,12 +340,14 @@ def calibrate(
     step_down: Callable[[float, int], None] | None = None,
     deadline: float | None = None,
     groups: Sequence[int] | None = None,
+    defect_kinds: Sequence[str] = TEXTURE_DEFECTS,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images.
     ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects;
     none is added after ``deadline`` (a ``time.monotonic()`` value: the command's time budget).
     ``groups`` names the validation photograph each image (a tile at the model's working scale)
-    was cut from: the threshold then passes whole photographs (see ``choose_area_threshold``)."""
+    was cut from: the threshold then passes whole photographs (see ``choose_area_threshold``).
+    ``defect_kinds`` are the synthetic defects' kinds (:func:`synthetic_defects`)."""
     if not val_images:
         raise ValueError("calibration needs validation images")
     base = (params or ProjectionParams()).replace(stop="none", max_iter=int(max_iter)).validated()
@@ -348,7 +356,7 @@ def calibrate(
     lr_levels = _stop_levels(model, [val_images[i] for i in idx_a], stats, device, batch)
     good = [val_images[i] for i in idx_b]
     good_groups = None if groups is None else [int(groups[i]) for i in idx_b]
-    bad, masks, kinds = synthetic_defects(good, defects_per_image, seed)
+    bad, masks, kinds = synthetic_defects(good, defects_per_image, seed, tuple(defect_kinds))
     n_good = len(good)
     lit = lighting_variants(good, lighting)
     n_all = n_good + len(lit)  # the good images, then their lighting variants, then the defects
@@ -392,7 +400,7 @@ def calibrate(
         stop, iters = c, int(max_iter)
     traj = trajectories[chosen["alpha_rank"]]
     figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base.replace(alpha=chosen["alpha"]),
-                       n_all, lighting)
+                       n_all, lighting, tuple(defect_kinds))
     figures["n_stop_fit"] = len(idx_a)
     figures["diverged_share"] = diverged_share  # per step size tried, of all validation images
     figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"

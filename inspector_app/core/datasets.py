@@ -26,7 +26,9 @@ and rotated by a multiple of 90°. Train and test crops come from disjoint parts
 (:func:`split_regions`): the train crops from the left columns, the test crops from a strip of
 the right columns (a quarter of the width, at least one crop wide). Test crops may overlap each
 other but never a train crop. Defects (:data:`DEFECTS`, :func:`apply_defect`) are painted on
-test crops: ``stain``, ``scratch``, ``hole`` and ``patch``.
+test crops: ``stain``, ``scratch``, ``hole`` and ``patch``; with ``geometric``, also the defects that
+move the texture without changing its brightness (:data:`GEOMETRIC_DEFECTS`, :mod:`inspector_app.core.geodefects`):
+``warp``, ``fold``, ``displaced`` and ``missing``.
 
 Faces: train/good are faces 0..79 (if ``n_train`` > 80, horizontally flipped copies of faces
 0..79 follow, so at most 160); test/good are faces 80..99 and test/noise the same faces with a
@@ -46,6 +48,7 @@ import numpy as np
 
 from .data import MARKER, check_complete, dataset_marker  # noqa: F401 - the marker is the data sets' own
 from .defects import MASK_LEVEL, TEXTURE_DEFECTS, apply_defect  # noqa: F401 - re-exported: the test sets' defects
+from .geodefects import GEOMETRIC_DEFECTS, paint_defect
 
 __all__ = [
     "SOURCES",
@@ -229,7 +232,8 @@ MAX_IMAGES = 10_000
 
 def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 60, seed: int = 0,
                  image_size: int | None = None, progress: Progress | None = None,
-                 overwrite: bool = False, full_size: int = 0, full_good: int | None = None) -> dict:
+                 overwrite: bool = False, full_size: int = 0, full_good: int | None = None,
+                 geometric: bool = False) -> dict:
     """Write one synthetic category in the MVTec AD layout (see the module docstring) and return a summary.
 
     ``source`` is one of :data:`SOURCES`. Textures and grid: ``n_train`` train crops and ``n_test``
@@ -250,6 +254,9 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     and ``full_good`` good ones (default: as many as the defective ones) under ``OUT/full/``
     (:mod:`inspector_app.core.datasets_full`), from their own random stream (``default_rng([seed,
     1])``): the crops are the same with or without them, and they are the same whatever the crop counts.
+
+    ``geometric`` (textures only) adds the geometric defects (:data:`GEOMETRIC_DEFECTS`) to the crops'
+    defect kinds, after the intensity ones; without it the files are the same as before they existed.
     """
     _check_source(source)
     n_train, n_test = int(n_train), int(n_test)
@@ -270,11 +277,13 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
         from .datasets_full import full_size_counts
 
         full = full_size_counts(int(full_size), full_good, DEFECTS[source])
+    if geometric and source == "faces":
+        raise ValueError("geometric defects are for textures; the faces' defect is the noise rectangle")
     if source == "faces":
         meta = _make_faces(out_dir, n_train, n_test, rng, image_size or DEFAULT_FACE_SIZE, progress, overwrite)
     else:
         meta = _make_texture(source, out_dir, n_train, n_test, rng, seed, image_size or DEFAULT_CROP, progress,
-                             overwrite, full)
+                             overwrite, full, DEFECTS[source] + (GEOMETRIC_DEFECTS if geometric else ()))
     meta = {"source": source, "seed": seed, **meta}
     from .data import atomic_write_bytes
 
@@ -285,12 +294,13 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     return summary
 
 
-def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, overwrite, full=None) -> dict:
+def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, overwrite, full=None,
+                  kinds=None) -> dict:
     src = load_source(source, seed)
     regions = split_regions(src.shape, size)  # validates size before anything is written
     donor_name = _PATCH_DONOR[source]
     donor = load_source(donor_name, seed) if donor_name else None
-    defects = DEFECTS[source]
+    defects = tuple(kinds or DEFECTS[source])
     n_good, per_defect = _split_counts(n_test, defects)
     _prepare_out(out_dir, overwrite)
     _write_marker(out_dir, {"source": source, "seed": seed}, complete=False)
@@ -319,7 +329,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
         counts[f"test/{d}"] = per_defect[d]
         for i in range(per_defect[d]):
             img, info = crop("test")
-            bad, mask = apply_defect(img, d, rng, donor=donor)
+            bad, mask = paint_defect(img, d, rng, donor=donor)
             _write(out_dir / "test" / d / f"{i:03d}.png", bad)
             _write(out_dir / "ground_truth" / d / f"{i:03d}_mask.png", mask.astype(np.uint8) * 255)
             files.append({"file": f"test/{d}/{i:03d}.png", "split": "test", "defect": d,
