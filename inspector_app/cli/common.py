@@ -28,6 +28,15 @@ def warn(msg: str) -> None:
     print(f"inspector-app: warning: {msg}", file=sys.stderr)
 
 
+def warn_not_learned(path: object, meta: dict) -> None:
+    """Warn when the model opened from ``path`` explains under 15 % of its validation variance."""
+    from ..core.model_fit import not_learned_warning
+
+    w = not_learned_warning(meta)
+    if w:
+        warn(f"{path}: {w}")
+
+
 def finite_float(text: str) -> float:
     """An argparse type: a finite number (``nan`` and ``inf`` are refused)."""
     try:

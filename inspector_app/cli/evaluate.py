@@ -3,7 +3,7 @@ verdicts the model's defaults give on its test images."""
 
 from __future__ import annotations
 
-from .common import UsageError, add_projection_flags, check_ranged, finite_float, params_from_args, resolved_settings
+from .common import UsageError, add_projection_flags, warn_not_learned, check_ranged, finite_float, params_from_args, resolved_settings
 
 
 def add_parser(sub) -> None:
@@ -55,6 +55,7 @@ def run(a) -> int:
             check_writable(target)  # before the computation, not after
     category = load_category(a.data)
     loaded = load_model(a.model, a.device)
+    warn_not_learned(a.model, loaded.meta)
     params, threshold, min_area, source = resolved_settings(a, loaded.meta)
     passes = 1 if a.no_curve else 3
     bar = tqdm(total=passes * len(category.images), unit="image", disable=True if a.quiet else None, dynamic_ncols=True,

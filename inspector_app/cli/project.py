@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
-                     resolved_settings, warn)
+                     resolved_settings, warn, warn_not_learned)
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
@@ -39,7 +39,11 @@ def add_parser(sub) -> None:
     p.add_argument("--train", action="store_true",
                    help="an MVTec category's train/ images too (skipped by default, as in the window)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
+    again.add_argument("--resume", action="store_true",
+                       help="continue a run into --out: the images whose results are complete there are not "
+                            "projected again (their rows are read back into summary.csv)")
     add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
         "alpha": f"step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else {PAPER_ALPHA:g})",
         "max_iter": f"maximum number of iterations (default: the model's calibration, else {PAPER_MAX_ITER})",
@@ -57,6 +61,13 @@ def add_parser(sub) -> None:
                    help="DSSIM between x0 and x_T (projection) or f(x_T) (reconstruction)")
     p.add_argument("--batch", type=int, default=default("batch"), help="images projected together")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="project on a Ray cluster (pip install 'inspector-app[cluster]' on every node): a local one "
+                        "without ADDRESS, else the cluster at ADDRESS (host:port, ray://host:port or auto)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --ray: actors that each hold the model (default: one per GPU of the cluster, else "
+                        "one per --worker-threads CPUs)")
+    p.add_argument("--worker-threads", type=int, default=1, help="with --ray: torch threads (CPUs) per actor")
     p.set_defaults(func=run)
 
 
@@ -151,6 +162,10 @@ def run(a) -> int:
     from ..core.outputs import folder_lock
 
     out_dir = Path(a.out)
+    if getattr(a, "ray", None) is not None:
+        from .project_ray import check_ray_flags
+
+        check_ray_flags(a)  # Ray installed, the address and worker counts: before anything else
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file, not a folder")
     check_writable(out_dir / SUMMARY)
@@ -159,8 +174,6 @@ def run(a) -> int:
 
 
 def _run(a) -> int:
-    from tqdm import tqdm
-
     from ..core.data import check_writable
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
@@ -175,26 +188,34 @@ def _run(a) -> int:
     if not jobs:
         raise UsageError(problems[-1] if len(problems) == 1 else "no input images" + (f" ({problems[-1]})" if problems else ""))
     existing = _existing_outputs(jobs, out_dir)
-    if existing and not a.overwrite:
+    if existing and not (a.overwrite or a.resume):
         raise UsageError(f"{existing[0]} exists ({len(existing)} result file(s) already in {out_dir}); "
-                         "choose another --out or add --overwrite")
+                         "choose another --out, add --resume to continue that run, or --overwrite")
     _check_outputs(a, jobs, out_dir)
     check_writable(out_dir / SUMMARY)
 
-    loaded = load_model(a.model, a.device)
+    on_ray = getattr(a, "ray", None) is not None
+    loaded = load_model(a.model, "cpu" if on_ray else a.device)  # with --ray, the workers load it where they run
+    warn_not_learned(a.model, loaded.meta)
     params, threshold, min_area, source = resolved_settings(a, loaded.meta)
     omega = None
     if a.mask:
         omega = load_mask_png(a.mask)
-    rows: list[dict] = []
-    bar = tqdm(total=len(jobs), unit="image", disable=True if a.quiet else None, dynamic_ncols=True, desc="projecting")
-    for i in range(0, len(jobs), a.batch):
-        for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
-                                 min_area, source, problems):
-            rows.append(res)
-            bar.update(1)
-        bar.update(0)
-    bar.close()
+    todo, done = jobs, {}
+    if a.resume:  # the complete results are read back, only the rest is projected (project_resume)
+        from .project_resume import completed, expected_settings
+
+        todo, done = completed(jobs, out_dir, expected_settings(loaded.path, params, threshold, min_area,
+                                                                 a.compare, omega is not None))
+    if on_ray:
+        from .project_ray import RunSpec, project_on_ray
+
+        new = project_on_ray(a, RunSpec(todo, params, omega, out_dir, a.compare, threshold, min_area, source,
+                                        len(jobs), project_batch), problems)
+    else:
+        new = _project_here(a, todo, len(jobs), loaded, params, omega, out_dir, threshold, min_area, source, problems)
+    by_name = {**done, **{r["output"]: r for r in new}}
+    rows = [by_name[j.name] for j in jobs if j.name in by_name]  # the inputs' order, resumed or not
     if not rows:
         raise UsageError(problems[-1] if len(problems) == 1 else f"no input could be used ({problems[-1]})")
     write_summary(out_dir / SUMMARY, rows)
@@ -210,16 +231,35 @@ def _run(a) -> int:
     return 0
 
 
+def _project_here(a, jobs: list[Job], total: int, loaded, params, omega, out_dir: Path, threshold: float,
+                  min_area: int, source: str, problems: list[str]) -> list[dict]:
+    """Project ``jobs`` in this process, ``--batch`` at a time (``total``: the run's images, resumed ones included)."""
+    from tqdm import tqdm
+
+    rows: list[dict] = []
+    bar = tqdm(total=total, initial=total - len(jobs), unit="image", disable=True if a.quiet else None,
+               dynamic_ncols=True, desc="projecting")
+    for i in range(0, len(jobs), a.batch):
+        for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
+                                 min_area, source, problems):
+            rows.append(res)
+            bar.update(1)
+        bar.update(0)
+    bar.close()
+    return rows
+
+
 def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare: str, threshold: float,
-                  min_area: int, threshold_source: str, problems: list[str]) -> list[dict]:
-    """Read, project, decide and write one batch; unreadable inputs are reported and skipped."""
+                  min_area: int, threshold_source: str, problems: list[str], read=None) -> list[dict]:
+    """Read, project, decide and write one batch; unreadable inputs are reported and skipped.
+    ``read(job)``: the image's pixels (default: read from ``job.source``; a Ray worker decodes bytes)."""
     from ..core.data import ImageError, read_image
     from ..core.pipeline import prepare, shape_groups
 
     ready = []
     for job in jobs:
         try:
-            img = read_image(job.source)
+            img = read_image(job.source) if read is None else read(job)
             if omega is not None and omega.shape != img.shape[:2]:
                 raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
                                  f"{img.shape[1]}×{img.shape[0]}")

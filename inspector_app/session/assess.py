@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..core.checks import fit_warnings, image_channels
+from ..core.model_fit import not_learned_warning
 from ..core.projection import threshold_from_stats
 from ..core.verdict import exceeds, fmt_level, image_score, segment, verdict
 from ..core.vocabulary import StopReason
@@ -127,6 +128,9 @@ def fit_warning_items(loaded: LoadedModel | None, image_pixels: np.ndarray | Non
     stats = loaded.training_stats
     if not (stats and "min" in stats):
         out.append({"code": "no_stats", "message": NO_STATS})
+    unlearned = not_learned_warning(loaded.meta or {})
+    if unlearned:
+        out.append({"code": "not_learned", "message": unlearned})
     if image_pixels is None:
         return out
     model = loaded.model

@@ -127,3 +127,23 @@ def test_a_model_that_learned_nothing_is_named():
     assert not_learned_warning({}) is None
     card = card_lines(flat)
     assert any("only 12 images" in ln for ln in card) and any("has not learned" in ln for ln in card)
+
+
+
+@pytest.mark.parametrize("fve, warned", [(-0.01, True), (0.5, False)])
+def test_project_warns_when_the_model_has_not_learned(tmp_path, texture_images, capsys, fve, warned):
+    import torch
+
+    from inspector_app.core.modelio import save_model
+    from inspector_app.core.models import ModelConfig, create_model
+
+    torch.manual_seed(0)
+    model = tmp_path / "m.safetensors"
+    save_model(create_model(ModelConfig("l2ae", 32, 1, 8)), model,
+               {"training": {"data": "x", "best_val_fve": fve}})
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), (texture_images[0] * 255).astype(np.uint8))
+    assert main(["project", "--model", str(model), "--out", str(tmp_path / "out"), "--max-iter", "2", "--stop", "none",
+                 "--quiet", str(img)]) == 0
+    err = capsys.readouterr().err
+    assert ("has not learned its images: f(x) explains -1% of the variance" in err) == warned
