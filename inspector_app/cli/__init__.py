@@ -5,6 +5,7 @@ Bad input ends with one line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Sequence
 
@@ -31,6 +32,18 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    rc = _main(argv)
+    # a user's model still looping in a thread (core.watchdog, imported only when a TorchScript model
+    # ran) would make the interpreter's exit abort: the process ends here, with the status already said
+    watchdog = sys.modules.get("inspector_app.core.watchdog")
+    if argv is None and watchdog is not None and watchdog.stuck_calls():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -262,6 +262,7 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
         arch = check_metadata(meta, KINDS, NORMS, torchscript=True)
         cfg = ModelConfig(kind="l2ae", image_size=arch["image_size"], channels=arch["channels"], latent=1)
         model = ScriptedAutoEncoder(module, cfg, loss=str(meta.get("loss", "l2")))
+        model.name = str(p)
     except ValueError as e:
         raise ModelFileError(p, f"has unusable {TORCHSCRIPT_META} metadata ({e})") from None
     x = torch.rand(2, cfg.channels, cfg.image_size, cfg.image_size)  # a batch: a model answering x[:1] is refused
@@ -304,7 +305,7 @@ def _forward_with_time_limit(p: Path, module, x: torch.Tensor, cfg: ModelConfig)
     if "error" in box:
         e = box["error"]
         raise ModelFileError(
-            p, f"does not map a 1×{cfg.channels}×{cfg.image_size}×{cfg.image_size} image to a reconstruction "
+            p, f"does not map a {x.shape[0]}×{cfg.channels}×{cfg.image_size}×{cfg.image_size} batch to a reconstruction "
             f"({type(e).__name__}); give image_size/channels in its {TORCHSCRIPT_META}"
         )
     return box.get("y")

@@ -239,9 +239,26 @@ class ScriptedAutoEncoder(AutoEncoder):
         self.module = module
         self.loss_name = loss
         self._loss = _LOSSES[loss]
+        self.name = "TorchScript model"
+        self.stopped: str | None = None  # why the model is no longer called
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)
+        """f(x) under :mod:`~inspector_app.core.watchdog`'s time limit, every call; an answer of another
+        shape than ``x`` (a batch answered by its first image) stops the model too."""
+        from .watchdog import ModelStopped, call_seconds, call_with_time_limit
+
+        if self.stopped:
+            raise ModelStopped(self.stopped)
+        try:
+            y = call_with_time_limit(self.module, x, seconds=call_seconds(), name=self.name)
+        except ModelStopped as e:
+            self.stopped = str(e)
+            raise
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+            self.stopped = (f"{self.name}: the model answered a batch of shape {tuple(x.shape)} with "
+                            f"{tuple(getattr(y, 'shape', ())) or type(y).__name__}; it is not used again")
+            raise ModelStopped(self.stopped)
+        return y
 
     def recon_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         return self._loss(x, recon)

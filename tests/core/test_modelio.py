@@ -443,7 +443,7 @@ def test_torchscript_files_that_cannot_be_used(tmp_path):
     with pytest.raises(ModelFileError, match=r"five.pt: has unusable inspector_app.json metadata \(channels must be 1 or 3"):
         load_model(wrong)
     grey = save_torchscript(_GreyConv(), tmp_path / "grey.pt", {"image_size": 32, "channels": 3})
-    with pytest.raises(ModelFileError, match=r"grey.pt: does not map a 1×3×32×32 image to a reconstruction \(RuntimeError\); "
+    with pytest.raises(ModelFileError, match=r"grey.pt: does not map a 2×3×32×32 batch to a reconstruction \(RuntimeError\); "
                                              r"give image_size/channels in its inspector_app.json"):
         load_model(grey)
     nan = save_torchscript(_Divide(), tmp_path / "nan.pt", {"image_size": 32, "channels": 1})

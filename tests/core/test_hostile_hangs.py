@@ -1,0 +1,112 @@
+"""Issue 26, hangs: a TorchScript model is under a time limit on every call, not only the first (a
+forward that loops from its second call hung ``project`` and ignored Ctrl-C); a stopped model is
+not called again; Ctrl-C still ends a command promptly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from inspector_app.core.data import write_image
+from inspector_app.core.modelio import load_model, save_torchscript
+from inspector_app.core.watchdog import ModelStopped, call_with_time_limit
+
+
+class _SlowFromSecondCall(nn.Module):
+    """Answers its first call (the load check) at once, then takes ``n`` matrix products per call."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.calls = 0
+        self.n = n
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 1:
+            w = torch.ones(200, 200) / 200.0
+            m = torch.ones(200, 200)
+            for _ in range(self.n):
+                m = m @ w
+            return x * m[0, 0]
+        return x
+
+
+class _FirstOfMany(nn.Module):
+    """Answers a batch of up to two (the load check), then only the first image of a larger batch."""
+
+    def forward(self, x):
+        if x.shape[0] > 2:
+            return x[:1]
+        return x
+
+
+def _join_model_threads():
+    for t in threading.enumerate():
+        if t.name.startswith("model call"):
+            t.join(60)  # a thread inside TorchScript at interpreter exit would abort the test process
+
+
+def test_every_call_is_under_the_limit_and_a_stopped_model_is_not_called_again(tmp_path, monkeypatch):
+    f = save_torchscript(_SlowFromSecondCall(3000), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
+    loaded = load_model(f, "cpu")  # the first call (the load check) answers at once
+    monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "0.2")
+    x = torch.rand(2, 1, 32, 32)
+    t0 = time.monotonic()
+    with pytest.raises(ModelStopped, match="loops.pt: the model did not answer within 0.2 s"):
+        loaded.model.reconstruct(x)
+    assert time.monotonic() - t0 < 5
+    with pytest.raises(ModelStopped, match="not used again"):  # refused at once, not called again
+        loaded.model.reconstruct(x)
+    _join_model_threads()
+
+
+def test_a_model_that_answers_a_batch_with_fewer_images_is_stopped(tmp_path):
+    f = save_torchscript(_FirstOfMany(), tmp_path / "first.pt", {"image_size": 32, "channels": 1})
+    m = load_model(f, "cpu").model  # passes the load check (a batch of two)
+    with pytest.raises(ModelStopped, match=r"first.pt: the model answered a batch of shape \(4, 1, 32, 32\) "
+                                           r"with \(1, 1, 32, 32\)"):
+        m.reconstruct(torch.rand(4, 1, 32, 32))  # was an IndexError in the projection
+
+
+def test_the_call_keeps_the_callers_autograd_mode():
+    x = torch.rand(3, requires_grad=True)
+    y = call_with_time_limit(lambda v: (v * 2).sum(), x, seconds=10, name="f")
+    y.backward()
+    assert torch.equal(x.grad, torch.full((3,), 2.0))
+    with torch.no_grad():
+        assert not call_with_time_limit(lambda v: v * 2, x, seconds=10, name="f").requires_grad
+
+
+def _cli(tmp_path, n, env_seconds):
+    f = save_torchscript(_SlowFromSecondCall(n), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
+    write_image(tmp_path / "a.png", np.random.default_rng(0).random((32, 32)).astype(np.float32))
+    env = {**os.environ, "INSPECTOR_MODEL_CALL_SECONDS": env_seconds, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "inspector_app", "project", "--model", str(f), str(tmp_path / "a.png"),
+                             "--out", str(tmp_path / "out"), "--quiet", "--max-iter", "3", "--stop", "none"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_project_with_a_model_that_stops_answering_ends_in_one_line(tmp_path):
+    p = _cli(tmp_path, 10 ** 6, "1")  # the second call would take minutes
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2, err
+    assert "did not answer within 1 s" in err and "Traceback" not in err, err
+
+
+def test_ctrl_c_ends_project_while_the_model_runs(tmp_path):
+    p = _cli(tmp_path, 10 ** 6, "600")
+    time.sleep(6)  # python, torch, the model loaded: now inside the long second call
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10
+    assert p.returncode == 130 and "interrupted" in err, (p.returncode, err)
