@@ -41,13 +41,14 @@ def robust_threshold(good: np.ndarray, defects: np.ndarray, drift: float = DRIFT
     bounds = np.unique(np.concatenate([g, d, [0.0]]))
     bounds = bounds[bounds > 0] if (bounds > 0).any() else np.array([1e-6])
     edges = np.concatenate([[bounds[0] / 2.0], bounds, [bounds[-1] * 2.0]])
-    best = None
+    best: tuple[float, float, float] | None = None  # (accuracy, threshold, width)
     for lo, hi in zip(edges[:-1], edges[1:]):
         t = float(np.sqrt(lo * hi))
-        acc = 0.5 * (np.mean(g <= t) if g.size else 1.0) + 0.5 * (np.mean(d > t) if d.size else 1.0)
+        acc = float(0.5 * (np.mean(g <= t) if g.size else 1.0) + 0.5 * (np.mean(d > t) if d.size else 1.0))
         width = float(np.log(hi / lo))
         if best is None or acc > best[0] + 1e-12 or (abs(acc - best[0]) <= 1e-12 and width > best[2]):
-            best = (float(acc), t, width)
+            best = (acc, t, width)
+    assert best is not None  # edges holds at least two values
     return best[1], best[0]
 
 
@@ -61,7 +62,7 @@ def whole_image_scores(scores: np.ndarray, groups: "Sequence[int] | None") -> np
 
 
 def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
-                          areas=AREAS, variants: int = 1,
+                          areas: Sequence[int] = AREAS, variants: int = 1,
                           groups: "Sequence[int] | None" = None) -> tuple[int, float, dict[str, Any]]:
     """(min_area, threshold, table): for each area, the :func:`robust_threshold` of the good
     images' and the defects' scores; the area with the best robust accuracy wins (ties: the
@@ -103,8 +104,8 @@ def choose(candidates: Mapping[str, Mapping[str, Any]]) -> str:
     best = max(v["robust_accuracy"] for v in usable.values())
     near = [c for c, v in usable.items() if v["robust_accuracy"] >= best - ACCURACY_TOLERANCE]
 
-    def score(c, name):
-        v = usable[c].get(name, float("nan"))
+    def score(c: str, name: str) -> float:
+        v = float(usable[c].get(name, float("nan")))
         return v if math.isfinite(v) else 0.0
 
     top = max(score(c, "image_auroc") for c in near)

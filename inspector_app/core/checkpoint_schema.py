@@ -9,6 +9,7 @@ state, a random generator state that is not one, optimiser settings that are not
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -81,7 +82,7 @@ def _check_rng(state: Any) -> None:
         raise CheckpointError(f"numpy_rng is not a random generator state ({type(e).__name__})") from None
 
 
-def check_file(p):
+def check_file(p: Path) -> Path:
     """``p`` when it is not a FIFO or a device (they would block the reader for ever)."""
     if p.exists() and not p.is_file():
         raise CheckpointError(f"{p}: is not a regular file (a pipe or a device?)")

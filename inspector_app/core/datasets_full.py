@@ -32,7 +32,7 @@ texture; the defects are new.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def full_size_counts(n_per_defect: int, n_good: int | None, defects: tuple[str, 
     return {"good": good, **{d: int(n_per_defect) for d in defects}}
 
 
-def vary(src: np.ndarray, transform: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def vary(src: np.ndarray, transform: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """The source under one of the 8 flips/rotations (``transform`` 0..7) with a random brightness
     offset in ±:data:`BRIGHTNESS`, as uint8."""
     k, flip = transform % 4, transform >= 4
@@ -87,7 +87,8 @@ def _tile_borders(length: int, size: int) -> list[int]:
     return sorted({s for s in starts if s > 0} | {s + size for s in starts if s + size < length})
 
 
-def _window(place: str, shape, size: int, rng: np.random.Generator) -> tuple[int, int, dict]:
+def _window(place: str, shape: tuple[int, int], size: int,
+            rng: np.random.Generator) -> tuple[int, int, dict[str, Any]]:
     """Top-left corner (may lie outside the image for ``corner``) of the defect's window."""
     h, w = shape
     if place == "anywhere":
@@ -109,7 +110,7 @@ def _window(place: str, shape, size: int, rng: np.random.Generator) -> tuple[int
     return y, x, {"tile_border": lines}
 
 
-def _accept(mask: np.ndarray, info: dict) -> bool:
+def _accept(mask: np.ndarray, info: dict[str, Any]) -> bool:
     if mask.sum() < MIN_INSIDE:
         return False
     for axis, e in info.get("tile_border", {}).items():
@@ -120,14 +121,14 @@ def _accept(mask: np.ndarray, info: dict) -> bool:
 
 
 def paint_full(img: np.ndarray, kind: str, place: str, size: int, rng: np.random.Generator,
-               donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+               donor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Paint one defect of ``kind`` on the full-size uint8 ``img`` at a ``place`` of
     :data:`PLACEMENTS`, in a window of ``size`` pixels; returns (image, mask, where it went)."""
     if place not in PLACEMENTS:
         raise ValueError(f"unknown placement {place!r}; valid: {', '.join(PLACEMENTS)}")
     h, w = img.shape
     pad = np.pad(img, size, mode="reflect")
-    best = None
+    best: tuple[np.ndarray, np.ndarray, dict[str, Any]] | None = None
     for _ in range(_TRIES):
         y, x, info = _window(place, (h, w), size, rng)
         win = pad[y + size:y + 2 * size, x + size:x + 2 * size]
@@ -144,19 +145,20 @@ def paint_full(img: np.ndarray, kind: str, place: str, size: int, rng: np.random
             best = (out, mask, {**info, "accepted": ok})
         if ok:
             break
+    assert best is not None  # _TRIES ≥ 1
     return best
 
 
 def write_full_size(src: np.ndarray, out_dir: Path, counts: dict[str, int], size: int, rng: np.random.Generator,
                     donor: np.ndarray | None, write: Callable[[Path, np.ndarray], None],
-                    step: Callable[[], None]) -> list[dict]:
+                    step: Callable[[], None]) -> list[dict[str, Any]]:
     """Write ``counts`` (:func:`full_size_counts`) full-size images under ``out_dir`` (the module
     docstring's layout); returns one record per file for ``dataset.json``."""
     files = []
     order = [int(t) for t in rng.permutation(8)]
     n = 0
 
-    def varied() -> tuple[np.ndarray, dict]:
+    def varied() -> tuple[np.ndarray, dict[str, Any]]:
         nonlocal n
         img, tf = vary(src, order[n % 8], rng)
         n += 1

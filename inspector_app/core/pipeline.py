@@ -218,7 +218,8 @@ def dssim_visual(dssim: np.ndarray, threshold: float | None = None) -> np.ndarra
     return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def overlay(image: np.ndarray, seg: np.ndarray, color=(1.0, 0.15, 0.1), opacity: float = 0.45) -> np.ndarray:
+def overlay(image: np.ndarray, seg: np.ndarray, color: tuple[float, float, float] = (1.0, 0.15, 0.1),
+            opacity: float = 0.45) -> np.ndarray:
     """The input with the segmentation drawn over it (translucent fill and a solid contour)."""
     rgb = convert_channels(image, 3).astype(np.float32).copy()
     c = np.asarray(color, np.float32)
