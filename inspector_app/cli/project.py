@@ -97,21 +97,46 @@ def collect_inputs(inputs: Sequence[str], include_train: bool = False) -> tuple[
             except FolderError as e:
                 problems.append(str(e))
                 continue
-            found += [(it.path, p, it.gt, it.defect) for it in scan.items]
+            for it in scan.items:
+                odd = _odd_part(it.path, p)
+                if odd:
+                    problems.append(odd)
+                else:
+                    found.append((it.path, p, it.gt, it.defect))
         elif p.exists():
             found.append((p, p.parent, None, None))
         else:
             problems.append(f"{p}: no such file")
     if not found:
         return [], problems
-    roots = {r.resolve() for _, r, _g, _d in found}
-    common = Path(os.path.commonpath([str(r) for r in roots])) if len(roots) > 1 else None
+    roots = {os.path.abspath(r) for _, r, _g, _d in found}  # lexical: a link is named where it lies
+    common = os.path.commonpath(sorted(roots)) if len(roots) > 1 else None
     natural = []
     for f, root, _g, _d in found:
-        base = root.resolve() if common is None else common
-        rel = f.resolve().relative_to(base).with_suffix("")
-        natural.append(rel.as_posix())
+        base = os.path.abspath(root) if common is None else common
+        natural.append(Path(os.path.relpath(os.path.abspath(f), base)).with_suffix("").as_posix())
     return [Job(f, n, g, d) for (f, _, g, d), n in zip(found, unique_names(natural))], problems
+
+
+#: The longest suffix a result file adds to an image's name (``_reconstruction.png``), in bytes.
+_LONGEST_SUFFIX = 24
+
+
+def _odd_part(f: Path, root: Path) -> str | None:
+    """Why a part found in folder ``root`` is skipped (listed, the others go on), or None: a link to a
+    file outside the folder, or a name too long for its result files."""
+    from ..core.outputs import inside
+
+    if f.is_symlink() and not inside(f, root):
+        return f"{_shown(f)}: a link to a file outside {_shown(root)}"
+    if len(os.fsencode(f.stem)) + _LONGEST_SUFFIX > 255:
+        return f"{_shown(f)}: the name is too long for its result files ({len(os.fsencode(f.name))} bytes)"
+    return None
+
+
+def _shown(s) -> str:
+    """A path as it can be printed: bytes that are not UTF-8 (a name from another system) escaped."""
+    return str(s).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -218,14 +243,19 @@ def _run(a) -> int:
     rows = [by_name[j.name] for j in jobs if j.name in by_name]  # the inputs' order, resumed or not
     if not rows:
         raise UsageError(problems[-1] if len(problems) == 1 else f"no input could be used ({problems[-1]})")
-    write_summary(out_dir / SUMMARY, rows)
+    from ..core.checks import folder_fit_warning
+
+    fit = folder_fit_warning([r["warnings"].split(";") for r in rows])
+    write_summary(out_dir / SUMMARY, rows, fit)
     for r in rows:
-        print(f"{r['source']}: {r['verdict']} (score {fmt_level(r['score'])}, threshold {fmt_level(r['threshold'])}), "
+        print(f"{_shown(r['source'])}: {r['verdict']} (score {fmt_level(r['score'])}, threshold {fmt_level(r['threshold'])}), "
               f"{r['iterations']} iterations ({r['stop_reason']})")
     n_bad = sum(r["verdict"] == "defective" for r in rows)
     print(f"wrote {len(rows)} result(s) and {SUMMARY} to {out_dir}: {n_bad} defective, {len(rows) - n_bad} good")
+    if fit:
+        warn(fit)  # one line for the whole run
     for msg in problems:  # one line per input that could not be used
-        print(f"inspector-app: error: skipped {msg}", file=sys.stderr)
+        print(f"inspector-app: error: skipped {_shown(msg)}", file=sys.stderr)
     if problems:
         return EXIT_BAD_INPUT
     return 0
@@ -310,7 +340,12 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
                      threshold_source=threshold_source, energy_curve=curves[j], params=params, warnings=warns,
                      extra={"source": str(job.source), "model": str(loaded.path), "device": str(loaded.device),
                             "recon_loss_x0": lr0, "seconds": round(dt, 4)})
-        write_outputs(out, out_dir, original=prep.original)
+        try:
+            write_outputs(out, out_dir, original=prep.original)
+        except OSError as e:  # this image's files only (a name the file system refuses …): the others go on
+            problems.append(f"{job.source}: its results could not be written ({e.strerror or e})")
+            rows.append(None)
+            continue
         info = out.info
         rows.append({"source": str(job.source), "output": job.name, "verdict": info["verdict"],
                      "score": info["score"], "threshold": threshold, "min_area": min_area,
@@ -321,15 +356,19 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
     return rows
 
 
-def write_summary(path: Path, rows: list[dict]) -> None:
+def write_summary(path: Path, rows: list[dict], folder_warning: str | None = None) -> None:
     """``summary.csv``: one row per image (source, output name, verdict, score …, and the ground
-    truth when a folder has it), atomically."""
+    truth when a folder has it, and ``folder_warning`` on every row when a share of the images lies
+    outside what the model was trained on), atomically."""
     from ..core.data import atomic_write_bytes
 
     fields = SUMMARY_FIELDS + (GT_FIELDS if any(r.get("ground_truth") for r in rows) else ())
+    if folder_warning:
+        fields += ("folder_warning",)
+        rows = [{**r, "folder_warning": folder_warning} for r in rows]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in fields})
-    atomic_write_bytes(path, buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8", "surrogateescape"))  # a name's own bytes, as on disk

@@ -9,11 +9,14 @@ Each warning is ``{"code": ..., "message": ...}``:
   and synthetic defects): the image is probably not of the kind this model was trained on;
 * ``resized`` / ``channels`` — the image's size or colour differs from the model's, so it was
   converted before the projection.
+
+A folder (review mode, ``project`` on a folder) gets one more line when a share of its images is
+``out_of_range`` (:func:`folder_fit_warning`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -64,6 +67,22 @@ def fit_warnings(
             f"the image is {what.get(image_channels, f'{image_channels}-channel')} but the model is "
             f"{what.get(model_channels, str(model_channels))}: it was converted")})
     return out
+
+
+#: A folder gets a warning of its own when at least this share of its images is ``out_of_range``.
+FOLDER_OUT_OF_RANGE_SHARE = 0.2
+
+
+def folder_fit_warning(codes: Sequence[Iterable[str]]) -> str | None:
+    """The folder-level warning, from each image's warning codes: None unless at least
+    :data:`FOLDER_OUT_OF_RANGE_SHARE` of the images (and at least two) are ``out_of_range``, since then
+    the scores, the histogram and the verdicts say more about the model than about the parts."""
+    n = len(codes)
+    k = sum("out_of_range" in set(c) for c in codes)
+    if n == 0 or k < 2 or k < FOLDER_OUT_OF_RANGE_SHARE * n:
+        return None
+    return (f"{k} of {n} images ({100.0 * k / n:.0f} %) lie outside what this model was trained on — wrong "
+            "model? Their scores and verdicts say more about the model than about the parts")
 
 
 def out_of_range_bound(calibration: Mapping[str, Any] | None, training_stats: Mapping[str, Any] | None) -> float | None:

@@ -232,6 +232,22 @@ def test_reopening_after_quit_projects_nothing_and_the_folder_is_in_open_recent(
     win2.close()
 
 
+def test_a_folder_the_model_does_not_fit_says_so_on_the_gallery_and_histogram(qtbot, folder, tmp_path):
+    """Issue 25, item 5: one folder-level warning beside the per-image banners."""
+    from gui_helpers import make_model_file
+
+    cal = {"threshold": 0.2, "min_area": 1, "stop": "none", "max_iter": 2, "lr_out_of_range": 1e-12,
+           "method": "fixture: nothing fits"}
+    win = new_window(qtbot, make_model_file(tmp_path / "unfit.safetensors", calibration=cal))
+    win.open_folder(folder)
+    wait_review(qtbot, win)
+    gal, panel = win.review.gallery, win.review.scores
+    assert gal.fit_banner.isVisible() and "5 of 5 images (100 %) lie outside" in gal.fit_banner.text()
+    assert "5 of 5 images (100 %) lie outside" in panel.hist.getPlotItem().titleLabel.text
+    assert panel.fit_warning == win.review.review.fit_warning()
+    win.close()
+
+
 def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folder, tmp_path, monkeypatch):
     from gui_helpers import make_model_file
 

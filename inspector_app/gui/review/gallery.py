@@ -224,6 +224,10 @@ class GalleryPanel(QWidget):
             self.filter_combo.addItem(FILTER_LABELS[f], f)
         self.filter_combo.setToolTip("Which images the gallery lists (PageDown / PageUp walk through them)")
         self.count_label = QLabel("")
+        self.fit_banner = QLabel("")  # the folder-level "wrong model?" warning
+        self.fit_banner.setWordWrap(True)
+        self.fit_banner.setStyleSheet("background: #7a2e12; color: #ffffff; border-radius: 3px; padding: 3px 6px;")
+        self.fit_banner.hide()
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -266,6 +270,7 @@ class GalleryPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
+        lay.addWidget(self.fit_banner)
         lay.addWidget(self.table, 1)
         lay.addLayout(run)
         lay.addLayout(self.verdict_row)
@@ -350,6 +355,9 @@ class GalleryPanel(QWidget):
     def _update_count(self, *_a) -> None:
         rv = self.review
         self.count_label.setText(f"{self.proxy.rowCount()} / {len(rv)} · reviewed {rv.n_reviewed}")
+        warning = rv.fit_warning() if rv.is_open else None
+        self.fit_banner.setText(f"⚠ {warning}" if warning else "")
+        self.fit_banner.setVisible(bool(warning))
 
     # ------------------------------------------------------------------ progress
     def set_running(self, running: bool) -> None:

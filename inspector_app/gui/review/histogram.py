@@ -50,6 +50,7 @@ class ScorePanel(QWidget):
         self.display = review.session.display
         self._stats = None
         self._syncing = False
+        self.fit_warning: str | None = None  # the folder-level warning shown in the histogram's title
         self._build()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -379,6 +380,11 @@ class ScorePanel(QWidget):
             for n in shown:
                 self.legend.addItem(self.bars[n], n)
         pi = self.hist.getPlotItem()
+        warning = rv.fit_warning() if rv.is_open else None  # the folder-level "wrong model?"
+        pi.setTitle("image scores" + (f" — ⚠ {warning.split(' — ')[0]}" if warning else ""),
+                    size="10pt", color="#ff9a5c" if warning else None)
+        self.hist.setToolTip(warning or "")
+        self.fit_warning = warning
         x_edges = np.log10(edges) if self.log_x else edges
         pi.setRange(xRange=(float(x_edges[0]), float(x_edges[-1])), yRange=(0, top * 1.1), padding=0.02)
         self._draw_matrix(s.confusion)

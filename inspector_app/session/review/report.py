@@ -66,6 +66,12 @@ def _scored(doc: ReviewDoc) -> _Scored:
                    "ground truth" if src == "ground_truth" else "reviewer's verdict")
 
 
+def _fit_warning(doc: ReviewDoc) -> list[str]:
+    """The folder-level "wrong model?" warning the review recorded (``fit_warning``), as a paragraph."""
+    w = doc.header.get("fit_warning")
+    return [f"<p class='warning'>⚠ {html.escape(w)}</p>"] if isinstance(w, str) and w else []
+
+
 def _png(rgb: np.ndarray) -> str:
     a = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
     if a.ndim == 3:
@@ -200,7 +206,7 @@ h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid
 table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f2f2f2} .grid{display:flex;flex-wrap:wrap;gap:10px}
 figure{margin:0;width:170px;font-size:.8em} figure img{width:160px;image-rendering:pixelated}
-.note{color:#8a5a00} .defective{color:#b0281c} .good{color:#2b7a3d} .marginal{color:#9a7400}
+.warning{background:#7a2e12;color:#fff;padding:6px 10px;border-radius:3px} .note{color:#8a5a00} .defective{color:#b0281c} .good{color:#2b7a3d} .marginal{color:#9a7400}
 """
 
 
@@ -355,6 +361,7 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
         f"<title>Inspection review — {name}</title><style>{CSS}</style></head><body>",
         f"<h1>Inspection review — {name}</h1>",
         f"<p>{html.escape(str(folder))} · written {html.escape(str(doc.header.get('written', '')))}</p>",
+        *_fit_warning(doc),
         "<h2>Counts</h2>", _table(_counts(sc)),
         "<h2>Score distribution</h2>",
         f"<img src='{hist_src}' alt='histogram of image scores'>" if hist_src else "<p>No scores.</p>",

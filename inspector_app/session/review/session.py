@@ -31,6 +31,7 @@ import numpy as np
 from psygnal import Signal
 
 from ... import __version__
+from ...core.checks import folder_fit_warning
 from ...core.data import ImageError, read_image
 from ...core.params import ProjectionParams
 from ...core.pipeline import SCORE_DEFINITION
@@ -211,6 +212,11 @@ class ReviewSession(ReviewQueries):
         keys = {i: result_key(self.sha[i], model_sha, params) for i, _item in todo}
         return partial(folder_job, loaded, todo, params, self.store, generation=generation, compare=self.compare,
                        threshold=self.threshold, min_area=self.min_area, batch=batch, cache=self.cache, keys=keys)
+
+    def fit_warning(self) -> str | None:
+        """The folder-level warning when a share of the images projected so far lies outside what the
+        model was trained on (:func:`inspector_app.core.checks.folder_fit_warning`), else None."""
+        return folder_fit_warning([[w.get("code", "") for w in r.warnings] for r in self.results if r is not None])
 
     def clear_cache(self) -> int:
         """Forget every result kept across reviews (:mod:`.cache`); returns how many."""
@@ -426,7 +432,7 @@ class ReviewSession(ReviewQueries):
             "params": self.run_params.to_dict() if self.run_params is not None else h.get("params"),
             "compare": self.compare, "threshold": self.threshold, "marginal_upper": self.marginal_upper,
             "min_area": self.min_area, "label_source": self.label_source, "score_definition": SCORE_DEFINITION,
-            "model_verdicts": list(MODEL_VERDICTS), "frr_target": self.frr_target,
+            "model_verdicts": list(MODEL_VERDICTS), "frr_target": self.frr_target, "fit_warning": self.fit_warning(),
         })
         return ReviewDoc(h, [self.record(i) for i in range(len(self.items))], list(self.stale))
 
