@@ -69,14 +69,19 @@ def read_image_bytes(path: str | os.PathLike[str], limit: int | None = None) -> 
         data = np.fromfile(str(p), dtype=np.uint8)
     except OSError as e:
         raise ImageError(p, f"cannot be read ({e.strerror or e})") from None
-    cap = max_pixels() if limit is None else int(limit)
-    size = header_size(data)  # the whole file: a JPEG's frame header may follow 1 MB of comments
-    if size is None:  # not a format whose size can be read before decoding: never decoded
+    _check_header(p, data, max_pixels() if limit is None else int(limit))
+    return data
+
+
+def _check_header(p: Path, data: np.ndarray, cap: int) -> None:
+    """The frame size read from the whole file (a JPEG's frame header may follow 1 MB of comments):
+    a format whose size cannot be read before decoding is never decoded, nor one over ``cap`` pixels."""
+    size = header_size(data)
+    if size is None:
         raise ImageError(p, "is not a readable image (corrupt or unsupported format)")
     if size[0] * size[1] > cap:
         raise ImageError(p, f"is {size[0]}×{size[1]} = {size[0] * size[1] / 1e6:.0f} MP, over the "
                             f"{cap / 1e6:g} MP limit (set INSPECTOR_MAX_PIXELS to raise it)")
-    return data
 
 
 def _as_unit_float(p: Path, img: np.ndarray) -> np.ndarray:
@@ -103,8 +108,24 @@ def read_image(path: str | os.PathLike[str], channels: int | None = None, limit:
     default) is refused from its header, before decoding.
     """
     p = Path(path)
-    data = read_image_bytes(p, limit)
+    return _decode(p, read_image_bytes(p, limit), channels, max_pixels() if limit is None else int(limit))
+
+
+def image_from_bytes(name: str | os.PathLike[str], data: bytes | np.ndarray, channels: int | None = None,
+                     limit: int | None = None) -> np.ndarray:
+    """:func:`read_image` on a file's bytes that travelled without the file (``project --ray``: the
+    bytes read where the file is, decoded on a worker): the same header check before decoding, the
+    same decoding; messages name ``name``."""
+    p = Path(name)
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise ImageError(p, "the file is empty")
     cap = max_pixels() if limit is None else int(limit)
+    _check_header(p, buf, cap)
+    return _decode(p, buf, channels, cap)
+
+
+def _decode(p: Path, data: np.ndarray, channels: int | None, cap: int) -> np.ndarray:
     try:
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     except cv2.error:

@@ -1,0 +1,93 @@
+"""``project --resume``: the results already complete in ``--out``, so that a rerun projects only the rest.
+
+A result is complete when every file :func:`inspector_app.core.pipeline.write_outputs` writes for its
+name is there: the JSON is written last (each file atomically), so a readable JSON beside the other
+files means the image was finished, by the plain run or by a Ray worker alike. Its summary row is read
+back from the JSON (the same figures: JSON floats round-trip exactly). A complete result made with
+another model, other parameters or from another image is never mixed into this run: that is one line
+and exit status 2 (choose another ``--out``, or ``--overwrite`` to project everything again). An
+incomplete one (an interrupted run) is projected again, and its partial files replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .common import UsageError
+
+#: A result JSON larger than this is not one this program wrote (an energy curve of 10,000 steps is ~200 kB).
+MAX_JSON_BYTES = 16 << 20
+
+
+def expected_settings(model_path: str, params, threshold: float, min_area: int, compare: str,
+                      masked: bool) -> dict[str, Any]:
+    """What a result JSON of this run records about how it was made (compared field by field)."""
+    from ..core.modelio import json_safe
+
+    return {"model": str(model_path), "params": json.loads(json.dumps(json_safe(params.to_dict()))),
+            "threshold": float(threshold), "min_area": int(min_area), "compare": compare, "masked": bool(masked)}
+
+
+def _read_info(path: Path) -> dict | None:
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
+            return None
+        info = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _same_source(recorded: Any, source: Path) -> bool:
+    """Whether a JSON's recorded path names ``source`` (as given, or the same file resolved)."""
+    if not isinstance(recorded, str):
+        return False
+    try:
+        return recorded == str(source) or Path(recorded).resolve() == source.resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _row(job, info: dict, expected: dict[str, Any]) -> dict | None:
+    """The summary row of a complete result (as the run that made it wrote it), or None when the
+    JSON lacks a field the row needs (then the image is projected again)."""
+    try:
+        warnings = ";".join(str(w["code"]) for w in info["warnings"])
+        row = {"source": str(job.source), "output": job.name, "verdict": info["verdict"], "score": float(info["score"]),
+               "threshold": expected["threshold"], "min_area": expected["min_area"],
+               "anomalous_fraction": float(info["anomalous_fraction"]), "iterations": int(info["iterations"]),
+               "stop_reason": info["stop_reason"], "recon_loss_x0": float(info["recon_loss_x0"]),
+               "warnings": warnings, "ground_truth": job.ground_truth or "", "defect": job.defect or ""}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return row if row["verdict"] in ("good", "defective") else None
+
+
+def completed(jobs: Sequence, out_dir: Path, expected: dict[str, Any]) -> tuple[list, dict[str, dict]]:
+    """``(to_project, done)``: the jobs whose results are not complete in ``out_dir``, and the summary
+    rows of those that are (by output name). Raises :class:`UsageError` when a complete result was made
+    otherwise than this run would make it (``expected``: :func:`expected_settings`)."""
+    from ..core.pipeline import output_paths
+
+    todo, done = [], {}
+    for job in jobs:
+        paths = output_paths(out_dir, job.name)
+        if not all(p.is_file() for p in paths.values()):
+            todo.append(job)
+            continue
+        info = _read_info(paths["json"])
+        row = None if info is None else _row(job, info, expected)
+        if row is None:
+            todo.append(job)
+            continue
+        if not _same_source(info.get("source"), Path(job.source)):
+            raise UsageError(f"--resume: {paths['json']} is the result of {info.get('source')!r}, not of {job.source}; "
+                             "choose another --out, or --overwrite to project everything again")
+        for key, want in expected.items():
+            if info.get(key) != want and not (key == "model" and _same_source(info.get(key), Path(want))):
+                raise UsageError(f"--resume: {paths['json']} was made with another {key} ({info.get(key)!r}; this run: "
+                                 f"{want!r}); choose another --out, or --overwrite to project everything again")
+        done[job.name] = row
+    return todo, done
