@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -18,12 +20,18 @@ MASK_LEVEL = 2
 NOISE_AREA = (0.25, 0.40)
 
 
+Shape = tuple[int, ...]
+#: ``draw(canvas, scale)`` paints 255 on a uint8 canvas ``scale`` times larger than the image.
+Draw = Callable[[np.ndarray, int], None]
+
+
 def _smoothstep(t: np.ndarray) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    out: np.ndarray = t * t * (3 - 2 * t)
+    return out
 
 
-def _ellipse_weight(shape, area_frac, rng, soft=0.35) -> np.ndarray:
+def _ellipse_weight(shape: Shape, area_frac: float, rng: np.random.Generator, soft: float = 0.35) -> np.ndarray:
     """A random ellipse of about ``area_frac`` of the image, weight 1 inside, soft edge to 0 at its rim."""
     h, w = shape
     ratio = rng.uniform(0.45, 1.0)
@@ -40,7 +48,7 @@ def _ellipse_weight(shape, area_frac, rng, soft=0.35) -> np.ndarray:
     return _smoothstep((1.0 - r) / soft)
 
 
-def _coverage(shape, draw, scale: int = 4) -> np.ndarray:
+def _coverage(shape: Shape, draw: Draw, scale: int = 4) -> np.ndarray:
     """Anti-aliased coverage in [0, 1]: ``draw(canvas, scale)`` paints 255 on a canvas ``scale`` times larger."""
     h, w = shape
     canvas = np.zeros((h * scale, w * scale), np.uint8)
@@ -48,7 +56,8 @@ def _coverage(shape, draw, scale: int = 4) -> np.ndarray:
     return cv2.resize(canvas.astype(np.float32) / 255.0, (w, h), interpolation=cv2.INTER_AREA).astype(np.float64)
 
 
-def _random_polygon(shape, area_frac, rng, n_min=7, n_max=12) -> np.ndarray:
+def _random_polygon(shape: Shape, area_frac: float, rng: np.random.Generator, n_min: int = 7,
+                    n_max: int = 12) -> np.ndarray:
     """Vertices (x, y) of a random star-shaped polygon of about ``area_frac`` of the image."""
     h, w = shape
     n = int(rng.integers(n_min, n_max + 1))
@@ -69,13 +78,13 @@ def _far_level(img: np.ndarray, weight: np.ndarray) -> float:
     return -1.0 if m > 0.5 else 1.0
 
 
-def _stain(x, rng, donor=None):
+def _stain(x: np.ndarray, rng: np.random.Generator, donor: np.ndarray | None = None) -> np.ndarray:
     w = _ellipse_weight(x.shape, rng.uniform(0.02, 0.06), rng)
     shift = _far_level(x, w) * rng.uniform(0.25, 0.45)
     return x + w * shift
 
 
-def _scratch(x, rng, donor=None):
+def _scratch(x: np.ndarray, rng: np.random.Generator, donor: np.ndarray | None = None) -> np.ndarray:
     h, w = x.shape
     length = rng.uniform(0.5, 0.9) * max(h, w)
     n_seg = 24
@@ -83,15 +92,15 @@ def _scratch(x, rng, donor=None):
     p = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
     heading = rng.uniform(0, 2 * np.pi)
     turn = rng.normal(0, 0.08)
-    pts = [p.copy()]
+    points = [p.copy()]
     for _ in range(n_seg):
         heading += turn + rng.normal(0, 0.12)
         p = p + step * np.array([np.cos(heading), np.sin(heading)])
-        pts.append(p.copy())
-    pts = np.array(pts)
+        points.append(p.copy())
+    pts = np.array(points)
     thickness = rng.uniform(1.0, 3.0)
 
-    def draw(canvas, scale):
+    def draw(canvas: np.ndarray, scale: int) -> None:
         q = np.round(pts * scale).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(canvas, [q], False, 255, thickness=max(1, int(round(thickness * scale))), lineType=cv2.LINE_AA)
 
@@ -101,10 +110,10 @@ def _scratch(x, rng, donor=None):
     return x + alpha * cov * (level - x)
 
 
-def _hole(x, rng, donor=None):
+def _hole(x: np.ndarray, rng: np.random.Generator, donor: np.ndarray | None = None) -> np.ndarray:
     poly = _random_polygon(x.shape, rng.uniform(0.02, 0.06), rng)
 
-    def draw(canvas, scale):
+    def draw(canvas: np.ndarray, scale: int) -> None:
         cv2.fillPoly(canvas, [np.round(poly * scale).astype(np.int32).reshape(-1, 1, 2)], 255, lineType=cv2.LINE_AA)
 
     cov = _coverage(x.shape, draw)
@@ -116,22 +125,23 @@ def _hole(x, rng, donor=None):
     side = 0.5 + 0.5 * (gx * np.cos(light) + gy * np.sin(light))
     dark = rng.uniform(0.03, 0.12)
     val = dark + 0.18 * np.exp(-dist / 2.0) * side + rng.normal(0, 0.01, x.shape)
-    return x * (1 - cov) + cov * val
+    out: np.ndarray = x * (1 - cov) + cov * val
+    return out
 
 
-def _self_donor(x, rng) -> np.ndarray:
+def _self_donor(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The image rotated by 30–60° and rescaled by 1.4–2.2 (mirrored at its borders)."""
     h, w = x.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(30, 60) * rng.choice([-1, 1])), float(rng.uniform(1.4, 2.2)))
     return cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def _patch(x, rng, donor=None):
+def _patch(x: np.ndarray, rng: np.random.Generator, donor: np.ndarray | None = None) -> np.ndarray:
     h, w = x.shape
     if donor is None:
         src = _self_donor(x, rng)
     else:
-        d = np.asarray(donor, dtype=np.float64)
+        d: np.ndarray = np.asarray(donor, dtype=np.float64)
         if d.max() > 1.0:
             d = d / 255.0
         if d.shape[0] < h or d.shape[1] < w:
@@ -148,7 +158,7 @@ def _patch(x, rng, donor=None):
         rect = ((rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h), (side_a, side_b), rng.uniform(0, 180))
         box = cv2.boxPoints(rect)
 
-        def draw(canvas, scale):
+        def draw(canvas: np.ndarray, scale: int) -> None:
             cv2.fillPoly(canvas, [np.round(box * scale).astype(np.int32).reshape(-1, 1, 2)], 255, lineType=cv2.LINE_AA)
 
         cov = _coverage(x.shape, draw)
@@ -156,10 +166,12 @@ def _patch(x, rng, donor=None):
     sel = cov > 0.5
     if sel.any():
         src = src - src[sel].mean() + x[sel].mean()
-    return x * (1 - cov) + cov * src
+    out: np.ndarray = x * (1 - cov) + cov * src
+    return out
 
 
-_DEFECT_FUNCS = {"stain": _stain, "scratch": _scratch, "hole": _hole, "patch": _patch}
+_DEFECT_FUNCS: dict[str, Callable[[np.ndarray, np.random.Generator, np.ndarray | None], np.ndarray]] = {
+    "stain": _stain, "scratch": _scratch, "hole": _hole, "patch": _patch}
 
 
 def _noise_rect(x_u8: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

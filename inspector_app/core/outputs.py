@@ -41,7 +41,7 @@ class FolderBusy(WriteRefused):
     """An output folder another run holds."""
 
 
-def special_file(path: str | os.PathLike) -> str | None:
+def special_file(path: str | os.PathLike[str]) -> str | None:
     """What ``path`` is when it exists and is not a regular file (nor a link to one), else ``None``."""
     try:
         st = os.stat(path)  # follows a link: a link to /dev/null counts as the device
@@ -67,7 +67,7 @@ def special_file(path: str | os.PathLike) -> str | None:
     return "not a regular file"
 
 
-def refuse_special(path: str | os.PathLike) -> None:
+def refuse_special(path: str | os.PathLike[str]) -> None:
     """Raise :class:`WriteRefused` when ``path`` exists and is not a regular file."""
     what = special_file(path)
     if what is not None:
@@ -80,7 +80,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     An interrupted or failed write never leaves a half file in place of a good one, and nothing but
@@ -105,7 +105,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     return p
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
@@ -120,7 +120,7 @@ def _bundled_root() -> Path | None:
         return None
 
 
-def _resolved(path: str | os.PathLike) -> Path:
+def _resolved(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     try:
         return p.resolve()
@@ -128,7 +128,7 @@ def _resolved(path: str | os.PathLike) -> Path:
         return Path(os.path.abspath(p))
 
 
-def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
     """Whether ``path`` (resolved, links followed) lies in ``folder`` (resolved)."""
     try:
         _resolved(path).relative_to(_resolved(folder))
@@ -137,7 +137,7 @@ def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
         return False
 
 
-def in_bundled_resources(path: str | os.PathLike) -> bool:
+def in_bundled_resources(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` lies in the bundled resources folder (the demo models and samples)."""
     root = _bundled_root()
     return root is not None and inside(path, root)
@@ -159,7 +159,7 @@ class OutputGuard:
     that make models, e.g. ``calibrate --in-place`` on a bundled model).
     """
 
-    def __init__(self, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False, bundled: bool = False,
+    def __init__(self, inputs: Iterable[str | os.PathLike[str]] = (), overwrite: bool = False, bundled: bool = False,
                  hint: str = "choose another output or add --overwrite"):
         self.overwrite = overwrite
         self.bundled = bundled
@@ -169,7 +169,7 @@ class OutputGuard:
         self._input_ids: set[tuple[int, int]] = set()
         self.add_inputs(inputs)
 
-    def add_inputs(self, inputs: Iterable[str | os.PathLike]) -> None:
+    def add_inputs(self, inputs: Iterable[str | os.PathLike[str]]) -> None:
         for p in inputs:
             if p is None:
                 continue
@@ -178,11 +178,11 @@ class OutputGuard:
             if ident is not None:
                 self._input_ids.add(ident)
 
-    def is_input(self, path: str | os.PathLike) -> bool:
+    def is_input(self, path: str | os.PathLike[str]) -> bool:
         ident = _identity(Path(path))
         return _resolved(path) in self._input_paths or (ident is not None and ident in self._input_ids)
 
-    def check(self, path: str | os.PathLike) -> Path:
+    def check(self, path: str | os.PathLike[str]) -> Path:
         """``path`` when it may be written now; :class:`WriteRefused` (one line) otherwise."""
         p = Path(path)
         if not self.bundled and in_bundled_resources(p):
@@ -194,23 +194,23 @@ class OutputGuard:
             raise WriteRefused(f"{p} exists; {self.hint}")
         return p
 
-    def check_all(self, paths: Iterable[str | os.PathLike]) -> None:
+    def check_all(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Every planned output checked at once, before the work that produces them."""
         for p in paths:
             self.check(p)
 
-    def write(self, path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    def write(self, path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
         """``write(tmp)`` then rename onto ``path``, after :meth:`check`."""
         p = self.check(path)
         atomic_write(p, write)
         self.written.add(_resolved(p))
         return p
 
-    def write_bytes(self, path: str | os.PathLike, data: bytes) -> Path:
+    def write_bytes(self, path: str | os.PathLike[str], data: bytes) -> Path:
         return self.write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
-def data_files(folder: str | os.PathLike, limit: int = 100_000) -> list[Path]:
+def data_files(folder: str | os.PathLike[str], limit: int = 100_000) -> list[Path]:
     """The files under ``folder`` (recursively, at most ``limit``), to pass as a command's inputs;
     empty when ``folder`` is not a folder."""
     d = Path(folder)
@@ -232,7 +232,7 @@ def _pid_of(lock: Path) -> str:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold ``folder`` (created if missing) for this run: a second run asking for it meanwhile gets
     :class:`FolderBusy` at once. The lock file (``.inspector-app.lock``) is removed on release,
     and so is the folder when this run created it and left it empty."""
