@@ -56,6 +56,9 @@ def add_parser(sub) -> None:
     p.add_argument("--progress-jsonl", default=None, metavar="FILE",
                    help="write the progress protocol (JSON lines, README 'Training progress protocol') to FILE "
                         "(- for standard output)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="skip the images that cannot be read (named on stderr and in the progress protocol) "
+                        "instead of refusing the folder")
     p.add_argument("--pause-file", default=None, metavar="FILE",
                    help="when FILE appears, stop after the current step, keep the checkpoint and exit with "
                         "status 3 without a model file (--resume continues)")
@@ -201,7 +204,10 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
     from ..core.training import train
 
     device = resolve_device(a.device)
-    images, folder, names = load_training_images(a.data, a.channels, with_names=True)
+    if a.skip_unreadable:
+        images, folder, names = tp.load_skipping(a.data, a.channels, rep_phase=writer)
+    else:
+        images, folder, names = load_training_images(a.data, a.channels, with_names=True)
     plan = _plan_after_training(a, tcfg, device, names)
     rep = tp.Reporter(a, tcfg, len(images), writer)
     rep.device = device

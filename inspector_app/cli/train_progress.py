@@ -103,3 +103,26 @@ class Reporter:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def load_skipping(data: str, channels: int, rep_phase: Any = None) -> tuple[list, Path, list[str]]:
+    """The folder's readable images (``train --skip-unreadable``): the others are named on stderr
+    and in a ``loading`` phase line (``skipped``: ``[[name, why], …]``)."""
+    from ..core.data import DataError, ImageError, list_images, read_image, training_folder
+
+    folder = training_folder(data)
+    images, names, skipped = [], [], []
+    for f in list_images(folder):
+        try:
+            images.append(read_image(f, channels))
+            names.append(f.name)
+        except (ImageError, DataError, OSError, ValueError) as e:
+            skipped.append([f.name, str(e).split(": ")[-1] or type(e).__name__])
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable file{'s' if len(skipped) > 1 else ''}: "
+              + ", ".join(n for n, _ in skipped[:10]) + (" …" if len(skipped) > 10 else ""), file=sys.stderr)
+        if rep_phase is not None:
+            rep_phase.phase("loading", skipped=skipped[:100], n_skipped=len(skipped))
+    if not images:
+        raise DataError(f"{folder}: no readable images ({len(skipped)} unreadable)")
+    return images, folder, names

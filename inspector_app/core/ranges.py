@@ -75,6 +75,10 @@ RANGES: Final[dict[str, Range]] = {
     "max_parts": Range(48, 0, 100_000, help="the most flagged parts a report shows", unit="parts", integer=True),
     # the mask brush (Ω, eq. 7)
     "brush_radius": Range(8.0, 0.5, 256.0, help="brush radius in image pixels", unit="px"),
+    # a new model from a folder (File → New Model from Folder…, issue 24)
+    "train_minutes": Range(8.0, 0.1, 1440.0, help="training time budget", unit="min"),
+    "train_steps": Range(20000, 1, 1_000_000, help="training step cap", unit="steps", integer=True),
+    "calibrate_minutes": Range(2.0, 0.0001, 240.0, help="calibration time budget", unit="min"),
     # the review mode
     "frr_target": Range(0.02, 0.0, 0.5, help="the false-reject rate a suggested threshold may not exceed"),
 }
