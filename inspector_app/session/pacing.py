@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterable
 
 DEFAULT_MAX_FPS = 12.0
 #: Making a frame (two DSSIM maps, copies) may take at most this fraction of the worker's CPU time.
@@ -67,8 +67,8 @@ class Mail:
     to show in order (at most one that could have been dropped, the newest, last), and at the end
     the final frame with ``done``."""
 
-    energy: list = field(default_factory=list)
-    frames: list = field(default_factory=list)
+    energy: list[Any] = field(default_factory=list)
+    frames: list[Any] = field(default_factory=list)
     final: Any = None
     error: str | None = None
     done: bool = False
@@ -78,14 +78,14 @@ class Outbox:
     """A thread-safe mailbox from the worker to the GUI (no Qt). :meth:`post` returns True when the
     reader must be told (the box was empty since the last :meth:`take`)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._mail = Mail()
         self._notified = False
         self._kept_last = False
 
-    def post(self, energy=(), frame=None, keep: bool = False, final=None, error: str | None = None,
-             done: bool = False) -> bool:
+    def post(self, energy: Iterable[Any] = (), frame: Any = None, keep: bool = False, final: Any = None,
+             error: str | None = None, done: bool = False) -> bool:
         """Add energy values and/or a frame (``keep``: never replaced by a newer one), or the end."""
         with self._lock:
             m = self._mail
@@ -116,7 +116,7 @@ class Outbox:
 class _Average:
     """Exponential moving average; 0 until the first sample."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.value = 0.0
 
     def add(self, v: float) -> None:
@@ -139,14 +139,15 @@ class _Pacer:
     """The bookkeeping of :func:`paced`: pending energy values, the times of the last frame and
     energy post, the average cost of making a frame."""
 
-    def __init__(self, outbox: Outbox, to_frame, clock, cpu_clock, max_fps: float):
+    def __init__(self, outbox: Outbox, to_frame: Callable[[Any], Any], clock: Callable[[], float],
+                 cpu_clock: Callable[[], float], max_fps: float):
         self.outbox, self.to_frame, self.clock, self.cpu_clock = outbox, to_frame, clock, cpu_clock
         self.min_wall = 1.0 / max(max_fps, 0.1)
-        self.pending: list = []
+        self.pending: list[Any] = []
         self.prep = _Average()
         self.last_frame = self.last_energy = self.last_cpu = -math.inf
 
-    def post_frame(self, rec, keep: bool) -> bool:
+    def post_frame(self, rec: Any, keep: bool) -> bool:
         c = self.cpu_clock()
         f = self.to_frame(rec)
         self.last_cpu = self.cpu_clock()
@@ -156,7 +157,7 @@ class _Pacer:
         self.last_frame = self.last_energy = self.clock()
         return notify
 
-    def post(self, rec, forced: bool, draw_cost: float) -> tuple[bool, bool]:
+    def post(self, rec: Any, forced: bool, draw_cost: float) -> tuple[bool, bool]:
         """After each iteration: a frame when forced or due, else the energy values when due.
         Returns (notify the reader, a frame of ``rec`` was posted)."""
         now = self.clock()
@@ -170,7 +171,7 @@ class _Pacer:
             return notify, False
         return False, False
 
-    def finish(self, rec, error: str | None) -> bool:
+    def finish(self, rec: Any, error: str | None) -> bool:
         final = None
         if rec is not None:
             try:
@@ -180,7 +181,7 @@ class _Pacer:
         return self.outbox.post(energy=self.pending, final=final, error=error, done=True)
 
 
-def _live(ctl: Control, applied: tuple) -> dict | None:
+def _live(ctl: Control, applied: tuple[float | None, float | None]) -> dict[str, float] | None:
     """The α, λ to send into the projection when ``ctl`` changes them."""
     if (ctl.alpha, ctl.lam) == applied:
         return None
@@ -188,10 +189,10 @@ def _live(ctl: Control, applied: tuple) -> dict | None:
 
 
 def paced(
-    make_records: Callable[[], Generator],
+    make_records: Callable[[], Generator[Any, Any, Any]],
     outbox: Outbox,
     to_frame: Callable[[Any], Any],
-    energy_of: Callable[[Any], tuple],
+    energy_of: Callable[[Any], tuple[float, ...]],
     control: Control = Control(),
     *,
     max_fps: float = DEFAULT_MAX_FPS,
@@ -207,7 +208,7 @@ def paced(
     ctl, served, rec, error, ended = control, 0, None, None, False
     applied = (control.alpha, control.lam)
     try:
-        records: Iterator = make_records()
+        records: Generator[Any, Any, Any] = make_records()
         rec = next(records)
         forced = True
         while True:
