@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -96,7 +96,7 @@ def _grid_image(size: int = SOURCE_SIZE, seed: int = 0) -> np.ndarray:
     u = x * np.cos(angle) + y * np.sin(angle) + rng.uniform(0, period)
     v = -x * np.sin(angle) + y * np.cos(angle) + rng.uniform(0, period)
 
-    def lines(t):
+    def lines(t: np.ndarray) -> np.ndarray:
         d = np.abs((t % period) - period / 2)  # distance to the nearest line, which sits at period/2
         return np.clip(half_width + 0.5 - d, 0.0, 1.0)
 
@@ -107,7 +107,8 @@ def _grid_image(size: int = SOURCE_SIZE, seed: int = 0) -> np.ndarray:
     a, b = rng.uniform(-1, 1, 2)
     img = img + 0.05 * (a * (xx - 0.5) + b * (yy - 0.5)) + 0.03 * np.sin(2 * np.pi * (xx + yy) * 0.7)
     img = img + rng.normal(0.0, 0.015, img.shape)
-    return np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    return out
 
 
 def load_source(source: str, seed: int = 0) -> np.ndarray:
@@ -118,14 +119,16 @@ def load_source(source: str, seed: int = 0) -> np.ndarray:
     if source == "grid":
         return _grid_image(SOURCE_SIZE, seed)
     if source == "faces":
-        faces = skimage.data.lfw_subset()[:N_FACES]
-        return np.clip(np.round(faces * 255), 0, 255).astype(np.uint8)
+        faces = skimage.data.lfw_subset()[:N_FACES]  # type: ignore[no-untyped-call]
+        out: np.ndarray = np.clip(np.round(faces * 255), 0, 255).astype(np.uint8)
+        return out
     img = getattr(skimage.data, source)()
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     if img.shape != (SOURCE_SIZE, SOURCE_SIZE):
         img = cv2.resize(img, (SOURCE_SIZE, SOURCE_SIZE), interpolation=cv2.INTER_AREA)
-    return img.astype(np.uint8)
+    grey: np.ndarray = img.astype(np.uint8)
+    return grey
 
 
 def _check_source(source: str) -> None:
@@ -153,14 +156,14 @@ def split_regions(shape: tuple[int, int], crop_size: int = DEFAULT_CROP) -> dict
     return {"train": (0, 0, h, train_w), "test": (0, train_w, h, w)}
 
 
-def _random_box(region, size: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+def _random_box(region: tuple[int, int, int, int], size: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
     y0r, x0r, y1r, x1r = region
     y0 = int(rng.integers(y0r, y1r - size + 1))
     x0 = int(rng.integers(x0r, x1r - size + 1))
     return (y0, x0, y0 + size, x0 + size)
 
 
-def _augment(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def _augment(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     k = int(rng.integers(0, 4))
     flip = bool(rng.integers(0, 2))
     out = np.rot90(img, k)
@@ -219,7 +222,7 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _write_marker(out_dir: Path, meta: dict, complete: bool) -> None:
+def _write_marker(out_dir: Path, meta: dict[str, Any], complete: bool) -> None:
     from .data import atomic_write_bytes
 
     atomic_write_bytes(out_dir / "dataset.json",
@@ -233,7 +236,7 @@ MAX_IMAGES = 10_000
 def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 60, seed: int = 0,
                  image_size: int | None = None, progress: Progress | None = None,
                  overwrite: bool = False, full_size: int = 0, full_good: int | None = None,
-                 geometric: bool = False) -> dict:
+                 geometric: bool = False) -> dict[str, Any]:
     """Write one synthetic category in the MVTec AD layout (see the module docstring) and return a summary.
 
     ``source`` is one of :data:`SOURCES`. Textures and grid: ``n_train`` train crops and ``n_test``
@@ -294,8 +297,9 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
     return summary
 
 
-def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, overwrite, full=None,
-                  kinds=None) -> dict:
+def _make_texture(source: str, out_dir: Path, n_train: int, n_test: int, rng: np.random.Generator, seed: int,
+                  size: int, progress: Progress | None, overwrite: bool, full: dict[str, int] | None = None,
+                  kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
     src = load_source(source, seed)
     regions = split_regions(src.shape, size)  # validates size before anything is written
     donor_name = _PATCH_DONOR[source]
@@ -308,7 +312,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
     files = []
     counts = {"train/good": n_train, "test/good": n_good}
 
-    def crop(split):
+    def crop(split: str) -> tuple[np.ndarray, dict[str, Any]]:
         box = _random_box(regions[split], size, rng)
         img, tf = _augment(src[box[0]:box[2], box[1]:box[3]], rng)
         return img, {"box": list(box), **tf}
@@ -336,7 +340,7 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
                           "mask": f"ground_truth/{d}/{i:03d}_mask.png",
                           "defect_area": float(mask.mean()), **info})
             step()
-    extra = {}
+    extra: dict[str, Any] = {}
     if full:
         from .datasets_full import BRIGHTNESS, FULL_NOTE, write_full_size
 
@@ -361,10 +365,11 @@ def _make_texture(source, out_dir, n_train, n_test, rng, seed, size, progress, o
     }
 
 
-def _make_faces(out_dir, n_train, n_test, rng, size, progress, overwrite) -> dict:
+def _make_faces(out_dir: Path, n_train: int, n_test: int, rng: np.random.Generator, size: int,
+                progress: Progress | None, overwrite: bool) -> dict[str, Any]:
     faces = load_source("faces")
 
-    def prep(f):
+    def prep(f: np.ndarray) -> np.ndarray:
         return cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) if f.shape != (size, size) else f.copy()
 
     n_train = min(n_train, 2 * N_TRAIN_FACES)
@@ -415,7 +420,7 @@ def _make_faces(out_dir, n_train, n_test, rng, size, progress, overwrite) -> dic
     }
 
 
-def _readme(meta: dict) -> str:
+def _readme(meta: dict[str, Any]) -> str:
     lines = [
         f"Synthetic anomaly-detection category '{meta['source']}' in the MVTec AD layout,",
         "written by inspector_app.core.datasets.make_dataset.",
