@@ -248,6 +248,28 @@ def test_a_folder_the_model_does_not_fit_says_so_on_the_gallery_and_histogram(qt
     win.close()
 
 
+def test_export_report_from_the_window_is_the_commands_page(qtbot, review_window, folder, tmp_path, monkeypatch):
+    """Issue 25, item 8: Review → Export Report… writes the page ``inspector-app report`` writes."""
+    from inspector_app.cli import main
+    from inspector_app.gui.review import dialogs
+
+    win = review_window
+    rv = win.review.review
+    rv.set_verdict(0, "defective", "a blob")
+    out = tmp_path / "from the window.html"
+    monkeypatch.setattr(dialogs.QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), "HTML report (*.html)"))
+    assert win.review.act_report.isEnabled()
+    win.review.act_report.trigger()
+    qtbot.waitUntil(out.exists, timeout=30000)
+    qtbot.waitUntil(lambda: not win.review._tasks, timeout=30000)
+    cli = tmp_path / "cli.html"
+    assert main(["report", str(folder / JSON_NAME), "--out", str(cli)]) == 0
+    assert out.read_text() == cli.read_text()
+    assert "a blob" in out.read_text() and "Flagged parts" in out.read_text()
+    with pytest.raises(Exception, match="input"):  # never over the review file itself
+        rv.report_job(folder / JSON_NAME)()
+
+
 def test_review_of_another_model_is_not_merged_silently(qtbot, model_file, folder, tmp_path, monkeypatch):
     from gui_helpers import make_model_file
 

@@ -28,6 +28,7 @@ from ...session import RunState, Session
 from ...session.review import FolderError, FolderOpening, ReviewSession
 from .. import settings as st
 from ..worker import ProjectionWorker, TaskWorker, run_in_worker
+from . import dialogs
 from .gallery import GalleryPanel
 from .histogram import ScorePanel
 
@@ -117,12 +118,14 @@ class ReviewMode(QObject):
         self.act_cancel = act("Cancel Folder Run", (), "Stop projecting the folder", self.cancel_run)
         self.act_clear_cache = act("Clear Result Cache", (), "Forget the results kept to reopen folders without "
                                    "projecting them again", self.clear_cache)
+        self.act_report = act("Export &Report…", (), "The review as one self-contained HTML page (as the report "
+                              "command writes it)", self.choose_report)
         self.verdict_actions = (self.act_ok, self.act_defective, self.act_unsure, self.act_clear)
         recent = getattr(w, "recent_menu", None)
         file_menu = recent.parentWidget() if recent is not None else None
         if file_menu is not None:
             file_menu.insertAction(recent.menuAction(), self.act_open_folder)
-            recent.aboutToShow.connect(lambda: self._add_recent_folders(recent))  # after the files' own
+            recent.aboutToShow.connect(lambda: dialogs.add_recent_folders(recent, self.open_folder))  # after the files'
         self.menu = w.menuBar().addMenu("&Review")
         self.menu.addActions([self.act_open_folder, self.act_close_folder])
         self.menu.addSeparator()
@@ -131,6 +134,8 @@ class ReviewMode(QObject):
         self.menu.addActions([*self.verdict_actions, self.act_comment, self.act_advance])
         self.menu.addSeparator()
         self.menu.addActions([self.act_gt, self.act_project, self.act_cancel, self.act_clear_cache])
+        self.menu.addSeparator()
+        self.menu.addAction(self.act_report)
         help_menu = next((a for a in w.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
         if help_menu is not None:  # before Help, where menus usually end
             w.menuBar().insertAction(help_menu, self.menu.menuAction())
@@ -189,45 +194,32 @@ class ReviewMode(QObject):
             msg += f"; resumed {resumed} verdict{'s' * (resumed != 1)} from {op.json_path.name}"
         self.session.notice.emit(msg, 15000)
         if notes and show_errors:
-            box = QMessageBox(QMessageBox.Icon.Information, "Earlier verdicts not applied",
-                              f"{len(notes)} verdict(s) of the review file are kept in it but not applied:\n\n"
-                              + "\n".join(notes[:12]) + ("\n…" if len(notes) > 12 else ""),
-                              QMessageBox.StandardButton.Ok, self.window)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
-            box.open()
+            dialogs.show_not_applied(self.window, notes)
         self._update_actions()
         rv.select(0)
         self.start_run()
 
-    def _add_recent_folders(self, m) -> None:
-        """The recent folders in File → Open Recent, in a section of their own before its Clear entry."""
-        folders = st.recent_files("folders")
-        if not folders:
-            return
-        acts = m.actions()
-        if len(acts) == 1 and not acts[0].isEnabled():  # "(none)": only folders, then
-            m.clear()
-        acts = m.actions()
-        clear = next((a for a in acts if a.text() == "Clear Recent Files"), None)
-        before = acts[acts.index(clear) - 1] if clear is not None and acts.index(clear) > 0 else None
-        if before is not None:
-            m.insertSection(before, "Folders")
-        else:
-            m.addSection("Folders")
-        items = []
-        for f in folders:
-            a = QAction(Path(f).name or f, m)
-            a.setToolTip(f)
-            a.setStatusTip(f)
-            a.triggered.connect(lambda _c=False, f=f: self.open_folder(f))
-            items.append(a)
-        if before is not None:
-            m.insertActions(before, items)
-        else:
-            m.addActions(items)
-        if clear is None:
-            m.addSeparator()
-            m.addAction("Clear Recent Files", st.clear_recent_files)
+    def choose_report(self) -> None:
+        """Review → Export Report…: ask for the file, then :meth:`export_report`."""
+        if self.review.is_open:
+            path = dialogs.choose_report_file(self.window, self.review.scan.root)
+            if path:
+                self.export_report(path)
+
+    def export_report(self, path, show_errors: bool = True) -> bool:
+        """Write the review's HTML report to ``path`` in a worker (the flagged parts are projected again
+        for their overlays), as ``inspector-app report`` does. False when no review is open."""
+        rv = self.review
+        if not rv.is_open:
+            return False
+        job = rv.report_job(path, device=str(self.session.loaded.device) if self.session.loaded else "cpu")
+        self.session.notice.emit(f"writing the report {path} …", 0)
+
+        def done(notes) -> None:
+            self.session.notice.emit(f"wrote the report {path}" + (f" ({notes[0]})" if notes else ""), 15000)
+
+        self._start_task(job, on_result=done, on_error=lambda e: self._error("Export report", str(e), show_errors))
+        return True
 
     def clear_cache(self) -> None:
         n = self.review.clear_cache()
@@ -340,16 +332,7 @@ class ReviewMode(QObject):
 
     def ask_conflict(self, text: str) -> str:
         """Ask the reviewer: ``continue``, ``new`` or ``close``."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Review made with another model", text, parent=self.window)
-        box.setInformativeText("Continue the review with the open model (your verdicts stay; each keeps the "
-                               "model it was made with), or start a new review (the old file is kept, renamed)?")
-        cont = box.addButton("Continue the review", QMessageBox.ButtonRole.AcceptRole)
-        new = box.addButton("Start a new review", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Close the folder", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(cont)
-        box.exec()
-        b = box.clickedButton()
-        return "continue" if b is cont else "new" if b is new else "close"
+        return dialogs.ask_conflict(self.window, text)
 
     def _on_batch(self, batch) -> None:
         if self.sender() is not (self._run.signals if self._run is not None else None):
@@ -463,7 +446,7 @@ class ReviewMode(QObject):
         sel = rv.is_open and rv.current >= 0
         for a in (*self.verdict_actions, self.act_comment):
             a.setEnabled(sel)
-        for a in (self.act_next, self.act_prev, self.act_close_folder, self.act_gt):
+        for a in (self.act_next, self.act_prev, self.act_close_folder, self.act_gt, self.act_report):
             a.setEnabled(rv.is_open)
         self.act_project.setEnabled(rv.is_open and self._run is None)
         self.act_cancel.setEnabled(self._run is not None)

@@ -343,6 +343,22 @@ def _parameters(sc: _Scored, folder: Path) -> list[tuple]:
     return [(k, "" if v is None else v) for k, v in prm]
 
 
+def write_report(review_path: str | Path, out: str | Path, *, model: str | None = None, device: str = "cpu",
+                 max_parts: int = 48) -> list[str]:
+    """:func:`build_report` written to ``out`` atomically (never over the review file, the model, a
+    device or the bundled resources: :class:`~inspector_app.core.outputs.OutputGuard`); returns the
+    report's notes. What Review → Export Report… runs in a worker; the ``report`` command writes the
+    same page."""
+    from ...core.outputs import OutputGuard
+
+    review_path = Path(review_path)
+    guard = OutputGuard(inputs=[review_path, review_path.with_suffix(".csv"), model], overwrite=True)
+    guard.check(out)
+    page, notes = build_report(review_path, model=model, device=device, max_parts=max_parts)
+    guard.write_bytes(out, page.encode("utf-8"))
+    return notes
+
+
 def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
                  max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
     """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes

@@ -41,9 +41,10 @@ from .cache import ResultCache, result_key
 from .file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
 from .folder import FolderScan, file_sha256
 from .jobs import folder_job, read_gt, rescore
-from .records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
-from .results import FolderResults, stored_frame
 from .queries import FILTERS, LABEL_SOURCES, ReviewQueries
+from .records import FolderOpening, Review, image_record, model_conflict, prepare_folder, resume_reviews
+from .report import write_report
+from .results import FolderResults, stored_frame
 from .stats import MODEL_VERDICTS, FolderStats
 from .store import ResultStore
 
@@ -217,6 +218,17 @@ class ReviewSession(ReviewQueries):
         """The folder-level warning when a share of the images projected so far lies outside what the
         model was trained on (:func:`inspector_app.core.checks.folder_fit_warning`), else None."""
         return folder_fit_warning([[w.get("code", "") for w in r.warnings] for r in self.results if r is not None])
+
+    def report_job(self, out: str | Path, device: str = "cpu") -> Callable[[], list[str]]:
+        """Save the review, then the function the window's worker runs: the review's HTML report to
+        ``out``, the page the ``report`` command writes (:func:`~.report.write_report`, with the model of
+        the results, for the flagged parts' overlays). It returns the report's notes."""
+        if self.json_path is None:
+            raise ValueError("no review is open")
+        self._dirty = True
+        if not self.save():
+            raise ValueError(f"{self.json_path}: the review could not be saved")
+        return partial(write_report, self.json_path, Path(out), model=self.run_model.get("path"), device=device)
 
     def clear_cache(self) -> int:
         """Forget every result kept across reviews (:mod:`.cache`); returns how many."""
