@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import cv2
 import numpy as np
 from .metrics import psnr, ssim
 from .imageops import composite, float_image, hw, mask_for, resize_image, resize_mask, to_uint8
+
+if TYPE_CHECKING:
+    import torch
+
+    from .modelio import LoadedModel
+    from .params import ProjectionParams
+    from .projection import IterationRecord
 
 __all__ = [
     "comparison_metrics",
@@ -56,7 +64,7 @@ def random_box_mask(
     to whole pixels), its aspect ratio (width/height) log-uniform in [1/2, 2] (clipped to the
     image), its position uniform over the places where it fits.
     """
-    h, w = hw(shape if isinstance(shape, (int, np.integer)) else tuple(shape)[:2])
+    h, w = hw(int(shape) if isinstance(shape, (int, np.integer)) else (int(shape[0]), int(shape[1])))
     lo, hi = (float(f) for f in fraction_range)
     if not (0.0 < lo <= hi <= 1.0):
         raise ValueError(f"fraction_range must satisfy 0 < low <= high <= 1, got {fraction_range!r}")
@@ -139,7 +147,7 @@ INPAINT_MAX_ITER = 200
 # The anomaly-detection stop (Lr under the training minimum) is not used: inpainting stops when the
 # energy has converged (|ΔE| per pixel < tol for ``patience`` iterations), or after ``max_iter``.
 # The plain step's scale follows the model's loss: for a γ-VAE or a DSAE try Adam (α ≈ 0.05).
-_INPAINT_DEFAULTS: dict[str, dict] = {
+_INPAINT_DEFAULTS: dict[str, dict[str, Any]] = {
     # eq. 7: only Ω moves, and it should move as far as the model wants → no L1 pull towards the
     # noise (λ = 0).
     "masked": dict(alpha=0.5, lam=0.0, optimizer="sgd", grad_mask="none", stop="converge",
@@ -155,14 +163,15 @@ _INPAINT_DEFAULTS: dict[str, dict] = {
 MASKED_INITS = ("input", "telea")
 
 
-def model_inpainting(loaded) -> dict:
+def model_inpainting(loaded: LoadedModel | None) -> dict[str, Any]:
     """The masked-inpainting schedule a model file carries (``meta["inpainting"]``, tuned on its
     validation images by ``calibrate --inpainting``), or an empty dict."""
     block = (getattr(loaded, "meta", None) or {}).get("inpainting")
     return block if isinstance(block, dict) else {}
 
 
-def inpaint_params(mode: str, base=None, loaded=None, **changes):
+def inpaint_params(mode: str, base: ProjectionParams | None = None, loaded: LoadedModel | None = None,
+                   **changes: Any) -> ProjectionParams:
     """The projection parameters of one inpainting run: ``mode`` is ``"blind"`` or ``"masked"``.
 
     Without ``base`` the mode's defaults (``_INPAINT_DEFAULTS``). With a ``base``
@@ -200,7 +209,7 @@ class InpaintJob:
       so that pixels the projection did not move keep their full resolution.
     """
 
-    def __init__(self, loaded, image: np.ndarray, mask: np.ndarray | None = None,
+    def __init__(self, loaded: LoadedModel, image: np.ndarray, mask: np.ndarray | None = None,
                  ground_truth: np.ndarray | None = None, masked_init: str | None = None):
         from .data import convert_channels
         from .pipeline import prepare
@@ -229,7 +238,7 @@ class InpaintJob:
 
     # -- model-size tensors --------------------------------------------------------------------
     @property
-    def x0(self):
+    def x0(self) -> torch.Tensor:
         from .data import to_tensor
 
         return to_tensor([self.prep.model_input])
@@ -241,14 +250,14 @@ class InpaintJob:
             return telea_inpaint(self.prep.model_input, self.prep.mask_model > 0.5)
         return self.prep.model_input
 
-    def start(self, mode: str):
+    def start(self, mode: str) -> torch.Tensor:
         """:meth:`start_image` as the 1×C×S×S tensor the projection takes."""
         from .data import to_tensor
 
         return to_tensor([self.start_image(mode)])
 
     @property
-    def mask_tensor(self):
+    def mask_tensor(self) -> torch.Tensor | None:
         import torch
 
         if self.prep.mask_model is None:
@@ -286,11 +295,14 @@ class InpaintJob:
             self._static = panels
         return {k: v.copy() for k, v in self._static.items()}
 
-    def panel(self, mode: str, x_t) -> np.ndarray:
+    def panel(self, mode: str, x_t: torch.Tensor | np.ndarray) -> np.ndarray:
         """A projection's x_T (C×S×S tensor, or an S×S[×C] array) as a panel at the image's size."""
         from .projection import to_numpy_image
 
-        small = to_numpy_image(x_t) if hasattr(x_t, "detach") else np.asarray(x_t, np.float32)
+        if isinstance(x_t, np.ndarray) or not hasattr(x_t, "detach"):
+            small = np.asarray(x_t, np.float32)
+        else:
+            small = to_numpy_image(x_t)
         if mode == "masked":
             if self.mask is None:
                 raise ValueError("masked inpainting needs a mask")
@@ -300,7 +312,8 @@ class InpaintJob:
         if not self.prep.resized:
             return small.reshape(self.image.shape).astype(self.image.dtype, copy=True)
         change = self._to_image_size(small - self.prep.model_input)
-        return np.clip(self.image + change, 0.0, 1.0).astype(self.image.dtype, copy=False)
+        out: np.ndarray = np.clip(self.image + change, 0.0, 1.0).astype(self.image.dtype, copy=False)
+        return out
 
     def metrics(self, name: str, panel: np.ndarray) -> dict[str, float] | None:
         """PSNR and SSIM of a panel against the ground truth (None without one); with a mask also
@@ -322,10 +335,10 @@ class InpaintRun:
     energy: float
     recon_loss: float
     reg: float
-    params: dict
+    params: dict[str, Any]
     energy_curve: list[float]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -343,17 +356,17 @@ class Comparison:
 
 
 def run_comparison(
-    loaded,
+    loaded: LoadedModel,
     image: np.ndarray,
     mask: np.ndarray | None,
     ground_truth: np.ndarray | None = None,
-    params=None,
+    params: ProjectionParams | None = None,
     max_iter: int | None = None,
-    on_record=None,
+    on_record: Callable[[str, IterationRecord], None] | None = None,
     *,
     modes: tuple[str, ...] | None = None,
-    blind_params=None,
-    masked_params=None,
+    blind_params: ProjectionParams | None = None,
+    masked_params: ProjectionParams | None = None,
     masked_init: str | None = None,
 ) -> Comparison:
     """Blind vs masked inpainting of ``image`` (section 4.2), with the references, headless.
@@ -382,7 +395,8 @@ def run_comparison(
     runs: dict[str, InpaintRun] = {}
     explicit = {"blind": blind_params, "masked": masked_params}
     for mode in modes:
-        p = explicit[mode] if explicit[mode] is not None else inpaint_params(mode, params, loaded)
+        given = explicit[mode]
+        p = given if given is not None else inpaint_params(mode, params, loaded)
         if max_iter is not None:
             p = p.replace(max_iter=int(max_iter))
         p = p.validated()
@@ -395,9 +409,12 @@ def run_comparison(
                                 float(last.recon_loss[0]), float(last.reg[0]), p.to_dict(),
                                 [float(v) for v in curves[0]])
     panels = {k: panels[k] for k in PANELS if k in panels}
-    metrics = {}
+    metrics: dict[str, dict[str, float]] = {}
     if job.ground_truth is not None:
-        metrics = {k: job.metrics(k, v) for k, v in panels.items() if k != "ground_truth"}
+        for name, panel in panels.items():
+            figures = job.metrics(name, panel) if name != "ground_truth" else None
+            if figures is not None:
+                metrics[name] = figures
     return Comparison(panels, metrics, runs, (int(job.image.shape[1]), int(job.image.shape[0])),
                       int(loaded.model.image_size), None if job.mask is None else float(job.mask.mean()))
 
