@@ -142,4 +142,22 @@ def resolved_settings(a, meta):
 
     params = params_from_args(a, max_iter=given("max_iter"), stop=given("stop"), alpha=given("alpha"))
     source = "--threshold" if a.threshold is not None else defaults.method
+    _check_min_area(getattr(a, "min_area", None), meta)
     return params, given("threshold"), given("min_area"), source
+
+
+def _check_min_area(min_area, meta) -> None:
+    """A ``--min-area`` larger than every image the model segments would call every part good."""
+    from ..core.tiling import WorkingScale
+
+    if min_area is None:
+        return
+    size = int(meta.get("image_size", 0) or 0)
+    ws = WorkingScale.from_meta(meta)
+    if ws is not None and ws.mode != "whole":
+        if ws.max_side is None:
+            return  # tiles at the image's own scale: any area may fit
+        size = max(size, ws.max_side)
+    if size and min_area > size * size:
+        raise UsageError(f"--min-area {min_area} is larger than the {size}×{size} = {size * size} px the model "
+                         "segments at most: no defect could ever be counted")

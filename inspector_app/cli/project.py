@@ -293,7 +293,12 @@ def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare
             if omega is not None and omega.shape != img.shape[:2]:
                 raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
                                  f"{img.shape[1]}×{img.shape[0]}")
-            ready.append((job, prepare(job.name, img, loaded, omega), img))
+            prep = prepare(job.name, img, loaded, omega)
+            h, w = prep.working_shape
+            if min_area > h * w:  # no region could reach it: every part would pass as good
+                raise ValueError(f"--min-area {min_area} is larger than the image at the model's scale "
+                                 f"({w}×{h} = {h * w} px): no defect could be counted")
+            ready.append((job, prep, img))
         except (ImageError, ValueError) as e:
             msg = str(e) if str(job.source) in str(e) else f"{job.source}: {e}"
             problems.append(msg)

@@ -90,7 +90,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r} ({str(e).splitlines()[0]}); use auto, cpu or cuda") from None
+    if dev.type not in ("cpu", "cuda", "mps"):  # meta, xla …: not a device a projection runs on
+        raise ValueError(f"device {device!r} cannot run a projection; use auto, cpu or cuda")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was asked for but no CUDA device is available")
     return dev

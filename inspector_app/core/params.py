@@ -55,7 +55,10 @@ class Stop(str):
                 ) from None
             s = f"lr:{v:g}"
         elif m.group(3) is not None:
-            v = float(m.group(3))
+            try:
+                v = float(m.group(3))
+            except ValueError:  # lr:--1
+                raise ValueError(f"bad stop criterion {spec!r}: the Lr value must be a number, as in lr:0.01") from None
             s = f"lr:{v:g}"
         if s.startswith("lr:") and not math.isfinite(float(s[3:])):
             raise ValueError(f"bad stop criterion {spec!r}: the Lr value must be a finite number")
