@@ -97,3 +97,33 @@ def test_report_reads_only_images_inside_the_reviews_folder(tmp_path, capsys):
     page = (tmp_path / "r.html").read_text()
     assert page.count("<figure>") == 1 and "a.png" in page  # only the part inside the folder
     assert out.out.count("not inside the review's folder") == 2
+
+
+def test_the_window_puts_aside_a_review_whose_model_is_a_string(tmp_path):
+    """It was an AttributeError in start_run, and nothing was ever projected."""
+    from inspector_app.session.review import prepare_folder
+
+    write_image(tmp_path / "a.png", np.zeros((16, 16), np.float32))
+    d = copy.deepcopy(GOOD)
+    d["model"] = "x"
+    _write(tmp_path, d)
+    op = prepare_folder(tmp_path)
+    assert op.doc is None and "model must be an object" in op.doc_error
+
+
+def test_an_unreadable_folder_is_not_called_empty(tmp_path, monkeypatch, capsys):
+    import os
+
+    from inspector_app.session.review.folder import FolderError, scan_folder
+
+    write_image(tmp_path / "a.png", np.zeros((16, 16), np.float32))
+    real = os.scandir
+
+    def refuse(path="."):
+        if os.path.abspath(path) == str(tmp_path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)  # as root, chmod 000 would not stop the listing
+    with pytest.raises(FolderError, match="cannot be read \\(Permission denied\\)"):
+        scan_folder(tmp_path)

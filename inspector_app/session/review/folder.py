@@ -143,6 +143,11 @@ def scan_folder(folder: str | os.PathLike[str], include_train: bool = False) -> 
         raise FolderError(f"{root}: no such folder")
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
+    try:  # os.walk would show an unreadable folder as an empty one
+        with os.scandir(root) as it:
+            next(it, None)
+    except OSError as e:
+        raise FolderError(f"{root}: cannot be read ({e.strerror or e})") from None
     mvtec = is_mvtec_category(root)
     # ``CATEGORY/test`` given alone: its ground truth is the category's
     category = root if mvtec else root.parent if root.name == "test" and is_mvtec_category(root.parent) else None
