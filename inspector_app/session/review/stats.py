@@ -23,7 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Iterable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...core.evaluation import HIST_FLOOR
 from ...core.metrics import image_auroc, roc_curve_points
@@ -53,7 +56,7 @@ def model_verdicts(scores: np.ndarray, t1: float, t2: float | None = None) -> np
     return out
 
 
-def _checked(scores, labels) -> tuple[np.ndarray, np.ndarray]:
+def _checked(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, np.float64).ravel()
     y = np.asarray(labels).ravel().astype(bool)
     if s.shape != y.shape:
@@ -61,7 +64,7 @@ def _checked(scores, labels) -> tuple[np.ndarray, np.ndarray]:
     return s, y
 
 
-def confusion(scores, labels, t1: float, t2: float | None = None) -> np.ndarray:
+def confusion(scores: ArrayLike, labels: ArrayLike, t1: float, t2: float | None = None) -> np.ndarray:
     """2×3 counts: rows the truth (good, defective), columns the model (good, marginal, defective)."""
     s, y = _checked(scores, labels)
     v = model_verdicts(s, t1, t2)
@@ -81,7 +84,7 @@ def _sweep(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return cand, tp, fp
 
 
-def f1_threshold(scores, labels) -> tuple[float, float] | None:
+def f1_threshold(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float] | None:
     """(threshold, F1) of the F1-max threshold, or None without a defective label."""
     s, y = _checked(scores, labels)
     if not y.any():
@@ -93,7 +96,7 @@ def f1_threshold(scores, labels) -> tuple[float, float] | None:
     return float(cand[i]), float(f1[i])
 
 
-def frr_threshold(scores, labels, rate: float) -> tuple[float, float, float] | None:
+def frr_threshold(scores: ArrayLike, labels: ArrayLike, rate: float) -> tuple[float, float, float] | None:
     """(threshold, false-reject rate, detection rate) of the lowest threshold that flags at most
     ``rate`` of the good parts; None without both labels."""
     s, y = _checked(scores, labels)
@@ -144,13 +147,13 @@ def _in_gap(s: np.ndarray, lowest: float) -> tuple[float, float | None, float | 
     return float(np.sqrt(lowest * above)), below, above
 
 
-def labelled_counts(labels) -> tuple[int, int]:
+def labelled_counts(labels: ArrayLike) -> tuple[int, int]:
     """(good, defective) among ``labels`` (1 defective, 0 good, NaN unlabelled)."""
     y = np.asarray(labels, np.float64)
     return int((y == 0).sum()), int((y == 1).sum())
 
 
-def suggestion_note(labels, min_per_class: int = MIN_PER_CLASS) -> str | None:
+def suggestion_note(labels: ArrayLike, min_per_class: int = MIN_PER_CLASS) -> str | None:
     """Why no threshold is suggested yet (too few labelled images of a class), or None."""
     good, bad = labelled_counts(labels)
     if good >= min_per_class and bad >= min_per_class:
@@ -159,15 +162,18 @@ def suggestion_note(labels, min_per_class: int = MIN_PER_CLASS) -> str | None:
             f"({good} and {bad} so far)")
 
 
-def suggest(scores, labels, frr_target: float, min_per_class: int = MIN_PER_CLASS
+def suggest(scores: ArrayLike, labels: ArrayLike, frr_target: float, min_per_class: int = MIN_PER_CLASS
             ) -> tuple[Suggestion | None, Suggestion | None]:
     """The F1-max and false-reject suggestions over labelled ``scores`` (``labels``: 1 defective,
     0 good), each in its gap; (None, None) while :func:`suggestion_note` says why."""
     if suggestion_note(labels, min_per_class) is not None:
         return None, None
     s, y = _checked(scores, labels)
-    out = []
+    out: list[Suggestion | None] = []
     for found in (f1_threshold(s, y), frr_threshold(s, y, frr_target)):
+        if found is None:  # (enough labels of both classes always give one)
+            out.append(None)
+            continue
         t, below, above = _in_gap(s, found[0])
         flagged = s > t
         out.append(Suggestion(t, below, above, found[1], float(flagged[y].mean())))
@@ -181,7 +187,7 @@ class RocCurve:
     auroc: float
 
 
-def roc(scores, labels) -> RocCurve | None:
+def roc(scores: ArrayLike, labels: ArrayLike) -> RocCurve | None:
     """The image-level ROC curve and its AUROC, or None without both labels."""
     s, y = _checked(scores, labels)
     if not y.any() or y.all():
@@ -190,7 +196,7 @@ def roc(scores, labels) -> RocCurve | None:
     return RocCurve(np.asarray(fpr), np.asarray(tpr), float(image_auroc(s, y)))
 
 
-def operating_point(scores, labels, threshold: float) -> tuple[float, float] | None:
+def operating_point(scores: ArrayLike, labels: ArrayLike, threshold: float) -> tuple[float, float] | None:
     """(false-positive rate, true-positive rate) of "score > threshold", or None without both labels."""
     s, y = _checked(scores, labels)
     if not y.any() or y.all():
@@ -206,7 +212,7 @@ LOG_SPAN = 100.0
 LOG_FLOOR = HIST_FLOOR
 
 
-def histogram_edges(scores, *marks: float | None, bins: int = 40, log: bool = False) -> np.ndarray:
+def histogram_edges(scores: ArrayLike, *marks: float | None, bins: int = 40, log: bool = False) -> np.ndarray:
     """Bin edges from 0 (``log``: from half the lowest positive score or threshold, at least
     :data:`LOG_FLOOR`, log-spaced) to a little above the highest score or threshold shown."""
     s = np.asarray(scores, np.float64)
@@ -220,7 +226,7 @@ def histogram_edges(scores, *marks: float | None, bins: int = 40, log: bool = Fa
     return np.linspace(0.0, hi * 1.05, bins + 1)
 
 
-def wants_log_scale(scores, *marks: float | None) -> bool:
+def wants_log_scale(scores: ArrayLike, *marks: float | None) -> bool:
     """Whether the positive scores and thresholds span at least :data:`LOG_SPAN` times (a calibrated
     model's good parts score 1e-4 and its defects 0.1: on a linear axis the good ones and T1 are
     one bar at 0)."""
@@ -249,8 +255,9 @@ class FolderStats:
     edges: np.ndarray | None = None  # the histogram's bin edges (:func:`histogram_edges`)
 
 
-def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_target: float,
-                 pixel_auroc: float | None = None, ious=()) -> FolderStats:
+def folder_stats(indices: ArrayLike, scores: ArrayLike, labels: ArrayLike, t1: float, t2: float | None,
+                 frr_target: float, pixel_auroc: float | None = None,
+                 ious: Iterable[float | None] = ()) -> FolderStats:
     """The confusion matrix at T1/T2, the ROC curve, the operating point at T1 and the suggested
     thresholds over the labelled scores (``labels`` NaN: unlabelled); ``ious``: the defective
     parts' IoU, averaged."""
@@ -259,9 +266,9 @@ def folder_stats(indices, scores, labels, t1: float, t2: float | None, frr_targe
     known = ~np.isnan(labels)
     s, y = scores[known], labels[known].astype(bool)
     conf = confusion(s, y, t1, t2) if s.size else None
-    ious = [v for v in ious if v is not None]
+    given = [float(v) for v in ious if v is not None]
     log = wants_log_scale(scores, t1, t2)
     f1, frr = suggest(s, y.astype(np.float64), frr_target)
     return FolderStats(idx, scores, labels, conf, roc(s, y), operating_point(s, y, t1), f1, frr,
-                       suggestion_note(labels[known]), pixel_auroc, float(np.mean(ious)) if ious else None,
+                       suggestion_note(labels[known]), pixel_auroc, float(np.mean(given)) if given else None,
                        log, histogram_edges(scores, t1, t2, log=log))
