@@ -238,7 +238,11 @@ def _run(a) -> int:
         new = project_on_ray(a, RunSpec(todo, params, omega, out_dir, a.compare, threshold, min_area, source,
                                         len(jobs), project_batch), problems)
     else:
-        new = _project_here(a, todo, len(jobs), loaded, params, omega, out_dir, threshold, min_area, source, problems)
+        try:
+            new = _project_here(a, todo, len(jobs), loaded, params, omega, out_dir, threshold, min_area, source,
+                                problems)
+        except _Interrupted as e:  # Ctrl-C: the finished results get their summary.csv, --resume goes on
+            return _summary_of_interrupted(jobs, {**done, **{r["output"]: r for r in e.rows}}, out_dir)
     by_name = {**done, **{r["output"]: r for r in new}}
     rows = [by_name[j.name] for j in jobs if j.name in by_name]  # the inputs' order, resumed or not
     if not rows:
@@ -261,6 +265,24 @@ def _run(a) -> int:
     return 0
 
 
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during the projection, with the rows of the images already written."""
+
+    def __init__(self, rows: list[dict]):
+        super().__init__()
+        self.rows = rows
+
+
+def _summary_of_interrupted(jobs: list[Job], by_name: dict[str, dict], out_dir: Path) -> int:
+    """summary.csv for the results an interrupted run finished (one line says so); exit status 130."""
+    rows = [by_name[j.name] for j in jobs if j.name in by_name]
+    if rows:
+        write_summary(out_dir / SUMMARY, rows)
+    print(f"inspector-app: interrupted: {len(rows)} of {len(jobs)} result(s) and {SUMMARY if rows else 'no summary'} "
+          f"in {_shown(out_dir)}; run the same command with --resume to finish", file=sys.stderr)
+    return 130
+
+
 def _project_here(a, jobs: list[Job], total: int, loaded, params, omega, out_dir: Path, threshold: float,
                   min_area: int, source: str, problems: list[str]) -> list[dict]:
     """Project ``jobs`` in this process, ``--batch`` at a time (``total``: the run's images, resumed ones included)."""
@@ -269,13 +291,17 @@ def _project_here(a, jobs: list[Job], total: int, loaded, params, omega, out_dir
     rows: list[dict] = []
     bar = tqdm(total=total, initial=total - len(jobs), unit="image", disable=True if a.quiet else None,
                dynamic_ncols=True, desc="projecting")
-    for i in range(0, len(jobs), a.batch):
-        for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
-                                 min_area, source, problems):
-            rows.append(res)
-            bar.update(1)
-        bar.update(0)
-    bar.close()
+    try:
+        for i in range(0, len(jobs), a.batch):
+            for res in project_batch(jobs[i:i + a.batch], loaded, params, omega, out_dir, a.compare, threshold,
+                                     min_area, source, problems):
+                rows.append(res)
+                bar.update(1)
+            bar.update(0)
+    except KeyboardInterrupt:
+        raise _Interrupted(rows) from None
+    finally:
+        bar.close()
     return rows
 
 

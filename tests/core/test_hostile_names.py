@@ -37,3 +37,32 @@ def test_a_folder_with_odd_names_finishes_and_lists_what_it_skipped(tmp_path, ti
     rows = list(csv.DictReader(raw.decode("utf-8", "surrogateescape").splitlines()))
     assert sorted(r["output"] for r in rows) == sorted(["a", os.fsdecode(b"caf\xe9")])
     assert (out / (os.fsdecode(b"caf\xe9") + ".json")).exists()
+
+
+def test_an_interrupted_run_writes_its_summary_and_resume_finishes_it(tmp_path, tiny_model_file, monkeypatch, capsys):
+    from inspector_app.cli import project
+
+    rng = np.random.default_rng(1)
+    d = tmp_path / "parts"
+    for i in range(3):
+        write_image(d / f"{i}.png", rng.random((32, 32)).astype(np.float32))
+    real, calls = project.project_batch, []
+
+    def interrupted_on_the_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(project, "project_batch", interrupted_on_the_second)
+    out = tmp_path / "out"
+    args = ["project", "--model", str(tiny_model_file), str(d), "--out", str(out), "--max-iter", "1", "--quiet",
+            "--batch", "1", "--stop", "none"]
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 130 and err.count("\n") == 1 and "1 of 3 result(s) and summary.csv" in err and "--resume" in err, err
+    assert [r["output"] for r in csv.DictReader((out / "summary.csv").read_text().splitlines())] == ["0"]
+    monkeypatch.setattr(project, "project_batch", real)
+    rc = main([*args, "--resume"])
+    assert rc == 0, capsys.readouterr().err
+    assert [r["output"] for r in csv.DictReader((out / "summary.csv").read_text().splitlines())] == ["0", "1", "2"]
