@@ -92,7 +92,7 @@ ALPHA_MIN = 1e-4
 LIGHTING = (0.8, 1.25)
 
 
-def lighting_variants(images: list[np.ndarray], factors=LIGHTING) -> list[np.ndarray]:
+def lighting_variants(images: list[np.ndarray], factors: Sequence[float] = LIGHTING) -> list[np.ndarray]:
     """Each image at each contrast factor about its mean, clipped to [0, 1]: factor-major order."""
     return [np.clip(im.mean() + f * (im - im.mean()), 0.0, 1.0).astype(np.float32) for f in factors for im in images]
 
@@ -207,7 +207,7 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
             lr = rec.recon_loss.detach().cpu().numpy()
             d = None
 
-            def dmap():
+            def dmap() -> np.ndarray:
                 nonlocal d
                 if d is None:
                     d = rec.dssim_projection.detach().cpu().numpy().astype(np.float16)
@@ -254,7 +254,8 @@ def images_projected(n_val: int, defects_per_image: int = len(TEXTURE_DEFECTS)) 
     return len(_halves(n_val)[1]) * (1 + len(LIGHTING) + defects_per_image) * len(ALPHA_FACTORS)
 
 
-def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, batch: int) -> dict[str, float]:
+def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats: Mapping[str, Any] | None,
+                 device: str | torch.device, batch: int) -> dict[str, float]:
     """The Lr level of every candidate stop: the training statistics' (the paper's) and the
     percentiles of Lr(x0) over half A of the validation images."""
     from .data import to_tensor
@@ -265,16 +266,18 @@ def _stop_levels(model: AutoEncoder, images_a: list[np.ndarray], stats, device, 
     levels: dict[str, float] = {}
     for c in LR_STOPS:
         try:
-            levels[c] = threshold_from_stats(c, stats)
+            level = threshold_from_stats(c, stats)
         except ValueError:
-            pass
+            continue
+        if level is not None:
+            levels[c] = level
     for q in VAL_QUANTILES:
         levels[f"val-q{q}"] = float(np.quantile(lr_a, q / 100.0))
     return levels
 
 
-def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], n_good: int, labels: np.ndarray,
-             lr_levels: dict, base: ProjectionParams, n_all: int, lighting: tuple[float, ...],
+def _figures(traj: _Trajectories, candidates: dict[str, dict[str, Any]], key: str, kinds: list[str], n_good: int,
+             labels: np.ndarray, lr_levels: dict[str, float], base: ProjectionParams, n_all: int, lighting: tuple[float, ...],
              defect_kinds: Sequence[str] = TEXTURE_DEFECTS) -> dict[str, Any]:
     """What the calibration measured, for the model file (and the model card); the first
     ``n_all`` maps are the good images and their lighting variants, the first ``n_good`` of them
@@ -286,7 +289,7 @@ def _figures(traj: _Trajectories, candidates: dict, key: str, kinds: list[str], 
     per_kind = {k: float(np.mean(sd[np.array(kinds) == k] > thr)) for k in defect_kinds if k in kinds}
     lr0 = traj.lr0
 
-    def span(v):
+    def span(v: np.ndarray) -> list[float]:
         return [float(v.min()), float(np.median(v)), float(v.max())]
 
     return {

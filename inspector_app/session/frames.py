@@ -21,11 +21,16 @@ History policy (:class:`FrameHistory`)
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..core.params import ProjectionParams
 from ..core.projection import IterationRecord, to_numpy_image
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_CAPACITY = 200
 DEFAULT_MAX_BYTES = 96 * 2**20
@@ -72,7 +77,7 @@ class Frame:
     def nbytes(self) -> int:
         return sum(getattr(self, k).nbytes for k in _MAPS)
 
-    def _cast(self, dtype) -> "Frame":
+    def _cast(self, dtype: type[np.floating[Any]]) -> "Frame":
         return replace(self, **{k: getattr(self, k).astype(dtype) for k in _MAPS})
 
     def compact(self) -> "Frame":
@@ -87,7 +92,10 @@ class Frame:
 def frame_from_record(record: IterationRecord, index: int = 0) -> Frame:
     """Image ``index`` of ``record`` as a :class:`Frame`. Computes both DSSIM maps: call it in the
     worker thread, never on the GUI thread."""
-    dmap = lambda t: t[index].detach().to("cpu").float().numpy()  # noqa: E731
+    def dmap(t: torch.Tensor) -> np.ndarray:
+        out: np.ndarray = t[index].detach().to("cpu").float().numpy()
+        return out
+
     return Frame(
         iteration=int(record.iteration),
         x=to_numpy_image(record.x[index]),
@@ -172,11 +180,11 @@ class EnergyTrace:
 
     NAMES = ("iteration", "E", "Lr", "reg")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._a = np.empty((4, 256), np.float64)
         self.n = 0
 
-    def extend(self, terms) -> None:
+    def extend(self, terms: ArrayLike) -> None:
         v = np.asarray(terms, np.float64).reshape(-1, 4)
         need = self.n + len(v)
         if need > self._a.shape[1]:
@@ -196,8 +204,8 @@ class EnergyTrace:
         """``iteration``, ``E``, ``Lr`` or ``reg`` (a view: copy it to keep it)."""
         return self._a[self.NAMES.index(name), : self.n]
 
-    def series(self) -> dict[str, list]:
+    def series(self) -> dict[str, list[float]]:
         """The curves as lists (for the exported JSON)."""
-        out: dict[str, list] = {"iteration": [int(v) for v in self.column("iteration")]}
+        out: dict[str, list[float]] = {"iteration": [int(v) for v in self.column("iteration")]}
         out.update({k: self.column(k).tolist() for k in self.NAMES[1:]})
         return out
