@@ -109,3 +109,24 @@ def test_calibration_synthetic_set_takes_geometric_kinds(crops):
     for im, m, k in zip(out[4:], masks[4:], got[4:]):
         diff = np.abs(im - imgs[1]) > 0
         assert diff.any() and not diff[~m].any(), k
+
+
+def test_calibration_scores_geometric_kinds_when_asked(crops):
+    import torch
+
+    from inspector_app.core.calibration import calibrate
+    from inspector_app.core.geodefects import ALL_DEFECTS
+    from inspector_app.core.models import ModelConfig, create_model
+
+    torch.manual_seed(0)
+    model = create_model(ModelConfig("l2ae", 32, 1, 8)).eval()
+    src = crops["brick"]
+    val = [src[y:y + 32, x:x + 32].astype(np.float32) / 255.0 for y in (0, 48, 96) for x in (0, 64)]
+    cal = calibrate(model, val, torch.device("cpu"), None, max_iter=2, defects_per_image=len(ALL_DEFECTS),
+                    alpha_factors=(1.0,), lighting=(), defect_kinds=ALL_DEFECTS)
+    f = cal.figures
+    assert f["defect_kinds"] == list(ALL_DEFECTS) and f["n_defects"] == 3 * len(ALL_DEFECTS)
+    assert set(f["defects_flagged_by_kind"]) == set(ALL_DEFECTS)
+    plain = calibrate(model, val, torch.device("cpu"), None, max_iter=2, alpha_factors=(1.0,), lighting=())
+    assert plain.figures["defect_kinds"] == list(TEXTURE_DEFECTS)
+    assert set(plain.figures["defects_flagged_by_kind"]) == set(TEXTURE_DEFECTS)
