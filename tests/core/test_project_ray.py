@@ -1,0 +1,155 @@
+"""``project --ray`` on a local Ray (issue 28): the same results and summary.csv as a plain run, a worker
+killed mid-run loses nothing and nothing is written twice, ``--resume`` after an interrupted run projects
+only the missing images. One Ray (2 CPUs) is shared by the module's tests: its start costs seconds.
+Skipped where Ray is not installed (the optional extra ``cluster``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from inspector_app.cli import main  # noqa: E402
+from inspector_app.cli import project_ray  # noqa: E402
+from tests.conftest import make_model_file  # noqa: E402
+
+N = 8
+#: Enough iterations that a run lasts a few seconds on 2 workers (a worker can be killed mid-run).
+ITERS = "80"
+REAL_WRITE = project_ray.write_result
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A folder of eight parts (two of 48 px: two working sizes; one in a sub-folder), a calibrated tiny
+    model, and the plain run's results over it."""
+    root = tmp_path_factory.mktemp("ray")
+    rng = np.random.default_rng(5)
+    d = root / "parts"
+    (d / "sub").mkdir(parents=True)
+    for i in range(N):
+        side = 48 if i in (2, 5) else 32
+        img = rng.integers(0, 255, (side, side)).astype(np.uint8)
+        img[8:14, 8:14] = 255 * (i % 2)  # half of them with a bright square
+        cv2.imwrite(str(d / ("sub" if i == 3 else "") / f"p{i}.png"), img)
+    model = make_model_file(root / "m.safetensors", calibration={"threshold": 0.03, "min_area": 2, "stop": "none",
+                                                                 "max_iter": 4})
+    base = ["project", "--model", str(model), str(d), "--batch", "2", "--max-iter", ITERS, "--quiet"]
+    assert main([*base, "--out", str(root / "plain")]) == 0
+    return root, base
+
+
+def _same_results(a, b) -> None:
+    """Every result file byte for byte, the JSONs but for the time they took and were written."""
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert len(files) == N * 7 + 1
+    for rel in files:
+        if rel.suffix == ".json":
+            ja, jb = (json.loads((x / rel).read_text()) for x in (a, b))
+            assert {k: v for k, v in ja.items() if k not in ("seconds", "written")} == \
+                   {k: v for k, v in jb.items() if k not in ("seconds", "written")}, rel
+        else:
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def _count_writes(monkeypatch) -> Counter:
+    writes: Counter = Counter()
+    real = REAL_WRITE
+
+    def counting(out_dir, name, files):
+        writes[name] += 1
+        real(out_dir, name, files)
+
+    monkeypatch.setattr(project_ray, "write_result", counting)
+    return writes
+
+
+def test_the_cluster_run_writes_what_the_plain_run_writes_even_with_a_worker_killed_mid_run(
+        local_ray, plain, monkeypatch, capsys):
+    """The same files, byte for byte (but the JSONs' timings), and summary.csv; each result written once."""
+    root, base = plain
+    out = root / "cluster"
+    capsys.readouterr()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # the bar shows on a terminal
+    writes = _count_writes(monkeypatch)
+    before = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+    rc: list[int] = []
+    run = threading.Thread(target=lambda: rc.append(main([*base[:-1], "--out", str(out), "--ray"])))  # not --quiet
+    run.start()
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:  # the first batch written: the workers are busy
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                 if a["name"].startswith("inspector-project-") and a["name"] not in before]
+        if names and writes:
+            victim = ray.get_actor(sorted(names)[0], namespace=project_ray.NAMESPACE)
+        time.sleep(0.02)
+    # each worker holds two of the four batches: with at most two written, the victim has one still to do
+    assert victim is not None and sum(writes.values()) <= 4, "the run went too far before a worker could be killed"
+    ray.kill(victim, no_restart=False)  # Ray starts it again and retries its batches
+    run.join(timeout=300)
+    err = capsys.readouterr().err
+    assert rc == [0], err
+    assert "a local Ray: 1 node(s), 2 CPUs, 0 GPUs" in err and "2 worker(s) of 1 thread(s)" in err  # the resources
+    assert f"{N}/{N}" in err and "image/s" in err  # the progress bar: images done, rate (and ETA)
+    assert sorted(writes) == sorted(json.loads(p.read_text())["name"] for p in (root / "plain").rglob("*.json"))
+    assert set(writes.values()) == {1}
+    assert (out / "summary.csv").read_text() == (root / "plain" / "summary.csv").read_text()
+    _same_results(root / "plain", out)
+
+
+def test_resume_after_an_interrupted_cluster_run_projects_only_the_missing(local_ray, plain, monkeypatch, capsys):
+    root, base = plain
+    out = root / "resumed"
+    real = REAL_WRITE
+
+    def interrupted(out_dir, name, files):
+        if len(list(out_dir.rglob("*.json"))) >= 3:
+            raise KeyboardInterrupt  # Ctrl-C while the fourth result arrives
+        real(out_dir, name, files)
+
+    monkeypatch.setattr(project_ray, "write_result", interrupted)
+    assert main([*base, "--out", str(out), "--ray"]) == 130
+    done = {json.loads(p.read_text())["name"] for p in out.rglob("*.json")}
+    assert len(done) == 3 and not (out / "summary.csv").exists()
+    deadline = time.monotonic() + 30
+    while ray.util.list_named_actors(all_namespaces=True) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not ray.util.list_named_actors(all_namespaces=True)  # the interrupted run's workers are gone
+    writes = _count_writes(monkeypatch)
+    capsys.readouterr()
+    rc = main([*base, "--out", str(out), "--ray", "--resume"])
+    assert rc == 0, capsys.readouterr().err
+    assert len(writes) == N - 3 and not set(writes) & done and set(writes.values()) == {1}
+    assert (out / "summary.csv").read_text() == (root / "plain" / "summary.csv").read_text()
+    # every file there (the rest were batched otherwise than in one run: their JSONs' energy curves may
+    # differ in float32's last digits, which the summary's six significant digits do not show)
+    assert sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file()) == \
+           sorted(p.relative_to(root / "plain") for p in (root / "plain").rglob("*") if p.is_file())
+
+
+def test_bad_ray_flags_are_one_line(local_ray, plain, capsys):
+    root, base = plain
+    for flags, says in ((["--ray", str(root / "parts")], "not a cluster's address"),
+                        (["--ray", "--workers", "3"], "room for 2"),
+                        (["--ray", "--worker-threads", "0"], "between 1 and 256")):
+        rc = main([*base, "--out", str(root / "bad"), *flags])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and says in err, (flags, err)
+    assert not (root / "bad").exists()
