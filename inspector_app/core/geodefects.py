@@ -27,6 +27,8 @@ Everything is drawn from the ``rng`` given: a seed gives the same defect.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -50,9 +52,10 @@ def _remap(x: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
 
 def _shifted(x: np.ndarray, oy: int, ox: int) -> np.ndarray:
     """``out(p) = x(p − o)`` for a whole-pixel offset, borders mirrored (values copied exactly)."""
-    m = np.float32([[1, 0, ox], [0, 1, oy]])
-    return cv2.warpAffine(x.astype(np.float32), m, (x.shape[1], x.shape[0]), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_REFLECT_101).astype(np.float64)
+    m = np.array([[1, 0, ox], [0, 1, oy]], np.float32)
+    out: np.ndarray = cv2.warpAffine(x.astype(np.float32), m, (x.shape[1], x.shape[0]), flags=cv2.INTER_NEAREST,
+                                     borderMode=cv2.BORDER_REFLECT_101).astype(np.float64)
+    return out
 
 
 def texture_period(x: np.ndarray) -> np.ndarray:
@@ -96,7 +99,7 @@ def _bump(r: np.ndarray) -> np.ndarray:
     return np.where(r < 1.0, (1.0 - np.minimum(r, 1.0) ** 2) ** 2, 0.0)
 
 
-def _warp(x, rng):
+def _warp(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     h, w = x.shape
     radius = rng.uniform(0.10, 0.22) * min(h, w)
     cy, cx = rng.uniform(0.25, 0.75) * h, rng.uniform(0.25, 0.75) * w
@@ -118,7 +121,7 @@ def _warp(x, rng):
     return _remap(x, dy, dx), np.hypot(dy, dx)
 
 
-def _fold(x, rng):
+def _fold(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     h, w = x.shape
     th = rng.uniform(0, np.pi)
     n = np.array([np.cos(th), np.sin(th)])  # normal (y, x)
@@ -141,7 +144,7 @@ def _fold(x, rng):
     return _remap(x, dy, dx), np.abs(shift)
 
 
-def _patch_shape(shape, rng) -> np.ndarray:
+def _patch_shape(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """An ellipse or a rotated rectangle of 3–8 % of the image, as a 0/1 float mask."""
     h, w = shape
     area = rng.uniform(0.03, 0.08) * h * w
@@ -165,14 +168,14 @@ def _phase_offset(period: np.ndarray, frac: float) -> tuple[int, int]:
     return int(round(o[0])), int(round(o[1]))
 
 
-def _displaced(x, rng):
+def _displaced(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     patch = _patch_shape(x.shape, rng)
     oy, ox = _phase_offset(texture_period(x) * rng.choice([-1, 1]), rng.uniform(0.3, 0.7))
     src = _shifted(x, oy, ox)
     return np.where(patch, src, x), patch.astype(np.float64) * max(np.hypot(oy, ox), 1.0)
 
 
-def _missing(x, rng):
+def _missing(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     h, w = x.shape
     patch = _patch_shape(x.shape, rng)
     period = texture_period(x)
@@ -187,7 +190,7 @@ def _missing(x, rng):
     return np.where(patch, _shifted(x, oy, ox), x), patch.astype(np.float64) * max(np.hypot(oy, ox), 1.0)
 
 
-_GEOMETRIC = {"warp": _warp, "fold": _fold, "displaced": _displaced, "missing": _missing}
+_GEOMETRIC: dict[str, Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]] = {"warp": _warp, "fold": _fold, "displaced": _displaced, "missing": _missing}
 
 
 def _finalize(x_u8: np.ndarray, moved: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -44,8 +45,8 @@ class FolderScan:
     chosen: Path
     folder: Path
     names: list[str]
-    sizes: Counter = field(default_factory=Counter)  # (height, width) -> count
-    channels: Counter = field(default_factory=Counter)  # 1 or 3 -> count
+    sizes: Counter[tuple[int, int]] = field(default_factory=Counter)  # (height, width) -> count
+    channels: Counter[int] = field(default_factory=Counter)  # 1 or 3 -> count
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file name, why)
     first: np.ndarray | None = None
 
@@ -83,7 +84,7 @@ class FolderScan:
         return out
 
 
-def scan_folder(chosen: str | os.PathLike[str], progress=None) -> FolderScan:
+def scan_folder(chosen: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> FolderScan:
     """Read every image of the folder (``DIR/train/good`` for an MVTec category); raises
     :class:`FolderProblem` when it cannot be trained on."""
     try:
