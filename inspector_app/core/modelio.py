@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,7 +272,9 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
     except ValueError as e:
         raise ModelFileError(p, f"has unusable {TORCHSCRIPT_META} metadata ({e})") from None
     x = torch.rand(2, cfg.channels, cfg.image_size, cfg.image_size)  # a batch: a model answering x[:1] is refused
+    t0 = time.perf_counter()
     y = _forward_with_time_limit(p, module, x, cfg)
+    model.check_seconds = time.perf_counter() - t0  # every later call's limit scales from it (core.watchdog)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(x.shape):
         raise ModelFileError(p, f"returns {getattr(y, 'shape', type(y).__name__)}, not a reconstruction of shape {tuple(x.shape)}")
     if not torch.isfinite(y).all():

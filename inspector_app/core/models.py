@@ -241,6 +241,7 @@ class ScriptedAutoEncoder(AutoEncoder):
         self._loss = _LOSSES[loss]
         self.name = "TorchScript model"
         self.stopped: str | None = None  # why the model is no longer called
+        self.check_seconds: float | None = None  # what the load check's call (a batch of two) took
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """f(x) under :mod:`~inspector_app.core.watchdog`'s time limit, every call; an answer of another
@@ -250,7 +251,8 @@ class ScriptedAutoEncoder(AutoEncoder):
         if self.stopped:
             raise ModelStopped(self.stopped)
         try:
-            y = call_with_time_limit(self.module, x, seconds=call_seconds(), name=self.name)
+            limit = call_seconds(self.check_seconds, x.shape[0] / 2)
+            y = call_with_time_limit(self.module, x, seconds=limit, name=self.name)
         except ModelStopped as e:
             self.stopped = str(e)
             raise

@@ -15,8 +15,12 @@ import threading
 import time
 from typing import Any, Callable
 
-#: Seconds one call of a user's TorchScript model may take (``INSPECTOR_MODEL_CALL_SECONDS`` overrides).
-CALL_SECONDS = 120.0
+#: One call of a user's TorchScript model may take ``CALL_FACTOR`` times what its load check took (scaled
+#: by the batch), at least ``MIN_CALL_SECONDS`` and at most ``CALL_SECONDS``; ``INSPECTOR_MODEL_CALL_SECONDS``
+#: sets one fixed limit instead. A model that loops from its second call is given up after 30 s.
+CALL_SECONDS = 600.0
+MIN_CALL_SECONDS = 30.0
+CALL_FACTOR = 100.0
 
 _stuck: set[threading.Event] = set()  # the "done" events of calls that ran out of time
 
@@ -25,12 +29,18 @@ class ModelStopped(RuntimeError):
     """A user's model that did not answer within the limit (or answered nonsense); it is not called again."""
 
 
-def call_seconds() -> float:
+def call_seconds(check_seconds: float | None = None, scale: float = 1.0) -> float:
+    """The limit of one call: ``check_seconds`` is what the load check's call took, ``scale`` how many
+    times larger this call's batch is."""
     try:
         v = float(os.environ.get("INSPECTOR_MODEL_CALL_SECONDS", ""))
-        return v if v > 0 else CALL_SECONDS
+        if v > 0 and v == v:
+            return v
     except ValueError:
+        pass
+    if check_seconds is None:
         return CALL_SECONDS
+    return min(CALL_SECONDS, max(MIN_CALL_SECONDS, CALL_FACTOR * check_seconds * max(1.0, scale)))
 
 
 def stuck_calls() -> int:

@@ -110,3 +110,17 @@ def test_ctrl_c_ends_project_while_the_model_runs(tmp_path):
     out, err = p.communicate(timeout=60)
     assert time.monotonic() - t0 < 10
     assert p.returncode == 130 and "interrupted" in err, (p.returncode, err)
+
+
+def test_the_limit_scales_from_the_load_check(monkeypatch):
+    """A model answering its load check in a millisecond is given up after 30 s, not 10 minutes (the
+    window waits for its worker when it closes); a slow model gets time in proportion."""
+    from inspector_app.core.watchdog import call_seconds
+
+    monkeypatch.delenv("INSPECTOR_MODEL_CALL_SECONDS", raising=False)
+    assert call_seconds(0.001, 4) == 30.0
+    assert call_seconds(0.5, 4) == 200.0
+    assert call_seconds(5.0, 64) == 600.0
+    assert call_seconds(None) == 600.0
+    monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "2")
+    assert call_seconds(5.0, 64) == 2.0
