@@ -9,13 +9,15 @@ from pathlib import Path
 from .common import UsageError, check_ranged
 
 def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None,
-                    groups=None):
+                    groups=None, defect_kinds=None):
     from tqdm import tqdm
 
     from ..core.calibration import MAX_DIVERGED, calibrate, images_projected
+    from ..core.defects import TEXTURE_DEFECTS
     from ..core.verdict import fmt_level
 
-    with tqdm(total=images_projected(len(val_images)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
+    kinds = tuple(defect_kinds or TEXTURE_DEFECTS)
+    with tqdm(total=images_projected(len(val_images), len(kinds)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="calibrating on validation") as bar:
         def step_down(alpha: float, n: int) -> None:  # every step size so far diverged too often
             bar.total += n
@@ -24,7 +26,7 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
                       f"size tried: also trying α = {alpha:g}", file=sys.stderr)
 
         cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down,
-                        deadline=deadline, groups=groups)
+                        deadline=deadline, groups=groups, defect_kinds=kinds, defects_per_image=len(kinds))
     f = cal.figures
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
@@ -79,6 +81,10 @@ def add_parser(sub) -> None:
     p.add_argument("--inpainting", action="store_true",
                    help="also tune masked inpainting (where Ω starts, α, iterations) on the validation images, "
                         "each corrupted by noise rectangles; the inpaint command and window use it")
+    p.add_argument("--geometric", action="store_true",
+                   help="also paint geometric synthetic defects (warp, fold, displaced and missing pieces) on the "
+                        "validation images, so that the threshold is placed where they are caught too (twice the "
+                        "defects to project; by default only changes of intensity: stain, scratch, hole, patch)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -118,7 +124,10 @@ def run(a) -> int:
         if missing:
             raise UsageError(f"{folder}: validation image {missing[0]} of this model is not there")
         val, groups = model_sized_groups([read_image(folder / n, cfg.channels) for n in names], tcfg)
-    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter, groups=groups)
+    from ..core.geodefects import ALL_DEFECTS
+
+    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter, groups=groups,
+                          defect_kinds=ALL_DEFECTS if a.geometric else None)
     meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
                                                              "norm", "loss", "version")}
     meta["calibration"] = cal.to_dict()

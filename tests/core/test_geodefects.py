@@ -130,3 +130,25 @@ def test_calibration_scores_geometric_kinds_when_asked(crops):
     plain = calibrate(model, val, torch.device("cpu"), None, max_iter=2, alpha_factors=(1.0,), lighting=())
     assert plain.figures["defect_kinds"] == list(TEXTURE_DEFECTS)
     assert set(plain.figures["defects_flagged_by_kind"]) == set(TEXTURE_DEFECTS)
+
+
+def test_calibrate_command_geometric_flag(tmp_path, crops):
+    from conftest import make_model_file
+
+    from inspector_app import cli
+    from inspector_app.core.data import write_image
+    from inspector_app.core.geodefects import ALL_DEFECTS
+    from inspector_app.core.modelio import load_model
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    for i, (y, x) in enumerate([(0, 0), (40, 64), (90, 16), (60, 90)]):
+        write_image(folder / f"{i}.png", crops["brick"][y:y + 32, x:x + 32])
+    path = make_model_file(tmp_path / "m.safetensors", kind="l2ae")
+    for flag, kinds in (([], TEXTURE_DEFECTS), (["--geometric"], ALL_DEFECTS)):
+        out = tmp_path / f"cal{len(flag)}.safetensors"
+        rc = cli.main(["calibrate", "--model", str(path), "--data", str(folder), "--val-dir", "--out", str(out),
+                       "--max-iter", "2", "--quiet", *flag])
+        assert rc == 0
+        fig = load_model(out, "cpu").meta["calibration"]["figures"]
+        assert fig["defect_kinds"] == list(kinds) and set(fig["defects_flagged_by_kind"]) == set(kinds)
