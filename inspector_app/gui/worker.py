@@ -1,4 +1,4 @@
-"""Worker threads for the window: superqt's ``GeneratorWorker`` / ``FunctionWorker``, joinable.
+"""Worker threads for the window: a small worker of our own on the window's own thread pool.
 
 * :class:`ProjectionRunner` runs :func:`inspector_app.session.jobs.projection_job` (the paced
   projection) in a :class:`ProjectionWorker`. The job posts numpy frames and energy values into an
@@ -11,14 +11,20 @@
 * :func:`run_in_worker` runs a function (opening a model file, the inpainting panels) and hands
   its result or its exception to the GUI thread.
 
-Four changes to superqt's workers, each for a reason: they start at once on this module's own
-thread pool (Qt's global pool has one thread per core — two here — so a third job would wait, and a
-worker queued by superqt's 1 ms timer cannot be joined); :meth:`ProjectionWorker.work` emits only
-the yields that carry something (the job yields ``None`` between iterations to take a new control
-without a signal); ``send()`` is locked (superqt reads and clears the value in two steps, so a
-``stop`` sent in between would be lost); ``run`` does not swap the process-wide
-``warnings.showwarning`` (see :func:`_route_warnings`). Warnings raised in a worker are raised
-again on the GUI thread.
+Why not superqt's ``GeneratorWorker`` / ``FunctionWorker`` (used here before): four of their
+behaviours had to be changed, and that took overriding their private members (``_incoming_value``,
+``work()``, the ``_worker_set`` bookkeeping and ``run``), which any superqt release may rename. The
+worker here is the part of them the window uses, with those four behaviours as they must be:
+
+1. it starts at once on :func:`thread_pool` (Qt's global pool has one thread per core, two here,
+   so a third job would wait; and a worker queued by superqt's 1 ms timer cannot be joined), and
+   :meth:`~_Worker.wait` joins it;
+2. a generator's yields reach ``yielded`` only when they carry something (the paced job yields
+   ``None`` between iterations to take a new control without a signal);
+3. :meth:`ProjectionWorker.send` is locked (superqt read and cleared the value in two steps, so a
+   ``stop`` sent in between was lost);
+4. it never swaps the process-wide ``warnings.showwarning`` while it runs (see
+   :func:`_route_warnings`); a warning raised in a worker is raised again on the GUI thread.
 """
 
 from __future__ import annotations
@@ -29,24 +35,45 @@ from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
-from superqt.utils import FunctionWorker, GeneratorWorker
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from ..core.params import ProjectionParams
 from ..session.jobs import projection_job
 from ..session.pacing import DEFAULT_MAX_FPS, Control, Outbox
 
-_POOL: QThreadPool | None = None
+_POOL_NAME = "inspector-app-workers"
+
+
+class _Workers(QObject):
+    """The window's thread pool and the workers running on it (kept alive until they end), owned
+    by the application object: one per process, found again with ``findChild``."""
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self.setObjectName(_POOL_NAME)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(16)
+        self.pool.setExpiryTimeout(2000)
+        self.live: set[_Worker] = set()
+
+    @Slot(object)
+    def release(self, worker: "_Worker") -> None:
+        """A worker has run: let it go (here, on the GUI thread, after the signals it sent, which
+        need it: let go in its own thread, a queued ``returned`` could be lost)."""
+        self.live.discard(worker)
+
+
+def _workers() -> _Workers:
+    app = QCoreApplication.instance()
+    if app is None:
+        raise RuntimeError("the window's workers need a QApplication")
+    found = app.findChild(_Workers, _POOL_NAME)
+    return found if found is not None else _Workers(app)
 
 
 def thread_pool() -> QThreadPool:
     """The window's own pool (not Qt's global one, whose size is the number of cores)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = QThreadPool()
-        _POOL.setMaxThreadCount(16)
-        _POOL.setExpiryTimeout(2000)
-    return _POOL
+    return _workers().pool
 
 
 _THREAD = threading.local()  # .emitter: the running worker's ``warned`` signal, in its own thread
@@ -57,11 +84,11 @@ def _route_warnings() -> None:
     workers' threads to that worker (its ``warned`` signal, then :func:`_rewarn` on the GUI thread)
     and shows any other warning as before.
 
-    superqt's ``WorkerBase.run`` instead swaps the process-wide ``showwarning`` for its own emitter
-    inside ``catch_warnings`` while each worker runs. With two workers at once that is not
-    thread-safe: the GUI thread's warnings went to a running worker and back (a loop that ended in
-    RecursionError), and workers that ended out of order left a finished worker's emitter installed
-    for the rest of the process. :meth:`_Joinable.run` does not swap anything."""
+    superqt's workers instead swapped the process-wide ``showwarning`` for their own emitter
+    inside ``catch_warnings`` while each ran. With two workers at once that is not thread-safe: the
+    GUI thread's warnings went to a running worker and back (a loop that ended in RecursionError),
+    and workers that ended out of order left a finished worker's emitter installed for the rest of
+    the process. :meth:`_Worker.run` does not swap anything."""
     previous = warnings.showwarning
     if getattr(previous, "_inspector_route", False):
         return
@@ -83,44 +110,90 @@ def _rewarn(w: tuple) -> None:
     warnings.warn_explicit(message, category, filename, lineno)
 
 
-class _Joinable:
-    """Start on :func:`thread_pool` at once; :meth:`wait` until ``run`` has returned."""
+class WorkerSignals(QObject):
+    """A worker's signals (they live in the GUI thread; emitted from the worker's, they arrive queued)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._done = threading.Event()
-        self.exception: BaseException | None = None
+    started = Signal()
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)
+    warned = Signal(tuple)
+    aborted = Signal()
+    finished = Signal()
+    ended = Signal(object)  # the worker itself, last: the pool lets go of it
+
+
+class _Worker(QRunnable):
+    """Runs :meth:`work` once on :func:`thread_pool`; see the module docstring. Its signals are
+    ``self.signals`` (also reachable as ``self.yielded`` …)."""
+
+    def __init__(self):
+        super().__init__()
+        self.signals = WorkerSignals()
         self.signals.warned.connect(_rewarn)
+        self._done = threading.Event()
+        self._abort = threading.Event()
+        self._running = False
+        self.exception: BaseException | None = None
+
+    def __getattr__(self, name: str):
+        if name in ("started", "yielded", "returned", "errored", "warned", "aborted", "finished"):
+            return getattr(self.signals, name)
+        raise AttributeError(name)
+
+    def work(self) -> Any:
+        raise NotImplementedError
 
     def start(self) -> None:
-        self._worker_set.add(self)
-        self._finished.connect(self._set_discard)
-        thread_pool().start(self)
+        workers = _workers()
+        # the pool deletes the C++ runnable once it has run (auto-delete, as superqt's workers did); the
+        # Python object, whose signals may still be queued to the GUI thread, stays until ``release``
+        workers.live.add(self)
+        self.signals.ended.connect(workers.release, Qt.ConnectionType.QueuedConnection)
+        workers.pool.start(self)
 
     def run(self) -> None:
-        """superqt's ``WorkerBase.run`` without its process-wide ``showwarning`` swap (see
-        :func:`_route_warnings`): a warning in this thread goes to this worker's ``warned``."""
         _route_warnings()
-        _THREAD.emitter = self.warned
+        sig = self.signals
+        _THREAD.emitter = sig.warned
+        self._running = True
         try:
-            self.started.emit()
-            self._running = True
+            sig.started.emit()
             try:
                 result = self.work()
-                if isinstance(result, Exception):
-                    raise result
-                if not self.abort_requested:
-                    self.returned.emit(result)
-            except Exception as exc:  # noqa: BLE001 - handed to errored, as superqt does
-                self.errored.emit(exc)
-            self._running = False
-            self.finished.emit()
-            self._finished.emit(self)
+                if self._abort.is_set():
+                    sig.aborted.emit()
+                else:
+                    sig.returned.emit(result)
+            except Exception as exc:  # noqa: BLE001 - handed to errored (and kept for ProjectionRunner)
+                self.exception = exc
+                sig.errored.emit(exc)
+            sig.finished.emit()
         finally:
+            self._running = False
             _THREAD.emitter = None
+            self._forget()
             self._done.set()
+            sig.ended.emit(self)
+
+    def _forget(self) -> None:
+        """Drop what the work held (a job, its callbacks' data): a worker that has run keeps nothing
+        alive until the pool lets go of it."""
+
+    def quit(self) -> None:
+        """Ask the worker to stop at its next yield (a function runs to its end)."""
+        self._abort.set()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._running
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Until ``run`` has returned (True), or ``timeout`` seconds (False)."""
         return self._done.wait(timeout)
 
     @property
@@ -128,41 +201,55 @@ class _Joinable:
         return self._done.is_set()
 
 
-class ProjectionWorker(_Joinable, GeneratorWorker):
-    """A ``GeneratorWorker`` for a paced job: emits ``yielded`` only for values that are not None."""
+class ProjectionWorker(_Worker):
+    """Drives a generator made by ``func(*args, **kwargs)``: emits ``yielded`` for the values that are
+    not None, sends it the newest value given to :meth:`send` (None when there is none)."""
 
-    def __init__(self, func, *args, **kwargs):
-        super().__init__(func, *args, **kwargs)
+    def __init__(self, func: Callable, *args, **kwargs):
+        super().__init__()
+        self._gen = func(*args, **kwargs)
         self._lock = threading.Lock()
+        self._incoming: Any = None
 
     def send(self, value) -> None:
         with self._lock:
-            self._incoming_value = value
+            self._incoming = value
 
     def _next_value(self):
         with self._lock:
-            out, self._incoming_value = self._incoming_value, None
+            out, self._incoming = self._incoming, None
         return out
 
     def work(self):
         first = True
-        while not self.abort_requested:
+        while not self._abort.is_set():
             try:
                 out = next(self._gen) if first else self._gen.send(self._next_value())
             except StopIteration as exc:
                 return exc.value
-            except Exception as exc:  # noqa: BLE001 - a bug in the job: kept for stop(), then errored
-                self.exception = exc
-                raise
             first = False
             if out is not None:
-                self.yielded.emit(out)
-        self.aborted.emit()
+                self.signals.yielded.emit(out)
+        self._gen.close()
         return None
 
+    def _forget(self) -> None:
+        self._gen = None
 
-class TaskWorker(_Joinable, FunctionWorker):
-    """A ``FunctionWorker`` on the window's pool."""
+
+class TaskWorker(_Worker):
+    """Runs ``fn(*args, **kwargs)``; its value goes to ``returned``, its exception to ``errored``."""
+
+    def __init__(self, fn: Callable, *args, **kwargs):
+        super().__init__()
+        self._call = (fn, args, kwargs)
+
+    def work(self):
+        fn, args, kwargs = self._call
+        return fn(*args, **kwargs)
+
+    def _forget(self) -> None:
+        self._call = None
 
 
 def run_in_worker(fn: Callable, *args, on_result: Callable[[Any], None],

@@ -1,4 +1,4 @@
-"""ProjectionRunner: the paced projection in a superqt worker; only numpy frames reach the GUI."""
+"""ProjectionRunner: the paced projection in the window's own worker; only numpy frames reach the GUI."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_warnings_while_workers_run_go_to_the_right_thread_and_nothing_is_left_s
     blocker = run_in_worker(gate.wait, 20, on_result=done.append, on_error=done.append)
     blocker.signals.warned.connect(blocked_warned.append)
     try:
-        qtbot.waitUntil(lambda: blocker.signals is not None and getattr(blocker, "_running", False), timeout=10000)
+        qtbot.waitUntil(lambda: blocker.running, timeout=10000)
         route = warnings.showwarning
         warnings.warn("on the GUI thread", UserWarning, stacklevel=1)
 
