@@ -34,9 +34,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import torch
+
+if TYPE_CHECKING:
+    from .models import AutoEncoder
+
+#: What a loss gives (see :class:`TiledLoss`): Lr, λ‖x − x0‖₁, E, f(x), and ∇ₓE or None.
+LossResult = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
+Loss = Callable[[torch.Tensor, torch.Tensor, float, bool], LossResult]
 
 #: Pixels by which neighbouring tiles overlap, as a fraction of the tile (32 px for 128-px models).
 TILE_OVERLAP_FRACTION = 0.25
@@ -201,10 +208,10 @@ class TiledLoss:
     gradient — the coverage-normalised ∇Lr plus λ·sign(x − x0), 0 where E is not finite — or None).
     """
 
-    def __init__(self, model: torch.nn.Module, grid: TileGrid):
+    def __init__(self, model: AutoEncoder, grid: TileGrid):
         self.model, self.grid = model, grid
 
-    def __call__(self, x: torch.Tensor, x0: torch.Tensor, lam: float, need_grad: bool):
+    def __call__(self, x: torch.Tensor, x0: torch.Tensor, lam: float, need_grad: bool) -> LossResult:
         g = self.grid
         b, c, h, w = x.shape
         x = x.detach()
@@ -219,6 +226,7 @@ class TiledLoss:
                 with torch.enable_grad():
                     lr_t, rec_t = self.model.forward_loss(tiles)
                     (g_t,) = torch.autograd.grad(torch.where(torch.isfinite(lr_t), lr_t, torch.zeros_like(lr_t)).sum(), tiles)
+                assert grad is not None  # need_grad
                 g.fold_add(grad, g_t, sel)
             else:
                 with torch.no_grad():
@@ -235,11 +243,11 @@ class TiledLoss:
         return lr_sum / len(g), reg, e, rec, grad
 
 
-def plain_loss(model: torch.nn.Module):
+def plain_loss(model: AutoEncoder) -> Loss:
     """:class:`TiledLoss`'s interface for images of exactly the model's size: E = Lr + λ‖x − x0‖₁
     and ∇ₓE by autograd, as the paper's step."""
 
-    def loss(x: torch.Tensor, x0: torch.Tensor, lam: float, need_grad: bool):
+    def loss(x: torch.Tensor, x0: torch.Tensor, lam: float, need_grad: bool) -> LossResult:
         xa = x.detach().requires_grad_(True)
         with torch.enable_grad():
             lr, rec = model.forward_loss(xa)
@@ -254,7 +262,7 @@ def plain_loss(model: torch.nn.Module):
     return loss
 
 
-def reconstruct(model: torch.nn.Module, x: torch.Tensor, overlap: int | None = None) -> torch.Tensor:
+def reconstruct(model: AutoEncoder, x: torch.Tensor, overlap: int | None = None) -> torch.Tensor:
     """f(x) of a B×C×H×W batch of any size ≥ the model's: the model itself at its size, else its
     tiles' reconstructions blended as the projection blends them (no gradient)."""
     size = int(model.image_size)
