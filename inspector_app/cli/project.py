@@ -19,6 +19,7 @@ from typing import Sequence
 
 from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
                      resolved_settings, warn, warn_not_learned)
+from .project_resume import Interrupted as _Interrupted  # Ctrl-C with the rows already written (here or on Ray)
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
@@ -232,17 +233,17 @@ def _run(a) -> int:
 
         todo, done = completed(jobs, out_dir, expected_settings(loaded.path, params, threshold, min_area,
                                                                  a.compare, omega is not None))
-    if on_ray:
-        from .project_ray import RunSpec, project_on_ray
+    try:
+        if on_ray:
+            from .project_ray import RunSpec, project_on_ray
 
-        new = project_on_ray(a, RunSpec(todo, params, omega, out_dir, a.compare, threshold, min_area, source,
-                                        len(jobs), project_batch), problems)
-    else:
-        try:
+            new = project_on_ray(a, RunSpec(todo, params, omega, out_dir, a.compare, threshold, min_area, source,
+                                            len(jobs), project_batch), problems)
+        else:
             new = _project_here(a, todo, len(jobs), loaded, params, omega, out_dir, threshold, min_area, source,
                                 problems)
-        except _Interrupted as e:  # Ctrl-C: the finished results get their summary.csv, --resume goes on
-            return _summary_of_interrupted(jobs, {**done, **{r["output"]: r for r in e.rows}}, out_dir)
+    except _Interrupted as e:  # Ctrl-C: the finished results get their summary.csv, --resume goes on
+        return _summary_of_interrupted(jobs, {**done, **{r["output"]: r for r in e.rows}}, out_dir)
     by_name = {**done, **{r["output"]: r for r in new}}
     rows = [by_name[j.name] for j in jobs if j.name in by_name]  # the inputs' order, resumed or not
     if not rows:
@@ -263,14 +264,6 @@ def _run(a) -> int:
     if problems:
         return EXIT_BAD_INPUT
     return 0
-
-
-class _Interrupted(KeyboardInterrupt):
-    """Ctrl-C during the projection, with the rows of the images already written."""
-
-    def __init__(self, rows: list[dict]):
-        super().__init__()
-        self.rows = rows
 
 
 def _summary_of_interrupted(jobs: list[Job], by_name: dict[str, dict], out_dir: Path) -> int:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .common import UsageError
+from .project_resume import Interrupted
 
 INSTALL_HINT = "pip install 'inspector-app[cluster]'"
 #: The actors' namespace on the cluster (their names: ``inspector-project-RUN-I``).
@@ -226,7 +227,9 @@ def _drive(a, spec: RunSpec, problems: list[str]) -> list[dict]:
             ready, _ = ray.wait(list(pending), num_returns=1)
             batch, i = pending.pop(ready[0])
             load[i] -= 1
-            rows += _collect(ready[0], batch, spec.out_dir, problems, bar)
+            _collect(ready[0], batch, spec.out_dir, rows, problems, bar)
+    except KeyboardInterrupt:  # the results written so far get their summary.csv (cli.project)
+        raise Interrupted(rows) from None
     finally:
         bar.close()
         for actor in actors:
@@ -256,8 +259,9 @@ def _submit(batch: list | None, actors: list, model_box: list, load: list[int], 
     return True
 
 
-def _collect(ref, batch: list, out_dir: Path, problems: list[str], bar) -> list[dict]:
-    """One finished batch: its files written under ``out_dir`` (once), its rows returned."""
+def _collect(ref, batch: list, out_dir: Path, rows: list[dict], problems: list[str], bar) -> None:
+    """One finished batch: its files written under ``out_dir`` (once), its rows appended to ``rows`` one by
+    one as each result is complete (a Ctrl-C meanwhile leaves ``rows`` naming exactly those)."""
     import ray
     from tqdm import tqdm
 
@@ -267,16 +271,16 @@ def _collect(ref, batch: list, out_dir: Path, problems: list[str], bar) -> list[
         problems += [f"{job.source}: not projected, the Ray worker failed ({_first_line(e)}); run again with --resume"
                      for job in batch]
         bar.update(len(batch))
-        return []
+        return
     for msg in res["messages"]:
         tqdm.write(msg, file=sys.stderr)
     names = {job.name for job in batch}
-    rows = [r for r in res["rows"] if r["output"] in names]
-    for r in rows:
-        write_result(out_dir, r["output"], res["files"][r["output"]])
+    for r in res["rows"]:
+        if r["output"] in names:
+            write_result(out_dir, r["output"], res["files"][r["output"]])
+            rows.append(r)
     problems += res["problems"]
     bar.update(len(batch))
-    return rows
 
 
 def write_result(out_dir: Path, name: str, files: dict[str, bytes]) -> None:

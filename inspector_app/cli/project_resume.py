@@ -17,6 +17,14 @@ from typing import Any, Sequence
 
 from .common import UsageError
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during the projection (in this process or on Ray), with the rows of the images already written."""
+
+    def __init__(self, rows: list[dict]):
+        super().__init__()
+        self.rows = rows
+
+
 #: A result JSON larger than this is not one this program wrote (an energy curve of 10,000 steps is ~200 kB).
 MAX_JSON_BYTES = 16 << 20
 
