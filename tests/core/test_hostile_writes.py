@@ -147,3 +147,16 @@ def test_inpaint_keeps_the_users_own_files_and_the_bundled_resources(tmp_path, c
     rc = main([*args, "--out", str(d), "--overwrite"])
     assert rc == 0, capsys.readouterr().err
     assert (d / "a_masked.png").read_bytes() != b"the user's own file"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a device node needs root")
+def test_a_device_node_is_never_replaced_even_with_overwrite(tmp_path, capsys):
+    import stat
+
+    node = tmp_path / "null.html"
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a copy of /dev/null
+    review = tmp_path / "inspector-review.json"
+    review.write_text(EMPTY_REVIEW)
+    rc = main(["report", str(review), "--out", str(node), "--overwrite"])
+    _one_line(capsys, rc, "is a device")
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
