@@ -173,7 +173,7 @@ class TextureAugmenter:
         out = x.clone()
         for i in range(x.shape[0]):
             if self.rng.random() < 0.5:
-                box = torch.from_numpy(random_box_mask(tuple(x.shape[2:]), NOISE_AREA, self.rng))
+                box = torch.from_numpy(random_box_mask((int(x.shape[2]), int(x.shape[3])), NOISE_AREA, self.rng))
                 noise = torch.from_numpy(self.rng.uniform(0.0, 1.0, (x.shape[1], int(box.sum()))).astype(np.float32))
                 out[i][:, box] = noise.to(out.dtype)
         return out
@@ -225,8 +225,8 @@ def model_sized_groups(images: list[np.ndarray], cfg: TrainConfig) -> tuple[list
 
 # ------------------------------------------------------------------------------------------ checkpoint
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return dict(rng.bit_generator.state)
 
 
 def save_checkpoint(path: str | Path, model: AutoEncoder, best: dict[str, torch.Tensor],
@@ -258,7 +258,7 @@ def save_checkpoint(path: str | Path, model: AutoEncoder, best: dict[str, torch.
     return Path(path)
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """(metadata, tensors) of a checkpoint; ``ValueError`` naming the file when it is not one."""
     from safetensors import safe_open
 
@@ -318,7 +318,8 @@ def train(
 class _Trainer:
     """One training run: the model, its optimiser, the augmenter and where training stands."""
 
-    def __init__(self, images, names, cfg: TrainConfig, device, checkpoint, resume):
+    def __init__(self, images: list[np.ndarray], names: list[str], cfg: TrainConfig, device: torch.device,
+                 checkpoint: str | Path | None, resume: str | Path | None):
         self.names, self.device, self.checkpoint = names, device, checkpoint
         self.state = TrainState()
         ck = None
@@ -344,7 +345,7 @@ class _Trainer:
                     st[k] = v.to(device)
         self.interrupted = False
 
-    def _resumed_config(self, resume, meta: dict, cfg: TrainConfig) -> TrainConfig:
+    def _resumed_config(self, resume: str | Path, meta: dict[str, Any], cfg: TrainConfig) -> TrainConfig:
         ck_cfg = TrainConfig.from_dict(meta["config"])
         if ck_cfg.model != cfg.model:
             raise ValueError(f"{resume}: the checkpoint holds a {ck_cfg.model}, not a {cfg.model}")
@@ -354,7 +355,7 @@ class _Trainer:
         self.state.stop_reason = None
         return _merge_caps(ck_cfg, cfg)
 
-    def _restore(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    def _restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         self.best = {k[5:]: v.clone() for k, v in tensors.items() if k.startswith("best.")}
         osd: dict[str, Any] = {"state": {}, "param_groups": meta["param_groups"]}
@@ -379,7 +380,7 @@ class _Trainer:
             save_checkpoint(self.checkpoint, self.model, self.best, self.opt, self.cfg, self.state, self.aug.rng,
                             self.names)
 
-    def cap_reached(self, t_start: float, should_stop) -> str | None:
+    def cap_reached(self, t_start: float, should_stop: Callable[[], bool] | None) -> str | None:
         if self.state.step >= self.cfg.max_steps:
             return "max_steps"
         if self.cfg.max_minutes is not None and time.monotonic() - t_start > 60.0 * self.cfg.max_minutes:
@@ -400,11 +401,12 @@ class _Trainer:
         out = self.model.training_loss(x, kl_weight=beta) if x_in is None else \
             self.model.training_loss(x_in, kl_weight=beta, target=x)
         self.opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        out.loss.backward()  # type: ignore[no-untyped-call]
         self.opt.step()
         return float(out.loss.detach())
 
-    def loop(self, progress, should_stop, on_evaluate=None) -> None:
+    def loop(self, progress: Progress | None, should_stop: Callable[[], bool] | None,
+             on_evaluate: Callable[[AutoEncoder, list[np.ndarray], TrainState], None] | None = None) -> None:
         s, cfg = self.state, self.cfg
         t_start = time.monotonic() - s.seconds
         last_ck = time.monotonic()
@@ -458,7 +460,8 @@ def _merge_caps(ck: TrainConfig, new: TrainConfig) -> TrainConfig:
     return replace(ck, max_steps=new.max_steps, max_minutes=new.max_minutes)
 
 
-def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr: float, snapshot_best) -> None:
+def _validate(model: AutoEncoder, val_images: list[np.ndarray], device: torch.device, cfg: TrainConfig,
+              state: TrainState, lr: float, snapshot_best: Callable[[], None]) -> None:
     """Evaluate the validation split; keep the best weights; cut the rate or stop on a plateau."""
     if not val_images:
         return
@@ -485,7 +488,8 @@ def _validate(model, val_images, device, cfg: TrainConfig, state: TrainState, lr
             state.since_best = 0
 
 
-def training_statistics(model: AutoEncoder, images: list[np.ndarray], cfg: TrainConfig, device: torch.device) -> dict:
+def training_statistics(model: AutoEncoder, images: list[np.ndarray], cfg: TrainConfig,
+                        device: torch.device) -> dict[str, Any]:
     """Statistics (min, mean, quantiles) of Lr(x) − f(x) deterministic, unaugmented − over the
     model-sized training images."""
     return loss_statistics(evaluate_split(model, model_sized(images, cfg), device)[0])
