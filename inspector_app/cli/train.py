@@ -179,6 +179,9 @@ def run(a) -> int:
         raise UsageError(f"--out {out}: the model file must end in .safetensors")
     if out.exists() and not a.overwrite:
         raise UsageError(f"--out {out} exists; choose another name or add --overwrite")
+    from ..core.outputs import OutputGuard
+
+    OutputGuard(inputs=[a.init], overwrite=True, bundled=True).check(out)  # never --init's model, nor a device
     tcfg = _train_config(a)
     checkpoint = out.with_suffix(".checkpoint")
     check_writable(out)  # before any computation: a training run must not be lost at the end

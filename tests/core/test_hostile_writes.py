@@ -160,3 +160,14 @@ def test_a_device_node_is_never_replaced_even_with_overwrite(tmp_path, capsys):
     rc = main(["report", str(review), "--out", str(node), "--overwrite"])
     _one_line(capsys, rc, "is a device")
     assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+def test_train_never_replaces_the_model_it_starts_from(tmp_path, texture_images, capsys):
+    for i, im in enumerate(texture_images[:2]):
+        write_image(tmp_path / "d" / f"{i}.png", im)
+    init = make_model_file(tmp_path / "init.safetensors")
+    before = _digest(init)
+    rc = main(["train", "--arch", "l2ae", "--data", str(tmp_path / "d"), "--init", str(init), "--out", str(init),
+               "--overwrite", "--image-size", "32", "--max-steps", "1", "--quiet"])
+    _one_line(capsys, rc, "inputs")
+    assert _digest(init) == before
