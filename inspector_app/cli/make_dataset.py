@@ -42,9 +42,15 @@ def run(a) -> int:
         raise UsageError("--geometric is for textures; the faces' defect is the noise rectangle")
     if a.full_good is not None and a.full_good < 1:
         raise UsageError("--full-good must be at least 1")
+    from ..core.outputs import folder_lock
+
+    if Path(a.out).exists() and not Path(a.out).is_dir():
+        raise UsageError(f"{a.out} exists and is not a directory")
     try:
-        summary = make_dataset(a.source, Path(a.out), a.n_train, a.n_test, a.seed, a.image_size, overwrite=a.overwrite,
-                               full_size=a.full_size, full_good=a.full_good, geometric=a.geometric)
+        with folder_lock(a.out):  # one run at a time writes a data set
+            summary = make_dataset(a.source, Path(a.out), a.n_train, a.n_test, a.seed, a.image_size,
+                                   overwrite=a.overwrite, full_size=a.full_size, full_good=a.full_good,
+                                   geometric=a.geometric)
     except FileExistsError as e:
         raise UsageError(str(e)) from None
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())

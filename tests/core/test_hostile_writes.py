@@ -171,3 +171,11 @@ def test_train_never_replaces_the_model_it_starts_from(tmp_path, texture_images,
                "--overwrite", "--image-size", "32", "--max-steps", "1", "--quiet"])
     _one_line(capsys, rc, "inputs")
     assert _digest(init) == before
+
+
+def test_make_dataset_into_a_folder_another_run_holds_is_refused(tmp_path, capsys):
+    out = tmp_path / "ds"
+    with folder_lock(out):
+        rc = main(["make-dataset", "--source", "brick", "--out", str(out), "--n-train", "1", "--n-test", "2"])
+        _one_line(capsys, rc, "another inspector-app run")
+        assert sorted(p.name for p in out.iterdir()) == [".inspector-app.lock"]
