@@ -26,12 +26,17 @@ def header_size(data: Any) -> tuple[int, int] | None:  # any buffer: bytes, memo
         if head[:2] == b"\xff\xd8":
             return _jpeg(data)
         if head[:2] == b"BM" and len(data) >= 26:
-            w, h = struct.unpack("<ii", data[18:26])
+            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 1.x: 16-bit sides
+                w, h = struct.unpack("<HH", data[18:22])
+            else:
+                w, h = struct.unpack("<ii", data[18:26])
             return abs(int(w)), abs(int(h))
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             return _webp(data)
         if head[:4] in (b"II*\x00", b"MM\x00*"):
             return _tiff(data)
+        if head[:4] in (b"II+\x00", b"MM\x00+"):
+            return _bigtiff(data)
         if head[:6] in (b"GIF87a", b"GIF89a"):
             return _gif(data)
         if head[:1] == b"P" and head[1:2] in b"1234567Ff":
@@ -112,6 +117,25 @@ def _tiff(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
             (value,) = struct.unpack(e + "I", entry[8:12])
         else:
             continue
+        if tag == 256:
+            w = value
+        elif tag == 257:
+            h = value
+    return (int(w), int(h)) if w is not None and h is not None else None
+
+
+def _bigtiff(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    e = "<" if bytes(data[:2]) == b"II" else ">"
+    (off,) = struct.unpack(e + "Q", data[8:16])
+    (count,) = struct.unpack(e + "Q", data[off:off + 8])
+    w = h = None
+    for k in range(min(count, 4096)):
+        entry = data[off + 8 + 20 * k: off + 28 + 20 * k]
+        tag, typ = struct.unpack(e + "HH", entry[:4])
+        size = _TIFF_SIZES.get(typ)
+        if size is None:
+            continue
+        (value,) = struct.unpack(e + {2: "H", 4: "I", 8: "Q"}[size], entry[12:12 + size])
         if tag == 256:
             w = value
         elif tag == 257:

@@ -125,3 +125,14 @@ def test_out_of_memory_is_one_line(tmp_path, tiny_model_file, monkeypatch, capsy
     rc = main(["project", "--model", str(tiny_model_file), str(p), "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "out of memory" in err and err.count("\n") == 1, err
+
+
+def test_bigtiff_and_os2_bitmap_sizes():
+    """A BigTIFF's first IFD (64-bit offsets) and an OS/2 bitmap's 16-bit sides: read, not refused."""
+    entries = [(256, 16, 70000), (257, 3, 300)]
+    ifd = struct.pack("<Q", len(entries)) + b"".join(
+        struct.pack("<HHQ", t, ty, 1) + (struct.pack("<Q", v) if ty == 16 else struct.pack("<H", v) + b"\0" * 6)
+        for t, ty, v in entries) + b"\0" * 8
+    assert header_size(b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) + ifd) == (70000, 300)
+    bmp = b"BM" + b"\0" * 12 + struct.pack("<I", 12) + struct.pack("<HH", 640, 480) + b"\0" * 10
+    assert header_size(bmp) == (640, 480)
