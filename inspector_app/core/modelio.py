@@ -13,9 +13,10 @@ import os
 import struct
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from .data import atomic_write
 from .metadata import check_metadata
 from .models import KINDS, NORMS, AutoEncoder, ModelConfig, ScriptedAutoEncoder, create_model, freeze
 
+if TYPE_CHECKING:
+    from .tiling import WorkingScale
+
 META_KEY = "inspector_app"
 TORCHSCRIPT_META = "inspector_app.json"
 FORMAT_VERSION = 1
@@ -33,7 +37,7 @@ FORMAT_VERSION = 1
 class ModelFileError(ValueError):
     """A model file that cannot be used; the message names the file and the problem."""
 
-    def __init__(self, path: str | os.PathLike, problem: str):
+    def __init__(self, path: str | os.PathLike[str], problem: str):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
@@ -57,7 +61,7 @@ class LoadedModel:
         return self.meta.get("training_stats")
 
     @property
-    def working_scale(self):
+    def working_scale(self) -> WorkingScale | None:
         """How an image is brought to the scale the model learned (``core.tiling.WorkingScale``),
         or None for a file that does not record it (the whole image is resized to the model's size)."""
         from .tiling import WorkingScale
@@ -130,7 +134,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def save_model(model: AutoEncoder, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+def save_model(model: AutoEncoder, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
     """Write weights (safetensors) and metadata (JSON in the safetensors header) atomically."""
     from safetensors.torch import save_file
 
@@ -165,7 +169,7 @@ def _sniff(path: Path, head: bytes, size: int) -> str:
     return "unknown"
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = "auto") -> LoadedModel:
+def load_model(path: str | os.PathLike[str], device: str | torch.device | None = "auto") -> LoadedModel:
     """Load a model file; raise :class:`ModelFileError` naming the file and the problem."""
     p = Path(path)
     if not p.exists():
@@ -254,7 +258,7 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
     extra = {TORCHSCRIPT_META: ""}
     try:
         with _torchscript_warnings():
-            module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)
+            module = torch.jit.load(str(p), map_location="cpu", _extra_files=extra)  # type: ignore[no-untyped-call]
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else "no message"
         raise ModelFileError(p, f"is not a loadable TorchScript archive ({type(e).__name__}: {first})") from None
@@ -289,7 +293,7 @@ def _load_zip(p: Path, dev: torch.device) -> LoadedModel:
 LOAD_CHECK_SECONDS = 20.0
 
 
-def _forward_with_time_limit(p: Path, module, x: torch.Tensor, cfg: ModelConfig):
+def _forward_with_time_limit(p: Path, module: torch.nn.Module, x: torch.Tensor, cfg: ModelConfig) -> Any:
     """One forward pass of a user's TorchScript, in a daemon thread, given ``LOAD_CHECK_SECONDS``.
 
     A model whose forward never returns is refused instead of hanging the caller; its thread is
@@ -319,26 +323,18 @@ def _forward_with_time_limit(p: Path, module, x: torch.Tensor, cfg: ModelConfig)
     return box.get("y")
 
 
-def _torchscript_warnings():
+@contextmanager
+def _torchscript_warnings() -> Iterator[None]:
     """TorchScript is deprecated in favour of torch.export, but it is the one format in which a
     user's own model loads without unpickling, so its deprecation warnings are silenced here."""
     import warnings
 
-    cm = warnings.catch_warnings()
-
-    class _Ctx:
-        def __enter__(self):
-            cm.__enter__()
-            warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning)
-            return self
-
-        def __exit__(self, *exc):
-            return cm.__exit__(*exc)
-
-    return _Ctx()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning)
+        yield
 
 
-def save_torchscript(module: torch.nn.Module, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
+def save_torchscript(module: torch.nn.Module, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
     """Script ``module`` (x → reconstruction) and save it with its metadata, for ``load_model``."""
     with _torchscript_warnings():
         scripted = torch.jit.script(module)

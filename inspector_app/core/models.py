@@ -18,7 +18,7 @@ gvae      Σ (x − f)²/(2γ²) + D log γ + KL, γ learned same, without KL
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -76,11 +76,11 @@ def _norm(kind: str, channels: int) -> list[nn.Module]:
     return []
 
 
-def _stack(convs: list[nn.Module], norm: str) -> list[nn.Module]:
+def _stack(convs: Sequence[nn.Conv2d | nn.ConvTranspose2d], norm: str) -> list[nn.Module]:
     """conv → [norm] → LeakyReLU for every convolution of ``convs``."""
     layers: list[nn.Module] = []
     for conv in convs:
-        layers += [conv, *_norm(norm, conv.out_channels), _act()]
+        layers += [conv, *_norm(norm, int(conv.out_channels)), _act()]
     return layers
 
 
@@ -175,7 +175,8 @@ class DeterministicAE(AutoEncoder):
         self.decoder = build_decoder(cfg)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+        out: torch.Tensor = self.decoder(self.encoder(x))
+        return out
 
     def recon_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         return losses.l2_loss(x, recon) if self.loss_name == "l2" else losses.dssim_loss(x, recon)
@@ -190,10 +191,7 @@ class VariationalAE(AutoEncoder):
         self.loss_name = "gaussian_learned" if learned_gamma else "gaussian"
         self.encoder = build_encoder(cfg, 2 * cfg.latent)
         self.decoder = build_decoder(cfg)
-        if learned_gamma:
-            self.log_gamma = nn.Parameter(torch.zeros(()))
-        else:
-            self.log_gamma = None
+        self.log_gamma: nn.Parameter | None = nn.Parameter(torch.zeros(())) if learned_gamma else None
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -202,7 +200,8 @@ class VariationalAE(AutoEncoder):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         mu, _ = self.encode(x)
-        return self.decoder(mu)
+        out: torch.Tensor = self.decoder(mu)
+        return out
 
     def recon_loss(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         return losses.gaussian_nll(x, recon, self.log_gamma)
@@ -278,7 +277,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def freeze(model: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def freeze(model: ModuleT) -> ModuleT:
     """Evaluation mode and no parameter gradients: the projection differentiates the input only."""
     model.eval()
     for p in model.parameters():
