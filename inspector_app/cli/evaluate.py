@@ -47,7 +47,8 @@ def run(a) -> int:
     if a.plot and a.no_curve:
         raise UsageError("--plot needs the curve; drop --no-curve")
     params_from_args(a)
-    guard = OutputGuard(inputs=[a.model, *data_files(a.data)], overwrite=a.overwrite,
+    # bundled=True: the model card's figures go to resources/models/eval (resources/models/evaluate.sh)
+    guard = OutputGuard(inputs=[a.model, *data_files(a.data)], overwrite=a.overwrite, bundled=True,
                         hint="choose another file or add --overwrite")
     for target in (a.json, a.plot):
         if target:

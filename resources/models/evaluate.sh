@@ -13,6 +13,6 @@ mkdir -p "$out"
 for m in "$here"/*.safetensors; do
   name=$(basename "$m" .safetensors)
   src=${name%%_*}
-  $app evaluate --model "$m" --data "$data/$src" --iterations "${ITER:-100}" --quiet \
+  $app evaluate --model "$m" --data "$data/$src" --iterations "${ITER:-100}" --quiet --overwrite \
       --json "$out/$name.json" --plot "$out/${name}_curve.png" "$@" | tail -n +3 | head -n 1
 done
