@@ -159,7 +159,7 @@ class OutputGuard:
     that make models, e.g. ``calibrate --in-place`` on a bundled model).
     """
 
-    def __init__(self, inputs: Iterable[str | os.PathLike[str]] = (), overwrite: bool = False, bundled: bool = False,
+    def __init__(self, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False, bundled: bool = False,
                  hint: str = "choose another output or add --overwrite"):
         self.overwrite = overwrite
         self.bundled = bundled
@@ -169,7 +169,7 @@ class OutputGuard:
         self._input_ids: set[tuple[int, int]] = set()
         self.add_inputs(inputs)
 
-    def add_inputs(self, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    def add_inputs(self, inputs: Iterable[str | os.PathLike[str] | None]) -> None:  # None: skipped
         for p in inputs:
             if p is None:
                 continue

@@ -44,7 +44,7 @@ class _Scored:
     doc: ReviewDoc
     t1: float
     t2: float | None
-    scored: list[dict]
+    scored: list[dict[str, Any]]
     scores: np.ndarray
     verdicts: list[str]
     known: np.ndarray
@@ -82,7 +82,7 @@ def _png(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
 
 
-def _figure_png(draw: Callable, size=(5.2, 3.2)) -> str:
+def _figure_png(draw: Callable[[Any], None], size: tuple[float, float] = (5.2, 3.2)) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -124,7 +124,7 @@ def _thumb(img: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=interp)
 
 
-def _overlays(folder: Path, recs: list[dict], doc: ReviewDoc, model: str | None, device: str,
+def _overlays(folder: Path, recs: list[dict[str, Any]], doc: ReviewDoc, model: str | None, device: str,
               notes: list[str], batch: int = 8) -> dict[str, np.ndarray]:
     """The flagged parts with the segmentation and the ground truth drawn over them (uint8 RGB at the
     image's size), from a new projection with the review's model and parameters."""
@@ -176,7 +176,7 @@ def _outside(rel: str) -> bool:
     return p.is_absolute() or bool(p.drive) or ".." in p.parts or ".." in Path(rel.replace("\\", "/")).parts
 
 
-def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict) -> np.ndarray:
+def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict[str, Any]) -> np.ndarray:
     """The record's ground-truth mask (``ground_truth_mask``) outlined in green, when it is there."""
     m_rel = rec.get("ground_truth_mask")
     if not m_rel or _outside(m_rel):
@@ -194,7 +194,7 @@ def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _table(rows: list[tuple], head: tuple | None = None) -> str:
+def _table(rows: list[tuple[Any, ...]], head: tuple[Any, ...] | None = None) -> str:
     h = "".join(f"<th>{html.escape(str(c))}</th>" for c in head) if head else ""
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table>{'<tr>' + h + '</tr>' if h else ''}{body}</table>"
@@ -210,11 +210,11 @@ figure{margin:0;width:170px;font-size:.8em} figure img{width:160px;image-renderi
 """
 
 
-def _counts(sc: _Scored) -> list[tuple]:
+def _counts(sc: _Scored) -> list[tuple[Any, ...]]:
     """Images, the model's and the reviewer's verdicts, the ground truth, and their agreement."""
     recs, mv = sc.doc.records, sc.verdicts
     n_err = sum(1 for r in recs if r.get("error"))
-    counts: list[tuple] = [("images", len(recs)), ("scored", len(sc.scored)), ("unreadable", n_err)]
+    counts: list[tuple[Any, ...]] = [("images", len(recs)), ("scored", len(sc.scored)), ("unreadable", n_err)]
     counts += [(f"model: {v}", mv.count(v)) for v in ModelVerdict
                if v != ModelVerdict.MARGINAL or sc.t2 is not None]
     counts += [(f"reviewer: {v}", sum(1 for r in recs if r.get("verdict") == v)) for v in ReviewVerdict]
@@ -228,7 +228,7 @@ def _counts(sc: _Scored) -> list[tuple]:
     return counts
 
 
-def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple]]:
+def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple[Any, ...]]]:
     """The confusion table at T1/T2, the ROC figure (or None) and the suggested thresholds."""
     if not sc.known.any():
         return "<p>No labelled images.</p>", None, []
@@ -240,7 +240,7 @@ def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple]]:
     roc_src, sugg = None, []
     r = roc(s, y)
     if r is not None:
-        def draw_roc(ax):
+        def draw_roc(ax: Any) -> None:
             ax.plot(r.fpr, r.tpr, color="#1f77b4", lw=2)
             ax.plot([0, 1], [0, 1], ":", color="grey")
             f = s > t1
@@ -273,7 +273,7 @@ def _histogram(sc: _Scored) -> str | None:
 
     log = wants_log_scale(scores, t1, t2)  # as in the window: a calibrated model's scores span decades
 
-    def draw_hist(ax):
+    def draw_hist(ax: Any) -> None:
         edges = histogram_edges(scores, t1, t2, log=log)
         groups = [("good", "#3a9d55", known & ~y), ("defective", "#d2412f", known & y), ("unlabelled", "#999999", ~known)]
         for name, color, sel in groups:
@@ -330,7 +330,7 @@ def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, ma
     return cells
 
 
-def _parameters(sc: _Scored, folder: Path) -> list[tuple]:
+def _parameters(sc: _Scored, folder: Path) -> list[tuple[Any, ...]]:
     h = sc.doc.header
     mdl = h.get("model") or {}
     prm = [("folder", str(folder)), ("model", mdl.get("path")), ("model SHA-256", mdl.get("sha256")),
