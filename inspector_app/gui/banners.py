@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ..core.verdict import fmt_level, verdict
 from ..session import Session
 from ..session.assess import can_decide
 
@@ -23,6 +26,7 @@ NOTE_STYLE = "background: #5c4a12; color: #fff4d0; border-radius: 3px; padding: 
 DEFECTIVE_STYLE = "background: #b3261e; color: #ffffff; border-radius: 3px; padding: 3px 10px; font-weight: bold;"
 GOOD_STYLE = "background: #1e7a3c; color: #ffffff; border-radius: 3px; padding: 3px 10px; font-weight: bold;"
 IDLE_STYLE = "background: #2b3a48; color: #c9cdd0; border-radius: 3px; padding: 3px 10px;"
+MARGINAL_STYLE = "background: #8a6d00; color: #ffffff; border-radius: 3px; padding: 3px 10px; font-weight: bold;"
 
 
 class WarningBanner(QFrame):
@@ -81,6 +85,8 @@ class VerdictBadge(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.badge)
         lay.addWidget(self.detail, 1)
+        #: Review mode's marginal band: a function giving T2 (None: no band), set by the main window.
+        self.band: Callable[[], float | None] | None = None
         s, d = session, session.display
         s.frame_shown.connect(lambda _f: self.refresh())
         s.run_cleared.connect(self.refresh)
@@ -108,8 +114,14 @@ class VerdictBadge(QWidget):
             self.detail.setText(f"t = {f.iteration}")
             return
         v = s.verdict_of(f)
-        self.badge.setText(v.text() + ("  (so far)" if so_far else ""))
-        self.badge.setStyleSheet(DEFECTIVE_STYLE if v.defective else GOOD_STYLE)
+        t2 = self.band() if self.band is not None else None
+        if v.defective and t2 is not None and verdict(v.score, t2) == "good":  # as the gallery says it
+            self.badge.setText(f"MARGINAL  score {fmt_level(v.score)} in ({fmt_level(v.threshold)}, {fmt_level(t2)}]"
+                               + ("  (so far)" if so_far else ""))
+            self.badge.setStyleSheet(MARGINAL_STYLE)
+        else:
+            self.badge.setText(v.text() + ("  (so far)" if so_far else ""))
+            self.badge.setStyleSheet(DEFECTIVE_STYLE if v.defective else GOOD_STYLE)
         self.badge.setToolTip(
             "The image score is the highest DSSIM threshold at which the map still holds a connected region "
             f"(8-connectivity) of at least {v.min_area} px at the model's size; the image is defective when the "

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
 from skimage.measure import find_contours
@@ -289,6 +289,24 @@ class ImageGrid(QWidget):
             p.view_box.setYLink(vb0)
         for p in self.panels:
             p.scene().sigMouseMoved.connect(lambda pos, panel=p: self._on_mouse(panel, pos))
+        # Linked, aspect-locked views widen their range on every resize (the images shrank to a few
+        # pixels when review mode's docks opened or closed): while the user has not zoomed or panned,
+        # a resize fits the image again.
+        self.fitted = True
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)  # once the layout has settled
+        self._refit_timer.timeout.connect(self.reset_zoom)
+        for p in self.panels:
+            p.view_box.sigRangeChangedManually.connect(self._user_zoomed)
+            p.view_box.sigResized.connect(self._on_resized)
+
+    def _user_zoomed(self, *_a) -> None:
+        self.fitted = False
+
+    def _on_resized(self, *_a) -> None:
+        if self.fitted:
+            self._refit_timer.start()
 
     def _on_mouse(self, panel: ImagePanel, pos) -> None:
         self.hovered.emit(panel.image_pos(pos))
@@ -298,7 +316,9 @@ class ImageGrid(QWidget):
         super().leaveEvent(ev)
 
     def reset_zoom(self) -> None:
+        """Fit the image in the views (they follow it on resizes again)."""
         self.input_panel.view_box.autoRange(padding=0.01)
+        self.fitted = True
 
     def set_rest_hints(self, on: bool) -> None:
         """Before any run the maps of x0 against itself are empty: say how to fill them."""

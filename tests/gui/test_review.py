@@ -79,9 +79,11 @@ def test_open_folder_lists_parts_skips_masks_and_streams_results(review_window, 
     win = review_window
     rv, gal = win.review.review, win.review.gallery
     names = gallery_column(win, 0)
-    assert names == ["test/blob/000.png", "test/blob/001.png", "test/blob/002.png", "test/good/000.png",
-                     "test/good/001.png"]  # no mask, no training image
-    assert all(n.endswith(".png") and "_mask" not in n for n in names)
+    assert [it.rel for it in rv.items] == ["test/blob/000.png", "test/blob/001.png", "test/blob/002.png",
+                                           "test/good/000.png", "test/good/001.png"]  # no mask, no training image
+    # the file's name first (a narrow column cuts the folder, not the number), without the category's test/
+    assert names == ["000.png · blob", "001.png · blob", "002.png · blob", "000.png · good", "001.png · good"]
+    assert all(".png" in n and "_mask" not in n for n in names)
     scores = gallery_column(win, 1)
     assert all(s not in ("…", "–") for s in scores)
     assert [float(s) for s in scores] == pytest.approx([rv.score(i) for i in range(5)], abs=5e-4)
@@ -568,3 +570,75 @@ def test_cancel_keeps_results_and_project_folder_resumes(qtbot, model_file, fold
     assert rv.n_done == 5 and all(rv.results[i].scores == kept[i] for i in kept)
     wait_idle(qtbot, win)
     win.close()
+
+
+# ------------------------------------------------------------------------------------------ layout (issue 25, item 7)
+
+def test_the_views_keep_the_image_fitted_when_the_docks_close_and_open(qtbot, review_window):
+    win = review_window
+    vb = win.grid.input_panel.view_box
+
+    def fitted() -> bool:
+        (x0, x1), (y0, y1) = vb.viewRange()
+        return min(x1 - x0, y1 - y0) < 1.2 * 32  # the 32-px frame fills the view one way (it was ×8)
+
+    qtbot.waitUntil(fitted, timeout=5000)
+    for show in (False, True, False):
+        win.review.gallery_dock.setVisible(show)
+        win.review.scores_dock.setVisible(show)
+        qtbot.wait(50)
+        qtbot.waitUntil(fitted, timeout=5000)
+
+
+def test_the_log_axis_labels_decades_only(qtbot, review_window):
+    import math
+
+    win = review_window
+    rv, panel = win.review.review, win.review.scores
+    win.session.display.threshold = min(rv.score(i) for i in range(len(rv))) / 1000
+    panel.redraw_now()
+    assert panel.log_x
+    major, minor = panel.hist.getPlotItem().getAxis("bottom")._tickLevels
+    assert major and all(float(v).is_integer() and lab for v, lab in major)  # one label per decade at most
+    assert len(major) <= max(1, panel.hist.width() // 48) and all(lab == "" for _v, lab in minor)
+    assert {lab for _v, lab in major} <= {"1e-7", "1e-6", "1e-5", "1e-4", "0.001", "0.01", "0.1", "1"}
+    win.session.display.threshold = 0.5 * (rv.score(0) + rv.score(3))
+    panel.redraw_now()
+    if not panel.log_x:  # linear again: the axis's own ticks
+        assert panel.hist.getPlotItem().getAxis("bottom")._tickLevels is None
+    assert not math.isnan(win.session.display.threshold)
+
+
+def test_the_badge_says_marginal_where_the_gallery_does(qtbot, review_window):
+    win = review_window
+    rv = win.review.review
+    scores = sorted(rv.score(i) for i in range(len(rv)))
+    win.session.display.threshold = (scores[0] + scores[1]) / 2
+    rv.set_marginal_upper(scores[-1] + 0.01)
+    i = max(range(len(rv)), key=rv.score)
+    rv.select(i)
+    assert rv.model_verdict(i) == "marginal" and gallery_column(win, 2)[i] == "marginal"
+    assert win.verdict_badge.verdict_text.startswith("MARGINAL")
+    rv.set_marginal_upper(None)
+    assert win.verdict_badge.verdict_text.startswith("DEFECTIVE")
+
+
+def test_another_folder_starts_with_every_row_and_the_filter_says_so(qtbot, review_window, tmp_path, texture_images):
+    win = review_window
+    rv, gal = win.review.review, win.review.gallery
+    gal.filter_combo.setCurrentIndex(gal.filter_combo.findData("disagreements"))
+    assert rv.filter == "disagreements"
+    other = make_folder(tmp_path / "other", texture_images)
+    win.open_folder(other)
+    qtbot.waitUntil(lambda: rv.is_open and rv.scan.root == other, timeout=20000)
+    wait_review(qtbot, win)
+    assert rv.filter == "all" and gal.filter_combo.currentData() == "all" and gal.proxy.rowCount() == len(rv)
+
+
+def test_no_legend_over_the_histogram_the_classes_are_in_its_title(qtbot, review_window):
+    panel = review_window.review.scores
+    panel.redraw_now()
+    pi = panel.hist.getPlotItem()
+    assert pi.legend is None  # it covered T1's label on light textures
+    assert "good" in pi.titleLabel.text and "defective" in pi.titleLabel.text
+    assert panel.classes_shown == ("good", "defective")

@@ -6,7 +6,9 @@
 * ``gallery`` — the gallery dock: one sortable, filterable row per image, progress and Cancel,
   the verdict buttons and the comment line;
 * ``histogram`` — the score-distribution dock: the histogram by label with T1/T2, the confusion
-  matrix, the ROC curve and the suggested thresholds.
+  matrix, the ROC curve and the suggested thresholds;
+* ``dialogs`` — the dialogs and menu entries that hold no state: a review made with another model,
+  verdicts not applied, the recent folders in File → Open Recent, the exported report's file.
 """
 
 from .mode import ReviewMode

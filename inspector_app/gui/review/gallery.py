@@ -125,7 +125,7 @@ class GalleryModel(QAbstractTableModel):
         err = rv.errors[row]
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return v
+                return shown_name(v, rv.scan is not None and rv.scan.mvtec)
             if err is not None and col == 2:
                 return "unreadable"
             if v is None:
@@ -174,6 +174,15 @@ class GalleryModel(QAbstractTableModel):
         if r is not None:
             lines.append(f"reviewed {r.time}: {REVIEW_TEXT[r.verdict]}" + (f" — {r.comment}" if r.comment else ""))
         return "\n".join(lines)
+
+
+def shown_name(rel: str, mvtec: bool = False) -> str:
+    """A part's name in the gallery: the file's name first, then its folder (``003.png · swirl``), so
+    that a narrow column cuts the folder, never the number; an MVTec category's ``test/`` left out."""
+    parts = rel.split("/")
+    if mvtec and parts[0] == "test" and len(parts) > 1:
+        parts = parts[1:]
+    return parts[-1] + (f" · {'/'.join(parts[:-1])}" if len(parts) > 1 else "")
 
 
 class GalleryProxy(QSortFilterProxyModel):
@@ -236,15 +245,17 @@ class GalleryPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line: the file's name first, its folder after (cut first)
         self.table.verticalHeader().setDefaultSectionSize(36)
-        self.table.setIconSize(self.table.iconSize().scaled(32, 32, Qt.AspectRatioMode.KeepAspectRatio))
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        hh.setMinimumSectionSize(40)
+        self.table.setIconSize(self.table.iconSize().scaled(28, 28, Qt.AspectRatioMode.KeepAspectRatio))
         fm = self.table.fontMetrics()
         for c, sample in enumerate(("", "0.0000", "defective", "defective", "defective", "100.0", "0.00"), start=0):
             if c:  # fixed widths: sizing to the contents would ask every row on every update
                 hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-                hh.resizeSection(c, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 18)
+                hh.resizeSection(c, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 12)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.eta_label = QLabel("")
@@ -356,7 +367,7 @@ class GalleryPanel(QWidget):
         rv = self.review
         self.count_label.setText(f"{self.proxy.rowCount()} / {len(rv)} · reviewed {rv.n_reviewed}")
         warning = rv.fit_warning() if rv.is_open else None
-        self.fit_banner.setText(f"⚠ {warning}" if warning else "")
+        self.fit_banner.setText(warning or "")
         self.fit_banner.setVisible(bool(warning))
 
     # ------------------------------------------------------------------ progress

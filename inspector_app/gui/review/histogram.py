@@ -83,13 +83,11 @@ class ScorePanel(QWidget):
         pi.setMouseEnabled(x=False, y=False)
         pi.hideButtons()
         pi.getAxis("bottom").enableAutoSIPrefix(False)
-        self.legend = pi.addLegend(offset=(-8, 8), labelTextSize="9pt")
-        self.legend.setBrush(pg.mkBrush(25, 35, 45, 200))
         self.bars: dict[str, pg.PlotDataItem] = {}
         for name, rgb in CLASS_COLORS.items():
             self.bars[name] = pi.plot([0, 1], [0], stepMode="center", fillLevel=0, pen=pg.mkPen(rgb, width=1.5),
                                       brush=pg.mkBrush(*rgb, 90))
-        self._legend_names: tuple = ()
+        self.classes_shown: tuple = ()  # named in the title, in their colours (a legend inside hid T1's label)
         self.band = pg.LinearRegionItem(values=(PAPER_THRESHOLD, PAPER_THRESHOLD), movable=False, brush=pg.mkBrush(*T2_COLOR, 40),
                                         pen=pg.mkPen(None))
         self.band.setZValue(-5)
@@ -223,7 +221,7 @@ class ScorePanel(QWidget):
     def _spin(tip: str) -> QDoubleSpinBox:
         s = QDoubleSpinBox()
         s.setRange(RANGES["threshold"].minimum, RANGES["threshold"].maximum)
-        s.setDecimals(4)
+        s.setDecimals(6)  # a calibrated T1 may be 1.4e-05
         s.setSingleStep(0.005)
         s.setKeyboardTracking(False)
         s.setToolTip(tip)
@@ -280,10 +278,8 @@ class ScorePanel(QWidget):
             return
         t2 = self.review.marginal_upper
         self.log_x = on
-        ax = self.hist.getPlotItem().getAxis("bottom")
-        ax.logMode = on  # ticks and labels only: the items are given log10 positions here
-        ax.picture = None
-        ax.update()
+        if not on:
+            self.hist.getPlotItem().getAxis("bottom").setTicks(None)  # the axis's own linear ticks
         self.hist.getPlotItem().setLabel("bottom", "score (DSSIM, log scale)" if on else "score (DSSIM)")
         lo, hi = (self.to_x(LOG_FLOOR), 0.0) if on else (0.0, 1.0)
         self._syncing = True  # new bounds clamp the old positions: not a drag
@@ -296,6 +292,21 @@ class ScorePanel(QWidget):
         if t2 is not None:
             self._set_line(self.t2_line, float(t2))
         self._update_band()
+
+    def _log_ticks(self, x_edges: np.ndarray) -> None:
+        """On the log axis, one label per decade (every second or third when they would crowd the
+        axis's width): pyqtgraph's own log ticks label the minor ticks too, which overlapped."""
+        if not self.log_x:
+            return
+        ax = self.hist.getPlotItem().getAxis("bottom")
+        lo, hi = int(np.ceil(x_edges[0])), int(np.floor(x_edges[-1]))
+        decades = list(range(lo, hi + 1)) or [int(np.round(x_edges[0]))]
+        room = max(1, int(self.hist.width() // 48))  # a label is some 40 px wide
+        step = int(np.ceil(len(decades) / room))
+        major = [(float(k), _decade(k)) for k in decades[::step]]
+        minor = [(float(np.log10(m * 10.0 ** k)), "") for k in range(lo - 1, hi + 1) for m in range(2, 10)
+                 if x_edges[0] <= np.log10(m * 10.0 ** k) <= x_edges[-1]]
+        ax.setTicks([major, minor])
 
     def _set_line(self, line: pg.InfiniteLine, value: float) -> None:
         """Move a line to the model's value (its label follows; the move is not taken for a drag)."""
@@ -373,19 +384,14 @@ class ScorePanel(QWidget):
             top = max(top, int(counts.max()) if counts.size else 0)
             self.bars[name].setData(np.log10(edges) if self.log_x else edges, counts, stepMode="center", fillLevel=0)
             self.bars[name].setVisible(vals.size > 0)
-        shown = tuple(n for n, v in groups.items() if v.size)
-        if shown != self._legend_names:  # the legend names the classes present
-            self._legend_names = shown
-            self.legend.clear()
-            for n in shown:
-                self.legend.addItem(self.bars[n], n)
+        self.classes_shown = tuple(n for n, v in groups.items() if v.size)
         pi = self.hist.getPlotItem()
         warning = rv.fit_warning() if rv.is_open else None  # the folder-level "wrong model?"
-        pi.setTitle("image scores" + (f" — ⚠ {warning.split(' — ')[0]}" if warning else ""),
-                    size="10pt", color="#ff9a5c" if warning else None)
+        pi.setTitle(_title(self.classes_shown, warning), size="10pt")
         self.hist.setToolTip(warning or "")
         self.fit_warning = warning
         x_edges = np.log10(edges) if self.log_x else edges
+        self._log_ticks(x_edges)
         pi.setRange(xRange=(float(x_edges[0]), float(x_edges[-1])), yRange=(0, top * 1.1), padding=0.02)
         self._draw_matrix(s.confusion)
         if s.roc is not None:
@@ -440,3 +446,18 @@ def _gap(s) -> str:
     lo = fmt_level(s.below) if s.below is not None else "0"
     hi = fmt_level(s.above) if s.above is not None else "–"
     return f" · gap {lo} – {hi}"
+
+
+def _decade(k: int) -> str:
+    """10^k as a tick label: 0.001, 0.01, 0.1, 1 written out; 1e-5 beyond."""
+    return f"{10.0 ** k:g}" if -3 <= k <= 0 else f"1e{k}"
+
+
+def _title(classes: tuple, warning: str | None) -> str:
+    """The histogram's title: the classes shown, in their colours (the legend, which no longer hides
+    T1's label), and the folder-level warning when there is one."""
+    names = " ".join(f"<span style='color: rgb{CLASS_COLORS[c]}'>■ {c}</span>" for c in classes)
+    text = "image scores" + (f" · {names}" if names else "")
+    if warning:
+        text += f" — <span style='color: #ff9a5c'>{warning.split(' — ')[0]}</span>"
+    return text

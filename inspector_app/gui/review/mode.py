@@ -67,6 +67,11 @@ class ReviewMode(QObject):
         for ev in (d.events.threshold, d.events.compare, d.events.min_area):
             ev.connect(self._on_display)
         session.model_changed.connect(self._on_model_changed)
+        badge = getattr(window, "verdict_badge", None)  # the window's verdict says "marginal" where the gallery does
+        if badge is not None:
+            badge.band = lambda: rv.marginal_upper if rv.is_open else None
+            for sig in (rv.band_changed, rv.opened, rv.closed):
+                sig.connect(lambda *_a: badge.refresh())
         self.gallery.cancel_requested.connect(self.cancel_run)
         self.gallery.reproject_requested.connect(self.reproject)
         self._update_actions()
@@ -233,7 +238,7 @@ class ReviewMode(QObject):
             w = self.window
             h = max(260, min(330, w.height() // 3))
             w.resizeDocks([self.gallery_dock, self.scores_dock], [h, h], Qt.Orientation.Vertical)
-            gw = max(420, int(w.width() * 0.36))
+            gw = max(460, int(w.width() * 0.38))
             w.resizeDocks([self.gallery_dock, self.scores_dock], [gw, w.width() - gw], Qt.Orientation.Horizontal)
 
     def close_folder(self) -> None:

@@ -117,6 +117,7 @@ class ReviewSession(ReviewQueries):
         self.label_source = "ground_truth" if scan.has_ground_truth else "reviewer"
         notes = self._resume(doc) if doc is not None else []
         self.opened.emit()
+        self.filter_changed.emit(self.filter)  # "all" again: the combo must not say the last folder's filter
         self.rows_changed.emit(None)
         self.band_changed.emit(self.marginal_upper)
         self.labels_changed.emit(self.label_source)
