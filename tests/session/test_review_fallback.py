@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,24 @@ def test_a_fifo_named_like_the_review_file_never_blocks(folder, tmp_path):
     with pytest.raises(review_file.ReviewFileError, match="not a regular file"):
         read_review(folder / JSON_NAME)
     assert np.all([p.suffix == ".png" for p in (i.path for i in op.scan.items)])
+
+
+def test_a_folder_that_turns_read_only_while_open_saves_in_the_data_home(folder, tmp_path, monkeypatch):
+    loaded = load_model(make_model_file(tmp_path / "m.safetensors"), "cpu")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    r = _open(folder, loaded)
+    assert r.json_path.parent == folder
+    real = review_file.atomic_write_bytes
+
+    def refuse_in_the_folder(path, data):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(review_file, "atomic_write_bytes", refuse_in_the_folder)
+    failed = []
+    r.save_failed.connect(failed.append)
+    r.set_verdict(1, "defective", "saved elsewhere")
+    assert not failed and str(r.json_path).startswith(str(tmp_path / "data"))
+    assert {x["path"]: x.get("verdict") for x in read_review(r.json_path).records}["001.png"] == "defective"
+    r.close()

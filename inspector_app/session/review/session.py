@@ -38,7 +38,7 @@ from ...core.pipeline import SCORE_DEFINITION
 from ..frames import Frame
 from ..model import Session
 from .cache import ResultCache, result_key
-from .file import REVIEW_VERDICTS, ReviewDoc, now_iso, quarantine, write_review
+from .file import REVIEW_VERDICTS, ReviewDoc, fallback_dir, now_iso, quarantine, write_review
 from .folder import FolderScan, file_sha256
 from .jobs import folder_job, read_gt, rescore
 from .queries import FILTERS, LABEL_SOURCES, ReviewQueries
@@ -456,8 +456,12 @@ class ReviewSession(ReviewQueries):
         try:
             write_review(self.json_path, self.csv_path, self.document())
         except (OSError, ValueError) as e:
-            self.save_failed.emit(f"{self.json_path}: the review could not be saved ({e})")
-            return False
+            fb = fallback_dir(self.scan.root)
+            if not isinstance(e, OSError) or self.json_path.parent == fb:
+                self.save_failed.emit(f"{self.json_path}: the review could not be saved ({e})")
+                return False
+            self.json_path, self.csv_path = fb / self.json_path.name, fb / self.csv_path.name  # $XDG_DATA_HOME
+            return self.save()
         self._dirty = False
         self.saved.emit(str(self.json_path))
         return True
