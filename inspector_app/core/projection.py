@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Generator, Mapping
+from typing import Any, Callable, Generator, Mapping
 
 import numpy as np
 import torch
@@ -26,8 +26,11 @@ import torch
 from .losses import dssim_map
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
-from .tiling import TiledLoss, TileGrid, plain_loss
+from .tiling import Loss, TiledLoss, TileGrid, plain_loss
 from .vocabulary import StopReason
+
+#: Which images of the batch an evaluation covers: all of them (a slice: views) or their indices.
+Index = slice | torch.Tensor
 
 class ProjectionError(ValueError):
     """Bad input to the projection (shape, range, mask)."""
@@ -50,8 +53,9 @@ def threshold_from_stats(stop: "str | Stop", stats: Mapping[str, Any] | None) ->
     ``lr:VALUE`` a typed value. ``none`` and ``converge`` have no threshold.
     """
     rule = Stop.parse(stop)
-    if rule.kind == "lr":
-        return float(rule.value)
+    value = rule.value  # the Lr value of lr:VALUE, the percentile of train-qNN
+    if rule.kind == "lr" and value is not None:
+        return float(value)
     if rule.kind not in ("train-min", "train-q"):
         return None
     if not stats or not _finite(stats.get("min")):
@@ -59,9 +63,10 @@ def threshold_from_stats(stop: "str | Stop", stats: Mapping[str, Any] | None) ->
     if rule.kind == "train-min":
         return float(stats["min"])
     q = stats.get("quantiles")
-    if not isinstance(q, (list, tuple)) or len(q) != 101 or not _finite(q[int(rule.value)]):
+    k = int(value or 0)
+    if not isinstance(q, (list, tuple)) or len(q) != 101 or not _finite(q[k]):
         raise ProjectionError(f"stop criterion {str(rule)!r}: the model file has no training-loss quantiles")
-    return float(q[int(rule.value)])
+    return float(q[k])
 
 
 def _finite(v: Any) -> bool:
@@ -115,7 +120,9 @@ class IterationRecord:
 
     def to_cpu(self) -> "IterationRecord":
         """A copy with every tensor on the CPU (maps already computed are kept)."""
-        mv = lambda t: t.detach().to("cpu")  # noqa: E731
+        def mv(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().to("cpu")
+
         return IterationRecord(
             self.iteration, mv(self.x0), mv(self.x), mv(self.reconstruction), mv(self.energy),
             mv(self.recon_loss), mv(self.reg), mv(self.active), list(self.stop_reasons), mv(self.steps),
@@ -198,8 +205,8 @@ class _Walk:
 
     BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
-    def __init__(self, model: AutoEncoder, x0: torch.Tensor, p: ProjectionParams, mask, x_start,
-                 lr_threshold: float | None, loss):
+    def __init__(self, model: AutoEncoder, x0: torch.Tensor, p: ProjectionParams, mask: torch.Tensor | None,
+                 x_start: torch.Tensor | None, lr_threshold: float | None, loss: Loss):
         for prm in model.parameters():  # frozen: no parameter gradients
             prm.requires_grad_(False)
         model.eval()
@@ -218,7 +225,9 @@ class _Walk:
             x = torch.where(self.omega > 0, x, x0)
         self.x = x
         self.alpha, self.lam = float(p.alpha), float(p.lam)
-        zeros = lambda dtype=torch.float32: torch.zeros(b, dtype=dtype, device=device)  # noqa: E731
+        def zeros(dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.zeros(b, dtype=dtype, device=device)
+
         self.active = torch.ones(b, dtype=torch.bool, device=device)
         self.reasons: list[str | None] = [None] * b
         self.steps = zeros(torch.long)
@@ -238,7 +247,7 @@ class _Walk:
         self.n_pix = float(x0[0].numel())
 
     # ---------------------------------------------------------------- evaluation of x_t
-    def evaluate(self, t: int):
+    def evaluate(self, t: int) -> tuple[torch.Tensor | None, Index, torch.Tensor]:
         """One forward pass (f, Lr, E) of the active images, the divergence and stop tests, and
         — when some image will move — one backward pass to the input. Returns (∇ₓE, ix, idx)."""
         idx = self.active.nonzero().squeeze(1)
@@ -263,7 +272,7 @@ class _Walk:
         self._stop(terms[0], terms[1], ok, diverged, idx, want_step)
         return grad, ix, idx
 
-    def _diverged(self, e_det: torch.Tensor, finite: torch.Tensor, ix) -> torch.Tensor:
+    def _diverged(self, e_det: torch.Tensor, finite: torch.Tensor, ix: Index) -> torch.Tensor:
         p = self.p
         if self.e_ref is None:
             if not bool(finite.all()):
@@ -282,7 +291,7 @@ class _Walk:
         self.uphill[ix] = up
         return ~finite | (e_det > bound) | (up >= p.diverge_patience)
 
-    def _keep(self, terms, ok: torch.Tensor, ix, idx) -> None:
+    def _keep(self, terms: tuple[torch.Tensor, ...], ok: torch.Tensor, ix: Index, idx: torch.Tensor) -> None:
         """Store the evaluation of the images that did not diverge; track each image's
         lowest-energy iterate; put the diverged ones back on theirs."""
         e_d, lr_d, reg_d, rec_d = terms
@@ -307,7 +316,8 @@ class _Walk:
             self.x[j], self.recon[j] = self.best_x[j], self.best_rec[j]  # the best finite iterate
             self.energy[j], self.lr[j], self.reg[j] = self.best_terms[j]
 
-    def _stop(self, e_d, lr_d, ok, diverged, idx, want_step: bool) -> None:
+    def _stop(self, e_d: torch.Tensor, lr_d: torch.Tensor, ok: torch.Tensor, diverged: torch.Tensor,
+              idx: torch.Tensor, want_step: bool) -> None:
         """The stop criteria (section 3.5) on x_t: each image stops on its own."""
         p = self.p
         stop_now = diverged.clone()
@@ -316,7 +326,7 @@ class _Walk:
             for j in idx[hit].tolist():
                 self.reasons[j] = StopReason.THRESHOLD
             stop_now |= hit
-        if p.stop.kind == "converge":
+        if Stop.parse(p.stop).kind == "converge":
             de = (e_d - self.prev_e[idx]).abs() / self.n_pix
             self.calm[idx] = torch.where(de < p.tol, self.calm[idx] + 1, torch.zeros_like(self.calm[idx]))
             self.prev_e[idx] = e_d
@@ -349,11 +359,12 @@ class _Walk:
         self.alpha, self.lam = new_alpha, new_lam
 
     # ---------------------------------------------------------------- the step
-    def step(self, grad, ix, idx) -> None:
+    def step(self, grad: torch.Tensor | None, ix: Index, idx: torch.Tensor) -> None:
         """Move the images still active: eq. 8 weighting, eq. 7 mask, then eq. 5 or Adam; [0, 1]."""
         move = self.active[ix]
         if grad is None or not bool(move.any()):
             return
+        sel: Index
         if isinstance(ix, slice) and bool(move.all()):
             g, sel = grad, ix
         else:
@@ -363,7 +374,7 @@ class _Walk:
             g = g * (x[sel] - self.recon[sel]).square()
         if self.omega is not None:  # eq. 7
             g = g * self.omega[sel]
-        if self.p.optimizer == "adam":
+        if self.p.optimizer == "adam" and self.adam_m is not None and self.adam_v is not None:
             self.adam_t[sel] += 1
             tt = self.adam_t[sel].view(-1, 1, 1, 1)
             self.adam_m[sel] = self.BETA1 * self.adam_m[sel] + (1 - self.BETA1) * g
@@ -388,7 +399,7 @@ def run_to_end(
     params: ProjectionParams | None = None,
     mask: torch.Tensor | None = None,
     stats: Mapping[str, Any] | None = None,
-    on_record=None,
+    on_record: Callable[[IterationRecord], None] | None = None,
     tile_overlap: int | None = None,
 ) -> tuple[IterationRecord, IterationRecord, list[list[float]]]:
     """Drive :func:`project` to its end. Returns (first record, last record, energy curves per image).
