@@ -124,3 +124,26 @@ def test_the_limit_scales_from_the_load_check(monkeypatch):
     assert call_seconds(None) == 600.0
     monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "2")
     assert call_seconds(5.0, 64) == 2.0
+
+
+def test_report_with_a_model_that_stops_answering_still_writes_the_page(tmp_path, monkeypatch, capsys):
+    """report re-projects the flagged parts with the review's model: a stalling TorchScript model is
+    given up and the page is written without overlays (it hung)."""
+    import json
+
+    from inspector_app.cli import main
+
+    folder = tmp_path / "parts"
+    write_image(folder / "a.png", np.random.default_rng(0).random((32, 32)).astype(np.float32))
+    f = save_torchscript(_SlowFromSecondCall(3000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
+    review = {"format": "inspector-app review", "version": 1, "threshold": 0.2, "folder": str(folder),
+              "model": {"path": str(f), "sha256": None, "kind": "torchscript"},
+              "params": {"max_iter": 2, "stop": "none"},
+              "images": [{"path": "a.png", "score": 0.5, "verdict": "defective"}]}
+    (folder / "inspector-review.json").write_text(json.dumps(review))
+    monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "0.5")
+    rc = main(["report", str(folder), "--out", str(tmp_path / "r.html")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "did not answer within 0.5 s" in out.out and (tmp_path / "r.html").exists()
+    _join_model_threads()

@@ -131,6 +131,7 @@ def _overlays(folder: Path, recs: list[dict[str, Any]], doc: ReviewDoc, model: s
     from ...core.modelio import load_model
     from ...core.pipeline import batch_tensors, finish, overlay, prepare, shape_groups
     from ...core.projection import run_to_end
+    from ...core.watchdog import ModelStopped
 
     want = (doc.header.get("model") or {}).get("sha256")
     path = model or (doc.header.get("model") or {}).get("path")
@@ -162,7 +163,11 @@ def _overlays(folder: Path, recs: list[dict[str, Any]], doc: ReviewDoc, model: s
         for group in shape_groups([p for _r, p in ready]):  # one projection batch per working size
             part = [ready[k] for k in group]
             x0, _m = batch_tensors([p for _r, p in part])
-            _first, last, _c = run_to_end(loaded.model, x0, params)
+            try:
+                _first, last, _c = run_to_end(loaded.model, x0, params)
+            except ModelStopped as e:  # a user's TorchScript that stopped answering (core.watchdog)
+                notes.append(f"{e}: the remaining parts are shown without overlays")
+                return out
             for j, (r, prep) in enumerate(part):
                 res = finish(prep, last, j, compare=compare, threshold=t, min_area=area)
                 out[r["path"]] = overlay(prep.original, res.segmentation)
