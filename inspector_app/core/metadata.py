@@ -11,10 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-#: Largest image side a model may declare (a multiple of 32).
-MAX_IMAGE_SIZE = 512
-#: Largest latent size a model may declare.
-MAX_LATENT = 4096
+from .models import MAX_IMAGE_SIZE, MAX_LATENT  # the largest model a file may declare: the models' own bounds
+
 #: Largest number of iterations a calibration may ask for.
 MAX_ITERATIONS = 10000
 

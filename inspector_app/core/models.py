@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from . import losses
-from .metadata import MAX_IMAGE_SIZE, MAX_LATENT
 
 KINDS = ("l2ae", "dsae", "vae", "gvae")
 #: Normalisation after every convolution but the latent and the output ones. ``none`` is Bergmann
@@ -34,6 +33,11 @@ KINDS = ("l2ae", "dsae", "vae", "gvae")
 NORMS = ("none", "batch", "group")
 LOSS_OF_KIND = {"l2ae": "l2", "dsae": "dssim", "vae": "gaussian", "gvae": "gaussian_learned"}
 
+
+#: Largest image side a model may have (a multiple of 32); a model file declaring more is refused.
+MAX_IMAGE_SIZE = 512
+#: Largest latent size a model may have.
+MAX_LATENT = 4096
 
 @dataclass(frozen=True)
 class ModelConfig:
