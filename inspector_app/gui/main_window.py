@@ -111,6 +111,9 @@ class MainWindow(QMainWindow):
         self.act_open_model = act("Open &Model…", ("Ctrl+M",), "Open an autoencoder (.safetensors from "
                                                                "inspector-app, or TorchScript .pt)")
         self.act_open_image = act("&Open Image…", ("Ctrl+O",), "Open an image to inspect")
+        self.act_new_model = act("&New Model from Folder…", ("Ctrl+Shift+N",),
+                                 "Train a model on a folder of good images, watch it learn, then open it",
+                                 lambda: self.new_model_from_folder())
         self.act_export = act("&Export…", ("Ctrl+E",), "Write the projection, reconstruction, DSSIM map, "
                                                        "mask, overlay (PNG) and a JSON")
         self.act_demo = act("Brick Demo (bundled model and sample)", (), "Open the bundled brick model and a "
@@ -179,7 +182,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         fm = mb.addMenu("&File")
-        fm.addActions([self.act_open_model, self.act_open_image])
+        fm.addActions([self.act_open_model, self.act_open_image, self.act_new_model])
         self.recent_menu = fm.addMenu("Open &Recent")
         fm.addSeparator()
         fm.addAction(self.act_export)
@@ -242,6 +245,12 @@ class MainWindow(QMainWindow):
         self.session.notice.emit("default settings restored", 6000)
         return True
 
+    def new_model_from_folder(self, folder=None):
+        """File → New Model from Folder… (the dialog is in :mod:`.new_model_dialog`)."""
+        from .new_model_dialog import open_new_model_dialog
+
+        return open_new_model_dialog(self, folder)
+
     def show_model_info(self) -> None:
         s = self.session
         text = s.loaded.describe() if s.loaded else "No model is open (File → Open Model…, Ctrl+M)."
@@ -298,6 +307,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, e) -> None:  # noqa: N802 - Qt
         self.review.shutdown()  # stops the folder run, saves the review file
         self.inpainting.close_all()  # the inpainting windows stop their threads
+        if getattr(self, "new_model_dialog", None) is not None:
+            self.new_model_dialog.shutdown()  # a training process of its own ends, leaving nothing
         self.session.request_stop()
         self.files.wait()
         self.save_settings()

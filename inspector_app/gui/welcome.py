@@ -2,13 +2,14 @@
 
 Shown by :func:`install` when the window opens with nothing to open and no model or image has been
 opened before (the recent-files lists are empty); it goes away, and the views come back, as soon as
-a model, an image or a folder opens, whichever way. Three actions, each one click:
+a model, an image or a folder opens, whichever way. Four actions, each one click:
 
 * **Inspect a sample part** — the bundled brick model and a stained brick (Demo → Brick Demo);
 * **Review a folder of sample parts** — review mode on the bundled brick samples with their ground
   truth, copied first to ``$XDG_DATA_HOME/inspector-app/sample-parts/brick`` (the review file is
   written beside the parts, never into the bundled resources);
-* **Face inpainting demo** — blind vs masked inpainting on a corrupted face (Demo → Face Inpainting Demo).
+* **Face inpainting demo** — blind vs masked inpainting on a corrupted face (Demo → Face Inpainting Demo);
+* **Build a model of your own parts** — File → New Model from Folder… (:mod:`.new_model_dialog`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ ACTIONS = (
      "your verdicts (O, D, U)."),
     ("welcome_faces", "Face inpainting demo",
      "Blind inpainting (eq. 8) against masked inpainting (eq. 7) and OpenCV's Telea on a corrupted face."),
+    ("welcome_new_model", "Build a model of your own parts",
+     "Choose a folder of photographs of good parts: the window trains a model on them in minutes, shows it "
+     "learning, calibrates it and opens it (File → New Model from Folder…)."),
 )
 
 
@@ -104,6 +108,7 @@ def install(win: QMainWindow) -> Welcome:
     page.buttons["welcome_sample"].clicked.connect(win.open_demo)
     page.buttons["welcome_review"].clicked.connect(lambda: review_samples(win) and leave())
     page.buttons["welcome_faces"].clicked.connect(win.inpainting.open_face_demo)
+    page.buttons["welcome_new_model"].clicked.connect(lambda: win.new_model_from_folder())
     win.welcome = page
     return page
 

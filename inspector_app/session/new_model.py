@@ -53,7 +53,9 @@ class FolderScan:
     @property
     def category(self) -> str:
         """The category's name: the folder above ``train/good``, or the folder's own."""
-        return self.folder.parent.parent.name if self.folder != self.chosen else self.folder.name
+        if self.folder.name == "good" and self.folder.parent.name == "train":
+            return self.folder.parent.parent.name
+        return self.folder.name
 
     @property
     def n(self) -> int:
@@ -90,6 +92,9 @@ def scan_folder(chosen: str | os.PathLike[str], progress: Callable[[int, int], N
     try:
         folder = training_folder(chosen)
         files = list_images(folder)
+        if not files and (folder / "good").is_dir():  # an MVTec category's train folder
+            folder = folder / "good"
+            files = list_images(folder)
     except (DataError, OSError) as e:
         raise FolderProblem(str(e)) from None
     scan = FolderScan(Path(chosen), folder, [])

@@ -28,7 +28,8 @@ def test_first_run_welcome_then_a_sample(qtbot):
     page = win.welcome
     assert page is not None and page.isVisible() and not win.grid.isVisible()
     assert [b.text() for b in page.buttons.values()] == [
-        "Inspect a sample part", "Review a folder of sample parts", "Face inpainting demo"]
+        "Inspect a sample part", "Review a folder of sample parts", "Face inpainting demo",
+        "Build a model of your own parts"]
     assert win.session.loaded is None and win.session.image is None  # nothing opened behind it
     page.buttons["welcome_sample"].click()  # the bundled brick model and stained sample
     wait_idle(qtbot, win)
