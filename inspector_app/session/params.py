@@ -9,9 +9,12 @@ restored value is clamped to the same bounds the widgets and the command line us
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from psygnal import evented
+
+if TYPE_CHECKING:
+    from psygnal import SignalGroup
 
 from ..core.params import COMPARE, GRAD_MASKS, OPTIMIZERS, STOP_KINDS, ProjectionParams, Stop
 from ..core.ranges import PAPER_STOP, PAPER_THRESHOLD, RANGES, clamp, default
@@ -30,6 +33,9 @@ RESTART = {"optimizer": "optimizer", "grad_mask": "gradient mask", "max_iter": "
 @dataclass
 class ParamsModel:
     """Everything that defines the next run (eq. 4–8, section 3.5)."""
+
+    if TYPE_CHECKING:
+        events: ClassVar[SignalGroup]  # one signal per field, added by @evented
 
     alpha: float = RANGES["alpha"].default
     lam: float = RANGES["lam"].default
@@ -89,6 +95,9 @@ class Display:
     """How the anomaly map is shown: ``compare`` (DSSIM against x_T, ``projection``, or f(x_T),
     ``reconstruction``), the segmentation ``threshold`` (figure 3) and the overlay toggles.
     None of these needs a new run."""
+
+    if TYPE_CHECKING:
+        events: ClassVar[SignalGroup]  # one signal per field, added by @evented
 
     compare: str = "projection"
     threshold: float = RANGES["threshold"].default

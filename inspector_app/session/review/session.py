@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 import numpy as np
 from psygnal import Signal
@@ -46,7 +46,14 @@ from .records import FolderOpening, Review, image_record, model_conflict, prepar
 from .report import write_report
 from .results import FolderResults, stored_frame
 from .stats import MODEL_VERDICTS, FolderStats
-from .store import ResultStore
+from .store import AreaKey, ImageFailure, ImageResult, ResultStore
+
+if TYPE_CHECKING:
+    from ...core.modelio import LoadedModel
+    from ..model import InputImage
+
+#: What :func:`~.jobs.rescore` gives: per image, its scores (or None), its anomalous fraction and IoU.
+Rescored = dict[int, tuple[dict[str, float] | None, float, float | None]]
 
 __all__ = ["FILTERS", "LABEL_SOURCES", "FolderOpening", "FolderStats", "Review", "ReviewSession", "prepare_folder"]
 
@@ -89,7 +96,7 @@ class ReviewSession(ReviewQueries):
         self.sha: list[str | None] = [None] * n
         self.folder_results = FolderResults(n)
         self.reviews: list[Review | None] = [None] * n
-        self.stale: list[dict] = []
+        self.stale: list[dict[str, Any]] = []
         self.doc_header: dict[str, Any] = {}
         self.current = -1
         self.current_gt: np.ndarray | None = None
@@ -139,7 +146,7 @@ class ReviewSession(ReviewQueries):
         t2 = doc.header.get("marginal_upper")
         if isinstance(t2, (int, float)) and 0 <= t2 <= 1:
             self.marginal_upper = float(t2)
-        if doc.header.get("label_source") in LABEL_SOURCES and self.scan.has_ground_truth:
+        if doc.header.get("label_source") in LABEL_SOURCES and self.scan is not None and self.scan.has_ground_truth:
             self.label_source = doc.header["label_source"]
         self.reviews, self.stale, notes = resume_reviews(doc, self.items, self.sha)
         return notes
@@ -206,10 +213,12 @@ class ReviewSession(ReviewQueries):
         self.verdicts_changed.emit()
         return todo, self.store.generation
 
-    def run_job(self, loaded, params: ProjectionParams, resume: bool = False, batch: int = 8) -> Callable:
+    def run_job(self, loaded: LoadedModel, params: ProjectionParams, resume: bool = False,
+                batch: int = 8) -> Callable[[], Generator[list[ImageResult | ImageFailure] | None, None, None]]:
         """:meth:`begin_run`, and the generator function the window's worker runs for it
         (:func:`~.jobs.folder_job` bound to this folder's images, store and thresholds)."""
         todo, generation = self.begin_run(params, resume)
+        assert self.store is not None  # begin_run needs it
         model_sha = self.run_model.get("sha256")
         keys = {i: result_key(self.sha[i], model_sha, params) for i, _item in todo}
         return partial(folder_job, loaded, todo, params, self.store, generation=generation, compare=self.compare,
@@ -252,7 +261,7 @@ class ReviewSession(ReviewQueries):
         """Some images have no result yet, and the others were made with ``params``."""
         return self.folder_results.can_resume(params)
 
-    def add_results(self, batch: list) -> None:
+    def add_results(self, batch: list[ImageResult | ImageFailure]) -> None:
         """Results (or failures) of one batch, from the worker."""
         fr = self.folder_results
         changed = fr.add(batch)
@@ -286,7 +295,7 @@ class ReviewSession(ReviewQueries):
             self.band_changed.emit(t2)
             self.verdicts_changed.emit()
 
-    def _on_threshold(self, *_a) -> None:
+    def _on_threshold(self, *_a: object) -> None:
         if self.marginal_upper is not None and self.marginal_upper < self.threshold:
             self.marginal_upper = self.threshold
             self.band_changed.emit(self.marginal_upper)
@@ -294,7 +303,7 @@ class ReviewSession(ReviewQueries):
             self._dirty = True
             self.verdicts_changed.emit()
 
-    def rescore_job(self) -> tuple[tuple, Callable[[], dict]] | None:
+    def rescore_job(self) -> tuple[AreaKey, Callable[[], Rescored]] | None:
         """(key, function) for the window's worker when some areas or scores are out of date
         (:meth:`stale_indices`), else None; give the function's result to :meth:`apply_rescore`."""
         stale, scores = self.stale_indices()
@@ -304,7 +313,7 @@ class ReviewSession(ReviewQueries):
         known = None if scores else {i: self.results[i].score(key[0]) for i in stale}
         return key, partial(rescore, self.store, stale, key[0], key[1], key[2], known)
 
-    def apply_rescore(self, values: dict, key: tuple) -> None:
+    def apply_rescore(self, values: Rescored, key: AreaKey) -> None:
         """Results of :func:`~.jobs.rescore` made for ``key`` = (compare, threshold, min_area)."""
         changed = self.folder_results.apply_rescore(values, key)
         if changed:
@@ -390,7 +399,7 @@ class ReviewSession(ReviewQueries):
         if self.current >= 0 and s.image is not None and s.image.path == str(self.items[self.current].path):
             s.set_ground_truth(self.current_gt if on else None)
 
-    def _on_session_image(self, image) -> None:
+    def _on_session_image(self, image: InputImage | None) -> None:
         if self._selecting or self.current < 0:
             return
         if image is None or image.path != str(self.items[self.current].path):
@@ -451,7 +460,7 @@ class ReviewSession(ReviewQueries):
 
     def save(self) -> bool:
         """Write the review file (both files, atomically). False, with ``save_failed``, on an error."""
-        if self.scan is None or self.json_path is None:
+        if self.scan is None or self.json_path is None or self.csv_path is None:
             return False
         try:
             write_review(self.json_path, self.csv_path, self.document())
