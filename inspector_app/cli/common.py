@@ -59,6 +59,7 @@ def add_projection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any] | 
     Numbers take their default, bounds and help from ``RANGES``; ``defaults`` overrides a default
     (``None``: decided later, e.g. by the model's calibration or the inpainting mode)."""
     from ..core.params import GRAD_MASKS, OPTIMIZERS, RANGES
+    from ..core.ranges import PAPER_STOP
 
     defaults = defaults or {}
     helps = helps or {}
@@ -72,7 +73,7 @@ def add_projection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any] | 
                    help="plain step (eq. 5) or Adam")
     p.add_argument("--grad-mask", choices=GRAD_MASKS, default=defaults.get("grad_mask", "recon"),
                    help="recon: weight the gradient by (x − f(x))² (eq. 8); none: plain gradient")
-    p.add_argument("--stop", default=defaults.get("stop", "train-min"),
+    p.add_argument("--stop", default=defaults.get("stop", PAPER_STOP),
                    help=helps.get("stop", "train-min (paper), train-qNN (e.g. train-q05), converge, none, or an Lr value"))
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
 

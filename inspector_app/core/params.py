@@ -67,9 +67,9 @@ class Stop(str):
     @classmethod
     def of(cls, kind: str, value: float | None = None) -> "Stop":
         """The criterion of a kind and value: ``Stop.of("train-q", 5)`` is ``train-q05``."""
-        if kind == "train-q":
+        if kind == StopKind.TRAIN_Q:
             return cls.parse(f"train-q{int(value or 0):02d}")
-        if kind == "lr":
+        if kind == StopKind.LR:
             return cls.parse(f"lr:{float(value or 0.0):g}")
         return cls.parse(kind)
 

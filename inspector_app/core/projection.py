@@ -27,7 +27,7 @@ from .losses import dssim_map
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
 from .tiling import Loss, TiledLoss, TileGrid, plain_loss
-from .vocabulary import StopReason
+from .vocabulary import StopKind, StopReason
 
 #: Which images of the batch an evaluation covers: all of them (a slice: views) or their indices.
 Index = slice | torch.Tensor
@@ -54,13 +54,13 @@ def threshold_from_stats(stop: "str | Stop", stats: Mapping[str, Any] | None) ->
     """
     rule = Stop.parse(stop)
     value = rule.value  # the Lr value of lr:VALUE, the percentile of train-qNN
-    if rule.kind == "lr" and value is not None:
+    if rule.kind == StopKind.LR and value is not None:
         return float(value)
-    if rule.kind not in ("train-min", "train-q"):
+    if rule.kind not in (StopKind.TRAIN_MIN, StopKind.TRAIN_Q):
         return None
     if not stats or not _finite(stats.get("min")):
         raise ProjectionError(f"stop criterion {str(rule)!r} needs the model's training-loss statistics, which it lacks")
-    if rule.kind == "train-min":
+    if rule.kind == StopKind.TRAIN_MIN:
         return float(stats["min"])
     q = stats.get("quantiles")
     k = int(value or 0)
@@ -326,7 +326,7 @@ class _Walk:
             for j in idx[hit].tolist():
                 self.reasons[j] = StopReason.THRESHOLD
             stop_now |= hit
-        if Stop.parse(p.stop).kind == "converge":
+        if Stop.parse(p.stop).kind == StopKind.CONVERGE:
             de = (e_d - self.prev_e[idx]).abs() / self.n_pix
             self.calm[idx] = torch.where(de < p.tol, self.calm[idx] + 1, torch.zeros_like(self.calm[idx]))
             self.prev_e[idx] = e_d

@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params
-from ..core.params import RANGES
+from ..core.params import RANGES, Stop
+from ..core.vocabulary import StopKind
 from ..session.jobs import inpainting_frame, inpainting_static
 from ..session.pacing import one_line
 from .brush import MASK_COLOR
@@ -243,7 +244,7 @@ class InpaintingWindow(QMainWindow):
             it = QSpinBox(minimum=int(RANGES["max_iter"].minimum), maximum=int(RANGES["max_iter"].maximum),
                           value=int(p.max_iter))
             it.setToolTip("maximum iterations of this run" + (" (it stops earlier when the energy has converged)"
-                                                               if str(p.stop) == "converge" else ""))
+                                                               if Stop.parse(p.stop).kind == StopKind.CONVERGE else ""))
             enabled = m in self.job.modes
             for wdg in (name, a, lam, it):
                 wdg.setEnabled(enabled)
