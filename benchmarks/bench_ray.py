@@ -1,0 +1,124 @@
+"""``project --ray``: how much does the engine cost? Images per second through a local Ray with 2 workers
+of one torch thread each, against the plain ``project`` with 2 torch threads, on the same images (and, for reference, the plain ``project`` with one thread: on
+a machine whose cores other processes keep busy, two torch threads that wait for each other can be
+far slower than one).
+
+The folder holds 128-px crops of scikit-image's brick photograph, projected by the bundled brick_l2ae
+at ``--iters`` iterations (stop 'none': every image costs the same), in batches of ``--batch``. Both
+arms run the command's own code in this process (``inspector_app.cli.main``: reading, projecting,
+writing every result file and summary.csv); the Ray arm joins one local Ray started once
+(``ray.init(num_cpus=2)``), so its start (seconds) is not counted, but each run's actors, their model
+loading and every transfer are.
+
+The rate is the marginal one: each arm projects ``--small`` and ``--large`` images, and
+rate = (large - small) / (t_large - t_small), which cancels the fixed costs of a run (the plain run's
+model loading, the actors' start) and leaves what each further image costs; the one-run rates
+(large / t_large) are printed too. The arms alternate within each of ``--repeats`` rounds (a shared
+machine's load drifts alike for both). Floor (issue 28): Ray/plain ≥ 0.9.
+
+    nice -n 5 .venv/bin/python benchmarks/bench_ray.py [--small 32] [--large 96] [--iters 50] [--batch 16]
+        [--repeats 1]
+
+The last line reads ``ray/plain images per second: X.XX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MODEL = ROOT / "resources" / "models" / "brick_l2ae.safetensors"
+
+
+def make_folder(folder: Path, n: int, seed: int = 0) -> Path:
+    from skimage import data
+
+    brick = data.brick()
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        y, x = rng.integers(0, brick.shape[0] - 128, 2)
+        cv2.imwrite(str(folder / f"b{i:04d}.png"), brick[y:y + 128, x:x + 128])
+    return folder
+
+
+def timed_run(args: list[str]) -> tuple[float, float]:
+    """(wall seconds, this process's CPU seconds) of one ``project`` run."""
+    from inspector_app.cli import main
+
+    out = Path(tempfile.mkdtemp(prefix="bench-ray-out-"))
+    shutil.rmtree(out)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        rc = main([*args, "--out", str(out), "--quiet"])
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if rc != 0:
+        raise SystemExit(f"the run failed ({rc}): {err.getvalue()[-500:]}")
+    n = len(list(out.glob("*.json")))
+    shutil.rmtree(out)
+    return (dt, cpu) if n else (float("nan"), float("nan"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", type=int, default=32)
+    ap.add_argument("--large", type=int, default=96)
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--arms", default="plain,ray,plain-1", help="which arms to run (comma-separated)")
+    a = ap.parse_args()
+
+    import ray
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
+    folders = {n: make_folder(work / f"n{n}", n) for n in (a.small, a.large)}
+    common = ["project", "--model", str(MODEL), "--max-iter", str(a.iters), "--stop", "none", "--batch", str(a.batch)]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    arms: dict[str, list[float]] = {"plain": [], "ray": [], "plain-1": []}
+    try:
+        for r in range(a.repeats):
+            order = [k for k in ("plain", "ray", "plain-1") if k in a.arms.split(",")]
+            for arm in (order if r % 2 == 0 else order[::-1]):
+                torch.set_num_threads(1 if arm == "plain-1" else 2)  # the plain run's (the actors set their own: 1)
+                extra = ["--ray", "--workers", "2", "--worker-threads", "1"] if arm == "ray" else []
+                both = {n: timed_run([*common, str(folders[n]), *extra]) for n in (a.small, a.large)}
+                t = {n: v[0] for n, v in both.items()}
+                marginal = (a.large - a.small) / (t[a.large] - t[a.small])
+                cpu = (both[a.large][1] - both[a.small][1]) / (a.large - a.small)  # the Ray arm's is in its actors
+                arms[arm].append(marginal)
+                print(f"round {r + 1} {arm:7s}: {a.small} images {t[a.small]:6.1f} s, {a.large} images "
+                      f"{t[a.large]:6.1f} s; marginal {marginal:.2f} images/s, one run {a.large / t[a.large]:.2f} "
+                      f"images/s ({1 / marginal:.3f} s per image" + ("" if arm == "ray" else
+                      f", {cpu:.3f} CPU s per image in this process") + ")", flush=True)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"128-px images, brick_l2ae, {a.iters} iterations, batches of {a.batch}; CPU: {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}")
+    rate = {k: statistics.median(v) for k, v in arms.items() if v}
+    for k, what in (("plain", "plain project (2 threads)"), ("plain-1", "plain project (1 thread, for reference)"),
+                    ("ray", "Ray, 2 workers of 1 thread")):
+        if k in rate:
+            print(f"{what}: {rate[k]:.2f} images/s ({1 / rate[k]:.3f} s per image)")
+    if "plain" in rate and "ray" in rate:
+        print(f"ray/plain images per second: {rate['ray'] / rate['plain']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
