@@ -133,6 +133,14 @@ def default_overlap(size: int) -> int:
     return int(round(size * TILE_OVERLAP_FRACTION))
 
 
+def _axis_sum(starts: list[int], size: int, length: int, values: torch.Tensor) -> torch.Tensor:
+    """Σ over the tiles of one axis of ``values`` (size entries) placed at each start."""
+    out = torch.zeros(length, device=values.device)
+    for st in starts:
+        out[st:st + size] += values
+    return out
+
+
 def _ramp(size: int, overlap: int) -> torch.Tensor:
     """A 1-D window that rises linearly over ``overlap`` pixels at each end (never 0)."""
     i = torch.arange(size, dtype=torch.float32)
@@ -150,19 +158,24 @@ class TileGrid:
         ys = tile_starts(self.height, size, self.overlap)
         xs = tile_starts(self.width, size, self.overlap)
         self.boxes = [(y, x) for y in ys for x in xs]
-        base = (torch.arange(size)[:, None] * self.width + torch.arange(size)[None, :]).flatten()
-        offsets = torch.tensor([y * self.width + x for y, x in self.boxes], dtype=torch.long)
-        self.index = (offsets[:, None] + base[None, :]).to(device)  # n × s²
+        self._base = (torch.arange(size)[:, None] * self.width + torch.arange(size)[None, :]).flatten().to(device)
+        self._offsets = torch.tensor([y * self.width + x for y, x in self.boxes], dtype=torch.long, device=device)
+        ramp = _ramp(size, self.overlap).to(device)
+        self.window = (ramp[:, None] * ramp[None, :]).flatten()
+        # the grid is the product of its rows and columns: coverage counts and window sums are outer
+        # products of their one-dimensional versions (no per-pixel index of every tile is kept)
+        ones = torch.ones(size, device=device)
+        cy, cx = _axis_sum(ys, size, self.height, ones), _axis_sum(xs, size, self.width, ones)
+        wy, wx = _axis_sum(ys, size, self.height, ramp), _axis_sum(xs, size, self.width, ramp)
         n_pix = self.height * self.width
-        flat = self.index.flatten()
-        cover = torch.zeros(n_pix, device=device).index_add_(0, flat, torch.ones(flat.numel(), device=device))
-        self.inv_coverage = (1.0 / cover).view(1, 1, n_pix)
-        win = (_ramp(size, self.overlap)[:, None] * _ramp(size, self.overlap)[None, :]).flatten().to(device)
-        self.window = win
-        wsum = torch.zeros(n_pix, device=device).index_add_(0, flat, win.repeat(len(self.boxes)))
-        self.inv_window_sum = (1.0 / wsum).view(1, 1, n_pix)
+        self.inv_coverage = (1.0 / (cy[:, None] * cx[None, :])).view(1, 1, n_pix)
+        self.inv_window_sum = (1.0 / (wy[:, None] * wx[None, :])).view(1, 1, n_pix)
         #: w of the energy: the image's pixels over the tiles' pixels (1 for one tile).
         self.weight = n_pix / float(len(self.boxes) * size * size)
+
+    def index(self, sel: slice) -> torch.Tensor:
+        """Flat pixel indices of tiles ``sel``: m × s²."""
+        return self._offsets[sel, None] + self._base[None, :]
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -179,7 +192,7 @@ class TileGrid:
     def cut(self, x: torch.Tensor, sel: slice) -> torch.Tensor:
         """Tiles ``sel`` of a B×C×H×W batch as (B·m)×C×s×s (tile-major within each image)."""
         b, c = x.shape[:2]
-        idx = self.index[sel]
+        idx = self.index(sel)
         m = idx.shape[0]
         t = x.reshape(b, c, -1)[:, :, idx.flatten()].view(b, c, m, self.size, self.size)
         return t.permute(0, 2, 1, 3, 4).reshape(b * m, c, self.size, self.size)
@@ -187,7 +200,7 @@ class TileGrid:
     def fold_add(self, out: torch.Tensor, tiles: torch.Tensor, sel: slice, weight: torch.Tensor | None = None) -> None:
         """Add (B·m)×C×s×s ``tiles`` (times ``weight``, s² values) into ``out``, B×C×(H·W)."""
         b, c = out.shape[:2]
-        idx = self.index[sel]
+        idx = self.index(sel)
         m = idx.shape[0]
         t = tiles.reshape(b, m, c, -1)
         if weight is not None:
