@@ -74,6 +74,26 @@ def timed_run(args: list[str]) -> tuple[float, float]:
     return (dt, cpu) if n else (float("nan"), float("nan"))
 
 
+def driver_write_rate(n: int = 300) -> tuple[float, int]:
+    """(results per second, bytes per result) at which the driver writes results it received: the files
+    of one 128-px result written ``n`` times under new names (each file atomically, the JSON last)."""
+    from inspector_app.cli import main as cli
+    from inspector_app.cli.project_ray import write_result
+    from inspector_app.core.pipeline import output_paths
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ray-write-"))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli(["project", "--model", str(MODEL), str(make_folder(work / "in", 1)), "--out", str(work / "one"), "--quiet"])
+        files = {k: p.read_bytes() for k, p in output_paths(work / "one", "b0000").items()}
+        t0 = time.perf_counter()
+        for i in range(n):
+            write_result(work / "many", f"r{i:05d}", files)
+        return n / (time.perf_counter() - t0), sum(len(b) for b in files.values())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", type=int, default=32)
@@ -116,6 +136,8 @@ def main() -> None:
                     ("ray", "Ray, 2 workers of 1 thread")):
         if k in rate:
             print(f"{what}: {rate[k]:.2f} images/s ({1 / rate[k]:.3f} s per image)")
+    w, size = driver_write_rate()
+    print(f"the driver writes {w:.0f} results/s ({size / 1e3:.0f} kB each, 7 files) to this disk")
     if "plain" in rate and "ray" in rate:
         print(f"ray/plain images per second: {rate['ray'] / rate['plain']:.2f}")
 
