@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.inpaint_masks import thin_mask
 from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params
 from ..core.params import RANGES, Stop
 from ..core.vocabulary import StopKind
@@ -282,6 +283,9 @@ class InpaintingWindow(QMainWindow):
         parts = [f"{self.loaded.kind} {s}×{s}", f"image {w}×{h}{how}{tiles}"]
         if self.job.mask is not None:
             parts.append(f"Ω {100 * self.job.mask.mean():.1f} % of the pixels")
+            mm = self.job.prep.mask_model
+            if mm is not None and thin_mask(mm):  # where masked inpainting loses (model card, "Other masks")
+                parts.append("a thin or small Ω: there Telea does as well as masked inpainting or better")
         if self.job.ground_truth is None:
             parts.append("no ground truth: no PSNR / SSIM")
         parts += [f"{m}: {self._status.get(m, '')}" for m in self.job.modes]

@@ -192,3 +192,22 @@ def test_a_tuned_model_starts_masked_inpainting_from_telea(qtbot, loaded, tmp_pa
         win.run()
     np.testing.assert_allclose(seen[0], telea_inpaint(win.job.prep.model_input, mask))
     assert win.final_frames["masked"].steps == 2
+
+
+def test_the_window_says_when_telea_does_as_well_on_a_thin_mask(qtbot, loaded):
+    """Issue 25, item 9: where masked inpainting loses to Telea (thin or small masks, model card's
+    'Other masks'), the comparison says so."""
+    from inspector_app.core.inpaint_masks import family_mask, thin_mask
+
+    corrupted, mask, clean = face_case()
+    stroke = family_mask("strokes", mask.shape, np.random.default_rng(1))
+    assert thin_mask(stroke) and not thin_mask(mask)
+    texts = []
+    for m in (stroke, mask):
+        win = InpaintingWindow(loaded, corrupted, m, clean, params={"masked": inpaint_params("masked", max_iter=1)},
+                               autostart=False)
+        qtbot.addWidget(win)
+        qtbot.waitUntil(lambda: "telea" in win.results, timeout=20000)
+        texts.append(win.info.text())
+        win.close()
+    assert "a thin or small Ω: there Telea does as well" in texts[0] and "thin" not in texts[1]

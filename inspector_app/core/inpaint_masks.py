@@ -1,0 +1,172 @@
+"""Families of inpainting masks Ω, and masked inpainting measured on each against OpenCV's Telea.
+
+The schedule a face model carries (``calibrate --inpainting``, :mod:`.inpaint_tuning`) was tuned on
+one kind of mask: a rectangle of noise covering 25-40 % of the face. A user paints other masks. The
+families here (all boolean H×W, drawn from a seeded generator, sizes relative to the image):
+
+* ``disc_small`` / ``disc_large`` — one disc, radius 6-9 % / 15-22 % of the side;
+* ``strokes`` — 1-3 straight strokes, 2-3 px wide;
+* ``brush`` — a free-hand stroke: a random walk of a round brush (radius 1.5-2.5 px);
+* ``rect_small`` / ``rect_large`` — a rectangle of 4-8 % / 25-40 % of the image (the tuned kind);
+* ``eyes`` / ``mouth`` — a band over an aligned face's eyes (rows 30-47 %) or mouth (rows 68-84 %),
+  jittered by a pixel or two.
+
+:func:`evaluate_families` corrupts held-out clean images with noise inside each mask (as in
+section 4.2), fills Ω with Telea, and runs masked inpainting (eq. 7) from the Telea fill and from
+the corrupted pixels (the paper's start); it returns the PSNR inside Ω of each, per family.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .inpainting import corrupt_with_noise, random_box_mask, telea_inpaint
+from .metrics import psnr
+
+if TYPE_CHECKING:
+    from .modelio import LoadedModel
+    from .params import ProjectionParams
+
+FAMILIES = ("disc_small", "disc_large", "strokes", "brush", "rect_small", "rect_large", "eyes", "mouth")
+
+
+def _disc(shape: tuple[int, int], rng: np.random.Generator, radius: tuple[float, float]) -> np.ndarray:
+    h, w = shape
+    r = rng.uniform(*radius) * min(h, w)
+    cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def _line(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float) -> None:
+    """Draw a thick segment (a round brush of ``radius`` pixels moved from ``p0`` to ``p1``)."""
+    h, w = mask.shape
+    yy, xx = np.mgrid[:h, :w]
+    n = max(2, int(math.hypot(p1[0] - p0[0], p1[1] - p0[1]) * 2))
+    for t in np.linspace(0.0, 1.0, n):
+        y, x = p0[0] + t * (p1[0] - p0[0]), p0[1] + t * (p1[1] - p0[1])
+        mask |= (yy - y) ** 2 + (xx - x) ** 2 <= radius * radius
+
+
+def _strokes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w = shape
+    m = np.zeros(shape, bool)
+    for _ in range(int(rng.integers(1, 4))):
+        _line(m, (rng.uniform(0, h), rng.uniform(0, w)), (rng.uniform(0, h), rng.uniform(0, w)),
+              rng.uniform(1.0, 1.5))
+    return m
+
+
+def _brush(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w = shape
+    m = np.zeros(shape, bool)
+    y, x = rng.uniform(0.2 * h, 0.8 * h), rng.uniform(0.2 * w, 0.8 * w)
+    heading = rng.uniform(0, 2 * math.pi)
+    radius = rng.uniform(1.5, 2.5)
+    for _ in range(int(rng.integers(12, 26))):
+        heading += rng.normal(0.0, 0.6)
+        ny = float(np.clip(y + 1.5 * math.sin(heading), 0, h - 1))
+        nx = float(np.clip(x + 1.5 * math.cos(heading), 0, w - 1))
+        _line(m, (y, x), (ny, nx), radius)
+        y, x = ny, nx
+    return m
+
+
+def _band(shape: tuple[int, int], rng: np.random.Generator, rows: tuple[float, float],
+          cols: tuple[float, float]) -> np.ndarray:
+    h, w = shape
+    dy, dx = rng.integers(-1, 2), rng.integers(-2, 3)
+    m = np.zeros(shape, bool)
+    r0, r1 = int(round(rows[0] * h)) + dy, int(round(rows[1] * h)) + dy
+    c0, c1 = int(round(cols[0] * w)) + dx, int(round(cols[1] * w)) + dx
+    m[max(r0, 0):min(r1, h), max(c0, 0):min(c1, w)] = True
+    return m
+
+
+def family_mask(family: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """One mask of ``family`` (see the module docstring) for an image of ``shape`` (H, W)."""
+    if family == "disc_small":
+        return _disc(shape, rng, (0.06, 0.09))
+    if family == "disc_large":
+        return _disc(shape, rng, (0.15, 0.22))
+    if family == "strokes":
+        return _strokes(shape, rng)
+    if family == "brush":
+        return _brush(shape, rng)
+    if family == "rect_small":
+        return random_box_mask(shape, (0.04, 0.08), rng)
+    if family == "rect_large":
+        return random_box_mask(shape, (0.25, 0.40), rng)
+    if family == "eyes":
+        return _band(shape, rng, (0.30, 0.47), (0.12, 0.88))
+    if family == "mouth":
+        return _band(shape, rng, (0.68, 0.84), (0.28, 0.72))
+    raise ValueError(f"mask family must be one of {', '.join(FAMILIES)}, got {family!r}")
+
+
+#: A mask is "thin" when under this share of its pixels lie farther than :data:`THIN_DEPTH` px from
+#: its edge (at the model's size). On the face model, every family that loses to Telea is thin
+#: (small discs, strokes, brush strokes: share ≤ 0.08 on average) and the families that gain are not
+#: (large discs 0.39, large rectangles 0.62); eyes, mouth and small rectangles (0.14-0.23) are even.
+THIN_SHARE = 0.25
+THIN_DEPTH = 2.5
+
+
+def thin_mask(mask: np.ndarray) -> bool:
+    """Whether Ω is thin or small (see :data:`THIN_SHARE`): Telea, which copies nearby pixels, is
+    then as good as masked inpainting or better (the model card's *Other masks*)."""
+    import cv2
+
+    m = np.asarray(mask, bool)
+    if not m.any():
+        return False
+    depth = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
+    return float((depth > THIN_DEPTH).sum()) / float(m.sum()) < THIN_SHARE
+
+
+def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: ProjectionParams,
+                      input_params: ProjectionParams, *, families: tuple[str, ...] = FAMILIES, per_image: int = 1,
+                      seed: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """PSNR inside Ω of Telea, masked inpainting from the Telea fill (``masked``) and from the
+    corrupted pixels (``input_params``), per family, over ``clean`` (held-out images at the model's
+    size, float [0, 1]) each given ``per_image`` masks. Returns ``{family: {telea, from_telea,
+    from_input, gain_from_telea, gain_from_input, wins_from_telea, wins_from_input, cases,
+    mask_fraction}}`` (dB means; wins: cases better than Telea)."""
+    import torch
+
+    from .data import to_tensor
+    from .projection import run_to_end
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for fam in families:
+        rows, frac = [], []
+        for img in clean:
+            img = np.asarray(img, np.float32)
+            for _ in range(per_image):
+                mask = family_mask(fam, img.shape[:2], rng)
+                bad = corrupt_with_noise(img, mask, rng)
+                telea = telea_inpaint(bad, mask)
+                omega = torch.from_numpy(mask[None, None].astype(np.float32))
+                row = [psnr(telea, img, mask=mask)]
+                for start, p in ((telea, masked), (bad, input_params)):
+                    _, last, _c = run_to_end(loaded.model, to_tensor([start]), p, mask=omega)
+                    x = last.x[0].detach().cpu().numpy().transpose(1, 2, 0).reshape(img.shape)
+                    row.append(psnr(np.clip(x, 0.0, 1.0), img, mask=mask))
+                rows.append(row)
+                frac.append(float(mask.mean()))
+        a = np.array(rows)
+        out[fam] = {"cases": len(rows), "mask_fraction": float(np.mean(frac)), "telea": float(a[:, 0].mean()),
+                    "from_telea": float(a[:, 1].mean()), "from_input": float(a[:, 2].mean()),
+                    "gain_from_telea": float((a[:, 1] - a[:, 0]).mean()),
+                    "gain_from_input": float((a[:, 2] - a[:, 0]).mean()),
+                    "wins_from_telea": int((a[:, 1] > a[:, 0]).sum()), "wins_from_input": int((a[:, 2] > a[:, 0]).sum())}
+        if progress is not None:
+            progress(fam)
+    return out
+
+
+__all__ = ["FAMILIES", "THIN_DEPTH", "THIN_SHARE", "evaluate_families", "family_mask", "thin_mask"]
