@@ -38,7 +38,8 @@ def _disc(shape: tuple[int, int], rng: np.random.Generator, radius: tuple[float,
     r = rng.uniform(*radius) * min(h, w)
     cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
     yy, xx = np.mgrid[:h, :w]
-    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    disc: np.ndarray = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    return disc
 
 
 def _line(mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float) -> None:
