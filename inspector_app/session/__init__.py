@@ -11,6 +11,8 @@
 * ``assess`` — what the window says about a result: the verdict of a frame, the warnings where model
   and image do not fit, where the threshold comes from, why a run stopped;
 * ``samples`` — the bundled samples and the models they belong to;
+* ``new_model`` — File → New Model from Folder…: the folder looked at, a proposed training, its command;
+* ``training_run`` — that ``train`` run in another process, read through the progress protocol;
 * ``review/`` — review mode's model: :class:`~.review.ReviewSession` over a folder of parts, their
   results, the reviewer's verdicts, the review file and the HTML report (see its docstring).
 """

@@ -11,6 +11,7 @@ the review file (``report``) through :mod:`.file` and :mod:`.report`.
 * ``records`` — opening a folder (:func:`prepare_folder`, in a worker), the review file's verdicts
   resumed on unchanged images, a review made with another model, one image's record;
 * ``file`` — the review file itself (``inspector-review.json`` and its CSV), written atomically;
+* ``schema`` — a review file checked field by field when it is read (types, ranges, vocabularies);
 * ``jobs`` — what a worker thread runs: projecting the folder batch by batch, re-scoring stored maps;
 * ``results`` — the folder run's results in memory, one small record per image;
 * ``store`` — the open review's maps on disk behind a bounded LRU cache;
