@@ -179,3 +179,18 @@ def test_brick_l2ae_at_its_defaults_catches_a_displaced_piece_and_passes_the_cro
     maps = last.dssim_projection.numpy()
     assert image_score(maps[0], cal.min_area) <= cal.threshold < image_score(maps[1], cal.min_area)
     assert maps[1][mask].mean() > 5 * maps[1][~mask].mean()  # found where the piece moved
+
+
+def test_make_dataset_command_geometric(tmp_path, capsys):
+    from inspector_app import cli
+
+    assert cli.main(["make-dataset", "--source", "faces", "--out", str(tmp_path / "f"), "--geometric"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--geometric is for textures" in err[0] and not (tmp_path / "f").exists()
+    assert cli.main(["make-dataset", "--source", "brick", "--out", str(tmp_path / "b"), "--n-train", "1",
+                     "--n-test", "9", "--geometric"]) == 0
+    assert "test/warp 1" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "b" / "test").iterdir()) == sorted(["good", *ALL_KINDS])
+
+
+ALL_KINDS = TEXTURE_DEFECTS + GEOMETRIC_DEFECTS
