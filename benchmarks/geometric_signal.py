@@ -2,7 +2,7 @@
 
 Projects good crops and defective crops (intensity and geometric kinds, from ``make-dataset
 --geometric``) with a bundled model, at its calibrated defaults and at variations the method
-allows (λ, the iteration budget, eq. 8 against the plain step), and measures for each defect kind:
+allows (λ, the iteration budget, eq. 8 against the plain step, Adam), and measures for each defect kind:
 
 * ``|x_T − x0|`` over the defect's mask against elsewhere (does the projection move the defect?);
 * DSSIM(x0, x_T) over the mask (does the 11×11 DSSIM see what moved?);
@@ -146,13 +146,15 @@ def main() -> None:
         "plain0.005": (base.replace(grad_mask="none", alpha=0.005), (t_def, 100)),
         "plain0.02": (base.replace(grad_mask="none", alpha=0.02), (t_def,)),
         "iter100": (base, (100,)),
+        "adam0.01": (base.replace(optimizer="adam", alpha=0.01), (t_def,)),
+        "adam0.003": (base.replace(optimizer="adam", alpha=0.003), (t_def,)),
     }
     for v in a.variants.split(","):
         p, at = variants[v]
         t0 = time.perf_counter()
         res = run(lm.model, x0, p, at)
         for t, (xt, ft) in res.items():
-            report(f"{v}: α {p.alpha}, λ {p.lam}, {'eq. 8' if p.grad_mask == 'recon' else 'plain step'}, {t} iterations "
+            report(f"{v}: α {p.alpha}, λ {p.lam}, {'eq. 8' if p.grad_mask == 'recon' else 'plain step'}{', Adam' if p.optimizer == 'adam' else ''}, {t} iterations "
                    f"({time.perf_counter() - t0:.0f} s)", x0, xt, ft, labels, masks, cal.min_area, cal.threshold)
 
 
