@@ -324,7 +324,7 @@ def test_the_calibrate_command_counts_and_names_each_smaller_step_size(tmp_path,
     sound = cal_mod.Calibration(threshold=0.05, min_area=4, stop="none", max_iter=30, method="m", alpha=0.015,
                                 figures={"good_passed": 1.0, "defects_flagged": 1.0, "robust_accuracy": 0.97})
 
-    def fake(model, val_images, device, stats, max_iter, progress, step_down):
+    def fake(model, val_images, device, stats, max_iter, progress, step_down, **_budget):
         progress(cal_mod.images_projected(len(val_images)))  # the two standard step sizes
         step_down(0.015, 7)
         progress(7)
