@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser", "UsageError", "EXIT_BAD_INPUT"]
 COMMANDS = (gui, train, calibrate, project, evaluate, make_dataset, inpaint, report, selftest)
 
 
-def build_parser() -> Parser:
+def build_parser(commands: Sequence = COMMANDS) -> Parser:
     from .. import __version__
 
     parser = Parser(prog="inspector-app", description=(
@@ -26,7 +26,7 @@ def build_parser() -> Parser:
         "(Dehaene et al., ICLR 2020). With no command, opens the inspection window."))
     parser.add_argument("--version", action="version", version=f"inspector-app {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
-    for command in COMMANDS:
+    for command in commands:
         command.add_parser(sub)
     return parser
 
@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    # the window's start parses with the gui command alone: the others' parsers import torch for their
+    # defaults (about a second, before anything is drawn)
+    parser = build_parser((gui,) if not argv or argv[0] == "gui" else COMMANDS)
     try:
         a = parser.parse_args(argv)
         if a.command is None:

@@ -20,7 +20,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .calibration import far_above
 
 
 def fit_warnings(
@@ -92,6 +91,8 @@ def out_of_range_bound(calibration: Mapping[str, Any] | None, training_stats: Ma
     if calibration and calibration.get("lr_out_of_range") is not None:
         return float(calibration["lr_out_of_range"])
     if training_stats and training_stats.get("max") is not None:
+        from .calibration import far_above  # (here: the calibration imports torch, these checks do not)
+
         return far_above(float(training_stats["max"]))
     return None
 

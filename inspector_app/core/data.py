@@ -8,9 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # imported where tensors are made: reading images (the window's) needs no torch
+    import torch
 
 from .imageinfo import header_size
 # re-exported (the ``X as X`` form says so to type checkers)
@@ -248,6 +252,8 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 def to_tensor(images: list[np.ndarray] | np.ndarray) -> torch.Tensor:
     """List of H×W or H×W×C float images → B×C×H×W float tensor."""
+    import torch
+
     arr = [im[None] if im.ndim == 2 else np.transpose(im, (2, 0, 1)) for im in images]
     return torch.from_numpy(np.ascontiguousarray(np.stack(arr).astype(np.float32)))
 

@@ -31,20 +31,22 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 
 from .data import DataError, ImageError, atomic_write, existing_folder, list_images, read_image, resize_image, to_tensor
 from .metrics import aupro, image_auroc, pixel_auroc
-from .modelio import LoadedModel
 from .params import ProjectionParams
 from .pipeline import PreparedImage, prepare, shape_groups
-from .projection import project
 from .ranges import PAPER_THRESHOLD
 from .vocabulary import StopReason
 from .verdict import image_score
+
+if TYPE_CHECKING:  # torch is imported by the projection, on use: the window imports this module's bins
+    import torch
+
+    from .modelio import LoadedModel
 
 HIST_BINS = 4096
 #: The histogram bins cover DSSIM values from this floor to 1 on a logarithmic scale (0 and values
@@ -192,6 +194,8 @@ def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0) -> 
 
 
 def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
+    from .projection import project
+
     last, n_diverged = None, 0
     for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
         last = rec.dssim_projection.cpu().numpy()
@@ -242,6 +246,8 @@ def _project_group(model, grp: _Group, params: ProjectionParams, out: _Passes) -
     """The main projection of one group: its final maps, FVE, iterations and stop reasons into ``out``."""
     def numpy(t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    from .projection import project
 
     base = fve = last = None
     for rec in project(model, grp.x0, params):

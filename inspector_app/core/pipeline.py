@@ -10,21 +10,23 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
 
 from .. import __version__
 from .data import atomic_write_bytes, to_tensor, write_image
 from .imageops import composite, convert_channels, resize_image, resize_mask, to_uint8
-from .modelio import LoadedModel, json_safe
 from .params import ProjectionParams
-from .projection import IterationRecord, to_numpy_image
 from .ranges import PAPER_THRESHOLD
-from .tiling import WorkingScale
 from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
+
+if TYPE_CHECKING:  # the torch modules are imported where they are used: the window starts without torch
+    import torch
+
+    from .modelio import LoadedModel
+    from .projection import IterationRecord
 
 
 @dataclass
@@ -51,6 +53,8 @@ class PreparedImage:
 def working_shape(loaded: LoadedModel, height: int, width: int) -> tuple[int, int]:
     """(height, width) at which an image of this size meets the model: its working scale, or
     the model's size for a file that records none (the whole image resized, as before)."""
+    from .tiling import WorkingScale
+
     size = int(loaded.model.config.image_size)
     ws = WorkingScale.from_meta(loaded.meta)
     return (size, size) if ws is None else ws.shape_for(int(height), int(width), size)
@@ -86,6 +90,8 @@ def batch_tensors(items: list[PreparedImage]) -> tuple[torch.Tensor, torch.Tenso
     if all(it.mask_model is None for it in items):
         return x0, None
     masks = [it.mask_model if it.mask_model is not None else np.ones(it.model_input.shape[:2], bool) for it in items]
+    import torch
+
     return x0, torch.from_numpy(np.stack(masks)[:, None].astype(np.float32))
 
 
@@ -123,6 +129,8 @@ class FinalState:
 
     @classmethod
     def from_record(cls, record: IterationRecord, index: int, compare: str = "projection") -> "FinalState":
+        from .projection import to_numpy_image
+
         return cls(
             to_numpy_image(record.x[index]), to_numpy_image(record.reconstruction[index]),
             record.dssim(compare)[index].detach().cpu().numpy().astype(np.float32),
@@ -164,7 +172,7 @@ def finish(
     ``min_area`` model pixels (scaled). With a mask Ω, the projection is composited into the
     original outside Ω, so those pixels stay bit-identical to the input whatever the resizing.
     """
-    if isinstance(state, IterationRecord):
+    if not isinstance(state, FinalState):  # an IterationRecord
         state = FinalState.from_record(state, index, compare)
     x_t, dmap = state.x, state.dssim.astype(np.float32, copy=False)
     if prep.mask is not None:
@@ -269,5 +277,7 @@ def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarr
     info = dict(out.info)
     info["files"] = {k: Path(v).name for k, v in files.items()}
     info["written"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    from .modelio import json_safe
+
     files["json"] = atomic_write_bytes(paths["json"], json.dumps(json_safe(info), indent=2, allow_nan=False).encode())
     return {k: str(v) for k, v in files.items()}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from ..resources import DEMO_MODEL, resource
 from .main_window import MainWindow
@@ -34,8 +35,40 @@ def run_app(model: str | None = None, image: str | None = None) -> int:
     apply_dark_style(app)
     win = MainWindow()
     win.show()
-    QTimer.singleShot(0, lambda: open_start(win, model, image))  # after the window is up: an error box has a parent
+    # what opens, opens after the window is up (an error box has a parent on screen); a model only once
+    # the window is painted: the worker importing torch (about a second, holding the interpreter) must
+    # not hold up the first paint
+    if model is None and image is None and resource(DEMO_MODEL) is None:
+        QTimer.singleShot(0, lambda: open_start(win, model, image))
+    else:
+        after_first_paint(win, lambda: open_start(win, model, image))
     return int(app.exec())
+
+
+class _FirstPaint(QObject):
+    """Calls ``then`` (once, from the event loop) after the first paint of a widget of ``win``."""
+
+    def __init__(self, win: QWidget, then: Callable[[], None], fallback_ms: int):
+        super().__init__(win)
+        self.win, self.then = win, then
+        QApplication.instance().installEventFilter(self)
+        QTimer.singleShot(fallback_ms, self.fire)  # a window that is never painted (minimised) still loads
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt
+        if ev.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self.win:
+            QTimer.singleShot(0, self.fire)
+        return False
+
+    def fire(self) -> None:
+        then, self.then = self.then, None
+        if then is not None:
+            QApplication.instance().removeEventFilter(self)
+            then()
+
+
+def after_first_paint(win: QWidget, then: Callable[[], None], fallback_ms: int = 3000) -> None:
+    """Run ``then`` once ``win`` has been painted (or after ``fallback_ms``)."""
+    _FirstPaint(win, then, fallback_ms)
 
 
 def first_run() -> bool:

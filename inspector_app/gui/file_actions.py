@@ -13,11 +13,8 @@ from PySide6.QtCore import QDir, QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from ..core.data import IMAGE_EXTENSIONS, ImageError, read_image
-from ..core.modelio import ModelFileError
-from ..core.pipeline import output_paths, write_outputs
 from ..resources import DEMO_IMAGE, DEMO_MODEL, resource, sample_images
 from ..session import RunState, Session
-from ..session.export import finish_frame
 from ..session.jobs import open_model
 from ..session.samples import inside_resources, matching_model, sample_info
 from . import settings as st
@@ -96,6 +93,8 @@ class FileActions(QObject):
             return
         self._loading = None
         self.session.set_state(RunState.IDLE)
+        from ..core.modelio import ModelFileError  # (torch is loaded by now: the model was read in a worker)
+
         if isinstance(e, ModelFileError):
             msg = str(e)
         else:
@@ -221,6 +220,8 @@ class FileActions(QObject):
 
     def export_files(self, folder: str | Path, name: str) -> list[Path]:
         """The files an export named ``name`` writes into ``folder`` (Ω's only when one is painted)."""
+        from ..core.pipeline import output_paths  # imported on use: the window starts without torch
+
         paths = list(output_paths(folder, name).values())
         if self.session.omega is not None:
             paths.append(Path(folder) / f"{name}_omega.png")
@@ -277,6 +278,9 @@ class FileActions(QObject):
             "omega_file": f"{name}_omega.png" if omega is not None else None,
             "omega_pixels": int(omega.sum()) if omega is not None else 0,
         }
+        from ..core.pipeline import write_outputs
+        from ..session.export import finish_frame
+
         d = s.display
         out = finish_frame(prep, frame, compare=d.compare, threshold=d.threshold, min_area=d.min_area,
                            threshold_source=s.export_threshold_source, warnings=list(s.warning_items),

@@ -9,12 +9,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel
 
-from ..session import Session
+from ..session import RunState, Session
 from ..core.verdict import dssim_scale_top
 from ..session.assess import contour_data, fmt_level, segmentation
 from .views import DSSIM_LEVELS, GT_COLOR, ContourItem, EnergyPlot, ImageGrid
 
 EMPTY_HINT = "Open a model (Ctrl+M)\nand an image (Ctrl+O),\nor drop them here"
+LOADING_HINT = "loading the model…"
 
 
 def _fmt(v) -> str:
@@ -36,6 +37,7 @@ class ViewController:
         s.image_changed.connect(self._on_input)
         s.run_cleared.connect(self._on_cleared)
         s.frame_shown.connect(self._on_frame)
+        s.state_changed.connect(lambda _state: self.show_hint())  # "loading the model…" while it opens
         s.energy_added.connect(lambda _t: plot.draw(s.energy))
         s.result_changed.connect(lambda r: plot.fit() if r is not None else None)
         s.display.events.compare.connect(self.redraw)
@@ -99,7 +101,9 @@ class ViewController:
     def show_hint(self) -> None:
         s = self.session
         hint = ""
-        if s.loaded is None and s.image is None:
+        if s.state == RunState.LOADING and s.image is None:
+            hint = LOADING_HINT
+        elif s.loaded is None and s.image is None:
             hint = EMPTY_HINT
         elif s.image is None:
             hint = "Open an image (Ctrl+O)\nor drop one here"

@@ -20,7 +20,6 @@ import numpy as np
 
 from ..core.checks import fit_warnings, image_channels
 from ..core.model_fit import not_learned_warning
-from ..core.projection import threshold_from_stats
 from ..core.verdict import exceeds, fmt_level, image_score, segment, verdict
 from ..core.vocabulary import StopReason
 
@@ -105,6 +104,8 @@ def check_model_defaults(loaded: LoadedModel) -> None:
     cal = (loaded.meta or {}).get("calibration")
     if not isinstance(cal, Mapping):
         return
+    from ..core.projection import threshold_from_stats  # (here: the projection imports torch)
+
     try:
         threshold_from_stats(str(cal.get("stop", "")), loaded.training_stats)
     except ValueError as e:
@@ -113,6 +114,8 @@ def check_model_defaults(loaded: LoadedModel) -> None:
 
 def lr_threshold(stop_spec: str, stats: Mapping[str, Any] | None) -> float | None:
     """The Lr stop level of a stop criterion, or None (none, converge, or missing statistics)."""
+    from ..core.projection import threshold_from_stats  # (here: the projection imports torch)
+
     try:
         return threshold_from_stats(stop_spec, stats)
     except ValueError:

@@ -27,10 +27,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..core.params import ProjectionParams
-from ..core.projection import IterationRecord, to_numpy_image
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported in the worker, where frames are made (the window starts without it)
     import torch
+
+    from ..core.projection import IterationRecord
 
 DEFAULT_CAPACITY = 200
 DEFAULT_MAX_BYTES = 96 * 2**20
@@ -92,6 +93,8 @@ class Frame:
 def frame_from_record(record: IterationRecord, index: int = 0) -> Frame:
     """Image ``index`` of ``record`` as a :class:`Frame`. Computes both DSSIM maps: call it in the
     worker thread, never on the GUI thread."""
+    from ..core.projection import to_numpy_image
+
     def dmap(t: torch.Tensor) -> np.ndarray:
         out: np.ndarray = t[index].detach().to("cpu").float().numpy()
         return out

@@ -6,18 +6,19 @@ tensors live and die in the worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generator, Mapping
 
 import numpy as np
 
-from ..core.data import to_tensor
-from ..core.inpainting import InpaintJob
-from ..core.modelio import LoadedModel, load_model
 from ..core.params import ProjectionParams
-from ..core.models import AutoEncoder
-from ..core.projection import IterationRecord, project
 from .frames import energy_terms, frame_from_record
 from .pacing import DEFAULT_MAX_FPS, Control, Outbox, paced
+
+if TYPE_CHECKING:  # torch is imported by the jobs, in the worker threads: the window starts without it
+    from ..core.inpainting import InpaintJob
+    from ..core.modelio import LoadedModel
+    from ..core.models import AutoEncoder
+    from ..core.projection import IterationRecord
 
 
 def projection_job(
@@ -39,6 +40,9 @@ def projection_job(
     """
 
     def records() -> Generator[IterationRecord, Mapping[str, float] | None, None]:
+        from ..core.data import to_tensor
+        from ..core.projection import project
+
         x = to_tensor([np.asarray(x0, np.float32)])
         m = None
         if mask is not None:
@@ -46,6 +50,14 @@ def projection_job(
         return project(model, x, params, mask=m, stats=stats)
 
     return (yield from paced(records, outbox, to_frame, energy_terms, control, max_fps=max_fps))
+
+
+def load_model(path: str, device: str) -> LoadedModel:
+    """:func:`inspector_app.core.modelio.load_model`, imported on first use (in the worker: the
+    window starts without torch)."""
+    from ..core.modelio import load_model as core_load_model
+
+    return core_load_model(path, device)
 
 
 def open_model(path: str, device: str) -> LoadedModel:
@@ -96,7 +108,26 @@ def inpainting_static(job: InpaintJob) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 def available_devices() -> list[tuple[str, str]]:
-    """(label, device) for the device menu: CUDA first when torch finds a GPU, then the CPU."""
+    """(label, device) for the device menu: CUDA first when torch finds a GPU, then the CPU. A torch
+    built without CUDA is told by its ``version.py`` alone: the window starts without importing torch."""
+    if not torch_has_cuda_build():
+        return [("CPU", "cpu")]
     from ..core.modelio import resolve_device
 
     return ([("CUDA", "cuda")] if resolve_device("auto").type == "cuda" else []) + [("CPU", "cpu")]
+
+
+def torch_has_cuda_build() -> bool:
+    """Whether the installed torch was built with CUDA (``torch.version.cuda``), read from its
+    ``version.py`` without importing torch; True when that cannot be read (then torch is asked)."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec("torch")
+        text = (Path(spec.origin).parent / "version.py").read_text() if spec and spec.origin else ""
+    except (ImportError, OSError, ValueError):
+        return True
+    m = re.search(r"^cuda\b[^=]*=\s*(.+)$", text, re.MULTILINE)
+    return m is None or m.group(1).strip() != "None"

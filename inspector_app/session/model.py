@@ -14,16 +14,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
 
 from ..core.mask import MIN_RADIUS, MaskModel
-from ..core.modelio import LoadedModel
-from ..core.pipeline import PreparedImage, prepare
 from .assess import Verdict, VerdictCache, export_source, fit_warning_items, origin_text
 from .frames import EnergyTrace, Frame, FrameHistory
 from .params import Defaults, Display, ParamsModel
+
+if TYPE_CHECKING:  # torch comes with the model, opened in a worker: the window shows itself without it
+    from ..core.modelio import LoadedModel
+    from ..core.pipeline import PreparedImage
 
 
 def default_brush_radius(shape: tuple[int, int]) -> float:
@@ -179,6 +182,8 @@ class Session:
         defaults.params.validated()
         prepared = None
         if self.image is not None:
+            from ..core.pipeline import prepare
+
             prepared = prepare(self.image.stem, self.image.pixels, loaded, self.omega)
         self.loaded, self.model_path = loaded, (str(path) if path is not None else loaded.path)
         self._prepared = prepared
@@ -250,6 +255,8 @@ class Session:
     def prepared(self) -> PreparedImage | None:
         """The input converted to the model's channels and size, with Ω at both sizes (numpy)."""
         if self._prepared is None and self.ready:
+            from ..core.pipeline import prepare
+
             self._prepared = prepare(self.image.stem, self.image.pixels, self.loaded, self.omega)
         return self._prepared if self.ready else None
 

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from ...core.data import atomic_write_bytes, check_writable
-from ...core.modelio import json_safe
 from ...core.vocabulary import ReviewVerdict
 from .schema import SchemaError, check_review
 
@@ -196,5 +195,7 @@ def write_review(json_path: str | os.PathLike[str], csv_path: str | os.PathLike[
     d = dict(doc.header)
     d.update({"format": FORMAT, "version": VERSION, "written": now_iso(), "images": doc.records,
               "stale": doc.stale})
+    from ...core.modelio import json_safe  # (on use: the window starts without torch)
+
     atomic_write_bytes(json_path, json.dumps(json_safe(d), indent=1, allow_nan=False).encode())
     atomic_write_bytes(csv_path, to_csv(doc.records).encode())

@@ -14,7 +14,7 @@ projection; every result projected goes into it.
 from __future__ import annotations
 
 import time
-from typing import Generator, Iterable
+from typing import Any, Generator, Iterable
 
 import cv2
 import numpy as np
@@ -24,7 +24,6 @@ from ...core.data import ImageError, convert_channels, read_image, resize_image,
 from ...core.evaluation import HIST_BINS, hist_bins
 from ...core.params import ProjectionParams
 from ...core.pipeline import batch_tensors, prepare, shape_groups
-from ...core.projection import project, to_numpy_image
 from ...core.ranges import PAPER_THRESHOLD
 from ...core.verdict import image_score, segment
 from .folder import GT_GOOD, FolderItem
@@ -33,6 +32,14 @@ from .store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
 
 #: Thumbnails are at most this many pixels a side.
 THUMB = 64
+
+
+def project(*args: Any, **kwargs: Any) -> Any:
+    """:func:`inspector_app.core.projection.project`, imported on first use (in the worker: the
+    window starts without torch)."""
+    from ...core.projection import project as core_project
+
+    return core_project(*args, **kwargs)
 
 
 def read_gt(item: FolderItem, shape: tuple[int, int]) -> np.ndarray | None:
@@ -187,6 +194,8 @@ def _project_group(ready: list, loaded, params: ProjectionParams, store: ResultS
                    ) -> Generator[None, None, list]:
     """Project images of one working size as one batch (yields None at each iteration: the worker
     may stop there); returns their results, their maps stored and cached."""
+    from ...core.projection import to_numpy_image  # (in the worker: the window starts without torch)
+
     model = loaded.model
     calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
     out: list = []
