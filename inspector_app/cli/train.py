@@ -258,7 +258,7 @@ def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:
     """The training-loss statistics, the calibration and the model file (Ctrl-C ignored meanwhile:
     it must not leave a half file); the file's metadata."""
     from ..core.modelio import save_model
-    from ..core.training import training_metadata, training_statistics, working_scale
+    from ..core.training_record import training_metadata, training_statistics, working_scale
 
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
