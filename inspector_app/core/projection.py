@@ -248,8 +248,9 @@ class _Walk:
 
     # ---------------------------------------------------------------- evaluation of x_t
     def evaluate(self, t: int) -> tuple[torch.Tensor | None, Index, torch.Tensor]:
-        """One forward pass (f, Lr, E) of the active images, the divergence and stop tests, and
-        — when some image will move — one backward pass to the input. Returns (∇ₓE, ix, idx)."""
+        """One forward pass (f, Lr, E) of the active images — of their tiles, for images larger than
+        the model — the divergence and stop tests, and — when a step follows — one backward pass to
+        the input. Returns (∇ₓE, ix, idx)."""
         idx = self.active.nonzero().squeeze(1)
         # all images active (the usual case): slices give views instead of gathers and scatters
         ix = slice(None) if idx.numel() == self.b else idx
@@ -257,8 +258,6 @@ class _Walk:
             return None, ix, idx
         xa = self.x[ix]
         want_step = t < self.p.max_iter
-        # Lr as the stop criteria see it, Lr as the energy counts it (the same for one crop), f(x)
-        # and ∇Lr (one forward and, when a step follows, one backward pass to the input)
         # Lr as the stop criteria see it, λ‖x − x0‖₁, E, f(x) and ∇ₓE (0 where E or f(x) is not
         # finite): one forward and, when a step follows, one backward pass to the input
         lr_a, reg_a, e_a, rec_a, grad = self.loss(xa, self.x0[ix], self.lam, want_step)
