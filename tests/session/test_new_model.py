@@ -148,3 +148,16 @@ def test_cancel_leaves_nothing_behind_and_pause_resume_continues(tmp_path, textu
         assert run.state == "running", run.message
     run.cancel()
     assert run.state == "cancelled" and (not models.exists() or list(models.iterdir()) == [])
+
+
+def test_a_run_that_fails_says_why_in_one_line_and_keeps_nothing(tmp_path, texture_images):
+    d = write_folder(tmp_path / "parts", texture_images)
+    s = tiny(propose(scan_folder(d), tmp_path / "models")).check()
+    for f in d.iterdir():  # the folder emptied after the scan
+        f.unlink()
+    run = TrainingRun(s)
+    run.start()
+    events = run_until(run, ("finished", "failed"))
+    assert run.state == "failed" and "no images found" in run.message and "\n" not in run.message
+    assert "Traceback" not in run.message and events[-1]["event"] == "exit" and events[-1]["status"] == 2
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
