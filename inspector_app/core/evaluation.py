@@ -7,7 +7,8 @@ folder holds whole 512-px sources). Every test image is brought to the model's w
 covered by model-size tiles; the model's size for a whole-image model or a file that records no
 working scale), its ground truth with it (area average > ½), and scored there: the maps, the
 figures, the verdicts and ``min_area`` are all in working-scale pixels. Images are read
-``batch`` at a time and projected in groups of one working size.
+``batch`` at a time (fewer when they reach :data:`BATCH_PIXELS`; the originals are not kept) and
+projected in groups of one working size.
 
 Figures, all pixel-wise over every test pixel (good and defective images):
 - ``baseline``: DSSIM between x0 and its reconstruction f(x0);
@@ -38,7 +39,7 @@ import numpy as np
 from .data import DataError, ImageError, atomic_write, existing_folder, list_images, read_image, resize_image, to_tensor
 from .metrics import aupro, image_auroc, pixel_auroc
 from .params import ProjectionParams
-from .pipeline import PreparedImage, prepare, shape_groups
+from .pipeline import prepare
 from .ranges import PAPER_THRESHOLD
 from .vocabulary import StopReason
 from .verdict import image_score
@@ -53,6 +54,9 @@ HIST_BINS = 4096
 #: under it share the first bin): calibrated models' maps live between 1e-4 and 1e-2, where linear
 #: bins over [0, 1] would put nearly every pixel in the first bin and the AUROC near 0.5.
 HIST_FLOOR = 1e-6
+#: Working-scale pixels read and projected together at most (16 images of 512×512), whatever
+#: ``batch``: a folder of large photographs goes a few images at a time.
+BATCH_PIXELS = 16 * 512 * 512
 
 
 def hist_bins(scores: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
@@ -161,18 +165,18 @@ def _read_mask(path: Path, shape: tuple[int, int], image_path: Path) -> np.ndarr
     return m > 0.5
 
 
-def _load_one(t: TestImage, loaded: LoadedModel) -> tuple[PreparedImage, np.ndarray]:
+def _load_one(t: TestImage, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
     """A test image brought to the model's working scale (:func:`prepare`) and its ground truth
-    at that scale (area average > ½, as before at the model's size)."""
+    at that scale (area average > ½, as before at the model's size); the original is not kept."""
     try:
         img = read_image(t.path, loaded.model.channels)
         gt = _read_mask(t.mask_path, img.shape[:2], t.path) if t.mask_path else np.zeros(img.shape[:2], bool)
     except ImageError as e:
         raise DataError(str(e)) from None
-    prep = prepare(t.path.name, img, loaded)
-    if gt.shape != prep.working_shape:
-        gt = resize_image(gt.astype(np.float32), prep.working_shape) > 0.5
-    return prep, gt
+    x = prepare(t.path.name, img, loaded).model_input
+    if gt.shape != x.shape[:2]:
+        gt = resize_image(gt.astype(np.float32), x.shape[:2]) > 0.5
+    return x, gt
 
 
 @dataclass
@@ -184,13 +188,33 @@ class _Group:
     gt: np.ndarray  # B×H×W bool
 
 
+def _groups(loaded_items: list[tuple[np.ndarray, np.ndarray]], start: int) -> list[_Group]:
+    """Loaded images grouped by working size, in order of first appearance (as
+    :func:`~inspector_app.core.pipeline.shape_groups`); ``start``: the category position of the first."""
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for j, (x, _) in enumerate(loaded_items):
+        by_shape.setdefault(x.shape[:2], []).append(j)
+    return [_Group([start + j for j in g], to_tensor([loaded_items[j][0] for j in g]),
+                   np.stack([loaded_items[j][1] for j in g])) for g in by_shape.values()]
+
+
 def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0) -> list[_Group]:
-    """``items`` at the model's working scale, grouped by working size (:func:`shape_groups`);
-    ``start`` is the position of ``items[0]`` in the category."""
-    loaded_items = [_load_one(t, loaded) for t in items]
-    preps = [p for p, _ in loaded_items]
-    return [_Group([start + j for j in g], to_tensor([preps[j].model_input for j in g]),
-                   np.stack([loaded_items[j][1] for j in g])) for g in shape_groups(preps)]
+    """``items`` at the model's working scale, grouped by working size."""
+    return _groups([_load_one(t, loaded) for t in items], start)
+
+
+def _batches(items: list[TestImage], loaded: LoadedModel, batch: int):
+    """The category's images read in order, ``batch`` at a time, or fewer once their
+    working-scale pixels reach :data:`BATCH_PIXELS` (large photographs: memory stays bounded),
+    each read grouped by working size."""
+    buf: list[tuple[np.ndarray, np.ndarray]] = []
+    start = pixels = 0
+    for i, t in enumerate(items):
+        buf.append(_load_one(t, loaded))
+        pixels += buf[-1][1].size
+        if len(buf) == batch or pixels >= BATCH_PIXELS or i == len(items) - 1:
+            yield from _groups(buf, start)
+            buf, start, pixels = [], i + 1, 0
 
 
 def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
@@ -228,17 +252,15 @@ def _run_passes(model, loaded: LoadedModel, category: Category, params: Projecti
     out = _Passes({k: [None] * n for k in ("baseline", "grad", "grad_recon")}, [None] * n, [0.0] * n, [0] * n, {},
                   {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {},
                   {k: [0] * (iterations + 1) for k in ("plain", "tuned")})
-    items = category.images
-    for i in range(0, len(items), batch):
-        for grp in _load_batch(items[i:i + batch], loaded, i):
-            _project_group(model, grp, params, out)
+    for grp in _batches(category.images, loaded, batch):
+        _project_group(model, grp, params, out)
+        if progress:
+            progress(len(grp.index))
+        for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
+            _curve_run(model, grp.x0, grp.gt, params.replace(grad_mask=mask), iterations, out.hists[name],
+                       out.diverged[name])
             if progress:
                 progress(len(grp.index))
-            for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
-                _curve_run(model, grp.x0, grp.gt, params.replace(grad_mask=mask), iterations, out.hists[name],
-                           out.diverged[name])
-                if progress:
-                    progress(len(grp.index))
     return out
 
 

@@ -145,3 +145,32 @@ def test_a_model_size_image_is_scored_as_before(tmp_path, big_category, capsys):
     assert rc == 0, capsys.readouterr().err
     r = json.loads(out.read_text())
     assert r["working_scale"] is None and r["working_sizes"] == {"32x32": 6}
+
+
+def test_large_images_are_read_a_few_at_a_time(tmp_path, big_category, monkeypatch):
+    """However large ``batch``, images are read and projected only until their working-scale
+    pixels reach BATCH_PIXELS; the figures are those of the one-batch run."""
+    from inspector_app.core import evaluation, projection
+    from inspector_app.core.modelio import load_model
+    from inspector_app.core.params import ProjectionParams
+
+    loaded = load_model(_model_with_working_scale(tmp_path, 64), "cpu")
+    cat = load_category(big_category)
+    params = ProjectionParams(max_iter=2, stop="none")
+    one = evaluation.evaluate(loaded, cat, params, batch=16, curve=False)
+    sizes = []
+    real_project = projection.project
+
+    def counting(model, x0, *args, **kw):
+        sizes.append(x0.shape[0])
+        return real_project(model, x0, *args, **kw)
+
+    monkeypatch.setattr(projection, "project", counting)
+    monkeypatch.setattr(evaluation, "BATCH_PIXELS", 2 * 64 * 64)
+    few = evaluation.evaluate(loaded, cat, params, batch=16, curve=False)
+    assert max(sizes) <= 2 and sum(sizes) == len(cat.images)
+    for part in ("baseline", "grad"):
+        for key in ("pixel_auroc", "aupro"):
+            assert few[part][key] == pytest.approx(one[part][key], abs=1e-6)
+    assert [s["score"] for s in few["verdicts"]["scores"]] == pytest.approx(
+        [s["score"] for s in one["verdicts"]["scores"]], abs=1e-6)
