@@ -279,7 +279,7 @@ def make_dataset(source: str, out_dir: Path, n_train: int = 500, n_test: int = 6
             raise ValueError("full-size images are for textures; a face is already whole")
         from .datasets_full import full_size_counts
 
-        full = full_size_counts(int(full_size), full_good, DEFECTS[source])
+        full = full_size_counts(int(full_size), full_good, DEFECTS[source] + (GEOMETRIC_DEFECTS if geometric else ()))
     if geometric and source == "faces":
         raise ValueError("geometric defects are for textures; the faces' defect is the noise rectangle")
     if source == "faces":

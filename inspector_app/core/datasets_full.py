@@ -8,8 +8,9 @@ Written under ``OUT/full/`` in the MVTec AD layout (``OUT/full/test/good/NNN.png
 
 Each image is the whole 512×512 source, lightly varied so that no two good images are the same:
 one of the eight flips/rotations by 90° (all eight are used before any repeats) and a brightness
-offset of at most :data:`BRIGHTNESS` (clipped to [0, 1]). A defect (:func:`apply_defect`, the
-same kinds and sizes as on the crops) is painted in a window of the crop size placed by one of
+offset of at most :data:`BRIGHTNESS` (clipped to [0, 1]). A defect (:func:`paint_defect`: the
+same kinds and sizes as on the crops, the geometric ones too with ``make-dataset --geometric``)
+is painted in a window of the crop size placed by one of
 :data:`PLACEMENTS`, in turn:
 
 * ``border`` — centred on a border between tiles of the projection's tiling (model-size tiles
@@ -36,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .defects import apply_defect
+from .geodefects import paint_defect
 from .tiling import default_overlap, tile_starts
 
 PLACEMENTS = ("border", "corner", "anywhere")
@@ -132,7 +133,7 @@ def paint_full(img: np.ndarray, kind: str, place: str, size: int, rng: np.random
     for _ in range(_TRIES):
         y, x, info = _window(place, (h, w), size, rng)
         win = pad[y + size:y + 2 * size, x + size:x + 2 * size]
-        bad, m = apply_defect(win, kind, rng, donor=donor)
+        bad, m = paint_defect(win, kind, rng, donor=donor)
         y0, x0 = max(y, 0), max(x, 0)
         y1, x1 = min(y + size, h), min(x + size, w)
         mask = np.zeros((h, w), bool)

@@ -118,3 +118,27 @@ def test_full_size_flags_on_the_command_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     with pytest.raises(ValueError, match="a face is already whole"):
         make_dataset("faces", tmp_path / "f", full_size=1)
+
+
+def test_full_size_with_geometric_defects(tmp_path):
+    """With ``geometric`` the full-size images get the geometric kinds too; their masks hold every
+    changed pixel; the intensity kinds' images are those of a run without it."""
+    from inspector_app.core.geodefects import GEOMETRIC_DEFECTS
+
+    geo, plain = tmp_path / "geo", tmp_path / "plain"
+    make_dataset("grid", geo, n_train=1, n_test=5, seed=2, full_size=1, full_good=1, geometric=True)
+    make_dataset("grid", plain, n_train=1, n_test=5, seed=2, full_size=1, full_good=1)
+    meta = json.loads((geo / "dataset.json").read_text())
+    rows = {f["defect"]: f for f in meta["files"] if f["split"] == "full" and "defect" in f}
+    assert set(rows) == set(DEFECTS["grid"]) | set(GEOMETRIC_DEFECTS)
+    src = load_source("grid", 2)
+    for kind in GEOMETRIC_DEFECTS:
+        f = rows[kind]
+        clean = np.rot90(src, f["rot90"])
+        clean = clean[:, ::-1] if f["flip_lr"] else clean
+        clean = np.clip(np.round(clean.astype(np.float64) + f["brightness"] * 255.0), 0, 255).astype(np.uint8)
+        img, mask = _read(geo / f["file"]), _read(geo / f["mask"]) > 0
+        assert mask.any() and not ((img != clean) & ~mask).any() and (img != clean).any()
+    for kind in DEFECTS["grid"]:
+        f = f"full/test/{kind}/000.png"
+        assert np.array_equal(_read(geo / f), _read(plain / f))
