@@ -109,7 +109,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     folders = {n: make_folder(work / f"n{n}", n) for n in (a.small, a.large)}
     common = ["project", "--model", str(MODEL), "--max-iter", str(a.iters), "--stop", "none", "--batch", str(a.batch)]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     arms: dict[str, list[float]] = {"plain": [], "ray": [], "plain-1": []}
     try:
         for r in range(a.repeats):

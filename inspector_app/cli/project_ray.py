@@ -136,16 +136,45 @@ def _connect(a) -> bool:
     if ray.is_initialized():
         return False
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    if a.ray not in ("local", "auto"):
+        _probe(a.ray)
     try:
         if a.ray == "local":
             cpus = a.workers * a.worker_threads if a.workers else (os.cpu_count() or 1)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
         else:
-            ray.init(address=a.ray, **quiet)
+            with _stderr_aside():  # Ray's C++ client warns once a second while it retries an address
+                ray.init(address=a.ray, **quiet)
     except Exception as e:  # ConnectionError, RuntimeError, ValueError from Ray: one line, never a traceback
         where = "start a local Ray" if a.ray == "local" else f"join the Ray cluster at {a.ray}"
         raise UsageError(f"--ray: could not {where} ({_first_line(e)})") from None
     return True
+
+
+@contextlib.contextmanager
+def _stderr_aside():
+    """File descriptor 2 into a temporary file meanwhile (native code writes there, not to ``sys.stderr``)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as aside:
+        os.dup2(aside.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _probe(address: str, timeout: float = 10.0) -> None:
+    """One line at once when nothing answers at ``address`` (Ray itself would wait minutes for it)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(f"--ray: nothing answers at {address} ({e.strerror or e}); is the cluster's head running "
+                         "(ray start --head prints its address)?") from None
 
 
 def _plan(a, n_batches: int) -> tuple[int, dict, str, str]:

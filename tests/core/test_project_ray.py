@@ -19,7 +19,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from inspector_app.cli import main  # noqa: E402
-from inspector_app.cli import project_ray  # noqa: E402
+from inspector_app.cli import UsageError, project_ray  # noqa: E402
 from tests.conftest import make_model_file  # noqa: E402
 
 N = 8
@@ -30,7 +30,8 @@ REAL_WRITE = project_ray.write_result
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    # address "local": a Ray of its own, never a cluster `ray start` left running on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()
 
@@ -153,3 +154,5 @@ def test_bad_ray_flags_are_one_line(local_ray, plain, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and err.count("\n") == 1 and says in err, (flags, err)
     assert not (root / "bad").exists()
+    with pytest.raises(UsageError, match="nothing answers at 127.0.0.1:1 "):  # at once, not after Ray's minutes
+        project_ray._probe("127.0.0.1:1")
