@@ -244,6 +244,8 @@ class NewModelDialog(QDialog):
                                     "Nothing of it is kept.") != QMessageBox.StandardButton.Yes:
                 return
             self.view.cancel()
+        elif self.run is not None:
+            self.run.close()
         super().reject()
 
 

@@ -148,8 +148,12 @@ class TrainingView(QWidget):
         run = self.run
         assert run is not None
         o = run.latest
-        self.phase_label.setText(PHASE_TEXT.get(run.phase, run.phase) if run.state != "pausing"
-                                 else "pausing after this step…")
+        text = PHASE_TEXT.get(run.phase, run.phase)
+        info = run.phase_info
+        if run.phase == "calibrating" and info.get("n_images"):
+            text = (f"calibrating on {info['n_images']} validation images (estimated {_duration(info.get('estimate_s'))}; "
+                    "Cancel stops it and keeps nothing)…")
+        self.phase_label.setText(text if run.state != "pausing" else "pausing after this step…")
         if run.train_curve:
             s, v = zip(*run.train_curve)
             self.train_line.setData(np.asarray(s, float), np.asarray(v, float))

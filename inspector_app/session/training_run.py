@@ -48,6 +48,7 @@ class TrainingRun:
         self.latest: dict[str, Any] = {}
         self.samples: list[tuple[np.ndarray, np.ndarray]] = []
         self.phase = "idle"
+        self.phase_info: dict[str, Any] = {}  # the last ``phase`` line (``calibrating``: n_images, estimate_s)
         self.done: dict[str, Any] | None = None
         self.skipped: list[list[str]] = []
         self._dir = Path(tempfile.mkdtemp(prefix="inspector-train-"))
@@ -153,6 +154,8 @@ class TrainingRun:
 
     def _take(self, o: dict[str, Any]) -> None:
         self.phase = o.get("phase", self.phase)
+        if o["event"] == "phase":
+            self.phase_info = o
         if o["event"] in ("step", "eval"):
             self.latest = o
             if o.get("train_loss") is not None:
@@ -173,6 +176,7 @@ class TrainingRun:
     def _ended(self, status: int) -> dict[str, Any]:
         if status == 0 and self.out.exists():
             self.state = "finished"
+            self.close()
         elif status == PAUSED_STATUS:
             self.state = "paused"
         else:

@@ -95,3 +95,21 @@ def test_an_empty_folder_says_so(qtbot, tmp_path, boxes):
     assert "no images found" in dlg.summary.text() and not dlg.train_button.isEnabled()
     assert boxes["warning"] and boxes["warning"][0][0] == "Cannot train on this folder"
     win.close()
+
+
+def test_the_welcome_and_the_file_menu_open_the_dialog(qtbot):
+    from inspector_app.gui.app import open_start
+    from inspector_app.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    open_start(win, None, None)
+    win.welcome.buttons["welcome_new_model"].click()
+    dlg = win.new_model_dialog
+    assert dlg.isVisible() and dlg.windowTitle() == "New Model from Folder"
+    dlg.close()
+    assert "New Model from Folder…" in [a.text().replace("&", "") for a in win.menuBar().actions()[0].menu().actions()]
+    win.act_new_model.trigger()
+    assert win.new_model_dialog is not dlg and win.new_model_dialog.isVisible()
+    win.close()
