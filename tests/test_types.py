@@ -1,4 +1,5 @@
-"""The type checker: mypy, strict, on the modules pyproject.toml's [tool.mypy] lists (``files``).
+"""The type checker: mypy, strict, on the modules pyproject.toml's [tool.mypy] lists (``files``):
+every module of ``core/`` and ``session/``.
 
 It runs as a subprocess with the project's configuration; its cache lives in the system's
 temporary folder, so a second run takes a few seconds."""
@@ -23,3 +24,11 @@ def test_mypy_strict_passes_on_the_listed_modules():
     assert r.returncode == 0, r.stdout + r.stderr
     n = int(re.search(r"Success: no issues found in (\d+) source files", r.stdout).group(1))
     assert n == section.count(".py\"")  # every listed module was checked
+
+
+def test_every_core_and_session_module_is_type_checked():
+    section = (ROOT / "pyproject.toml").read_text().split("\n[tool.mypy]\n", 1)[1].split("\n[", 1)[0]
+    listed = set(re.findall(r'"(inspector_app/[\w/]+\.py)"', section))
+    modules = {p.relative_to(ROOT).as_posix() for layer in ("core", "session")
+               for p in (ROOT / "inspector_app" / layer).rglob("*.py")}
+    assert modules - listed == set(), "add these to [tool.mypy] files (strict)"

@@ -32,7 +32,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # torch is imported by the projection, on use: the window imp
     import torch
 
     from .modelio import LoadedModel
+    from .models import AutoEncoder
 
 HIST_BINS = 4096
 #: The histogram bins cover DSSIM values from this floor to 1 on a logarithmic scale (0 and values
@@ -203,7 +204,7 @@ def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0) -> 
     return _groups([_load_one(t, loaded) for t in items], start)
 
 
-def _batches(items: list[TestImage], loaded: LoadedModel, batch: int):
+def _batches(items: list[TestImage], loaded: LoadedModel, batch: int) -> Iterator[_Group]:
     """The category's images read in order, ``batch`` at a time, or fewer once their
     working-scale pixels reach :data:`BATCH_PIXELS` (large photographs: memory stays bounded),
     each read grouped by working size."""
@@ -217,17 +218,22 @@ def _batches(items: list[TestImage], loaded: LoadedModel, batch: int):
             buf, start, pixels = [], i + 1, 0
 
 
-def _curve_run(model, x0, gt, params, iterations, hists, diverged: list[int]) -> None:
+def _curve_run(model: AutoEncoder, x0: torch.Tensor, gt: np.ndarray, params: ProjectionParams, iterations: int,
+               hists: list[HistogramAUROC], diverged: list[int]) -> None:
     from .projection import project
 
-    last, n_diverged = None, 0
+    last: np.ndarray | None = None
+    n_diverged, t_last = 0, -1
     for rec in project(model, x0, params.replace(stop="none", max_iter=iterations)):
+        t_last = rec.iteration
         last = rec.dssim_projection.cpu().numpy()
         n_diverged = rec.stop_reasons.count(StopReason.DIVERGED)
         hists[rec.iteration].add(last, gt)
         diverged[rec.iteration] += n_diverged
+    if last is None:
+        raise RuntimeError("the projection gave no record")
     # images that diverged early keep their final (fallback) map for the remaining iterations
-    for t in range(rec.iteration + 1, iterations + 1):
+    for t in range(t_last + 1, iterations + 1):
         hists[t].add(last, gt)
         diverged[t] += n_diverged
 
@@ -246,8 +252,8 @@ class _Passes:
     diverged: dict[str, list[int]]  # per update and iteration: images diverged by then
 
 
-def _run_passes(model, loaded: LoadedModel, category: Category, params: ProjectionParams, iterations: int,
-                batch: int, curve: bool, progress) -> _Passes:
+def _run_passes(model: AutoEncoder, loaded: LoadedModel, category: Category, params: ProjectionParams,
+                iterations: int, batch: int, curve: bool, progress: Callable[[int], None] | None) -> _Passes:
     n = len(category.images)
     out = _Passes({k: [None] * n for k in ("baseline", "grad", "grad_recon")}, [None] * n, [0.0] * n, [0] * n, {},
                   {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {},
@@ -264,7 +270,7 @@ def _run_passes(model, loaded: LoadedModel, category: Category, params: Projecti
     return out
 
 
-def _project_group(model, grp: _Group, params: ProjectionParams, out: _Passes) -> None:
+def _project_group(model: AutoEncoder, grp: _Group, params: ProjectionParams, out: _Passes) -> None:
     """The main projection of one group: its final maps, FVE, iterations and stop reasons into ``out``."""
     def numpy(t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.float32, copy=False)
@@ -276,6 +282,8 @@ def _project_group(model, grp: _Group, params: ProjectionParams, out: _Passes) -
         if last is None:
             base, fve = numpy(rec.dssim_reconstruction), variance_explained(grp.x0, rec.reconstruction)
         last = rec
+    if last is None or base is None or fve is None:
+        raise RuntimeError("the projection gave no record")
     maps = {"baseline": base, "grad": numpy(last.dssim_projection), "grad_recon": numpy(last.dssim_reconstruction)}
     for j, k in enumerate(grp.index):
         for name, m in maps.items():
@@ -284,7 +292,16 @@ def _project_group(model, grp: _Group, params: ProjectionParams, out: _Passes) -
         out.fves[k] = float(fve[j])
         out.iterations[k] = int(last.steps[j])
         r = last.stop_reasons[j]
-        out.reasons[r] = out.reasons.get(r, 0) + 1
+        if r is not None:  # every image has its reason when the projection ends
+            out.reasons[r] = out.reasons.get(r, 0) + 1
+
+
+def _filled(values: list[np.ndarray | None]) -> list[np.ndarray]:
+    """The passes' per-image slots, every one filled (each image of the category is projected)."""
+    out = [v for v in values if v is not None]
+    if len(out) != len(values):
+        raise RuntimeError(f"{len(values) - len(out)} image(s) of the test set were not projected")
+    return out
 
 
 def _stack(maps: list[np.ndarray], gts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -320,7 +337,8 @@ def _figures(maps: list[np.ndarray], gts: list[np.ndarray], labels: np.ndarray) 
     }
 
 
-def _verdicts(maps: list[np.ndarray], category: Category, labels: np.ndarray, threshold: float, min_area: int) -> dict:
+def _verdicts(maps: list[np.ndarray], category: Category, labels: np.ndarray, threshold: float,
+              min_area: int) -> dict[str, Any]:
     scores = np.array([image_score(m, min_area) for m in maps])
     flagged = scores > threshold
     return {
@@ -357,13 +375,14 @@ def evaluate(
     params = params.validated()
     t0 = time.perf_counter()
     p = _run_passes(loaded.model, loaded, category, params, iterations, batch, curve, progress)
+    maps, gts = {k: _filled(v) for k, v in p.maps.items()}, _filled(p.gts)
     items = category.images
     labels = np.array([t.defect != "good" for t in items])
-    grad = _figures(p.maps["grad"], p.gts, labels)
-    grad_recon = _figures(p.maps["grad_recon"], p.gts, labels)
-    verdicts = _verdicts(p.maps["grad"], category, labels, threshold, min_area)
-    working = {}
-    for m in p.maps["grad"]:
+    grad = _figures(maps["grad"], gts, labels)
+    grad_recon = _figures(maps["grad_recon"], gts, labels)
+    verdicts = _verdicts(maps["grad"], category, labels, threshold, min_area)
+    working: dict[str, int] = {}
+    for m in maps["grad"]:
         key = f"{m.shape[1]}x{m.shape[0]}"
         working[key] = working.get(key, 0) + 1
     good_fve = [f for f, t in zip(p.fves, items) if t.defect == "good"]
@@ -379,7 +398,7 @@ def evaluate(
         "working_scale": loaded.working_scale.to_meta() if loaded.working_scale is not None else None,
         "working_sizes": working,  # "WxH": number of test images scored at that size
         "params": params.to_dict(),
-        "baseline": _figures(p.maps["baseline"], p.gts, labels),
+        "baseline": _figures(maps["baseline"], gts, labels),
         "grad": {
             "pixel_auroc": grad["pixel_auroc"],
             "pixel_auroc_recon": grad_recon["pixel_auroc"],

@@ -29,6 +29,13 @@ if TYPE_CHECKING:  # torch comes with the model, opened in a worker: the window 
     from ..core.pipeline import PreparedImage
 
 
+def prepare(name: str, image: np.ndarray, loaded: LoadedModel, mask: np.ndarray | None = None) -> PreparedImage:
+    """:func:`inspector_app.core.pipeline.prepare`, imported on first use (with a model, so with torch)."""
+    from ..core.pipeline import prepare as core_prepare
+
+    return core_prepare(name, image, loaded, mask)
+
+
 def default_brush_radius(shape: tuple[int, int]) -> float:
     """The brush radius a new image starts with: 1/16 of its shorter side (8 px on 128 px, 2 px on a
     32 px face), in half pixels, between :data:`~inspector_app.core.mask.MIN_RADIUS` and 32."""
@@ -81,7 +88,7 @@ class InputImage:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return tuple(self.pixels.shape[:2])  # type: ignore[return-value]
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
 
 
 class Session:
@@ -182,8 +189,6 @@ class Session:
         defaults.params.validated()
         prepared = None
         if self.image is not None:
-            from ..core.pipeline import prepare
-
             prepared = prepare(self.image.stem, self.image.pixels, loaded, self.omega)
         self.loaded, self.model_path = loaded, (str(path) if path is not None else loaded.path)
         self._prepared = prepared
@@ -247,16 +252,14 @@ class Session:
         else:
             self.mask.set_mask(self._checked_omega(omega))
 
-    def _on_omega(self, _region) -> None:
+    def _on_omega(self, _region: object) -> None:
         self._prepared = None
         self.omega_changed.emit()
 
     @property
     def prepared(self) -> PreparedImage | None:
         """The input converted to the model's channels and size, with Ω at both sizes (numpy)."""
-        if self._prepared is None and self.ready:
-            from ..core.pipeline import prepare
-
+        if self._prepared is None and self.ready and self.image is not None and self.loaded is not None:
             self._prepared = prepare(self.image.stem, self.image.pixels, self.loaded, self.omega)
         return self._prepared if self.ready else None
 
@@ -312,7 +315,7 @@ class Session:
         if self.follow:
             self.show(frame)
 
-    def add_energy(self, terms: list) -> None:
+    def add_energy(self, terms: list[tuple[float, ...]]) -> None:
         if self.running and terms:
             self.energy.extend(terms)
             self.energy_added.emit(terms)
@@ -358,7 +361,7 @@ class Session:
         self.show(frame)
         return frame
 
-    def show_stored(self, frame: Frame, energy=None) -> None:
+    def show_stored(self, frame: Frame, energy: np.ndarray | None = None) -> None:
         """Show a result computed earlier for the current image (review mode's folder run) as the
         result of a run that just ended: the history holds ``frame``, the energy curve is ``energy``
         (rows of iteration, E, Lr, λ‖x−x0‖₁), Export writes it. Nothing runs."""
@@ -425,7 +428,7 @@ class Session:
             return False
 
     # ================================================================== threshold and verdict
-    def _on_threshold_edit(self, *_a) -> None:
+    def _on_threshold_edit(self, *_a: object) -> None:
         if not self._applying:
             self._set_origin("user")
 

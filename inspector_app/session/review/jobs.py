@@ -14,7 +14,7 @@ projection; every result projected goes into it.
 from __future__ import annotations
 
 import time
-from typing import Any, Generator, Iterable
+from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import cv2
 import numpy as np
@@ -29,6 +29,15 @@ from ...core.verdict import image_score, segment
 from .folder import GT_GOOD, FolderItem
 from .cache import CachedResult, ResultCache
 from .store import COMPARES, ImageFailure, ImageResult, ResultStore, StoredMaps
+
+if TYPE_CHECKING:
+    from ...core.modelio import LoadedModel
+    from ...core.pipeline import PreparedImage
+
+#: What the folder job gives for one image.
+Outcome = ImageResult | ImageFailure
+#: An image read and prepared for a batch: (index, item, pixels, prepared, ground truth or None).
+_Ready = tuple[int, FolderItem, np.ndarray, "PreparedImage", "np.ndarray | None"]
 
 #: Thumbnails are at most this many pixels a side.
 THUMB = 64
@@ -61,7 +70,7 @@ def read_gt(item: FolderItem, shape: tuple[int, int]) -> np.ndarray | None:
 def gt_at_model_size(gt: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """The ground truth at the model's working size (a side, or (H, W)), as the evaluation scores it
     (area average > ½)."""
-    shape = (size, size) if isinstance(size, int) else tuple(size)
+    shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if gt.shape == shape:
         return gt.astype(bool)
     return resize_image(gt.astype(np.float32), shape) > 0.5
@@ -101,7 +110,7 @@ def pixel_histograms(maps: dict[str, np.ndarray], gt: np.ndarray) -> dict[str, t
 
 
 def folder_job(
-    loaded,
+    loaded: LoadedModel,
     items: Iterable[tuple[int, FolderItem]],
     params: ProjectionParams,
     store: ResultStore,
@@ -113,12 +122,13 @@ def folder_job(
     batch: int = 8,
     cache: ResultCache | None = None,
     keys: dict[int, str | None] | None = None,
-) -> Generator[list | None, None, None]:
+) -> Generator[list[Outcome] | None, None, None]:
     """Project ``items`` ((index, item) pairs) in batches of ``batch``; see the module docstring.
     With a ``cache``, an image whose key (``keys[index]``, :func:`~.cache.result_key`) is in it is
     taken from it, and every image projected goes into it."""
     keys = keys or {}
-    todo, hits = [], []
+    todo: list[tuple[int, FolderItem]] = []
+    hits: list[Outcome] = []
     for index, item in items:
         entry = cache.get(keys.get(index)) if cache is not None else None
         r = _from_cache(index, item, entry, store, generation, compare, threshold, min_area) if entry else None
@@ -137,7 +147,7 @@ def folder_job(
                                   min_area, cache, keys)
 
 
-def _finish(index: int, fields: dict, maps: dict[str, np.ndarray], gt_small: np.ndarray | None, energy: np.ndarray,
+def _finish(index: int, fields: dict[str, Any], maps: dict[str, np.ndarray], gt_small: np.ndarray | None, energy: np.ndarray,
             thumb: np.ndarray, params: ProjectionParams, compare: str, threshold: float, min_area: int) -> ImageResult:
     """An :class:`ImageResult` from a run's figures (``fields``: :data:`~.cache.FIELDS`) and its maps:
     the scores at ``min_area``, the area and IoU at ``threshold``, the pixel histograms."""
@@ -168,13 +178,13 @@ def _from_cache(index: int, item: FolderItem, entry: CachedResult, store: Result
                    threshold, min_area)
 
 
-def _project_batch(loaded, todo: list[tuple[int, FolderItem]], params: ProjectionParams, store: ResultStore,
+def _project_batch(loaded: LoadedModel, todo: list[tuple[int, FolderItem]], params: ProjectionParams, store: ResultStore,
                    generation: int, compare: str, threshold: float, min_area: int, cache: ResultCache | None,
-                   keys: dict) -> Generator[list | None, None, None]:
+                   keys: dict[int, str | None]) -> Generator[list[Outcome] | None, None, None]:
     """One batch of :func:`folder_job`: read and prepare, project each working size as one batch
     (tiled at the model's working scale), then yield the batch's results (and failures)."""
-    out: list = []
-    ready = []
+    out: list[Outcome] = []
+    ready: list[_Ready] = []
     for index, item in todo:
         try:
             img = read_image(item.path)
@@ -189,19 +199,19 @@ def _project_batch(loaded, todo: list[tuple[int, FolderItem]], params: Projectio
     yield out
 
 
-def _project_group(ready: list, loaded, params: ProjectionParams, store: ResultStore, generation: int, compare: str,
-                   threshold: float, min_area: int, cache: ResultCache | None, keys: dict
-                   ) -> Generator[None, None, list]:
+def _project_group(ready: list[_Ready], loaded: LoadedModel, params: ProjectionParams, store: ResultStore,
+                   generation: int, compare: str, threshold: float, min_area: int, cache: ResultCache | None,
+                   keys: dict[int, str | None]) -> Generator[None, None, list[Outcome]]:
     """Project images of one working size as one batch (yields None at each iteration: the worker
     may stop there); returns their results, their maps stored and cached."""
     from ...core.projection import to_numpy_image  # (in the worker: the window starts without torch)
 
     model = loaded.model
     calibration = loaded.meta.get("calibration") if isinstance(loaded.meta, dict) else None
-    out: list = []
+    out: list[Outcome] = []
     t0 = time.perf_counter()
     x0, _mask = batch_tensors([r[3] for r in ready])
-    rows: list[list[tuple]] = [[] for _ in ready]
+    rows: list[list[tuple[float, ...]]] = [[] for _ in ready]
     computed = [True] * len(ready)
     first = last = None
     for rec in project(model, x0, params, stats=loaded.training_stats):
