@@ -261,7 +261,14 @@ def _spin(name: str) -> QDoubleSpinBox:
 
 
 def open_new_model_dialog(win, folder: str | Path | None = None) -> NewModelDialog:
-    """Show the dialog over ``win`` (non-modal: the window stays usable) and return it."""
+    """Show the dialog over ``win`` (non-modal: the window stays usable) and return it; while one
+    is training, that one comes to the front instead (one training at a time)."""
+    old = getattr(win, "new_model_dialog", None)
+    if old is not None and old.run is not None and old.run.state in ("running", "pausing", "paused"):
+        old.show()
+        old.raise_()
+        old.activateWindow()
+        return old
     dlg = NewModelDialog(win, folder)
     dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     dlg.show()

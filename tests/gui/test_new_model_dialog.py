@@ -113,3 +113,14 @@ def test_the_welcome_and_the_file_menu_open_the_dialog(qtbot):
     win.act_new_model.trigger()
     assert win.new_model_dialog is not dlg and win.new_model_dialog.isVisible()
     win.close()
+
+
+def test_closing_the_window_during_a_run_cancels_it_and_one_run_at_a_time(qtbot, parts, tmp_path):
+    win, dlg = _dialog(qtbot, parts, tmp_path, steps=100000)
+    dlg.train_button.click()
+    qtbot.waitUntil(lambda: dlg.run.train_curve != [], timeout=60000)
+    assert win.new_model_from_folder() is dlg  # the running one comes to the front
+    win.close()
+    assert dlg.run.state == "cancelled"
+    models = tmp_path / "models"
+    assert not models.exists() or list(models.iterdir()) == []
