@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--val-fraction", type=finite_float, default=d.val_fraction,
                    help="share of the images held out for validation and calibration")
     p.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between validation evaluations")
+    p.add_argument("--eval-seconds", type=finite_float, default=None,
+                   help="also evaluate when this many seconds passed since the last evaluation (a slow machine "
+                        "whose --max-minutes binds still shows a validation loss)")
     p.add_argument("--patience", type=int, default=d.patience,
                    help="evaluations without improvement before the rate is cut (or training stops)")
     p.add_argument("--checkpoint-minutes", type=finite_float, default=d.checkpoint_minutes)
@@ -75,6 +78,7 @@ def _train_config(a):
         return TrainConfig(
             mcfg, max_steps=a.max_steps, max_minutes=a.max_minutes, batch=a.batch, lr=a.lr, warmup=a.warmup,
             crop=a.crop, augment=augment, kl_weight=a.kl_weight, kl_warmup=a.kl_warmup, val_fraction=a.val_fraction, eval_every=a.eval_every,
+            eval_seconds=a.eval_seconds,
             patience=a.patience, checkpoint_minutes=a.checkpoint_minutes, seed=a.seed,
             init=None if a.init is None else str(Path(a.init).resolve()),
         ).validate()

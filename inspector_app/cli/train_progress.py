@@ -62,7 +62,7 @@ class Reporter:
         self.writer, self.max_steps, self.max_minutes = writer, tcfg.max_steps, tcfg.max_minutes
         self.bar = tqdm(total=tcfg.max_steps, unit="step", disable=a.quiet, dynamic_ncols=True,
                         desc=f"{a.arch} on {n_images} images", initial=0)
-        self.eval_every = tcfg.eval_every
+        self.eval_every, self.eval_seconds = tcfg.eval_every, tcfg.eval_seconds
         self.device = None
         self._t = time.monotonic()
         self._steps0: int | None = None
@@ -82,7 +82,8 @@ class Reporter:
         if binding == "minutes" and rate and eta is not None:  # the bar's total: the steps the minutes allow
             self.bar.total = state.step + int(rate * eta)
         self.bar.n = state.step
-        val = f"{state.val_curve[-1][1]:.4g}" if state.val_curve else f"none before step {self.eval_every}"
+        val = f"{state.val_curve[-1][1]:.4g}" if state.val_curve else f"none before step {self.eval_every}" + (
+            f" or {self.eval_seconds:g} s" if self.eval_seconds is not None else "")
         budget = f"{self.max_minutes:g} min" if binding == "minutes" else f"{self.max_steps} steps"
         self.bar.set_postfix(loss=f"{running:.4g}", val=val, budget=budget, refresh=False)
         self.bar.refresh()

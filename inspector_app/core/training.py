@@ -60,6 +60,9 @@ class TrainConfig:
     kl_warmup: int = 0
     val_fraction: float = 0.1
     eval_every: int = 100
+    #: also evaluate when this many seconds of training passed since the last evaluation (None: steps
+    #: only), so that a run whose minutes bind on a slow machine still shows a validation loss
+    eval_seconds: float | None = None
     patience: int = 5
     min_delta: float = 0.005
     lr_factor: float = 0.3
@@ -81,6 +84,8 @@ class TrainConfig:
             (self.warmup >= 0, f"warmup must be >= 0, got {self.warmup}"),
             (0.0 <= self.val_fraction < 1.0, f"val_fraction must be in [0, 1), got {self.val_fraction}"),
             (self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}"),
+            (self.eval_seconds is None or (math.isfinite(self.eval_seconds) and self.eval_seconds > 0),
+             f"eval_seconds must be a positive number, got {self.eval_seconds}"),
             (self.patience >= 1, f"patience must be at least 1, got {self.patience}"),
             (math.isfinite(self.min_delta) and self.min_delta >= 0, "min_delta must be >= 0"),
             (0.0 < self.lr_factor < 1.0, f"lr_factor must be in (0, 1), got {self.lr_factor}"),
@@ -409,7 +414,7 @@ class _Trainer:
              on_evaluate: Callable[[AutoEncoder, list[np.ndarray], TrainState], None] | None = None) -> None:
         s, cfg = self.state, self.cfg
         t_start = time.monotonic() - s.seconds
-        last_ck = time.monotonic()
+        last_ck = last_eval = time.monotonic()
         running = s.train_curve[-1][1] if s.train_curve else float("nan")
         try:
             while s.stop_reason is None:
@@ -423,7 +428,9 @@ class _Trainer:
                 running = v if math.isnan(running) else 0.98 * running + 0.02 * v
                 s.step += 1
                 s.seconds = time.monotonic() - t_start
-                if s.step % cfg.eval_every == 0:
+                if s.step % cfg.eval_every == 0 or (cfg.eval_seconds is not None
+                                                    and time.monotonic() - last_eval >= cfg.eval_seconds):
+                    last_eval = time.monotonic()
                     s.train_curve.append([s.step, running])
                     _validate(self.model, self.val_images, self.device, cfg, s, self.lr(), self.snapshot_best)
                     if on_evaluate is not None and self.val_images:

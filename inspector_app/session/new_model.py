@@ -134,6 +134,7 @@ class NewModelSettings:
     max_steps: int = 20000
     calibrate_minutes: float = 2.0
     eval_every: int = 100
+    eval_seconds: float = 30.0
     batch: int = 16
     skip: tuple[str, ...] = ()  # unreadable files: ``train --skip-unreadable`` skips them
 
@@ -211,6 +212,7 @@ def train_command(s: NewModelSettings, pause_file: Path, resume: Path | None = N
                   "--image-size", str(s.image_size), "--channels", str(s.channels),
                   "--max-steps", str(s.max_steps), "--max-minutes", f"{s.minutes:g}",
                   "--calibrate-minutes", f"{s.calibrate_minutes:g}", "--eval-every", str(s.eval_every),
+                  "--eval-seconds", f"{s.eval_seconds:g}",
                   "--batch", str(s.batch), "--progress-jsonl", "-", "--pause-file", str(pause_file), "--quiet"]
     if s.crop:
         cmd.append("--crop")

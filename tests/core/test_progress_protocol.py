@@ -147,3 +147,13 @@ def test_project_warns_when_the_model_has_not_learned(tmp_path, texture_images, 
                  "--quiet", str(img)]) == 0
     err = capsys.readouterr().err
     assert ("has not learned its images: f(x) explains -1% of the variance" in err) == warned
+
+
+def test_eval_seconds_evaluates_on_time_too(tmp_path, folder):
+    log = tmp_path / "t.jsonl"
+    assert _train(tmp_path, folder, "--max-steps", "3", "--eval-every", "1000", "--eval-seconds", "1e-6",
+                  "--progress-jsonl", str(log)) == 0
+    assert [o["step"] for o in _lines(log) if o["event"] == "eval"] == [1, 2, 3]  # every step: the time is due
+    meta = load_model(tmp_path / "m.safetensors").meta["training"]
+    assert [v[0] for v in meta["val_curve"]] == [1, 2, 3] and meta["config"]["eval_seconds"] == 1e-6
+    assert _train(tmp_path, folder, "--max-steps", "3", "--eval-seconds", "0", out="n.safetensors") == 2

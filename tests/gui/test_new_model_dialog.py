@@ -38,7 +38,8 @@ def _dialog(qtbot, parts, tmp_path, steps):
     assert dlg.scan is not None and dlg.train_button.isEnabled()
     dlg.size.addItem("32")  # a tiny model for the test
     dlg.size.setCurrentText("32")
-    dlg.settings = replace(dlg.settings, max_steps=steps, eval_every=3, batch=4, calibrate_minutes=0.0003)
+    dlg.settings = replace(dlg.settings, max_steps=steps, eval_every=3, eval_seconds=600.0, batch=4,
+                           calibrate_minutes=0.0003)
     return win, dlg
 
 

@@ -28,6 +28,7 @@ def write_folder(d: Path, images, colour=False) -> Path:
 
 def tiny(settings: NewModelSettings, steps: int = 6) -> NewModelSettings:
     return replace(settings, image_size=32, max_steps=steps, minutes=5.0, calibrate_minutes=0.0003, eval_every=3,
+                   eval_seconds=600.0,
                    batch=4)
 
 
