@@ -9,12 +9,14 @@ decides the frame rate).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..session import RunState, Session
+from ..session.assess import lr_threshold
 from ..session.pacing import DEFAULT_MAX_FPS
 from ..core.params import RANGES
 from ..core.vocabulary import StopReason
@@ -40,6 +42,7 @@ class RunController(QObject):
         self._cpu_mark = time.thread_time()
         self._restart_declined = False
         self._run_when_loaded = False
+        self._x0_frame = None  # the x0 preview's frame (iteration 0), for the runs that follow it
         self.runner.frame.connect(self._on_frame)
         self.runner.energy.connect(s.add_energy)
         self.runner.finished.connect(self._on_finished)
@@ -119,16 +122,30 @@ class RunController(QObject):
         s = self.session
         self.runner.stop()
         prep = s.prepared
+        first = self._first_frame(params)
         s.begin_run(paused)
+        if first is not None:  # the x0 preview is iteration 0: shown now, not made and drawn again
+            s.accept_frame(first)
         self._restart_declined = False
         self._cpu_mark = time.thread_time()
         self.runner.start(s.loaded.model, prep.model_input, params, mask=prep.mask_model,
-                          stats=s.loaded.training_stats, paused=paused)
+                          stats=s.loaded.training_stats, paused=paused, first_frame=first is None)
+
+    def _first_frame(self, params):
+        """Iteration 0 of a run from the x0 preview (evaluated in the worker when the model or the
+        image changed: x = x0, f(x0), Lr(x0), λ‖x − x0‖₁ = 0), with the run's parameters; None
+        before the preview has ended."""
+        f = self._x0_frame
+        if f is None or self.session.running:
+            return None
+        return replace(f, params=params, steps=0, stop_reason=None, finished=False,
+                       lr_threshold=lr_threshold(params.stop, self.session.loaded.training_stats))
 
     def _after_input_change(self, *_a) -> None:
         """A new model or image: forget the run, evaluate x0 alone in the worker (f(x0), E(x0))."""
         s = self.session
         self.runner.stop()
+        self._x0_frame = None  # the preview below makes the new x0's
         if s.state == RunState.LOADING:
             return
         s.clear_run()
@@ -164,6 +181,8 @@ class RunController(QObject):
     def _on_finished(self, final) -> None:
         s = self.session
         was_run = s.running
+        if not was_run and final is not None and final.iteration == 0 and not s.run_error:
+            self._x0_frame = final  # the preview: every Run of this x0 starts from it
         s.end_run(final, s.run_error)
         self._update_actions()
         if not was_run or final is None:

@@ -296,15 +296,16 @@ class ProjectionRunner(QObject):
 
     # ----------------------------------------------------------------- control
     def start(self, model, x0: np.ndarray, params: ProjectionParams, *, mask: np.ndarray | None = None,
-              stats=None, paused: bool = False, to_frame: Callable | None = None) -> None:
+              stats=None, paused: bool = False, to_frame: Callable | None = None, first_frame: bool = True) -> None:
         """Start a run of ``x0`` (numpy, at the model's size; ``mask``: Ω at that size), stopping any
-        run in progress first. ``paused=True`` evaluates x0 and waits (for :meth:`step`)."""
+        run in progress first. ``paused=True`` evaluates x0 and waits (for :meth:`step`);
+        ``first_frame=False``: iteration 0's frame is not sent (the caller has it)."""
         self.stop()
         self._ctl = Control(alpha=params.alpha, lam=params.lam, paused=paused)
         self._outbox = Outbox()
         kw = {"to_frame": to_frame} if to_frame is not None else {}
         w = ProjectionWorker(projection_job, model, x0, params, self._outbox, mask=mask, stats=stats,
-                             control=self._ctl, max_fps=self.max_fps, **kw)
+                             control=self._ctl, max_fps=self.max_fps, first_frame=first_frame, **kw)
         w.yielded.connect(self._on_signal, Qt.ConnectionType.QueuedConnection)
         w.finished.connect(self._on_signal, Qt.ConnectionType.QueuedConnection)
         self._worker = w

@@ -32,6 +32,7 @@ def projection_job(
     control: Control = Control(),
     to_frame: Callable[[IterationRecord], Any] = frame_from_record,
     max_fps: float = DEFAULT_MAX_FPS,
+    first_frame: bool = True,
 ) -> Generator[bool | None, Control | None, bool]:
     """Project one image ``x0`` (H×W or H×W×C float32 at the model's size) with :func:`paced`.
 
@@ -49,7 +50,8 @@ def projection_job(
             m = to_tensor([np.asarray(mask, np.float32)])
         return project(model, x, params, mask=m, stats=stats)
 
-    return (yield from paced(records, outbox, to_frame, energy_terms, control, max_fps=max_fps))
+    return (yield from paced(records, outbox, to_frame, energy_terms, control, max_fps=max_fps,
+                             first_frame=first_frame))
 
 
 def load_model(path: str, device: str) -> LoadedModel:

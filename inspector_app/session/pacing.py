@@ -196,21 +196,25 @@ def paced(
     control: Control = Control(),
     *,
     max_fps: float = DEFAULT_MAX_FPS,
+    first_frame: bool = True,
     clock: Callable[[], float] = time.perf_counter,
     cpu_clock: Callable[[], float] = time.thread_time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Generator[bool | None, Control | None, bool]:
     """Drive ``make_records()`` (a projection generator, made here so that its errors are reported)
     with pacing; see the module docstring. ``clock`` is wall time, ``cpu_clock`` the worker thread's
-    CPU time (call this generator in the thread it measures). Returns True when the run ended on
-    its own."""
+    CPU time (call this generator in the thread it measures). ``first_frame=False``: the reader
+    already has iteration 0's frame (the window's x0 preview), so it is not made again, and the
+    next frame comes when due. Returns True when the run ended on its own."""
     pacer = _Pacer(outbox, to_frame, clock, cpu_clock, max_fps)
     ctl, served, rec, error, ended = control, 0, None, None, False
     applied = (control.alpha, control.lam)
     try:
         records: Generator[Any, Any, Any] = make_records()
         rec = next(records)
-        forced = True
+        forced = first_frame
+        if not first_frame:  # the frame interval counts from here, as if iteration 0 had been posted
+            pacer.last_frame, pacer.last_cpu = clock(), cpu_clock()
         while True:
             pacer.pending.append(energy_of(rec))
             if rec.finished:

@@ -106,6 +106,28 @@ def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
     assert 8 <= len(frames) <= 12
 
 
+def test_without_the_first_frame_the_first_comes_when_due():
+    """The window already has iteration 0 (its x0 preview): the run does not make it again, and
+    the next frame waits its interval; every energy value still arrives."""
+    box, frames, energies, finals = Outbox(), [], [], []
+    wall = Clock(0.001)
+    gen = paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t, max_fps=10.0,
+                first_frame=False)
+    v = next(gen)
+    try:
+        while True:
+            if v:
+                m = box.take()
+                frames.extend(m.frames)
+                energies.extend(m.energy)
+                finals += [m.final] if m.done else []
+            v = gen.send(None)
+    except StopIteration:
+        pass
+    assert frames and frames[0][1] > 0 and 7 <= len(frames) <= 11, frames  # none at 0; the next after ~0.1 s
+    assert [e[0] for e in energies] == list(range(1001)) and finals == [("frame", 1000, 0.5, 0.05)]
+
+
 def test_interval_follows_the_slowest_budget():
     assert frame_interval(0.0, 0.0) == 0.0
     assert frame_interval(0.006, 0.0) == pytest.approx(0.006 / PREP_BUDGET)
