@@ -22,7 +22,9 @@ from inspector_app.core.watchdog import ModelStopped, call_with_time_limit
 
 
 class _SlowFromSecondCall(nn.Module):
-    """Answers its first call (the load check) at once, then takes ``n`` matrix products per call."""
+    """Answers its first call (the load check) at once, then takes ``n`` matrix products per call
+    (3,000 of them take 0.16 s on a quiet 2-core machine here: the tests take 10 to 20 times more,
+    so the call outlasts its limit however quiet the machine is)."""
 
     def __init__(self, n: int):
         super().__init__()
@@ -56,7 +58,7 @@ def _join_model_threads():
 
 
 def test_every_call_is_under_the_limit_and_a_stopped_model_is_not_called_again(tmp_path, monkeypatch):
-    f = save_torchscript(_SlowFromSecondCall(3000), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(_SlowFromSecondCall(30000), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
     loaded = load_model(f, "cpu")  # the first call (the load check) answers at once
     monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "0.2")
     x = torch.rand(2, 1, 32, 32)
@@ -135,7 +137,7 @@ def test_report_with_a_model_that_stops_answering_still_writes_the_page(tmp_path
 
     folder = tmp_path / "parts"
     write_image(folder / "a.png", np.random.default_rng(0).random((32, 32)).astype(np.float32))
-    f = save_torchscript(_SlowFromSecondCall(3000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(_SlowFromSecondCall(30000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
     review = {"format": "inspector-app review", "version": 1, "threshold": 0.2, "folder": str(folder),
               "model": {"path": str(f), "sha256": None, "kind": "torchscript"},
               "params": {"max_iter": 2, "stop": "none"},

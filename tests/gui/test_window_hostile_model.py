@@ -35,7 +35,7 @@ def test_a_stalling_model_is_given_up_and_the_window_closes(qtbot, tmp_path, ima
     from inspector_app.gui.main_window import MainWindow
 
     monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "1")
-    f = save_torchscript(_SlowFromSecondCall(3000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(_SlowFromSecondCall(60000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
