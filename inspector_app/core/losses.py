@@ -54,7 +54,27 @@ def dssim_map(a: torch.Tensor, b: torch.Tensor, win: int = SSIM_WINDOW) -> torch
     """
     if a.dim() != 4:
         raise ValueError(f"dssim_map expects B×C×H×W tensors, got {tuple(a.shape)}")
-    return ((1.0 - ssim_map(a, b, win)) / 2.0).mean(dim=1)
+    h, w = a.shape[2], a.shape[3]
+    if a.shape[0] * h * w <= STRIP_PIXELS:
+        return ((1.0 - ssim_map(a, b, win)) / 2.0).mean(dim=1)
+    # a large image in strips of rows, each with the win // 2 rows around it that its windows reach
+    # (the same windows, the same sums: the same map), so that the moments' buffers stay small
+    rows = max(win, STRIP_PIXELS // max(1, a.shape[0] * w))
+    halo = win // 2
+    out = torch.empty(a.shape[0], h, w, dtype=a.dtype, device=a.device)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+        if hi - lo <= halo:  # reflect padding needs more rows than it pads
+            lo = max(0, hi - halo - 1)
+        part = ((1.0 - ssim_map(a[:, :, lo:hi], b[:, :, lo:hi], win)) / 2.0).mean(dim=1)
+        out[:, r0:r1] = part[:, r0 - lo:r0 - lo + (r1 - r0)]
+    return out
+
+
+#: Above this many pixels (batch × H × W), :func:`dssim_map` works in strips of rows (its moments
+#: take about 15 image-sized buffers at once: 1 GB for one 4,096×4,096 image).
+STRIP_PIXELS = 1 << 22
 
 
 def l2_loss(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:

@@ -113,3 +113,21 @@ def test_losses_exact_values():
         dssim_map(xb, torch.zeros(2, 1, 16, 15))
     with pytest.raises(ValueError, match="B×C×H×W"):
         dssim_map(xb[0], rb[0])
+
+
+def test_a_large_map_in_strips_is_the_same_map(monkeypatch):
+    """Above STRIP_PIXELS the DSSIM map is computed in strips of rows with the rows their windows
+    reach: bit for bit the whole image's map (the last strip shorter than the window included)."""
+    import torch
+
+    from inspector_app.core import losses
+
+    torch.manual_seed(0)
+    for shape in [(1, 1, 300, 257), (2, 3, 130, 90), (1, 1, 40, 33)]:
+        a = torch.rand(*shape)
+        b = (a + 0.1 * torch.randn_like(a)).clamp(0, 1)
+        whole = losses.dssim_map(a, b)
+        monkeypatch.setattr(losses, "STRIP_PIXELS", 500)
+        strips = losses.dssim_map(a, b)
+        monkeypatch.setattr(losses, "STRIP_PIXELS", 1 << 22)
+        assert torch.equal(whole, strips), shape
