@@ -26,7 +26,7 @@ import numpy as np
 
 from ...core.data import ImageError, read_image, to_uint8
 from ...core.params import ProjectionParams
-from ...core.ranges import PAPER_THRESHOLD
+from ...core.ranges import PAPER_THRESHOLD, RANGES
 from ...core.verdict import fmt_level
 from ...core.vocabulary import ModelVerdict, ReviewVerdict, review_agrees, review_label
 from .file import ReviewDoc, read_review
@@ -256,7 +256,7 @@ def _statistics(sc: _Scored) -> tuple[str, str | None, list[tuple[Any, ...]]]:
             ax.legend(loc="lower right", fontsize=8)
         roc_src = _figure_png(draw_roc, (4.2, 3.6))
         sugg.append((f"image AUROC (by {sc.what})", f"{r.auroc:.3f}"))
-    target = float(sc.doc.header.get("frr_target", 0.02))
+    target = float(sc.doc.header.get("frr_target", RANGES["frr_target"].default))
     labels = y.astype(np.float64)
     f1, frr = suggest(s, labels, target)  # as the window suggests them: in the gap, with enough labels
     if f1:

@@ -35,6 +35,7 @@ from ...core.checks import folder_fit_warning
 from ...core.data import ImageError, read_image
 from ...core.params import ProjectionParams
 from ...core.pipeline import SCORE_DEFINITION
+from ...core.ranges import RANGES
 from ..frames import Frame
 from ..model import Session
 from .cache import ResultCache, result_key
@@ -73,7 +74,8 @@ class ReviewSession(ReviewQueries):
     saved = Signal(str)
     save_failed = Signal(str)
 
-    def __init__(self, session: Session, frr_target: float = 0.02, cache: ResultCache | None = None):
+    def __init__(self, session: Session, frr_target: float = RANGES["frr_target"].default,
+                 cache: ResultCache | None = None):
         self.session = session
         #: Results kept across reviews (:mod:`.cache`); None: none kept.
         self.cache = cache if cache is not None else ResultCache()
