@@ -201,6 +201,16 @@ def _finalize(x_u8: np.ndarray, defective: np.ndarray) -> tuple[np.ndarray, np.n
     return out, mask
 
 
+def grey_u8(img: np.ndarray) -> np.ndarray:
+    """A grey H×W image as uint8 (floats in [0, 1] are scaled); ``ValueError`` for any other shape."""
+    x_u8 = np.asarray(img)
+    if x_u8.ndim != 2:
+        raise ValueError(f"expected a grey H×W image, got shape {x_u8.shape}")
+    if x_u8.dtype != np.uint8:
+        x_u8 = np.clip(np.round(np.asarray(x_u8, np.float64) * 255), 0, 255).astype(np.uint8)
+    return x_u8
+
+
 def apply_defect(img: np.ndarray, kind: str, rng: np.random.Generator, donor: np.ndarray | None = None,
                  min_area: float = 0.003, min_change: float = 10.0,
                  max_tries: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -226,11 +236,7 @@ def apply_defect(img: np.ndarray, kind: str, rng: np.random.Generator, donor: np
     """
     if kind not in _DEFECT_FUNCS and kind != "noise":
         raise ValueError(f"unknown defect {kind!r}; valid defects: {', '.join((*_DEFECT_FUNCS, 'noise'))}")
-    x_u8 = np.asarray(img)
-    if x_u8.ndim != 2:
-        raise ValueError(f"expected a grey H×W image, got shape {x_u8.shape}")
-    if x_u8.dtype != np.uint8:
-        x_u8 = np.clip(np.round(np.asarray(x_u8, np.float64) * 255), 0, 255).astype(np.uint8)
+    x_u8 = grey_u8(img)
     if kind == "noise":
         return _noise_rect(x_u8, rng)
     x = x_u8.astype(np.float64) / 255.0

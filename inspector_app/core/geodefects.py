@@ -32,7 +32,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .defects import MASK_LEVEL, TEXTURE_DEFECTS, apply_defect
+from .defects import MASK_LEVEL, TEXTURE_DEFECTS, apply_defect, grey_u8
 
 __all__ = ["GEOMETRIC_DEFECTS", "ALL_DEFECTS", "texture_period", "apply_geometric", "paint_defect"]
 
@@ -215,11 +215,7 @@ def apply_geometric(img: np.ndarray, kind: str, rng: np.random.Generator, min_ar
     the most pixels is returned."""
     if kind not in _GEOMETRIC:
         raise ValueError(f"unknown geometric defect {kind!r}; valid: {', '.join(GEOMETRIC_DEFECTS)}")
-    x_u8 = np.asarray(img)
-    if x_u8.ndim != 2:
-        raise ValueError(f"expected a grey H×W image, got shape {x_u8.shape}")
-    if x_u8.dtype != np.uint8:
-        x_u8 = np.clip(np.round(np.asarray(x_u8, np.float64) * 255), 0, 255).astype(np.uint8)
+    x_u8 = grey_u8(img)
     x = x_u8.astype(np.float64) / 255.0
     best, best_changed = None, -1.0
     for _ in range(max_tries):

@@ -36,6 +36,7 @@ from .defects import NOISE_AREA
 from .inpainting import random_box_mask
 from .modelio import init_weights
 from .models import AutoEncoder, ModelConfig, create_model
+from .ranges import RANGES
 
 #: ``noise`` makes a denoising autoencoder: half of each batch gets a rectangle of uniform noise
 #: (the inpainting corruption, 25-40 % of the area) and f is trained to give back the clean image.
@@ -48,7 +49,7 @@ class TrainConfig:
     """Everything that defines a training run (stored in the model file and the checkpoint)."""
 
     model: ModelConfig
-    max_steps: int = 20000
+    max_steps: int = int(RANGES["train_steps"].default)
     max_minutes: float | None = None
     batch: int = 16
     lr: float = 1e-3

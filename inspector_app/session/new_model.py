@@ -130,9 +130,9 @@ class NewModelSettings:
     crop: bool = True
     image_size: int = 128
     channels: int = 1
-    minutes: float = 8.0
-    max_steps: int = 20000
-    calibrate_minutes: float = 2.0
+    minutes: float = float(RANGES["train_minutes"].default)
+    max_steps: int = int(RANGES["train_steps"].default)
+    calibrate_minutes: float = float(RANGES["calibrate_minutes"].default)
     eval_every: int = 100
     eval_seconds: float = 30.0
     batch: int = 16
@@ -182,8 +182,6 @@ def propose(scan: FolderScan, out_folder: Path | None = None) -> NewModelSetting
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in scan.category) or "model"
     out = free_path(out_folder or models_folder(), f"{stem}_l2ae")
     return NewModelSettings(scan.folder, out, crop=crop, channels=channels,
-                            minutes=float(RANGES["train_minutes"].default),
-                            calibrate_minutes=float(RANGES["calibrate_minutes"].default),
                             skip=tuple(n for n, _ in scan.unreadable))
 
 

@@ -19,27 +19,7 @@ from torch import nn
 from inspector_app.core.data import write_image
 from inspector_app.core.modelio import load_model, save_torchscript
 from inspector_app.core.watchdog import ModelStopped, call_with_time_limit
-
-
-class _SlowFromSecondCall(nn.Module):
-    """Answers its first call (the load check) at once, then takes ``n`` matrix products per call
-    (3,000 of them take 0.16 s on a quiet 2-core machine here: the tests take 10 to 20 times more,
-    so the call outlasts its limit however quiet the machine is)."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.calls = 0
-        self.n = n
-
-    def forward(self, x):
-        self.calls += 1
-        if self.calls > 1:
-            w = torch.ones(200, 200) / 200.0
-            m = torch.ones(200, 200)
-            for _ in range(self.n):
-                m = m @ w
-            return x * m[0, 0]
-        return x
+from slow_models import SlowFromSecondCall
 
 
 class _FirstOfMany(nn.Module):
@@ -58,7 +38,7 @@ def _join_model_threads():
 
 
 def test_every_call_is_under_the_limit_and_a_stopped_model_is_not_called_again(tmp_path, monkeypatch):
-    f = save_torchscript(_SlowFromSecondCall(30000), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(SlowFromSecondCall(30000), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
     loaded = load_model(f, "cpu")  # the first call (the load check) answers at once
     monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "0.2")
     x = torch.rand(2, 1, 32, 32)
@@ -89,7 +69,7 @@ def test_the_call_keeps_the_callers_autograd_mode():
 
 
 def _cli(tmp_path, n, env_seconds):
-    f = save_torchscript(_SlowFromSecondCall(n), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(SlowFromSecondCall(n), tmp_path / "loops.pt", {"image_size": 32, "channels": 1})
     write_image(tmp_path / "a.png", np.random.default_rng(0).random((32, 32)).astype(np.float32))
     env = {**os.environ, "INSPECTOR_MODEL_CALL_SECONDS": env_seconds, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "inspector_app", "project", "--model", str(f), str(tmp_path / "a.png"),
@@ -137,7 +117,7 @@ def test_report_with_a_model_that_stops_answering_still_writes_the_page(tmp_path
 
     folder = tmp_path / "parts"
     write_image(folder / "a.png", np.random.default_rng(0).random((32, 32)).astype(np.float32))
-    f = save_torchscript(_SlowFromSecondCall(30000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(SlowFromSecondCall(30000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
     review = {"format": "inspector-app review", "version": 1, "threshold": 0.2, "folder": str(folder),
               "model": {"path": str(f), "sha256": None, "kind": "torchscript"},
               "params": {"max_iter": 2, "stop": "none"},

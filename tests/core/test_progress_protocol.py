@@ -17,15 +17,6 @@ from inspector_app.core.model_fit import LEARNED_FVE_MIN, card_lines, not_learne
 from inspector_app.core.modelio import load_model
 
 
-@pytest.fixture
-def folder(tmp_path, texture_images):
-    d = tmp_path / "normal"
-    d.mkdir()
-    for i, im in enumerate(texture_images):
-        cv2.imwrite(str(d / f"{i:03d}.png"), (im * 255).astype(np.uint8))
-    return d
-
-
 def _train(tmp_path, folder, *extra, out="m.safetensors"):
     return main(["train", "--arch", "l2ae", "--data", str(folder), "--out", str(tmp_path / out),
                  "--image-size", "32", "--latent", "8", "--batch", "4", "--val-fraction", "0.5",

@@ -3,8 +3,6 @@ calibration after training will take, and ``--calibrate-minutes`` sizes the cali
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
@@ -14,15 +12,6 @@ from inspector_app.core.modelio import load_model
 from inspector_app.core.models import ModelConfig, create_model
 
 RATES = cb.Rates(iteration=0.004, dssim_map=0.001, score=0.007, forward=0.002)  # a 64×64 model's, measured
-
-
-@pytest.fixture
-def folder(tmp_path, texture_images):
-    d = tmp_path / "normal"
-    d.mkdir()
-    for i, im in enumerate(texture_images):
-        cv2.imwrite(str(d / f"{i:03d}.png"), (im * 255).astype(np.uint8))
-    return d
 
 
 def _train(tmp_path, folder, *extra):

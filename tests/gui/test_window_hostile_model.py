@@ -7,27 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-import torch
-from torch import nn
-
 from gui_helpers import wait_idle
-
-
-class _SlowFromSecondCall(nn.Module):
-    def __init__(self, n: int):
-        super().__init__()
-        self.calls = 0
-        self.n = n
-
-    def forward(self, x):
-        self.calls += 1
-        if self.calls > 1:
-            w = torch.ones(200, 200) / 200.0
-            m = torch.ones(200, 200)
-            for _ in range(self.n):
-                m = m @ w
-            return x * m[0, 0]
-        return x
+from slow_models import SlowFromSecondCall
 
 
 def test_a_stalling_model_is_given_up_and_the_window_closes(qtbot, tmp_path, image_file, boxes, monkeypatch):
@@ -35,7 +16,7 @@ def test_a_stalling_model_is_given_up_and_the_window_closes(qtbot, tmp_path, ima
     from inspector_app.gui.main_window import MainWindow
 
     monkeypatch.setenv("INSPECTOR_MODEL_CALL_SECONDS", "1")
-    f = save_torchscript(_SlowFromSecondCall(60000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
+    f = save_torchscript(SlowFromSecondCall(60000), tmp_path / "stall.pt", {"image_size": 32, "channels": 1})
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
