@@ -61,3 +61,16 @@ def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True, 
 @pytest.fixture
 def tiny_model_file(tmp_path):
     return make_model_file(tmp_path / "tiny_l2ae.safetensors")
+
+
+@pytest.fixture
+def folder(tmp_path, texture_images):
+    """A folder of the texture images as 8-bit PNGs (``normal/000.png`` …); a test module may define
+    its own ``folder``."""
+    import cv2
+
+    d = tmp_path / "normal"
+    d.mkdir()
+    for i, im in enumerate(texture_images):
+        cv2.imwrite(str(d / f"{i:03d}.png"), (im * 255).astype(np.uint8))
+    return d
