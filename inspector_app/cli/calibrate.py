@@ -9,7 +9,10 @@ from pathlib import Path
 from .common import UsageError, check_ranged
 
 def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None,
-                    groups=None, defect_kinds=None):
+                    groups=None, defect_kinds=None, report=None):
+    """:func:`~inspector_app.core.calibration.calibrate` with a progress line on stderr (images
+    projected of the total, rate, ETA; also when stderr is a log file) and ``report(done, total)``
+    called as images are projected (the progress protocol's ``calibration`` lines)."""
     from tqdm import tqdm
 
     from ..core.calibration import MAX_DIVERGED, calibrate, images_projected
@@ -17,17 +20,38 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
     from ..core.verdict import fmt_level
 
     kinds = tuple(defect_kinds or TEXTURE_DEFECTS)
-    with tqdm(total=images_projected(len(val_images), len(kinds)), unit="image", disable=True if quiet else None, dynamic_ncols=True,
-              desc="calibrating on validation") as bar:
+    with tqdm(total=images_projected(len(val_images), len(kinds)), unit="image", disable=quiet, dynamic_ncols=True,
+              desc="calibrating on validation", mininterval=1.0) as bar:
+        count = [0, bar.total]  # images projected, to project (a disabled bar counts nothing)
+
+        def progress(n: int) -> None:
+            count[0] += n
+            bar.update(n)
+            if report is not None:
+                report(*count)
+
         def step_down(alpha: float, n: int) -> None:  # every step size so far diverged too often
-            bar.total += n
+            count[1] += n
+            bar.total = count[1]
             bar.refresh()
             bar.write(f"the projection diverged on over {MAX_DIVERGED:.0%} of the validation images at every step "
                       f"size tried: also trying α = {alpha:g}", file=sys.stderr)
 
-        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=bar.update, step_down=step_down,
-                        deadline=deadline, groups=groups, defect_kinds=kinds, defects_per_image=len(kinds))
+        def time_up(n: int) -> None:  # the time limit leaves the remaining step sizes out
+            count[1] -= n
+            bar.total = count[1]
+            bar.refresh()
+            if report is not None:
+                report(*count)
+
+        if report is not None:
+            report(*count)
+        cal = calibrate(model, val_images, device, stats, max_iter=max_iter, progress=progress, step_down=step_down,
+                        deadline=deadline, groups=groups, defect_kinds=kinds, defects_per_image=len(kinds),
+                        time_up=time_up)
     f = cal.figures
+    if f.get("skipped_for_time"):
+        print(f"calibration: {f['skipped_for_time']}", file=sys.stderr)
     print(f"calibration: threshold {fmt_level(cal.threshold)}, min area {cal.min_area} px, stop {cal.stop} "
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
           f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
@@ -85,6 +109,13 @@ def add_parser(sub) -> None:
                    help="also paint geometric synthetic defects (warp, fold, displaced and missing pieces) on the "
                         "validation images, so that the threshold is placed where they are caught too (twice the "
                         "defects to project; by default only changes of intensity: stain, scratch, hole, patch)")
+    p.add_argument("--whole-images", action="store_true",
+                   help="with --val-dir: --data holds whole photographs of good parts; keep the model's step size, "
+                        "stop and iterations, and place only the threshold and minimum area on these photographs, "
+                        "projected as project projects them (at the working scale, tiled), with synthetic defects "
+                        "painted anywhere on them: a threshold that passes whole photographs, not only their tiles")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="with --whole-images: stop with a message (writing nothing) if the projections take longer")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -106,6 +137,10 @@ def run(a) -> int:
     if isinstance(loaded.model, ScriptedAutoEncoder):
         raise UsageError(f"{a.model}: a TorchScript model cannot be rewritten; calibrate a .safetensors model")
     check_writable(out)
+    if a.whole_images:
+        return _run_whole(a, loaded, out)
+    if a.minutes is not None:
+        raise UsageError("--minutes is for --whole-images")
     cfg = loaded.model.config
     training = loaded.meta.get("training") or {}
     crop = training.get("protocol", "texture crops") == "texture crops"
@@ -128,11 +163,59 @@ def run(a) -> int:
 
     cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter, groups=groups,
                           defect_kinds=ALL_DEFECTS if a.geometric else None)
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
-                                                             "norm", "loss", "version")}
+    meta = _kept_meta(loaded)
     meta["calibration"] = cal.to_dict()
     if a.inpainting:
         meta["inpainting"] = run_inpainting_tuning(loaded.model, val, loaded.device, a.quiet, a.max_iter)
+    save_model(loaded.model, out, meta)
+    print(f"wrote {out}: {cal.method}")
+    return 0
+
+
+def _kept_meta(loaded) -> dict:
+    """The model file's metadata that a rewrite keeps (what save_model writes again is left out)."""
+    return {k: v for k, v in loaded.meta.items() if k not in ("format", "kind", "image_size", "channels", "latent",
+                                                             "norm", "loss", "version")}
+
+
+def _run_whole(a, loaded, out: Path) -> int:
+    """``calibrate --whole-images``: :func:`~inspector_app.core.calibration_whole.calibrate_whole`."""
+    import time
+
+    from tqdm import tqdm
+
+    from ..core.calibration_whole import CalibrationTimeout, calibrate_whole, images_projected
+    from ..core.data import list_images, read_image
+    from ..core.modelio import save_model
+    from ..core.verdict import fmt_level
+
+    if not a.val_dir:
+        raise UsageError("--whole-images needs --val-dir: --data must be a folder of whole good photographs "
+                         "the model was not calibrated on")
+    if a.inpainting or a.geometric:
+        raise UsageError("--whole-images places the threshold only; calibrate --inpainting or --geometric on their own")
+    if a.minutes is not None and not a.minutes > 0:
+        raise UsageError(f"--minutes must be positive, got {a.minutes:g}")
+    files = list_images(a.data)
+    if not files:
+        raise UsageError(f"{a.data}: no images")
+    photos = [read_image(f, loaded.model.config.channels) for f in files]
+    deadline = None if a.minutes is None else time.monotonic() + 60.0 * a.minutes
+    with tqdm(total=images_projected(len(photos)), unit="image", disable=True if a.quiet else None,
+              dynamic_ncols=True, desc="calibrating on whole photographs") as bar:
+        try:
+            cal = calibrate_whole(loaded, photos, progress=bar.update, deadline=deadline)
+        except CalibrationTimeout as e:
+            raise UsageError(f"calibrate --whole-images: {e} (--minutes {a.minutes:g}); nothing was written") from None
+        except ValueError as e:  # an image smaller than the model, a model that cannot tile it
+            raise UsageError(f"calibrate --whole-images: {e}") from None
+    f = cal.figures
+    print(f"calibration on {len(photos)} whole photographs: threshold {fmt_level(cal.threshold)}, min area "
+          f"{cal.min_area} px (was {fmt_level(f['kept_from']['threshold'])}, {f['kept_from']['min_area']} px); "
+          f"{f['good_passed']:.0%} of the photographs passed, {f['defects_flagged']:.0%} of synthetic defects flagged",
+          file=sys.stderr)
+    meta = _kept_meta(loaded)
+    meta["calibration"] = cal.to_dict()
     save_model(loaded.model, out, meta)
     print(f"wrote {out}: {cal.method}")
     return 0

@@ -61,7 +61,8 @@ def whole_image_scores(scores: np.ndarray, groups: "Sequence[int] | None") -> np
     return np.array([scores[g == k].max() for k in dict.fromkeys(g.tolist())])
 
 
-def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
+def choose_area_threshold(good_maps: "np.ndarray | Sequence[np.ndarray]",
+                          defect_maps: "np.ndarray | Sequence[np.ndarray]",
                           areas: Sequence[int] = AREAS, variants: int = 1,
                           groups: "Sequence[int] | None" = None) -> tuple[int, float, dict[str, Any]]:
     """(min_area, threshold, table): for each area, the :func:`robust_threshold` of the good
@@ -71,7 +72,8 @@ def choose_area_threshold(good_maps: np.ndarray, defect_maps: np.ndarray,
     image's score is the highest of its versions'. With ``groups`` (the validation photograph each
     good map's tile was cut from), a good photograph's score is the highest of its tiles': a whole
     photograph holds as many chances of a false region as it holds tiles, and the threshold must
-    pass the photograph, not only its tiles one by one."""
+    pass the photograph, not only its tiles one by one. The maps may be a stack or a list of maps
+    of any sizes (whole photographs)."""
     table = {}
     best = None
     for a in areas:

@@ -309,6 +309,10 @@ def _make_texture(source: str, out_dir: Path, n_train: int, n_test: int, rng: np
     _prepare_out(out_dir, overwrite)
     _write_marker(out_dir, {"source": source, "seed": seed}, complete=False)
     total = n_train + n_test + sum((full or {}).values())
+    if full:
+        from .datasets_full import N_VALIDATION
+
+        total += 2 * N_VALIDATION
     files = []
     counts = {"train/good": n_train, "test/good": n_good}
 
@@ -342,12 +346,20 @@ def _make_texture(source: str, out_dir: Path, n_train: int, n_test: int, rng: np
             step()
     extra: dict[str, Any] = {}
     if full:
-        from .datasets_full import BRIGHTNESS, FULL_NOTE, write_full_size
+        from .datasets_full import BRIGHTNESS, FULL_NOTE, write_full_size, write_region_photos
 
         # their own random stream: the same full-size images whatever the crop counts
         full_rng = np.random.default_rng([seed, 1])
         files += write_full_size(src, out_dir / "full", full, size, full_rng, donor, _write, step)
         counts.update({f"full/test/{k}": v for k, v in full.items()})
+        # whole photographs of the train region (validation) and of the test strip (held out),
+        # each from a random stream of its own
+        for (region, sub, split), k in zip((("train", "validation/good", "full-validation"),
+                                            ("test", "heldout/good", "full-heldout")), (2, 3)):
+            photos = write_region_photos(src, regions[region], out_dir / "full", sub, split,
+                                         np.random.default_rng([seed, k]), _write, step)
+            files += photos
+            counts[f"full/{sub}"] = len(photos)
         extra["full_size"] = FULL_NOTE.format(side=src.shape[0], size=size, brightness=BRIGHTNESS,
                                               cols=regions["train"][3] - 1)
     return {

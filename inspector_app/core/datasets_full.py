@@ -28,6 +28,17 @@ grey levels, holes filled); every pixel outside it equals the varied source.
 were cut from (the crops' test region is only its right quarter). Good full-size images are
 therefore partly images the model has seen, and their figures are optimistic about normal
 texture; the defects are new.
+
+**Validation photographs** (``OUT/full/validation/good/NNN.png``, :func:`write_region_photos`):
+the train crops' region only (every column left of the test strip, whole height: 512×384), under
+each of the 8 flips/rotations with its own brightness offset, for ``calibrate --whole-images`` to
+place a threshold that passes whole photographs. They hold no pixel of the test strip; like the
+good full-size test images they are texture the model was trained on.
+
+**Held-out photographs** (``OUT/full/heldout/good/NNN.png``): the test strip only (the rightmost
+columns, whole height: 512×128), under the 8 flips/rotations: good photographs whose every pixel
+and every border is disjoint from the training crops and the validation photographs (``project``
+them to count how many pass).
 """
 
 from __future__ import annotations
@@ -53,10 +64,16 @@ FULL_NOTE = (
     "{brightness:g} each), defects painted at tile borders ({size}-px tiles overlapping by a quarter, as a "
     "{size}-px model covers them), in corners or anywhere, masks in full/ground_truth/. NOT disjoint from the training "
     "crops: a whole source contains columns 0..{cols}, the region the train crops were cut from, so good "
-    "full-size images are partly texture the model was trained on; the defects are new."
+    "full-size images are partly texture the model was trained on; the defects are new. full/validation/good/: "
+    "8 validation photographs for calibrate --whole-images, the train region only (columns 0..{cols}, whole "
+    "height); full/heldout/good/: 8 good photographs of the test strip only (disjoint from training and validation)."
 )
 
-__all__ = ["PLACEMENTS", "BRIGHTNESS", "FULL_NOTE", "full_size_counts", "vary", "paint_full", "write_full_size"]
+#: Validation photographs written beside the full-size test images: one per flip/rotation.
+N_VALIDATION = 8
+
+__all__ = ["PLACEMENTS", "BRIGHTNESS", "FULL_NOTE", "N_VALIDATION", "full_size_counts", "vary", "paint_full",
+           "write_full_size", "write_region_photos"]
 
 
 def full_size_counts(n_per_defect: int, n_good: int | None, defects: tuple[str, ...]) -> dict[str, int]:
@@ -182,4 +199,22 @@ def write_full_size(src: np.ndarray, out_dir: Path, counts: dict[str, int], size
                           "mask": f"full/ground_truth/{d}/{i:03d}_mask.png", "defect_pixels": int(mask.sum()),
                           **tf, **where})
             step()
+    return files
+
+
+def write_region_photos(src: np.ndarray, box: tuple[int, int, int, int], out_dir: Path, sub: str, split: str,
+                        rng: np.random.Generator, write: Callable[[Path, np.ndarray], None],
+                        step: Callable[[], None], n: int = N_VALIDATION) -> list[dict[str, Any]]:
+    """Write ``n`` whole photographs of the source's region ``box`` (y0, x0, y1, x1) under
+    ``out_dir/sub/``, under the flips/rotations in turn, each with a brightness offset
+    (:func:`vary`); returns one record per file for ``dataset.json`` (``split``)."""
+    y0, x0, y1, x1 = box
+    region = src[y0:y1, x0:x1]
+    files = []
+    for i in range(n):
+        img, tf = vary(region, i % 8, rng)
+        write(out_dir / sub / f"{i:03d}.png", img)
+        files.append({"file": f"full/{sub}/{i:03d}.png", "split": split,
+                      "region": [int(y0), int(x0), int(y1), int(x1)], **tf})
+        step()
     return files

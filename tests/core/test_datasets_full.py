@@ -31,7 +31,8 @@ def test_full_size_layout_and_note(full):
     out, summary = full
     defects = DEFECTS["brick"]
     assert {k: v for k, v in summary["counts"].items() if k.startswith("full/")} == {
-        "full/test/good": 3, **{f"full/test/{d}": 1 for d in defects}}
+        "full/test/good": 3, **{f"full/test/{d}": 1 for d in defects},
+        "full/validation/good": 8, "full/heldout/good": 8}
     cat = load_category(out / "full")  # an MVTec layout evaluate reads
     assert cat.name == "brick/full"
     assert sorted(cat.defects) == sorted(defects) and len(cat.images) == 3 + len(defects)
@@ -50,6 +51,7 @@ def test_full_size_masks_hold_every_changed_pixel(full):
     meta = json.loads((out / "dataset.json").read_text())
     src = load_source("brick", 4)
     rows = [f for f in meta["files"] if f["split"] == "full"]
+    assert len(rows) == 3 + len(DEFECTS["brick"])
     goods = [_read(out / f["file"]) for f in rows if "defect" not in f]
     assert all(not np.array_equal(a, b) for i, a in enumerate(goods) for b in goods[i + 1:])
     for f in rows:
@@ -64,6 +66,28 @@ def test_full_size_masks_hold_every_changed_pixel(full):
         changed = img != clean
         assert mask.sum() >= 40 and not (changed & ~mask).any()
         assert np.abs(img.astype(int) - clean.astype(int))[mask].mean() > 5
+
+
+def test_validation_and_held_out_photographs_come_from_disjoint_regions(full):
+    """Validation photographs: the train region (columns 0..383, whole height) only; held-out
+    ones: the test strip only; each is its region under the flip/rotation and brightness that
+    dataset.json records, all eight flips/rotations once."""
+    out, _ = full
+    meta = json.loads((out / "dataset.json").read_text())
+    src = load_source("brick", 4)
+    regions = meta["regions"]
+    for split, region in (("full-validation", "train"), ("full-heldout", "test")):
+        rows = [f for f in meta["files"] if f["split"] == split]
+        assert len(rows) == 8 and {(f["rot90"], f["flip_lr"]) for f in rows} == {(k, b) for k in range(4) for b in (0, 1)}
+        y0, x0, y1, x1 = regions[region]
+        for f in rows:
+            assert f["region"] == [y0, x0, y1, x1]
+            clean = np.rot90(src[y0:y1, x0:x1], f["rot90"])
+            clean = clean[:, ::-1] if f["flip_lr"] else clean
+            clean = np.clip(np.round(clean.astype(np.float64) + f["brightness"] * 255.0), 0, 255).astype(np.uint8)
+            assert np.array_equal(_read(out / f["file"]), clean)
+    assert regions["train"][3] <= regions["test"][1]  # no column in common
+    assert "full/validation/good" in meta["full_size"] and "disjoint" in meta["full_size"]
 
 
 def test_full_size_is_deterministic_and_leaves_the_crops_alone(tmp_path, full):

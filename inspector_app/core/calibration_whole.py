@@ -1,0 +1,134 @@
+"""The threshold and minimum area placed on **whole validation photographs** (``calibrate
+--whole-images``), projected exactly as ``project`` projects a photograph: brought to the model's
+working scale, tiled, one energy over the whole image, one DSSIM map.
+
+:func:`~inspector_app.core.calibration.calibrate` scores model-size tiles one by one (grouped by
+photograph at best), and a tile's borders are not a photograph's: a whole photograph holds many
+tiles' worth of chances of a false region, and along its own edges the model sees texture cut
+where no training crop's context continues it. Measured on the bundled brick models (see
+``resources/models/README.md``), thresholds that passed every good validation crop flagged 1 to 5
+of 8 good whole photographs, every false region on the photograph's outer border.
+
+This pass keeps what the model's calibration chose (step size, stop criterion, iterations, the
+"wrong model?" bound) and places only the threshold and the minimum area, with the same rule
+(:func:`~inspector_app.core.calibration_rule.choose_area_threshold`: the robust threshold in the
+gap between good photographs, each also under other lighting, and synthetic defects painted
+anywhere on them, with the ×1.3 drift margin). Areas are in working-scale pixels, where
+``project`` applies them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .calibration import LIGHTING, Calibration, lighting_variants, model_defaults, synthetic_defects
+from .calibration_rule import AREAS, DRIFT, choose_area_threshold
+from .defects import TEXTURE_DEFECTS
+from .metrics import pixel_auroc
+from .modelio import LoadedModel
+from .params import ProjectionParams
+from .verdict import fmt_level
+
+#: Synthetic defects painted on each validation photograph (one of each intensity kind).
+DEFECTS_PER_PHOTO = len(TEXTURE_DEFECTS)
+
+
+class CalibrationTimeout(RuntimeError):
+    """The time limit ran out before every validation photograph was projected."""
+
+
+def working_images(loaded: LoadedModel, photos: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The photographs at the model's working scale, in the model's channels (as ``project`` brings them)."""
+    from .pipeline import prepare
+
+    return [prepare(f"validation {i}", p, loaded).model_input for i, p in enumerate(photos)]
+
+
+def _project_maps(loaded: LoadedModel, images: list[np.ndarray], params: ProjectionParams,
+                  progress: Callable[[int], None] | None, deadline: float | None) -> list[np.ndarray]:
+    """The final DSSIM map of each image, projected one by one (images may differ in size)."""
+    from .data import to_tensor
+    from .projection import run_to_end
+
+    maps: list[np.ndarray] = []
+    for im in images:
+        if deadline is not None and time.monotonic() > deadline:
+            raise CalibrationTimeout(f"the time limit ran out after {len(maps)} of {len(images)} images")
+        x0 = to_tensor([im]).to(loaded.device)
+        with torch.no_grad():
+            _first, last, _c = run_to_end(loaded.model, x0, params, stats=loaded.training_stats)
+        maps.append(last.dssim_projection[0].detach().cpu().numpy().astype(np.float32))
+        if progress is not None:
+            progress(1)
+    return maps
+
+
+def images_projected(n_photos: int, per_photo: int = DEFECTS_PER_PHOTO) -> int:
+    """How many images :func:`calibrate_whole` projects for ``n_photos`` photographs (a progress bar's total)."""
+    return n_photos * (1 + len(LIGHTING) + per_photo)
+
+
+def calibrate_whole(
+    loaded: LoadedModel,
+    photos: Sequence[np.ndarray],
+    seed: int = 0,
+    defect_kinds: Sequence[str] = TEXTURE_DEFECTS,
+    per_photo: int = DEFECTS_PER_PHOTO,
+    lighting: Sequence[float] = LIGHTING,
+    areas: Sequence[int] = AREAS,
+    progress: Callable[[int], None] | None = None,
+    deadline: float | None = None,
+) -> Calibration:
+    """The model's calibration with its threshold and minimum area placed on whole ``photos``
+    (any sizes; brought to the working scale here). See the module docstring."""
+    if not photos:
+        raise ValueError("the whole-image calibration needs validation photographs")
+    base = model_defaults(loaded.meta)
+    params = ProjectionParams(max_iter=int(base.max_iter), stop=base.stop)
+    if base.alpha is not None:
+        params = params.replace(alpha=float(base.alpha))
+    params = params.validated()
+    good = working_images(loaded, photos)
+    lit = lighting_variants(good, lighting)
+    bad, masks, kinds = synthetic_defects(good, per_photo, seed, tuple(defect_kinds))
+    maps = _project_maps(loaded, good + lit + bad, params, progress, deadline)
+    n_all = len(good) + len(lit)
+    area, thr, table = choose_area_threshold(maps[:n_all], maps[n_all:], areas=areas, variants=1 + len(lighting))
+    chosen = table[str(area)]
+    flagged = np.asarray(chosen["defect_scores"]) > thr
+    figures: dict[str, Any] = {
+        "good_unit": "whole validation photographs at the working scale (as project projects them)",
+        "n_good_photographs": len(good),
+        "photo_shapes": sorted({f"{m.shape[1]}x{m.shape[0]}" for m in good}),
+        "n_defects": len(bad),
+        "good_passed": chosen["good_passed"],
+        "defects_flagged": chosen["defects_flagged"],
+        "robust_accuracy": chosen["robust_accuracy"],
+        "image_auroc": chosen["image_auroc"],
+        "flagged_by_kind": {k: float(np.mean([f for f, kk in zip(flagged, kinds) if kk == k])) for k in dict.fromkeys(kinds)},
+        "pixel_auroc": _pixel_auroc(maps[:len(good)], maps[n_all:], masks),
+        "area_table": table,
+        "kept_from": {"method": base.method, "threshold": base.threshold, "min_area": base.min_area},
+    }
+    what = f"step size α = {params.alpha:g}, stop {base.stop}, at most {base.max_iter} iterations"
+    method = (f"calibrated on {len(good)} whole validation photographs ({', '.join(figures['photo_shapes'])} px at the "
+              f"working scale, projected tiled as project projects them) and {len(bad)} synthetic defects painted "
+              f"anywhere on them: threshold {fmt_level(thr)} on regions of ≥ {area} px, in the gap between good "
+              f"photographs and defects even if their scores drift by ×{DRIFT:g} (it passes "
+              f"{chosen['good_passed']:.0%} of the photographs, each also at contrast "
+              f"×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, and flags {chosen['defects_flagged']:.0%} "
+              f"of the defects); kept from the model's calibration: {what}")
+    return Calibration(threshold=float(thr), min_area=int(area), stop=base.stop, max_iter=int(base.max_iter),
+                       lr_out_of_range=base.lr_out_of_range, method=method, figures=figures, alpha=base.alpha)
+
+
+def _pixel_auroc(good: list[np.ndarray], bad: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """Pixel AUROC over the good photographs and the defects (maps of several sizes, flattened)."""
+    scores = np.concatenate([m.ravel() for m in good + bad]).astype(np.float32)
+    labels = np.concatenate([np.zeros(m.size, bool) for m in good] + [np.asarray(k, bool).ravel() for k in masks])
+    return float(pixel_auroc(scores, labels))
+

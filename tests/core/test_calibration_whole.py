@@ -1,0 +1,111 @@
+"""``calibrate --whole-images``: the threshold and minimum area placed on whole validation
+photographs projected as ``project`` projects them (tiled at the working scale)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector_app.cli import main
+from tests.conftest import make_model_file
+
+CAL = {"threshold": 0.0005, "min_area": 1, "stop": "none", "max_iter": 3, "alpha": 0.2,
+       "method": "calibrated on crops (test)"}
+
+
+def _model(tmp_path, max_side=96):
+    from inspector_app.core.modelio import load_model, save_model
+
+    plain = load_model(make_model_file(tmp_path / "plain.safetensors", size=32, calibration=CAL), "cpu")
+    return save_model(plain.model, tmp_path / "ws.safetensors",
+                      {**plain.meta, "working_scale": {"mode": "crops", "max_side": max_side}})
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Three whole 'photographs' of brick at its own scale: 96×96, 96×80, 80×96."""
+    from skimage import data
+
+    b = data.brick()
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i, (y, x, h, w) in enumerate([(0, 0, 96, 96), (200, 100, 96, 80), (300, 300, 80, 96)]):
+        cv2.imwrite(str(d / f"{i:03d}.png"), b[y:y + h, x:x + w])
+    return d
+
+
+def test_whole_images_threshold_passes_the_photographs_as_project_scores_them(tmp_path, photos, capsys):
+    """The new threshold passes every validation photograph when ``project`` inspects it whole (the
+    tile-calibrated 0.0005 of the fixture flags them: the test fails without the new pass); step
+    size, stop and iterations are kept; the file says how the threshold was placed."""
+    from inspector_app.core.modelio import load_model
+
+    model = _model(tmp_path)
+    before = main(["project", "--model", str(model), str(photos), "--out", str(tmp_path / "before"), "--quiet"])
+    assert before == 0
+    flagged = [json.loads(p.read_text())["verdict"] for p in sorted((tmp_path / "before").glob("*.json"))]
+    assert flagged.count("defective") >= 2  # the crop-calibrated threshold fails whole photographs
+    out = tmp_path / "whole.safetensors"
+    assert main(["calibrate", "--model", str(model), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--out", str(out), "--quiet"]) == 0
+    cal = load_model(out, "cpu").meta["calibration"]
+    assert (cal["stop"], cal["max_iter"], cal["alpha"]) == ("none", 3, 0.2)
+    assert cal["threshold"] > CAL["threshold"] and "3 whole validation photographs" in cal["method"]
+    f = cal["figures"]
+    assert f["n_good_photographs"] == 3 and f["good_passed"] == 1.0 and f["n_defects"] == 12
+    assert sorted(f["photo_shapes"]) == ["80x96", "96x80", "96x96"]
+    assert main(["project", "--model", str(out), str(photos), "--out", str(tmp_path / "after"), "--quiet"]) == 0
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "after").glob("*.json"))]
+    assert [r["verdict"] for r in results] == ["good"] * 3
+    assert all(r["working_size"] != [32, 32] for r in results)  # inspected whole, not resized
+    # and the scores project gives are the ones the calibration placed its threshold on (same maps)
+    scores = sorted(r["score"] for r in results)
+    area_scores = sorted(f["area_table"][str(cal["min_area"])]["good_scores"])
+    assert all(s <= a + 1e-6 for s, a in zip(scores, area_scores))
+    assert "threshold" in capsys.readouterr().err
+
+
+def test_whole_images_synthetic_defects_are_flagged(tmp_path, photos):
+    from inspector_app.core.calibration_whole import calibrate_whole
+    from inspector_app.core.data import list_images, read_image
+    from inspector_app.core.modelio import load_model
+
+    loaded = load_model(_model(tmp_path), "cpu")
+    imgs = [read_image(p, 1) for p in list_images(photos)]
+    calls = []
+    cal = calibrate_whole(loaded, imgs, progress=calls.append)
+    assert sum(calls) == 3 * (1 + 2 + 4)  # each photograph, its two lightings, its four defects
+    f = cal.figures
+    assert set(f["flagged_by_kind"]) == {"stain", "scratch", "hole", "patch"}
+    assert 0.5 < f["pixel_auroc"] <= 1.0
+    assert np.isfinite(cal.threshold) and cal.min_area in (1, 4, 9, 16, 25, 36, 49, 64, 100, 144)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--whole-images needs --val-dir"),
+    (["--val-dir", "--geometric"], "places the threshold only"),
+    (["--val-dir", "--minutes", "0"], "--minutes must be positive"),
+])
+def test_whole_images_refuses_bad_combinations(tmp_path, photos, capsys, extra, message):
+    out = tmp_path / "x.safetensors"
+    code = main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--whole-images",
+                 "--out", str(out), *extra])
+    assert code == 2 and message in capsys.readouterr().err and not out.exists()
+
+
+def test_whole_images_time_limit_writes_nothing(tmp_path, photos, capsys):
+    out = tmp_path / "x.safetensors"
+    code = main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--minutes", "1e-9", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "time limit ran out after 0 of 21 images" in err and "nothing was written" in err
+    assert not out.exists()
+
+
+def test_minutes_alone_is_refused(tmp_path, photos, capsys):
+    code = main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir",
+                 "--minutes", "3", "--out", str(tmp_path / "y.safetensors")])
+    assert code == 2 and "--minutes is for --whole-images" in capsys.readouterr().err
