@@ -141,15 +141,21 @@ PAPER = Calibration(threshold=PAPER_THRESHOLD, min_area=PAPER_MIN_AREA, stop=PAP
 
 # ------------------------------------------------------------------------------------------ data
 
+#: How one defect is painted on a grey uint8 image: (image, kind, rng, index of the defect) → (image, mask).
+Painter = Callable[[np.ndarray, str, np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+
+
 def synthetic_defects(images: list[np.ndarray], per_image: int, seed: int,
-                      defect_kinds: Sequence[str] = TEXTURE_DEFECTS) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+                      defect_kinds: Sequence[str] = TEXTURE_DEFECTS,
+                      paint: Painter | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """``per_image`` defects painted on each image (the kinds of ``defect_kinds`` in turn): (images,
     masks, kinds). The default is the changes of intensity; the geometric kinds
     (:data:`~inspector_app.core.geodefects.GEOMETRIC_DEFECTS`: warp, fold, displaced, missing piece)
     may be added.
 
     Grey images get the defect as painted; colour images get the grey change added to every
-    channel. Foreign patches are taken from a rotated, rescaled copy of the image itself."""
+    channel. Foreign patches are taken from a rotated, rescaled copy of the image itself. ``paint``
+    replaces :func:`paint_defect` (whole photographs: a defect of a crop's size placed somewhere)."""
     rng = np.random.default_rng(seed)
     out, masks, kinds = [], [], []
     k = 0
@@ -159,7 +165,7 @@ def synthetic_defects(images: list[np.ndarray], per_image: int, seed: int,
         for _ in range(per_image):
             kind = defect_kinds[k % len(defect_kinds)]
             k += 1
-            bad, mask = paint_defect(g8, kind, rng)
+            bad, mask = paint_defect(g8, kind, rng) if paint is None else paint(g8, kind, rng, k - 1)
             delta = bad.astype(np.float32) / 255.0 - g8.astype(np.float32) / 255.0
             new = im + (delta if im.ndim == 2 else delta[..., None])
             out.append(np.clip(new, 0.0, 1.0).astype(np.float32))
@@ -327,6 +333,54 @@ def _halves(n: int) -> tuple[list[int], list[int]]:
     return list(range(0, n, 2)), list(range(1, n, 2))
 
 
+def _stop_of(candidate: str, lr_levels: Mapping[str, float], max_iter: int) -> tuple[str, int]:
+    """(the stop criterion, the maximum iterations) a chosen stop candidate stands for."""
+    if candidate.startswith("iter:"):
+        return "none", int(candidate[5:])
+    if candidate.startswith("val-q"):
+        return f"lr:{lr_levels[candidate]:.6g}", max_iter
+    return candidate, max_iter
+
+
+def _account(figures: dict[str, Any], skipped: str, good_groups: list[int] | None, n_good: int, n_fit: int) -> str:
+    """The figures that say how the images were counted (and the step sizes the time limit left
+    out); what the calibration was done on, in words."""
+    if skipped:
+        figures["skipped_for_time"] = f"step sizes α = {skipped} not tried: the time limit"
+    figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
+    n_photos = len(set(good_groups)) if good_groups is not None else n_good
+    figures["good_unit"] = ("whole validation photographs (the highest score of their working-scale tiles)"
+                            if good_groups is not None else "validation images")
+    figures["n_good_photographs"] = n_photos
+    whole = f" ({n_photos} whole photographs, scored by their highest tile)" if good_groups is not None else ""
+    return f"{n_good + n_fit} validation images{whole}"
+
+
+def _method(key: str, chosen: Mapping[str, Any], on: str, n_bad: int, lighting: Sequence[float]) -> str:
+    """The calibration's one-sentence account (``on``: what it was calibrated on)."""
+    return (f"calibrated on {on} and {n_bad} synthetic defects: "
+            f"threshold {fmt_level(chosen['threshold'])} on regions of ≥ {chosen['min_area']} px, in the gap between "
+            f"good images and defects even if their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} "
+            f"of the good validation images, each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "
+            f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {describe_candidate(key)}")
+
+
+def _scored(traj: _Trajectories, rank: int, factor: float, alpha: float, n_good: int, n_all: int, labels: np.ndarray,
+            variants: int, groups: list[int] | None) -> dict[str, dict[str, Any]]:
+    """Every stop candidate of one step size's run: its area and threshold (with their table), its
+    validation pixel AUROC and mean iterations."""
+    out = {}
+    for c, m in traj.maps.items():
+        area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=variants, groups=groups)
+        out[candidate_key(c, factor, alpha)] = {
+            "alpha": alpha, "alpha_rank": rank, "stop_candidate": c,
+            "pixel_auroc": pixel_auroc(np.concatenate([m[:n_good], m[n_all:]]).astype(np.float32), labels),
+            "mean_iterations": float(traj.iterations[c].mean()),
+            "min_area": area, "threshold": thr, **table[str(area)], "area_table": table,
+        }
+    return out
+
+
 def calibrate(
     model: AutoEncoder,
     val_images: list[np.ndarray],
@@ -344,10 +398,13 @@ def calibrate(
     deadline: float | None = None,
     groups: Sequence[int] | None = None,
     defect_kinds: Sequence[str] = TEXTURE_DEFECTS,
+    time_up: Callable[[int], None] | None = None,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images.
-    ``step_down(alpha, n)`` is told of each smaller step size added, with the images it projects;
-    none is added after ``deadline`` (a ``time.monotonic()`` value: the command's time budget).
+    ``progress(n)``: ``n`` more images projected. ``deadline`` (``time.monotonic()``: the time
+    limit) binds between step sizes: the first always runs, a further one only if the longest so far
+    would end before it (``time_up(n)``: ``n`` projections left out; ``figures["skipped_for_time"]``),
+    and no smaller one is added after it (``step_down(alpha, n)``: one added, ``n`` more images).
     ``groups`` names the validation photograph each image (a tile at the model's working scale)
     was cut from: the threshold then passes whole photographs (see ``choose_area_threshold``).
     ``defect_kinds`` are the synthetic defects' kinds (:func:`synthetic_defects`)."""
@@ -364,17 +421,23 @@ def calibrate(
     lit = lighting_variants(good, lighting)
     n_all = n_good + len(lit)  # the good images, then their lighting variants, then the defects
     labels = np.concatenate([np.zeros((n_good, *masks[0].shape), bool), np.stack(masks)])
-    run_levels = {}
-    for c, level in lr_levels.items():
-        run_levels[f"{c}~good"], run_levels[f"{c}~defect"] = drifted_levels(level)
+    run_levels = {f"{c}~{side}": v for c, level in lr_levels.items()
+                  for side, v in zip(("good", "defect"), drifted_levels(level))}
 
     candidates: dict[str, dict[str, Any]] = {}
     trajectories: list[_Trajectories] = []  # one per step size
-    factors, diverged_share = list(alpha_factors), {}
+    factors, diverged_share, longest, skipped = list(alpha_factors), {}, 0.0, ""
     for rank, factor in enumerate(factors):  # grows while every step size tried diverges
         params = base.replace(alpha=base.alpha * factor).validated()
+        if rank and deadline is not None and time.monotonic() + longest > deadline:  # the time limit binds
+            skipped = ", ".join(f"{base.alpha * f:g}" for f in factors[rank:])
+            if time_up is not None:
+                time_up(len(factors[rank:]) * (n_all + len(bad)))
+            break
+        started = time.monotonic()
         traj = _drift_stops(_run_candidates(model, good + lit + bad, params, run_levels, device, batch, progress),
                             lr_levels, n_all)
+        longest = max(longest, time.monotonic() - started)
         trajectories.append(traj)
         diverged_share[f"{params.alpha:g}"] = float(np.mean(traj.diverged))
         if (rank == len(factors) - 1 and min(diverged_share.values()) > MAX_DIVERGED
@@ -383,45 +446,21 @@ def calibrate(
             factors.append(min(factors) * STEP_DOWN)
             if step_down is not None:
                 step_down(base.alpha * factors[-1], n_all + len(bad))
-        for c, m in traj.maps.items():
-            area, thr, table = choose_area_threshold(m[:n_all], m[n_all:], variants=1 + len(lighting),
-                                                     groups=good_groups)
-            candidates[candidate_key(c, factor, params.alpha)] = {
-                "alpha": params.alpha, "alpha_rank": rank, "stop_candidate": c,
-                "pixel_auroc": pixel_auroc(np.concatenate([m[:n_good], m[n_all:]]).astype(np.float32), labels),
-                "mean_iterations": float(traj.iterations[c].mean()),
-                "min_area": area, "threshold": thr, **table[str(area)], "area_table": table,
-            }
+        candidates.update(_scored(traj, rank, factor, params.alpha, n_good, n_all, labels, 1 + len(lighting), good_groups))
     key = choose(candidates)
     chosen = candidates[key]
-    area, thr, c = chosen["min_area"], chosen["threshold"], chosen["stop_candidate"]
-    if c.startswith("iter:"):
-        stop, iters = "none", int(c[5:])
-    elif c.startswith("val-q"):
-        stop, iters = f"lr:{lr_levels[c]:.6g}", int(max_iter)
-    else:
-        stop, iters = c, int(max_iter)
+    area, thr = chosen["min_area"], chosen["threshold"]
+    stop, iters = _stop_of(chosen["stop_candidate"], lr_levels, int(max_iter))
     traj = trajectories[chosen["alpha_rank"]]
     figures = _figures(traj, candidates, key, kinds, n_good, labels, lr_levels, base.replace(alpha=chosen["alpha"]),
                        n_all, lighting, tuple(defect_kinds))
     figures["n_stop_fit"] = len(idx_a)
     figures["diverged_share"] = diverged_share  # per step size tried, of all validation images
-    figures["stop_drift"] = "Lr levels ÷/× the drift for the good images / the defects"
-    n_photos = len(set(good_groups)) if good_groups is not None else n_good
-    figures["good_unit"] = ("whole validation photographs (the highest score of their working-scale tiles)"
-                            if good_groups is not None else "validation images")
-    figures["n_good_photographs"] = n_photos
-    what = describe_candidate(key)
-    whole = f" ({n_photos} whole photographs, scored by their highest tile)" if good_groups is not None else ""
-    method = (f"calibrated on {n_good + len(idx_a)} validation images{whole} and {len(bad)} synthetic defects: "
-              f"threshold {fmt_level(thr)} on regions of ≥ {area} px, in the gap between good images and defects even if "
-              f"their scores drift by ×{DRIFT:g} (it passes {chosen['good_passed']:.0%} of the good validation images, "
-              f"each also at contrast ×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, "
-              f"and flags {chosen['defects_flagged']:.0%} of the synthetic defects); stop: {what}")
+    on = _account(figures, skipped, good_groups, n_good, len(idx_a))
+    method = _method(key, chosen, on, len(bad), lighting)
     return Calibration(threshold=thr, min_area=int(area), stop=stop, max_iter=iters,
                        lr_out_of_range=far_above(float(np.concatenate([traj.lr0[:n_good], traj.lr0[n_all:]]).max())),
-                       method=method, figures=figures,
-                       alpha=float(chosen["alpha"]))
+                       method=method, figures=figures, alpha=float(chosen["alpha"]))
 
 
 def model_defaults(meta: Mapping[str, Any] | None, paper: bool = False) -> Calibration:

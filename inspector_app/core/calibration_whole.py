@@ -12,8 +12,9 @@ of 8 good whole photographs, every false region on the photograph's outer border
 This pass keeps what the model's calibration chose (step size, stop criterion, iterations, the
 "wrong model?" bound) and places only the threshold and the minimum area, with the same rule
 (:func:`~inspector_app.core.calibration_rule.choose_area_threshold`: the robust threshold in the
-gap between good photographs, each also under other lighting, and synthetic defects painted
-anywhere on them, with the ×1.3 drift margin). Areas are in working-scale pixels, where
+gap between good photographs, each also under other lighting, and synthetic defects of a crop's
+size painted on them across tile borders, in corners and anywhere, in turn, as the full-size test
+images' defects are, with the ×1.3 drift margin). Areas are in working-scale pixels, where
 ``project`` applies them.
 """
 
@@ -27,6 +28,7 @@ import torch
 
 from .calibration import LIGHTING, Calibration, lighting_variants, model_defaults, synthetic_defects
 from .calibration_rule import AREAS, DRIFT, choose_area_threshold
+from .datasets_full import PLACEMENTS, paint_full
 from .defects import TEXTURE_DEFECTS
 from .metrics import pixel_auroc
 from .modelio import LoadedModel
@@ -94,7 +96,15 @@ def calibrate_whole(
     params = params.validated()
     good = working_images(loaded, photos)
     lit = lighting_variants(good, lighting)
-    bad, masks, kinds = synthetic_defects(good, per_photo, seed, tuple(defect_kinds))
+    size = int(loaded.model.config.image_size)
+
+    def paint(g8: np.ndarray, kind: str, rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # a defect of a crop's size, across a tile border, in a corner or anywhere in turn (as the
+        # full-size test images'), not one scaled to the whole photograph
+        bad, mask, _where = paint_full(g8, kind, PLACEMENTS[k % len(PLACEMENTS)], size, rng)
+        return bad, mask
+
+    bad, masks, kinds = synthetic_defects(good, per_photo, seed, tuple(defect_kinds), paint=paint)
     maps = _project_maps(loaded, good + lit + bad, params, progress, deadline)
     n_all = len(good) + len(lit)
     area, thr, table = choose_area_threshold(maps[:n_all], maps[n_all:], areas=areas, variants=1 + len(lighting))
