@@ -149,8 +149,9 @@ def _plan_after_training(a, tcfg, device, names):
     return plan
 
 
-def _calibrate_within(a, res, tcfg, device, stats, plan, val_images) -> dict:
-    """The calibration of ``plan`` (a subset and fewer iterations when a budget asked for them)."""
+def _calibrate_within(a, res, tcfg, device, stats, plan, val_images, writer=None) -> dict:
+    """The calibration of ``plan`` (a subset and fewer iterations when a budget asked for them), its
+    progress also written as the protocol's ``calibration`` lines when ``writer``."""
     import time
 
     from ..core.calibration_budget import subset
@@ -161,7 +162,10 @@ def _calibrate_within(a, res, tcfg, device, stats, plan, val_images) -> dict:
     t = time.monotonic()
     deadline = None if a.calibrate_minutes is None else t + 60.0 * a.calibrate_minutes
     tiles, groups = model_sized_groups(subset(val_images, n), tcfg)
-    cal = run_calibration(res.model, tiles, device, stats, a.quiet, iters, deadline=deadline, groups=groups).to_dict()
+    limit_s = None if a.calibrate_minutes is None else 60.0 * a.calibrate_minutes
+    report = None if writer is None else (lambda done, total: writer.calibration(done, total, limit_s))
+    cal = run_calibration(res.model, tiles, device, stats, a.quiet, iters, deadline=deadline, groups=groups,
+                          report=report).to_dict()
     if plan is not None and plan.reduced:
         cal["figures"]["reduced_for_time"] = plan.reduced
     if not a.quiet:
@@ -239,7 +243,15 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
               + (f" and calibrating on {plan.n_images if plan else len(res.val_names)} validation images"
                  if calibrating else "")
               + " before saving", file=sys.stderr, flush=True)
-    meta = _save(a, rep, res, tcfg, device, plan, images, names, folder)
+    try:
+        meta = _save(a, rep, res, tcfg, device, plan, images, names, folder)
+    except OSError as e:  # a full disk: the trained weights are in the checkpoint, which a resume saves
+        from ..core.outputs import WriteFailed
+
+        if not isinstance(e, WriteFailed) or not checkpoint.exists():
+            raise
+        raise UsageError(f"{e}; the training is kept in {checkpoint}: free some space, then resume from it "
+                         f"(train … --resume {checkpoint}, or Resume in the window)") from None
     if not res.interrupted and checkpoint.exists():
         checkpoint.unlink()
     fve, stats = meta["training"]["best_val_fve"], meta["training_stats"]
@@ -276,9 +288,10 @@ def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:
         res.model.training_stats = stats
         if not a.no_calibrate and res.val_names:
             rep.phase("calibrating", n_images=plan.n_images if plan else len(res.val_names),
-                      estimate_s=round(plan.seconds, 1) if plan else None)
+                      estimate_s=round(plan.seconds, 1) if plan else None,
+                      limit_s=None if a.calibrate_minutes is None else 60.0 * a.calibrate_minutes)
             meta["calibration"] = _calibrate_within(a, res, tcfg, device, stats, plan,
-                                                    [images[names.index(n)] for n in res.val_names])
+                                                    [images[names.index(n)] for n in res.val_names], rep.writer)
         rep.phase("saving")
         save_model(res.model, Path(a.out), meta)
     finally:

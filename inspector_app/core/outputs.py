@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -80,15 +81,34 @@ def _umask() -> int:
     return mask
 
 
+class WriteFailed(OSError):
+    """A file could not be written (a full disk, a file-size limit, an I/O error): one sentence that
+    names the file and says that the file already there, if any, is unchanged."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _io_errno(e: BaseException) -> int | None:
+    """The ``errno`` of a failed write: an ``OSError``'s, or the one a writer in another language
+    reports in its message (safetensors: ``… I/O error: No space left on device (os error 28)``)."""
+    if isinstance(e, OSError):
+        return e.errno
+    m = re.search(r"\(os error (\d+)\)", str(e))
+    return int(m.group(1)) if m and type(e).__name__ == "SafetensorError" else None
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     An interrupted or failed write never leaves a half file in place of a good one, and nothing but
     a regular file is ever replaced (:func:`refuse_special`, checked again just before the rename).
+    A write that fails for want of space (or any other I/O error) raises :class:`WriteFailed`.
     """
     p = Path(path)
     refuse_special(p)
     p.parent.mkdir(parents=True, exist_ok=True)
+    existed = p.exists()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".part", dir=p.parent)
     os.close(fd)
     try:
@@ -96,12 +116,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
         os.chmod(tmp, 0o666 & ~_umask())
         refuse_special(p)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise
+        code = None if isinstance(e, WriteRefused) else _io_errno(e)
+        if code is None:
+            raise
+        why = os.strerror(code) if code else str(e)
+        raise WriteFailed(code, f"cannot write {p}: {why[:1].lower()}{why[1:]} "
+                                f"({'the file already there is unchanged' if existed else 'nothing was written'})") from e
     return p
 
 

@@ -5,8 +5,9 @@ the progress bar. Every line is a JSON object with at least
 
 * ``v``: the protocol version (:data:`VERSION`);
 * ``event``: ``phase`` (a new phase begins), ``step`` (a batch of training steps, at most every
-  ``every_s`` seconds), ``eval`` (a validation evaluation), ``done`` (the model file is written),
-  ``paused`` (training stopped on request with a checkpoint, no model written) or ``error``;
+  ``every_s`` seconds), ``eval`` (a validation evaluation), ``calibration`` (images projected by
+  the calibration after training), ``done`` (the model file is written), ``paused`` (training
+  stopped on request with a checkpoint, no model written) or ``error``;
 * ``phase``: one of :data:`PHASES`;
 * ``t``: seconds since the command started.
 
@@ -17,7 +18,12 @@ f(x) explains; null before the first), ``steps_per_s`` (over the last few second
 (``steps`` or ``minutes``: the cap that ends training first at this rate) and ``eta_s`` (seconds
 until it does). An ``eval`` line adds ``samples``: four validation images and f(x) of each, as
 :func:`encode_image` records (grey or RGB uint8, at most :data:`SAMPLE_SIDE` px, base64).
-A ``phase`` line for ``calibrating`` carries ``estimate_s`` and ``n_images``; ``done`` carries
+A ``phase`` line for ``calibrating`` carries ``estimate_s``, ``n_images`` and ``limit_s`` (the time
+limit, null for none). A ``calibration`` line (one when the calibration starts, then after each
+batch of images projected, at most every ``every_s`` seconds, and one at the end) carries ``done``
+and ``total`` (images projected and to project: the total grows when a smaller step size is added
+and shrinks when the time limit leaves step sizes out), ``seconds`` (since the calibration
+started), ``images_per_s``, ``eta_s`` (null until the first batch) and ``limit_s``; ``done`` carries
 ``out``, ``steps``, ``val_fve`` and the calibration's ``good_passed`` and ``defects_flagged``
 (null without a calibration); ``error`` carries ``message``.
 """
@@ -34,7 +40,7 @@ import numpy as np
 
 VERSION = 1
 PHASES = ("loading", "training", "statistics", "calibrating", "saving", "done", "paused", "failed")
-EVENTS = ("phase", "step", "eval", "done", "paused", "error")
+EVENTS = ("phase", "step", "eval", "calibration", "done", "paused", "error")
 #: the longer side of the sample images an ``eval`` line carries
 SAMPLE_SIDE = 96
 N_SAMPLES = 4
@@ -106,6 +112,7 @@ class ProgressWriter:
         self._last = -math.inf
         self._window: list[tuple[float, int]] = []  # (time, step) over the last few seconds
         self.phase_name = "loading"
+        self._cal_t0: float | None = None  # when the calibration's first line was written
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         obj = {"v": VERSION, "event": event, "phase": self.phase_name,
@@ -146,6 +153,21 @@ class ProgressWriter:
             return None
         self._last = now
         return self.emit("step", **self._fields(state, running))
+
+    def calibration(self, done: float, total: int, limit_s: float | None, force: bool = False) -> dict[str, Any] | None:
+        """A ``calibration`` line: ``done`` of ``total`` images projected (the first call starts the
+        clock; at most every ``every_s`` seconds unless ``force`` or the calibration is complete)."""
+        now = time.monotonic()
+        if self._cal_t0 is None:
+            self._cal_t0, force = now, True
+        if not force and done < total and now - self._last < self.every_s:
+            return None
+        self._last = now
+        seconds = now - self._cal_t0
+        rate = done / seconds if done > 0 and seconds > 0 else None
+        return self.emit("calibration", done=int(done), total=int(total), seconds=round(seconds, 2),
+                         images_per_s=_num(rate), eta_s=_num(max(0.0, total - done) / rate) if rate else None,
+                         limit_s=_num(limit_s))
 
     def evaluation(self, state: Any, running: float, inputs: list[np.ndarray],
                    outputs: list[np.ndarray]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from ..core.model_fit import LEARNED_FVE_MIN
 from ..session.training_run import TrainingRun
@@ -52,10 +52,16 @@ class TrainingView(QWidget):
         self.phase_label = QLabel()
         self.phase_label.setObjectName("training_phase")
         self.phase_label.setStyleSheet("font-size: 12pt; font-weight: bold;")
+        self.phase_label.setWordWrap(True)  # the calibration's line is long
         self.figures = QLabel()
         self.figures.setObjectName("training_figures")
         self.figures.setTextFormat(Qt.TextFormat.PlainText)
+        self.calibration_bar = QProgressBar()  # images projected by the calibration, shown while it runs
+        self.calibration_bar.setObjectName("calibration_progress")
+        self.calibration_bar.setFormat("%v of %m images projected")
+        self.calibration_bar.hide()
         lay.addWidget(self.phase_label)
+        lay.addWidget(self.calibration_bar)
         lay.addWidget(self.figures)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("training_plot")
@@ -151,8 +157,8 @@ class TrainingView(QWidget):
         text = PHASE_TEXT.get(run.phase, run.phase)
         info = run.phase_info
         if run.phase == "calibrating" and info.get("n_images"):
-            text = (f"calibrating on {info['n_images']} validation images (estimated {_duration(info.get('estimate_s'))}; "
-                    "Cancel stops it and keeps nothing)…")
+            text = calibration_text(info, run.calibration)
+        self._show_calibration(run.calibration if run.phase == "calibrating" else {})
         self.phase_label.setText(text if run.state != "pausing" else "pausing after this step…")
         if run.train_curve:
             s, v = zip(*run.train_curve)
@@ -166,8 +172,16 @@ class TrainingView(QWidget):
             lx.setPixmap(pixmap(x))
             lf.setPixmap(pixmap(fx))
 
+    def _show_calibration(self, c: dict) -> None:
+        """The bar of images projected (hidden outside the calibration)."""
+        if c.get("total"):
+            self.calibration_bar.setRange(0, int(c["total"]))
+            self.calibration_bar.setValue(min(int(c.get("done", 0)), int(c["total"])))
+        self.calibration_bar.setVisible(bool(c.get("total")))
+
     def _ended(self, e: dict) -> None:
         self.timer.stop()
+        self.calibration_bar.hide()
         state = e["state"]
         if state == "paused":
             self.phase_label.setText(f"paused at step {(self.run.latest or {}).get('step', 0)}: Resume continues "
@@ -183,6 +197,20 @@ class TrainingView(QWidget):
             self.pause_button.setEnabled(False)
             self.cancel_button.setEnabled(False)
         self.ended.emit(state)
+
+
+def calibration_text(info: dict, c: dict) -> str:
+    """The calibration's line: images projected of the total, the time left and the limit (the
+    ``calibrating`` phase line ``info`` and the last ``calibration`` line ``c``)."""
+    limit = f" of at most {_duration(info['limit_s'])}" if info.get("limit_s") else ""
+    text = f"calibrating on {info['n_images']} validation images"
+    if c.get("total"):
+        left = (f"about {_duration(c['eta_s'])} left" if c.get("eta_s") is not None
+                else f"estimated {_duration(info.get('estimate_s'))}")
+        text += f": {c['done']} of {c['total']} images projected, {left}{limit}"
+    else:
+        text += f" (estimated {_duration(info.get('estimate_s'))}{limit})"
+    return text + " — Cancel stops it and keeps nothing…"
 
 
 def figures_text(o: dict, phase: str) -> str:

@@ -49,6 +49,7 @@ class TrainingRun:
         self.samples: list[tuple[np.ndarray, np.ndarray]] = []
         self.phase = "idle"
         self.phase_info: dict[str, Any] = {}  # the last ``phase`` line (``calibrating``: n_images, estimate_s)
+        self.calibration: dict[str, Any] = {}  # the last ``calibration`` line (done, total, eta_s, limit_s)
         self.done: dict[str, Any] | None = None
         self.skipped: list[list[str]] = []
         self._dir = Path(tempfile.mkdtemp(prefix="inspector-train-"))
@@ -76,6 +77,7 @@ class TrainingRun:
         cmd = train_command(self.settings, self.pause_file, resume)
         self._stderr = []
         self._queue = queue.Queue()
+        self.calibration = {}
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, encoding="utf-8", errors="replace", bufsize=1, env=self.env)
         self.state, self.message = "running", ""
@@ -156,6 +158,8 @@ class TrainingRun:
         self.phase = o.get("phase", self.phase)
         if o["event"] == "phase":
             self.phase_info = o
+        if o["event"] == "calibration":
+            self.calibration = o
         if o["event"] in ("step", "eval"):
             self.latest = o
             if o.get("train_loss") is not None:

@@ -62,6 +62,8 @@ def test_the_dialog_trains_calibrates_and_opens_the_new_model(qtbot, parts, tmp_
     assert dlg.view.val_line.getData()[0].tolist() == [3, 6, 9]
     assert not dlg.view.sample_labels[0][1].pixmap().isNull()  # f(x) of a validation image shown
     assert "step 9 of at most 9" in dlg.view.figures.text()
+    assert dlg.run.calibration["done"] == dlg.run.calibration["total"] > 0  # the calibration's progress reached the window
+    assert not dlg.view.calibration_bar.isVisible()  # shown only while it runs
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["carpet_l2ae.safetensors"]
     win.close()
 
