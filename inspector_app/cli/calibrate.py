@@ -115,7 +115,10 @@ def add_parser(sub) -> None:
                         "projected as project projects them (at the working scale, tiled), with synthetic defects "
                         "painted anywhere on them: a threshold that passes whole photographs, not only their tiles")
     p.add_argument("--minutes", type=float, default=None,
-                   help="with --whole-images: stop with a message (writing nothing) if the projections take longer")
+                   help="the time limit: the calibration is sized to fit it (fewer iterations, then fewer validation "
+                        "images, as train --calibrate-minutes; said before it starts) and no step size starts that "
+                        "would end after it; with --whole-images, stop with a message (writing nothing) if the "
+                        "projections take longer (--inpainting's tuning is not counted)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -139,8 +142,6 @@ def run(a) -> int:
     check_writable(out)
     if a.whole_images:
         return _run_whole(a, loaded, out)
-    if a.minutes is not None:
-        raise UsageError("--minutes is for --whole-images")
     cfg = loaded.model.config
     training = loaded.meta.get("training") or {}
     crop = training.get("protocol", "texture crops") == "texture crops"
@@ -161,15 +162,41 @@ def run(a) -> int:
         val, groups = model_sized_groups([read_image(folder / n, cfg.channels) for n in names], tcfg)
     from ..core.geodefects import ALL_DEFECTS
 
-    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, a.max_iter, groups=groups,
-                          defect_kinds=ALL_DEFECTS if a.geometric else None)
+    val, groups, iters, deadline, reduced = _within_minutes(a, loaded, val, groups)
+    cal = run_calibration(loaded.model, val, loaded.device, loaded.training_stats, a.quiet, iters, groups=groups,
+                          defect_kinds=ALL_DEFECTS if a.geometric else None, deadline=deadline)
     meta = _kept_meta(loaded)
     meta["calibration"] = cal.to_dict()
+    if reduced:
+        meta["calibration"]["figures"]["reduced_for_time"] = reduced
     if a.inpainting:
         meta["inpainting"] = run_inpainting_tuning(loaded.model, val, loaded.device, a.quiet, a.max_iter)
     save_model(loaded.model, out, meta)
     print(f"wrote {out}: {cal.method}")
     return 0
+
+
+def _within_minutes(a, loaded, val, groups):
+    """``--minutes``: (the validation tiles and their groups, the iterations, the deadline, what the
+    limit took away) of the largest calibration whose estimate (measured on the model) fits it."""
+    import time
+
+    from ..core import calibration_budget as cb
+    from ..core.calibration import images_projected
+
+    if a.minutes is None:
+        return val, groups, a.max_iter, None, ""
+    if not a.minutes > 0:
+        raise UsageError(f"--minutes must be positive, got {a.minutes:g}")
+    rates = cb.measure(loaded.model, val[0].shape, loaded.device, batch=min(32, images_projected(len(val))))
+    plan = cb.plan(rates, len(val), a.max_iter, a.minutes)
+    keep = cb.subset(list(range(len(val))), plan.n_images)
+    if not a.quiet:
+        print(f"calibrating for about {plan.seconds:.0f} s ({plan.n_images} validation images, {plan.max_iter} "
+              f"iteration{'' if plan.max_iter == 1 else 's'}"
+              + (f"; to fit --minutes {a.minutes:g}: {plan.reduced})" if plan.reduced else ")"), file=sys.stderr, flush=True)
+    return ([val[i] for i in keep], None if groups is None else [groups[i] for i in keep], plan.max_iter,
+            time.monotonic() + 60.0 * a.minutes, plan.reduced)
 
 
 def _kept_meta(loaded) -> dict:

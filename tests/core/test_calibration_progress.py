@@ -94,3 +94,24 @@ def test_the_deadline_binds_between_step_sizes():
     cal = cal_mod.calibrate(model, val, torch.device("cpu"), stats, max_iter=3, progress=done.append,
                             deadline=time.monotonic() + 600, time_up=left_out.append)
     assert sum(done) == images_projected(4) and len(left_out) == 1 and "skipped_for_time" not in cal.figures
+
+
+def test_calibrate_on_its_own_shows_its_progress_and_fits_its_minutes(tmp_path, folder, capfd):
+    from conftest import make_model_file
+
+    model = make_model_file(tmp_path / "m.safetensors")
+    rc = main(["calibrate", "--model", str(model), "--data", str(folder), "--val-dir", "--out",
+               str(tmp_path / "c.safetensors"), "--minutes", "0.0002"])
+    err = capfd.readouterr().err
+    assert rc == 0
+    said = next(ln for ln in err.splitlines() if ln.startswith("calibrating for about "))
+    assert "(2 validation images, 1 iteration; to fit --minutes 0.0002: 1 iteration instead of 100; 2 of the 8" in said
+    total = images_projected(2) // len(ALPHA_FACTORS)  # the time limit left two step sizes out
+    assert "calibrating on validation" in err and f"{total}/{total}" in err  # the progress line, on a log too
+    assert "calibration: step sizes α = 0.15, 1.5 not tried: the time limit" in err
+    figures = load_model(tmp_path / "c.safetensors").meta["calibration"]["figures"]
+    assert figures["reduced_for_time"] == "1 iteration instead of 100; 2 of the 8 validation images"
+    assert figures["skipped_for_time"] and figures["n_good"] + figures["n_stop_fit"] == 2
+    assert main(["calibrate", "--model", str(model), "--data", str(folder), "--val-dir", "--out",
+                 str(tmp_path / "d.safetensors"), "--minutes", "0"]) == 2
+    assert capfd.readouterr().err == "inspector-app: error: --minutes must be positive, got 0\n"

@@ -103,9 +103,3 @@ def test_whole_images_time_limit_writes_nothing(tmp_path, photos, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "time limit ran out after 0 of 21 images" in err and "nothing was written" in err
     assert not out.exists()
-
-
-def test_minutes_alone_is_refused(tmp_path, photos, capsys):
-    code = main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir",
-                 "--minutes", "3", "--out", str(tmp_path / "y.safetensors")])
-    assert code == 2 and "--minutes is for --whole-images" in capsys.readouterr().err
