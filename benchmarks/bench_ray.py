@@ -17,7 +17,12 @@ model loading, the actors' start) and leaves what each further image costs; the 
 machine's load drifts alike for both). Floor (issue 28): Ray/plain ≥ 0.9.
 
     nice -n 5 .venv/bin/python benchmarks/bench_ray.py [--small 32] [--large 96] [--iters 50] [--batch 16]
-        [--repeats 1]
+        [--repeats 1] [--command evaluate]
+
+``--command evaluate`` measures ``evaluate --ray`` the same way: categories of ``--small`` and ``--large``
+128-px brick test images (``make-dataset``'s synthetic defects, masks beside them), scored with
+``--no-curve`` (the main projection only; the figure-5 runs are two more passes of the same kind), the
+rate in test images per second.
 
 The last line reads ``ray/plain images per second: X.XX``.
 """
@@ -57,15 +62,26 @@ def make_folder(folder: Path, n: int, seed: int = 0) -> Path:
     return folder
 
 
+def make_category(folder: Path, n: int, seed: int = 0) -> Path:
+    """An MVTec-layout brick category of ``n`` 128-px test images (good ones and synthetic defects)."""
+    from inspector_app.core.datasets import make_dataset
+
+    make_dataset("brick", folder, n_train=1, n_test=n, seed=seed, image_size=128)
+    return folder
+
+
 def timed_run(args: list[str]) -> tuple[float, float]:
-    """(wall seconds, this process's CPU seconds) of one ``project`` run."""
+    """(wall seconds, this process's CPU seconds) of one ``project`` or ``evaluate`` run."""
     from inspector_app.cli import main
 
     out = Path(tempfile.mkdtemp(prefix="bench-ray-out-"))
     shutil.rmtree(out)
+    target = ["--out", str(out)] if args[0] == "project" else ["--json", str(out / "r.json")]
+    if args[0] == "evaluate":
+        out.mkdir()  # for its --json
     t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
-        rc = main([*args, "--out", str(out), "--quiet"])
+        rc = main([*args, *target, "--quiet"])
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     if rc != 0:
         raise SystemExit(f"the run failed ({rc}): {err.getvalue()[-500:]}")
@@ -102,13 +118,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--arms", default="plain,ray,plain-1", help="which arms to run (comma-separated)")
+    ap.add_argument("--command", choices=("project", "evaluate"), default="project")
     a = ap.parse_args()
 
     import ray
 
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
-    folders = {n: make_folder(work / f"n{n}", n) for n in (a.small, a.large)}
-    common = ["project", "--model", str(MODEL), "--max-iter", str(a.iters), "--stop", "none", "--batch", str(a.batch)]
+    if a.command == "project":
+        folders = {n: [str(make_folder(work / f"n{n}", n))] for n in (a.small, a.large)}
+    else:
+        folders = {n: ["--data", str(make_category(work / f"n{n}", n)), "--no-curve"] for n in (a.small, a.large)}
+    common = [a.command, "--model", str(MODEL), "--max-iter", str(a.iters), "--stop", "none", "--batch", str(a.batch)]
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     arms: dict[str, list[float]] = {"plain": [], "ray": [], "plain-1": []}
     try:
@@ -117,7 +137,7 @@ def main() -> None:
             for arm in (order if r % 2 == 0 else order[::-1]):
                 torch.set_num_threads(1 if arm == "plain-1" else 2)  # the plain run's (the actors set their own: 1)
                 extra = ["--ray", "--workers", "2", "--worker-threads", "1"] if arm == "ray" else []
-                both = {n: timed_run([*common, str(folders[n]), *extra]) for n in (a.small, a.large)}
+                both = {n: timed_run([*common, *folders[n], *extra]) for n in (a.small, a.large)}
                 t = {n: v[0] for n, v in both.items()}
                 marginal = (a.large - a.small) / (t[a.large] - t[a.small])
                 cpu = (both[a.large][1] - both[a.small][1]) / (a.large - a.small)  # the Ray arm's is in its actors
@@ -129,15 +149,16 @@ def main() -> None:
     finally:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"128-px images, brick_l2ae, {a.iters} iterations, batches of {a.batch}; CPU: {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{a.command}: 128-px images, brick_l2ae, {a.iters} iterations, batches of {a.batch}; CPU: "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     rate = {k: statistics.median(v) for k, v in arms.items() if v}
-    for k, what in (("plain", "plain project (2 threads)"), ("plain-1", "plain project (1 thread, for reference)"),
+    for k, what in (("plain", f"plain {a.command} (2 threads)"), ("plain-1", f"plain {a.command} (1 thread, for reference)"),
                     ("ray", "Ray, 2 workers of 1 thread")):
         if k in rate:
             print(f"{what}: {rate[k]:.2f} images/s ({1 / rate[k]:.3f} s per image)")
-    w, size = driver_write_rate()
-    print(f"the driver writes {w:.0f} results/s ({size / 1e3:.0f} kB each, 7 files) to this disk")
+    if a.command == "project":
+        w, size = driver_write_rate()
+        print(f"the driver writes {w:.0f} results/s ({size / 1e3:.0f} kB each, 7 files) to this disk")
     if "plain" in rate and "ray" in rate:
         print(f"ray/plain images per second: {rate['ray'] / rate['plain']:.2f}")
 

@@ -58,6 +58,35 @@ def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True, 
     return path
 
 
+def make_mixed_category(root):
+    """A tiny MVTec-layout category (``root/test/{good,stain}``, ``root/ground_truth/stain``) of seven
+    grey images of 48×48 and 40×32 px with bright stains, and a 32-px model (``root.parent/ws.safetensors``)
+    whose working scale keeps them at their size: two working sizes, mixed within batches.
+    Returns (category folder, model file)."""
+    import cv2
+
+    from inspector_app.core.modelio import load_model, save_model
+
+    rng = np.random.default_rng(3)
+    for folder, n in (("good", 3), ("stain", 4)):
+        (root / "test" / folder).mkdir(parents=True)
+        for i in range(n):
+            h, w = (48, 48) if i % 3 != 2 else (40, 32)
+            img = rng.integers(60, 140, (h, w)).astype(np.uint8)
+            if folder == "stain":
+                mask = np.zeros((h, w), np.uint8)
+                y, x = rng.integers(2, h - 12), rng.integers(2, w - 12)
+                mask[y:y + 9, x:x + 7] = 255
+                img[mask > 0] = 250
+                (root / "ground_truth" / folder).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(root / "ground_truth" / folder / f"{i:03d}_mask.png"), mask)
+            cv2.imwrite(str(root / "test" / folder / f"{i:03d}.png"), img)
+    plain = load_model(make_model_file(root.parent / "plain.safetensors", size=32), "cpu")
+    model = save_model(plain.model, root.parent / "ws.safetensors",
+                       {**plain.meta, "working_scale": {"mode": "crops", "max_side": 48}})
+    return root, model
+
+
 @pytest.fixture
 def tiny_model_file(tmp_path):
     return make_model_file(tmp_path / "tiny_l2ae.safetensors")

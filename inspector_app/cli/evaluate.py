@@ -4,6 +4,7 @@ verdicts the model's defaults give on its test images."""
 from __future__ import annotations
 
 from .common import UsageError, add_projection_flags, warn_not_learned, check_ranged, finite_float, params_from_args, resolved_settings
+from .ray_pool import add_ray_flags
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--plot", default=None, help="write the figure-5 curves to this PNG")
     p.add_argument("--overwrite", action="store_true", help="replace --json / --plot when they exist")
     p.add_argument("--quiet", action="store_true")
+    add_ray_flags(p, "run the projections")
     p.set_defaults(func=run)
 
 
@@ -38,11 +40,15 @@ def run(a) -> int:
     from tqdm import tqdm
 
     from ..core.data import check_writable
-    from ..core.evaluation import (diverged_note, evaluate, load_category, markdown_table, plateau_iteration,
-                                   plot_curve)
+    from ..core.evaluation import evaluate, load_category, run_passes
+    from ..core.evaluation_report import diverged_note, markdown_table, plateau_iteration, plot_curve
     from ..core.modelio import json_safe, load_model
     from ..core.outputs import OutputGuard, data_files
 
+    if a.ray is not None:
+        from .ray_pool import check_ray_flags
+
+        check_ray_flags(a)  # Ray installed, the address and worker counts: before anything else
     check_ranged(a, ("iterations", "batch", "threshold", "min_area"))  # against core.ranges.RANGES
     if a.plot and a.no_curve:
         raise UsageError("--plot needs the curve; drop --no-curve")
@@ -55,15 +61,21 @@ def run(a) -> int:
             guard.check(target)  # never an input, a device or someone's file
             check_writable(target)  # before the computation, not after
     category = load_category(a.data)
-    loaded = load_model(a.model, a.device)
+    loaded = load_model(a.model, "cpu" if a.ray else a.device)  # with --ray, the workers load it where they run
     warn_not_learned(a.model, loaded.meta)
     params, threshold, min_area, source = resolved_settings(a, loaded.meta)
     passes = 1 if a.no_curve else 3
     bar = tqdm(total=passes * len(category.images), unit="image", disable=True if a.quiet else None, dynamic_ncols=True,
                desc=f"evaluating {loaded.kind} on {category.name}")
+    if a.ray:
+        from .evaluate_ray import RayPasses
+
+        runner = RayPasses(a)  # the same passes, batch by batch on the workers
     res = evaluate(loaded, category, params, threshold=threshold, min_area=min_area, iterations=a.iterations,
-                   batch=a.batch, curve=not a.no_curve, progress=bar.update)
+                   batch=a.batch, curve=not a.no_curve, progress=bar.update, passes=runner if a.ray else run_passes)
     bar.close()
+    if a.ray:
+        res["device"] = runner.device  # the workers', not this process's copy of the model
     res["threshold_source"] = source
     print(markdown_table([res]))
     if res["curve"]:

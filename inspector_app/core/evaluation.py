@@ -32,11 +32,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from .data import DataError, ImageError, atomic_write, existing_folder, list_images, read_image, resize_image, to_tensor
+from .data import DataError, ImageError, existing_folder, list_images, read_image, resize_image, to_tensor
+from .evaluation_report import diverged_note as diverged_note, markdown_table as markdown_table  # re-exported
+from .evaluation_report import plateau_iteration as plateau_iteration, plot_curve as plot_curve  # re-exported
 from .metrics import aupro, image_auroc, pixel_auroc
 from .params import ProjectionParams
 from .pipeline import prepare
@@ -58,6 +60,10 @@ HIST_FLOOR = 1e-6
 #: Working-scale pixels read and projected together at most (16 images of 512×512), whatever
 #: ``batch``: a folder of large photographs goes a few images at a time.
 BATCH_PIXELS = 16 * 512 * 512
+#: How a test image is read: :func:`~inspector_app.core.data.read_image`'s ``(path, channels)`` (a Ray
+#: worker decodes the bytes that travelled, :mod:`inspector_app.core.evaluation_batches`).
+Reader = Callable[..., np.ndarray]
+T = TypeVar("T")
 
 
 def hist_bins(scores: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
@@ -156,8 +162,8 @@ def binned_auroc(pos: np.ndarray, neg: np.ndarray) -> float | None:
     return float((pos * (below + 0.5 * neg)).sum() / (float(p) * float(n)))
 
 
-def _read_mask(path: Path, shape: tuple[int, int], image_path: Path) -> np.ndarray:
-    m = read_image(path)
+def _read_mask(path: Path, shape: tuple[int, int], image_path: Path, read: Reader = read_image) -> np.ndarray:
+    m = read(path)
     if m.ndim == 3:
         m = m.max(axis=2)
     if m.shape != shape:
@@ -166,12 +172,12 @@ def _read_mask(path: Path, shape: tuple[int, int], image_path: Path) -> np.ndarr
     return m > 0.5
 
 
-def _load_one(t: TestImage, loaded: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
+def _load_one(t: TestImage, loaded: LoadedModel, read: Reader = read_image) -> tuple[np.ndarray, np.ndarray]:
     """A test image brought to the model's working scale (:func:`prepare`) and its ground truth
     at that scale (area average > ½, as before at the model's size); the original is not kept."""
     try:
-        img = read_image(t.path, loaded.model.channels)
-        gt = _read_mask(t.mask_path, img.shape[:2], t.path) if t.mask_path else np.zeros(img.shape[:2], bool)
+        img = read(t.path, loaded.model.channels)
+        gt = _read_mask(t.mask_path, img.shape[:2], t.path, read) if t.mask_path else np.zeros(img.shape[:2], bool)
     except ImageError as e:
         raise DataError(str(e)) from None
     x = prepare(t.path.name, img, loaded).model_input
@@ -199,23 +205,31 @@ def _groups(loaded_items: list[tuple[np.ndarray, np.ndarray]], start: int) -> li
                    np.stack([loaded_items[j][1] for j in g])) for g in by_shape.values()]
 
 
-def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0) -> list[_Group]:
+def _load_batch(items: list[TestImage], loaded: LoadedModel, start: int = 0, read: Reader = read_image) -> list[_Group]:
     """``items`` at the model's working scale, grouped by working size."""
-    return _groups([_load_one(t, loaded) for t in items], start)
+    return _groups([_load_one(t, loaded, read) for t in items], start)
+
+
+def cut_batches(items: Iterable[T], pixels: Callable[[T], int], batch: int) -> Iterator[tuple[int, list[T]]]:
+    """``(start, items)``: ``items`` in order, ``batch`` at a time, or fewer once their working-scale
+    ``pixels`` reach :data:`BATCH_PIXELS` (large photographs: memory stays bounded); one rule for the
+    plain run and for a Ray run's batches, planned from the files' headers (``evaluation_batches``)."""
+    buf: list[T] = []
+    start = total = 0
+    for item in items:
+        buf.append(item)
+        total += pixels(item)
+        if len(buf) == batch or total >= BATCH_PIXELS:
+            yield start, buf
+            buf, start, total = [], start + len(buf), 0
+    if buf:
+        yield start, buf
 
 
 def _batches(items: list[TestImage], loaded: LoadedModel, batch: int) -> Iterator[_Group]:
-    """The category's images read in order, ``batch`` at a time, or fewer once their
-    working-scale pixels reach :data:`BATCH_PIXELS` (large photographs: memory stays bounded),
-    each read grouped by working size."""
-    buf: list[tuple[np.ndarray, np.ndarray]] = []
-    start = pixels = 0
-    for i, t in enumerate(items):
-        buf.append(_load_one(t, loaded))
-        pixels += buf[-1][1].size
-        if len(buf) == batch or pixels >= BATCH_PIXELS or i == len(items) - 1:
-            yield from _groups(buf, start)
-            buf, start, pixels = [], i + 1, 0
+    """The category's images read in order as :func:`cut_batches` cuts them, each read grouped by working size."""
+    for start, buf in cut_batches((_load_one(t, loaded) for t in items), lambda it: int(it[1].size), batch):
+        yield from _groups(buf, start)
 
 
 def _curve_run(model: AutoEncoder, x0: torch.Tensor, gt: np.ndarray, params: ProjectionParams, iterations: int,
@@ -239,7 +253,7 @@ def _curve_run(model: AutoEncoder, x0: torch.Tensor, gt: np.ndarray, params: Pro
 
 
 @dataclass
-class _Passes:
+class Passes:
     """What the passes over the test set collect, per image in the category's order (only final
     maps at the working scale, float32, never the iterates)."""
 
@@ -252,25 +266,36 @@ class _Passes:
     diverged: dict[str, list[int]]  # per update and iteration: images diverged by then
 
 
-def _run_passes(model: AutoEncoder, loaded: LoadedModel, category: Category, params: ProjectionParams,
-                iterations: int, batch: int, curve: bool, progress: Callable[[int], None] | None) -> _Passes:
-    n = len(category.images)
-    out = _Passes({k: [None] * n for k in ("baseline", "grad", "grad_recon")}, [None] * n, [0.0] * n, [0] * n, {},
+def new_passes(n: int, iterations: int, curve: bool) -> Passes:
+    """Empty slots for ``n`` images (and the curves' histograms when ``curve``)."""
+    return Passes({k: [None] * n for k in ("baseline", "grad", "grad_recon")}, [None] * n, [0.0] * n, [0] * n, {},
                   {k: [HistogramAUROC() for _ in range(iterations + 1)] for k in ("plain", "tuned")} if curve else {},
                   {k: [0] * (iterations + 1) for k in ("plain", "tuned")})
+
+
+def run_passes(loaded: LoadedModel, category: Category, params: ProjectionParams, iterations: int, batch: int,
+               curve: bool, progress: Callable[[int], None] | None) -> Passes:
+    """The passes over the whole test set here, batch after batch (``evaluate(passes=…)`` may run them elsewhere)."""
+    out = new_passes(len(category.images), iterations, curve)
     for grp in _batches(category.images, loaded, batch):
-        _project_group(model, grp, params, out)
-        if progress:
-            progress(len(grp.index))
-        for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
-            _curve_run(model, grp.x0, grp.gt, params.replace(grad_mask=mask), iterations, out.hists[name],
-                       out.diverged[name])
-            if progress:
-                progress(len(grp.index))
+        pass_group(loaded.model, grp, params, iterations, curve, out, progress)
     return out
 
 
-def _project_group(model: AutoEncoder, grp: _Group, params: ProjectionParams, out: _Passes) -> None:
+def pass_group(model: AutoEncoder, grp: _Group, params: ProjectionParams, iterations: int, curve: bool, out: Passes,
+               progress: Callable[[int], None] | None = None) -> None:
+    """One group's main projection and (``curve``) figure-5 runs into ``out`` (its images at ``grp.index``)."""
+    _project_group(model, grp, params, out)
+    if progress:
+        progress(len(grp.index))
+    for name, mask in (("plain", "none"), ("tuned", "recon")) if curve else ():
+        _curve_run(model, grp.x0, grp.gt, params.replace(grad_mask=mask), iterations, out.hists[name],
+                   out.diverged[name])
+        if progress:
+            progress(len(grp.index))
+
+
+def _project_group(model: AutoEncoder, grp: _Group, params: ProjectionParams, out: Passes) -> None:
     """The main projection of one group: its final maps, FVE, iterations and stop reasons into ``out``."""
     def numpy(t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().numpy().astype(np.float32, copy=False)
@@ -364,17 +389,19 @@ def evaluate(
     batch: int = 16,
     curve: bool = True,
     progress: Callable[[int], None] | None = None,
+    passes: Callable[..., Passes] = run_passes,
 ) -> dict[str, Any]:
     """Score the category's test set; returns the JSON-ready result (see the module docstring).
 
     ``params`` drive the main projection (its stop criterion and maximum iterations apply);
     ``threshold`` and ``min_area`` give each image's verdict (:mod:`inspector_app.core.verdict`);
     the figure-5 curves run ``iterations`` steps of the plain and the eq. 8 update.
-    ``progress(n)`` is called with the number of images finished by each pass.
+    ``progress(n)`` is called with the number of images finished by each pass. ``passes``: what runs
+    the passes, :func:`run_passes`'s arguments and result (``evaluate --ray``: batches on Ray workers).
     """
     params = params.validated()
     t0 = time.perf_counter()
-    p = _run_passes(loaded.model, loaded, category, params, iterations, batch, curve, progress)
+    p = passes(loaded, category, params, iterations, batch, curve, progress)
     maps, gts = {k: _filled(v) for k, v in p.maps.items()}, _filled(p.gts)
     items = category.images
     labels = np.array([t.defect != "good" for t in items])
@@ -432,69 +459,3 @@ def variance_explained(x: torch.Tensor, recon: torch.Tensor) -> np.ndarray:
     err = (x - recon).square().flatten(1).sum(1)
     var = (x - x.mean(dim=(1, 2, 3), keepdim=True)).square().flatten(1).sum(1).clamp_min(1e-12)
     return (1.0 - err / var).detach().cpu().numpy()
-
-
-def plateau_iteration(curve: list[dict[str, float]], key: str, fraction: float = 0.95) -> int | None:
-    """First iteration at which the curve has made ``fraction`` of its total gain over iteration 0."""
-    if not curve:
-        return None
-    v = np.array([c[key] for c in curve])
-    gain = v.max() - v[0]
-    if not np.isfinite(gain) or gain <= 0:
-        return None
-    return int(np.argmax(v >= v[0] + fraction * gain))
-
-
-def markdown_table(results: list[dict[str, Any]]) -> str:
-    """A table shaped like the paper's table 1, one row per (category, model) result."""
-    def f(v: float) -> str:
-        return "  —  " if v is None or not np.isfinite(v) else f"{v:.3f}".lstrip("0") if v < 1 else f"{v:.3f}"
-
-    lines = [
-        "| category | model | FVE good | baseline | grad (x_T) | grad (f(x_T)) | image AUROC base / grad | AUPRO base / grad "
-        "| iterations | defective flagged | good passed |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        b, g, v = r["baseline"], r["grad"], r["verdicts"]
-        lines.append(
-            f"| {r['category']} | {r['kind']} | {f(r['variance_explained_good']['median'])} | {f(b['pixel_auroc'])} | "
-            f"{f(g['pixel_auroc'])} | {f(g['pixel_auroc_recon'])} | {f(b['image_auroc'])} / {f(g['image_auroc'])} | "
-            f"{f(b['aupro'])} / {f(g['aupro'])} | {g['iterations']:.1f} | {v['defective_flagged']:.0%} | "
-            f"{v['good_passed']:.0%} |"
-        )
-    return "\n".join(lines)
-
-
-def diverged_note(result: dict[str, Any], key: str) -> str:
-    """", diverged on N of M images" when the ``key`` update ("plain" or "tuned") of the figure-5
-    curve diverged on any image (its AUROC then reads those images' fallback maps), else ""."""
-    c = result.get("curve") or []
-    n = c[-1].get(f"diverged_{key}", 0) if c else 0
-    return f", diverged on {n} of {result['n_images']} images" if n else ""
-
-
-def plot_curve(result: dict[str, Any], path: str | Path) -> Path:
-    """The figure-5 curves (pixel AUROC vs iteration, plain vs eq. 8 update) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = result["curve"]
-    it = [r["iteration"] for r in c]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for key, label in (("plain", "plain gradient step (eq. 5)"), ("tuned", "reconstruction-error mask (eq. 8)")):
-        ax.plot(it, [r[f"pixel_auroc_{key}"] for r in c], label=label + diverged_note(result, key))
-    ax.axhline(result["baseline"]["pixel_auroc"], color="grey", ls="--", lw=1, label="baseline DSSIM(x0, f(x0))")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("pixel AUROC")
-    ax.set_title(f"{result['category']} — {result['kind']} (α={result['params']['alpha']:g}, λ={result['params']['lam']:g})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    try:
-        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
-    return Path(path)

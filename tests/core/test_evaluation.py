@@ -201,3 +201,15 @@ def test_histogram_auroc_of_a_calibrated_models_tiny_dssim_values():
     h.add(scores, labels)
     exact = roc_auc_score(labels, scores)
     assert exact > 0.9 and abs(h.value() - exact) < 1e-3
+
+
+def test_evaluate_ray_without_the_extra_is_one_line_naming_it(tmp_path, tiny_category, monkeypatch, capsys):
+    import sys
+
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where Ray is not installed
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--ray", "--quiet",
+               "--json", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--ray needs Ray" in err and "pip install 'inspector-app[cluster]'" in err
+    assert not (tmp_path / "r.json").exists()

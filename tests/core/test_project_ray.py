@@ -1,7 +1,8 @@
 """``project --ray`` on a local Ray (issue 28): the same results and summary.csv as a plain run, a worker
 killed mid-run loses nothing and nothing is written twice, ``--resume`` after an interrupted run projects
-only the missing images. One Ray (2 CPUs) is shared by the module's tests: its start costs seconds.
-Skipped where Ray is not installed (the optional extra ``cluster``)."""
+only the missing images; ``evaluate --ray``: the plain run's table and JSON, figure for figure, and a bad
+mask found on a worker is the plain run's one line. One Ray (2 CPUs) is shared by the module's tests: its
+start costs seconds. Skipped where Ray is not installed (the optional extra ``cluster``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ ray = pytest.importorskip("ray")
 
 from inspector_app.cli import main  # noqa: E402
 from inspector_app.cli import UsageError, project_ray  # noqa: E402
-from tests.conftest import make_model_file  # noqa: E402
+from tests.conftest import make_mixed_category, make_model_file  # noqa: E402
 
 N = 8
 #: Enough iterations that a run lasts a few seconds on 2 workers (a worker can be killed mid-run).
@@ -156,3 +157,45 @@ def test_bad_ray_flags_are_one_line(local_ray, plain, capsys):
     assert not (root / "bad").exists()
     with pytest.raises(UsageError, match="nothing answers at 127.0.0.1:1 "):  # at once, not after Ray's minutes
         project_ray._probe("127.0.0.1:1")
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A tiny category of two image sizes and its model, and the plain evaluate's arguments (batches of 2, 3
+    and 2 images once BATCH_PIXELS is two 48-px images: tests/core/test_evaluation_batches.py)."""
+    root, model = make_mixed_category(tmp_path_factory.mktemp("evaluate-ray") / "mixed")
+    return root, ["evaluate", "--model", str(model), "--iterations", "3", "--max-iter", "3", "--stop", "none",
+                  "--batch", "4", "--threshold", "0.01"]
+
+
+def test_evaluate_on_ray_gives_the_plain_runs_table_and_json(local_ray, mixed, tmp_path, monkeypatch, capsys):
+    from inspector_app.core import evaluation
+
+    root, base = mixed
+    monkeypatch.setattr(evaluation, "BATCH_PIXELS", 2 * 48 * 48)  # the driver plans the batches: three
+    assert main([*base, "--data", str(root), "--json", str(tmp_path / "plain.json"), "--quiet"]) == 0
+    plain = capsys.readouterr().out
+    assert main([*base, "--data", str(root), "--json", str(tmp_path / "ray.json"), "--ray"]) == 0  # not --quiet
+    out = capsys.readouterr()
+    assert "a local Ray: 1 node(s), 2 CPUs, 0 GPUs" in out.err and "2 worker(s) of 1 thread(s)" in out.err
+    assert out.out.splitlines()[:-1] == plain.splitlines()[:-1]  # the table and the figure-5 line ("wrote" differs)
+    texts = [json.dumps({k: v for k, v in json.loads((tmp_path / f).read_text()).items() if k != "seconds"}, indent=1)
+             for f in ("plain.json", "ray.json")]
+    assert texts[0] == texts[1]  # every figure, verdict and score, in the same order
+    r = json.loads(texts[1])
+    assert r["working_sizes"] == {"48x48": 5, "32x40": 2} and r["n_images"] == 7 and len(r["curve"]) == 4
+    assert not ray.util.list_named_actors(all_namespaces=True)  # the run's workers are gone
+
+
+def test_evaluate_on_ray_a_bad_mask_is_the_plain_runs_one_line(local_ray, mixed, tmp_path, capsys):
+    import shutil
+
+    root, base = mixed
+    bad = tmp_path / "bad"
+    shutil.copytree(root, bad)
+    cv2.imwrite(str(bad / "ground_truth" / "stain" / "001_mask.png"), np.zeros((10, 10), np.uint8))  # not 48×48
+    errs = []
+    for flags in ([], ["--ray"]):
+        assert main([*base, "--data", str(bad), "--no-curve", "--quiet", *flags]) == 2
+        errs.append(capsys.readouterr().err)
+    assert errs[0] == errs[1] and errs[1].count("\n") == 1 and "001_mask.png" in errs[1], errs
