@@ -20,6 +20,7 @@ from typing import Sequence
 from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
                      resolved_settings, warn, warn_not_learned)
 from .project_resume import Interrupted as _Interrupted  # Ctrl-C with the rows already written (here or on Ray)
+from .ray_pool import add_ray_flags
 
 SUMMARY = "summary.csv"
 SUMMARY_FIELDS = ("source", "output", "verdict", "score", "threshold", "min_area", "anomalous_fraction",
@@ -62,13 +63,7 @@ def add_parser(sub) -> None:
                    help="DSSIM between x0 and x_T (projection) or f(x_T) (reconstruction)")
     p.add_argument("--batch", type=int, default=default("batch"), help="images projected together")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="project on a Ray cluster (pip install 'inspector-app[cluster]' on every node): a local one "
-                        "without ADDRESS, else the cluster at ADDRESS (host:port, ray://host:port or auto)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="with --ray: actors that each hold the model (default: one per GPU of the cluster, else "
-                        "one per --worker-threads CPUs)")
-    p.add_argument("--worker-threads", type=int, default=1, help="with --ray: torch threads (CPUs) per actor")
+    add_ray_flags(p, "project")
     p.set_defaults(func=run)
 
 
@@ -189,7 +184,7 @@ def run(a) -> int:
 
     out_dir = Path(a.out)
     if getattr(a, "ray", None) is not None:
-        from .project_ray import check_ray_flags
+        from .ray_pool import check_ray_flags
 
         check_ray_flags(a)  # Ray installed, the address and worker counts: before anything else
     if out_dir.exists() and not out_dir.is_dir():
@@ -301,23 +296,31 @@ def _project_here(a, jobs: list[Job], total: int, loaded, params, omega, out_dir
 def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare: str, threshold: float,
                   min_area: int, threshold_source: str, problems: list[str], read=None) -> list[dict]:
     """Read, project, decide and write one batch; unreadable inputs are reported and skipped.
-    ``read(job)``: the image's pixels (default: read from ``job.source``; a Ray worker decodes bytes)."""
-    from ..core.data import ImageError, read_image
+    ``read(job)``: the image's pixels (default: :func:`~inspector_app.core.data.read_image_as` on
+    ``job.source``, in the model's channels: a colour photograph read for a grey model is never held
+    as colour floats; a Ray worker decodes bytes). Only the pixels in the model's channels are kept."""
+    from ..core.checks import image_channels
+    from ..core.data import ImageError, read_image_as
     from ..core.pipeline import prepare, shape_groups
 
     ready = []
     for job in jobs:
         try:
-            img = read_image(job.source) if read is None else read(job)
+            if read is None:
+                img, source_channels = read_image_as(job.source, loaded.model.channels)
+            else:
+                img = read(job)
+                source_channels = image_channels(img)
             if omega is not None and omega.shape != img.shape[:2]:
                 raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
                                  f"{img.shape[1]}×{img.shape[0]}")
             prep = prepare(job.name, img, loaded, omega)
+            del img  # prep.original is it
             h, w = prep.working_shape
             if min_area > h * w:  # no region could reach it: every part would pass as good
                 raise ValueError(f"--min-area {min_area} is larger than the image at the model's scale "
                                  f"({w}×{h} = {h * w} px): no defect could be counted")
-            ready.append((job, prep, img))
+            ready.append((job, prep, source_channels))
         except (ImageError, ValueError) as e:
             msg = str(e) if str(job.source) in str(e) else f"{job.source}: {e}"
             problems.append(msg)
@@ -336,7 +339,7 @@ def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare
 def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, threshold: float, min_area: int,
                    threshold_source: str, problems: list[str]) -> list[dict | None]:
     """Project images of one working size as one batch; one row each (None where it diverged)."""
-    from ..core.checks import fit_warnings, image_channels
+    from ..core.checks import fit_warnings
     from ..core.pipeline import batch_tensors, finish, write_outputs
     from ..core.projection import run_to_end
     from ..core.vocabulary import StopReason
@@ -347,7 +350,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
     first, last, curves = run_to_end(model, x0, params, mask=mask)
     dt = (time.perf_counter() - t0) / len(ready)
     rows: list[dict | None] = []
-    for j, (job, prep, img) in enumerate(ready):
+    for j, (job, prep, source_channels) in enumerate(ready):
         if last.stop_reasons[j] == StopReason.DIVERGED:  # x_T fell back to an early iterate: no verdict to give
             problems.append(f"{job.source}: the projection diverged with α = {params.alpha:g} (the energy rose "
                             f"instead of falling; stopped at t = {int(last.steps[j])}), so there is no verdict; "
@@ -355,7 +358,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
             rows.append(None)
             continue
         lr0 = float(first.recon_loss[j])
-        warns = fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
+        warns = fit_warnings(prep.original.shape, source_channels, model.image_size, model.channels, lr0,
                              last.lr_threshold, loaded.meta.get("calibration"), loaded.training_stats,
                              working_scale=loaded.working_scale)
         for w in warns:
@@ -371,6 +374,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
             rows.append(None)
             continue
         info = out.info
+        del out  # the full-size outputs go before the next image's are made
         rows.append({"source": str(job.source), "output": job.name, "verdict": info["verdict"],
                      "score": info["score"], "threshold": threshold, "min_area": min_area,
                      "anomalous_fraction": info["anomalous_fraction"], "iterations": info["iterations"],

@@ -20,6 +20,7 @@ from .imageinfo import header_size
 # re-exported (the ``X as X`` form says so to type checkers)
 from .outputs import atomic_write as atomic_write, atomic_write_bytes as atomic_write_bytes  # the writers' historical home
 from .imageops import convert_channels as convert_channels, resize_image as resize_image, to_uint8 as to_uint8
+from .imageops import row_bands
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -121,15 +122,45 @@ def image_from_bytes(name: str | os.PathLike[str], data: bytes | np.ndarray, cha
     bytes read where the file is, decoded on a worker): the same header check before decoding, the
     same decoding; messages name ``name``."""
     p = Path(name)
+    return _decode(p, _travelled_bytes(p, data, limit), channels, max_pixels() if limit is None else int(limit))
+
+
+def _travelled_bytes(p: Path, data: bytes | np.ndarray, limit: int | None) -> np.ndarray:
+    """A file's bytes that came without the file, after the checks :func:`read_image_bytes` makes."""
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if buf.size == 0:
         raise ImageError(p, "the file is empty")
-    cap = max_pixels() if limit is None else int(limit)
-    _check_header(p, buf, cap)
-    return _decode(p, buf, channels, cap)
+    _check_header(p, buf, max_pixels() if limit is None else int(limit))
+    return buf
+
+
+def read_image_as(path: str | os.PathLike[str], channels: int, data: bytes | np.ndarray | None = None,
+                  limit: int | None = None) -> tuple[np.ndarray, int]:
+    """:func:`read_image` (or :func:`image_from_bytes` on ``data``) converted to ``channels``, and the
+    file's own channel count (1 or 3: what the fit warnings compare with the model's).
+
+    A colour file read as grey is converted a band of rows at a time (the same bytes as converting
+    the whole float image): the colour image is never held as floats (a 6,000-px RGB photograph
+    would be 432 MB, its grey image is 144 MB)."""
+    p = Path(path)
+    buf = read_image_bytes(p, limit) if data is None else _travelled_bytes(p, data, limit)
+    img = _decode_raw(p, buf, max_pixels() if limit is None else int(limit))
+    source = 1 if img.ndim == 2 else 3
+    if channels == 1 and img.ndim == 3 and img.dtype in (np.uint8, np.uint16):
+        grey = np.empty(img.shape[:2], np.float32)
+        for band in row_bands(img.shape[0]):
+            grey[band] = convert_channels(_as_unit_float(p, img[band]), 1)
+        return grey, source
+    return convert_channels(_as_unit_float(p, img), channels), source
 
 
 def _decode(p: Path, data: np.ndarray, channels: int | None, cap: int) -> np.ndarray:
+    img = _as_unit_float(p, _decode_raw(p, data, cap))
+    return convert_channels(img, channels) if channels else img
+
+
+def _decode_raw(p: Path, data: np.ndarray, cap: int) -> np.ndarray:
+    """The decoded pixels as they are stored (integers or floats), H×W or H×W×3 RGB (alpha dropped)."""
     try:
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     except cv2.error:
@@ -145,8 +176,7 @@ def _decode(p: Path, data: np.ndarray, channels: int | None, cap: int) -> np.nda
             img = img[:, :, 0]
         else:
             raise ImageError(p, f"has {img.shape[2]} channels")
-    img = _as_unit_float(p, img)
-    return convert_channels(img, channels) if channels else img
+    return img
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:

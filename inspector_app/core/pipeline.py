@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from .. import __version__
-from .data import atomic_write_bytes, to_tensor, write_image
-from .imageops import composite, convert_channels, resize_image, resize_mask, to_uint8
+from .data import atomic_write, atomic_write_bytes, to_tensor, write_image
+from .imageops import composite, convert_channels, resize_image, resize_mask, row_bands, to_uint8
 from .params import ProjectionParams
 from .ranges import PAPER_THRESHOLD
 from .verdict import DSSIM_SCALE_MAX, dssim_scale_top, image_score, scaled_area, segment, verdict
@@ -222,18 +222,27 @@ def dssim_visual(dssim: np.ndarray, threshold: float | None = None) -> np.ndarra
     """8-bit RGB visualisation of a DSSIM map (inferno colour map, 0 … the scale top that
     :func:`~inspector_app.core.verdict.dssim_scale_top` gives the threshold; 0 … 0.5 without one)."""
     top = DSSIM_SCALE_MAX if threshold is None else dssim_scale_top(threshold)
-    u8 = to_uint8(np.clip(dssim / top, 0.0, 1.0))
-    return cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    out = np.empty((*dssim.shape[:2], 3), np.uint8)
+    for band in row_bands(dssim.shape[0]):  # a band at a time: no full-size float temporaries
+        u8 = to_uint8(np.clip(dssim[band] / top, 0.0, 1.0))
+        out[band] = cv2.cvtColor(cv2.applyColorMap(u8, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    return out
 
 
 def overlay(image: np.ndarray, seg: np.ndarray, color: tuple[float, float, float] = (1.0, 0.15, 0.1),
             opacity: float = 0.45) -> np.ndarray:
-    """The input with the segmentation drawn over it (translucent fill and a solid contour)."""
-    rgb = convert_channels(image, 3).astype(np.float32).copy()
+    """The input with the segmentation drawn over it (translucent fill and a solid contour), 8-bit RGB.
+
+    Blended and quantised a band of rows at a time, in float32 as a whole float copy would be (the
+    same bytes): only the 8-bit result has the image's size."""
     c = np.asarray(color, np.float32)
-    rgb[seg] = (1 - opacity) * rgb[seg] + opacity * c
+    u8 = np.empty((*image.shape[:2], 3), np.uint8)
+    for band in row_bands(image.shape[0]):
+        rgb = convert_channels(np.array(image[band], np.float32), 3)  # a copy: the input is not touched
+        s = seg[band]
+        rgb[s] = (1 - opacity) * rgb[s] + opacity * c
+        u8[band] = to_uint8(rgb)
     contours, _ = cv2.findContours(seg.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    u8 = to_uint8(rgb)
     cv2.drawContours(u8, contours, -1, tuple(int(v * 255) for v in color), 1)
     return u8
 
@@ -256,6 +265,13 @@ def output_paths(out_dir: str | Path, name: str) -> dict[str, Path]:
     return {k: d / f"{name}{suffix}" for k, suffix in OUTPUT_SUFFIXES.items()}
 
 
+def _save_npy(path: str, array: np.ndarray) -> None:
+    """``array`` as float32 ``.npy`` at ``path`` exactly (``np.save`` on a name would add ``.npy``),
+    streamed to the file: no copy of the array in memory (a float32 map is not converted)."""
+    with open(path, "wb") as f:
+        np.save(f, array.astype(np.float32, copy=False))
+
+
 def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarray | None = None) -> dict[str, str]:
     """``NAME_projection.png``, ``_reconstruction.png``, ``_dssim.png``, ``_dssim.npy``,
     ``_segmentation.png``, ``_overlay.png`` (when ``original`` is given) and ``NAME.json``; each
@@ -265,13 +281,9 @@ def write_outputs(out: ProjectionOutput, out_dir: str | Path, original: np.ndarr
         "projection": write_image(paths["projection"], out.projection),
         "reconstruction": write_image(paths["reconstruction"], out.reconstruction),
         "dssim_png": write_image(paths["dssim_png"], dssim_visual(out.dssim, out.info.get("threshold"))),  # 0 … dssim_png_max
-        "segmentation": write_image(paths["segmentation"], (out.segmentation * 255).astype(np.uint8)),
+        "segmentation": write_image(paths["segmentation"], out.segmentation.astype(np.uint8) * np.uint8(255)),
     }
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, out.dssim.astype(np.float32))
-    files["dssim_npy"] = atomic_write_bytes(paths["dssim_npy"], buf.getvalue())
+    files["dssim_npy"] = atomic_write(paths["dssim_npy"], lambda tmp: _save_npy(tmp, out.dssim))
     if original is not None:
         files["overlay"] = write_image(paths["overlay"], overlay(original, out.segmentation))
     info = dict(out.info)

@@ -120,6 +120,7 @@ def test_out_of_memory_is_one_line(tmp_path, tiny_model_file, monkeypatch, capsy
         raise MemoryError()
 
     monkeypatch.setattr(data, "read_image", oom)
+    monkeypatch.setattr(data, "read_image_as", oom)  # what project reads with (the model's channels)
     p = tmp_path / "a.png"
     p.write_bytes(b"x")
     rc = main(["project", "--model", str(tiny_model_file), str(p), "--out", str(tmp_path / "o"), "--quiet"])
