@@ -207,6 +207,7 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
         x0 = to_tensor(images[s:s + batch]).to(device)
         b = x0.shape[0]
         done = {c: np.zeros(b, bool) for c in lr_thresholds}
+        told = 0  # of this batch's images, told to ``progress``
         gen = project(model, x0, params)
         for rec in gen:
             t = rec.iteration
@@ -233,9 +234,17 @@ def _run_candidates(model: AutoEncoder, images: list[np.ndarray], params: Projec
                     iters[c][s + idx] = t
                     done[c] |= hit
             diverged[s:s + b] = [r == StopReason.DIVERGED for r in rec.stop_reasons]
-        if progress is not None:
-            progress(b)
+            told = _told(progress, told, b * (t + 1) // (t_max + 1))
+        _told(progress, told, b)
     return _Trajectories(maps, iters, baseline, lr0, diverged)
+
+
+def _told(progress: Callable[[int], None] | None, told: int, now: int) -> int:
+    """Tell ``progress`` of the images' worth of projection done since ``told`` (a batch's images
+    are counted as its iterations go, so that a long batch still shows progress); the new count."""
+    if progress is not None and now > told:
+        progress(now - told)
+    return max(told, now)
 
 
 def _drift_stops(raw: _Trajectories, lr_levels: Mapping[str, float], n_good: int) -> _Trajectories:
@@ -401,7 +410,7 @@ def calibrate(
     time_up: Callable[[int], None] | None = None,
 ) -> Calibration:
     """Fit the defaults described in the module docstring on model-sized validation images.
-    ``progress(n)``: ``n`` more images projected. ``deadline`` (``time.monotonic()``: the time
+    ``progress(n)``: ``n`` more images' worth projected. ``deadline`` (``time.monotonic()``: the time
     limit) binds between step sizes: the first always runs, a further one only if the longest so far
     would end before it (``time_up(n)``: ``n`` projections left out; ``figures["skipped_for_time"]``),
     and no smaller one is added after it (``step_down(alpha, n)``: one added, ``n`` more images).

@@ -19,8 +19,9 @@ f(x) explains; null before the first), ``steps_per_s`` (over the last few second
 until it does). An ``eval`` line adds ``samples``: four validation images and f(x) of each, as
 :func:`encode_image` records (grey or RGB uint8, at most :data:`SAMPLE_SIDE` px, base64).
 A ``phase`` line for ``calibrating`` carries ``estimate_s``, ``n_images`` and ``limit_s`` (the time
-limit, null for none). A ``calibration`` line (one when the calibration starts, then after each
-batch of images projected, at most every ``every_s`` seconds, and one at the end) carries ``done``
+limit, null for none). A ``calibration`` line (one when the calibration starts, then as images are
+projected — a batch's images counted as its iterations go —, at most every ``every_s`` seconds, and
+one at the end) carries ``done``
 and ``total`` (images projected and to project: the total grows when a smaller step size is added
 and shrinks when the time limit leaves step sizes out), ``seconds`` (since the calibration
 started), ``images_per_s``, ``eta_s`` (null until the first batch) and ``limit_s``; ``done`` carries

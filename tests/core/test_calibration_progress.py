@@ -88,6 +88,7 @@ def test_the_deadline_binds_between_step_sizes():
                             deadline=time.monotonic(), time_up=left_out.append)
     per_step_size = images_projected(4) // len(ALPHA_FACTORS)
     assert sum(done) == per_step_size and left_out == [2 * per_step_size]  # the first step size always runs
+    assert done == [3, 4, 3, 4]  # 14 images in one batch, told as its 4 iterations (t = 0…3) go
     assert cal.alpha == 0.5 and list(cal.figures["diverged_share"]) == ["0.5"]
     assert cal.figures["skipped_for_time"] == "step sizes α = 0.15, 1.5 not tried: the time limit"
     done.clear()
