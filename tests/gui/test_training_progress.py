@@ -130,3 +130,22 @@ def test_a_full_disk_is_a_dialog_that_loses_nothing_and_resume_saves_the_model(q
     assert win.session.model_path == str(out) and win.session.threshold_origin == "model"
     assert sorted(p.name for p in models.iterdir()) == ["parts_l2ae.safetensors"]
     win.close()
+
+
+def test_a_destination_that_cannot_be_written_is_a_dialog_before_anything_starts(qtbot, tmp_path, texture_images,
+                                                                                 boxes):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, im in enumerate(texture_images):
+        cv2.imwrite(str(parts / f"{i:03d}.png"), (im * 255).astype(np.uint8))
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    win, dlg = _window_and_dialog(qtbot, parts, tmp_path / "models")
+    qtbot.waitUntil(lambda: not dlg.scanning, timeout=20000)
+    dlg.out_edit.setText(str(blocker / "models" / "m.safetensors"))
+    dlg.train_button.click()
+    title, text = boxes["warning"][-1]
+    assert title == "Cannot train" and "is not a folder" in text and "\n" not in text
+    assert dlg.run is None and dlg.pages.currentIndex() == 0 and blocker.read_text() == "mine"
+    dlg.close()
+    win.close()
