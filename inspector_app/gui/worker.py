@@ -278,6 +278,7 @@ class ProjectionRunner(QObject):
         self._outbox: Outbox | None = None
         self._ctl = Control()
         self._starts = 0
+        self._draw_cost = 0.0  # the GUI's last reported drawing cost: a new run's pacing starts from it
 
     # ----------------------------------------------------------------- state
     @property
@@ -301,7 +302,7 @@ class ProjectionRunner(QObject):
         run in progress first. ``paused=True`` evaluates x0 and waits (for :meth:`step`);
         ``first_frame=False``: iteration 0's frame is not sent (the caller has it)."""
         self.stop()
-        self._ctl = Control(alpha=params.alpha, lam=params.lam, paused=paused)
+        self._ctl = Control(alpha=params.alpha, lam=params.lam, paused=paused, draw_cost=self._draw_cost)
         self._outbox = Outbox()
         kw = {"to_frame": to_frame} if to_frame is not None else {}
         w = ProjectionWorker(projection_job, model, x0, params, self._outbox, mask=mask, stats=stats,
@@ -334,8 +335,11 @@ class ProjectionRunner(QObject):
             self._send(**ch)
 
     def report_draw_cost(self, seconds: float) -> None:
-        """The GUI's CPU seconds per drawn frame: the pacing keeps drawing within its budget."""
-        self._send(draw_cost=float(seconds))
+        """The GUI's CPU seconds per drawn frame: the pacing keeps drawing within its budget. Kept
+        for the next runs too, whose first frames then come when that budget allows (with a cost of
+        0 a run's first streamed frame came at once, one more drawing per Run)."""
+        self._draw_cost = float(seconds)
+        self._send(draw_cost=self._draw_cost)
 
     def stop(self) -> None:
         """Stop the run, join its worker, and deliver its last energy values and ``finished``."""

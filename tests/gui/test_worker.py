@@ -68,6 +68,17 @@ def test_frames_are_dropped_to_max_fps(qtbot, model_file):
     assert len(rec.frames) < n // 2  # a tiny model runs far faster than 2 frames a second
 
 
+def test_a_new_run_paces_with_the_drawing_cost_already_reported(qtbot, model_file):
+    """The GUI's drawing cost is known before a Run: its first streamed frame comes when the draw
+    budget allows, not at once (a cost of 0 at each start meant one more drawing per Run)."""
+    loaded, runner, rec, x0 = _setup(qtbot, model_file, max_fps=1000.0)
+    runner.report_draw_cost(10.0)  # no run yet: kept; a frame then costs a CPU second of the worker's (MIN_FPS)
+    runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=60), first_frame=False)
+    qtbot.waitUntil(lambda: bool(rec.finished), timeout=20000)
+    assert len(rec.energy) == 61 and rec.finished[0].iteration == 60
+    assert rec.frames == []  # 60 iterations of a 32×32 model take far less than a CPU second
+
+
 def test_stop_joins_the_worker_and_delivers_finished(qtbot, model_file):
     loaded, runner, rec, x0 = _setup(qtbot, model_file)
     runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=10000))
