@@ -20,6 +20,10 @@ def add_parser(sub) -> None:
                    "overlays: cpu (default), cuda or auto")
     p.add_argument("--max-parts", type=int, default=default("max_parts"), help="the most flagged parts shown (highest scores first)")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="also read and embed images the review names outside its folder (absolute paths, '..', "
+                        "links out of it); by default they are left out with a note: a review file received from "
+                        "someone else must not pull other files into the page")
     p.set_defaults(func=run)
 
 
@@ -44,7 +48,8 @@ def run(a) -> int:
                         hint="choose another --out or add --overwrite")
     guard.check(out)  # never the review file, a device or the bundled resources
     check_writable(out)
-    page, notes = build_report(src, model=a.model, device=a.device, max_parts=a.max_parts)
+    page, notes = build_report(src, model=a.model, device=a.device, max_parts=a.max_parts,
+                               allow_outside=a.allow_outside)
     guard.write_bytes(out, page.encode("utf-8"))
     for n in notes:
         print(f"inspector-app: note: {n}")

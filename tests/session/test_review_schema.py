@@ -99,6 +99,48 @@ def test_report_reads_only_images_inside_the_reviews_folder(tmp_path, capsys):
     assert out.out.count("not inside the review's folder") == 2
 
 
+def test_report_reads_links_out_of_the_folder_and_outside_images_only_when_allowed(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    outside = tmp_path / "elsewhere"
+    write_image(outside / "secret.png", rng.random((16, 16)).astype(np.float32))
+    write_image(outside / "mask.png", np.pad(np.ones((6, 6), np.float32), 5))
+    folder = tmp_path / "parts"
+    write_image(folder / "a.png", rng.random((16, 16)).astype(np.float32))
+    (folder / "link.png").symlink_to(outside / "secret.png")  # a link in the folder to a file outside it
+    (folder / "sub").symlink_to(outside, target_is_directory=True)  # a linked sub-folder
+    d = copy.deepcopy(GOOD)
+    d["folder"] = str(folder)
+    d["images"] = [{"path": "link.png", "score": 0.9, "verdict": "defective"},
+                   {"path": "sub/secret.png", "score": 0.8, "verdict": "defective"},
+                   {"path": str(outside / "secret.png"), "score": 0.7, "verdict": "defective"},
+                   {"path": "a.png", "score": 0.5, "verdict": "defective", "ground_truth_mask": "../elsewhere/mask.png"}]
+    p = _write(folder, d)
+    assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<figure>") == 1 and out.count("not inside the review's folder") == 3, out
+    assert "--allow-outside reads it" in out
+
+    assert main(["report", str(p), "--out", str(tmp_path / "all.html"), "--allow-outside"]) == 0
+    out = capsys.readouterr().out
+    page = (tmp_path / "all.html").read_text()
+    assert page.count("<figure>") == 4 and "not inside" not in out, out
+    from inspector_app.session.review.report import build_report  # the ground truth outside is drawn too
+
+    def thumb_of_a(html):
+        import base64
+        import re
+
+        import cv2
+
+        src = re.search(r"<img src='data:image/png;base64,([^']+)' alt='a.png'>", html).group(1)
+        return cv2.imdecode(np.frombuffer(base64.b64decode(src), np.uint8), cv2.IMREAD_COLOR)
+
+    drawn = thumb_of_a(build_report(p, allow_outside=True)[0])
+    plain = thumb_of_a(build_report(p)[0])
+    assert not np.array_equal(drawn, plain)
+
+
 def test_the_window_puts_aside_a_review_whose_model_is_a_string(tmp_path):
     """It was an AttributeError in start_run, and nothing was ever projected."""
     from inspector_app.session.review import prepare_folder

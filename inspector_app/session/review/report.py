@@ -174,17 +174,23 @@ def _overlays(folder: Path, recs: list[dict[str, Any]], doc: ReviewDoc, model: s
     return out
 
 
-def _outside(rel: str) -> bool:
-    """Whether a path a record names leads out of the review's folder (absolute, or through ``..``):
-    a review file received from someone else must not pull other files into the page."""
+def _outside(folder: Path, rel: str) -> bool:
+    """Whether a path a record names leads out of the review's folder (absolute, through ``..``, or a
+    link inside the folder to a file outside it): a review file received from someone else must not
+    pull other files into the page, unless the report is told so (``allow_outside``)."""
+    from ...core.outputs import inside
+
     p = Path(rel)
-    return p.is_absolute() or bool(p.drive) or ".." in p.parts or ".." in Path(rel.replace("\\", "/")).parts
+    if p.is_absolute() or bool(p.drive) or ".." in p.parts or ".." in Path(rel.replace("\\", "/")).parts:
+        return True
+    return not inside(folder / p, folder)  # links followed (a linked file or a linked sub-folder)
 
 
-def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict[str, Any]) -> np.ndarray:
-    """The record's ground-truth mask (``ground_truth_mask``) outlined in green, when it is there."""
+def _draw_gt(rgb: np.ndarray, folder: Path, rec: dict[str, Any], allow_outside: bool = False) -> np.ndarray:
+    """The record's ground-truth mask (``ground_truth_mask``) outlined in green, when it is there
+    (inside the review's folder unless ``allow_outside``)."""
     m_rel = rec.get("ground_truth_mask")
-    if not m_rel or _outside(m_rel):
+    if not m_rel or (not allow_outside and _outside(folder, m_rel)):
         return rgb
     try:
         m = read_image(folder / m_rel)
@@ -299,15 +305,16 @@ def _histogram(sc: _Scored) -> str | None:
 
 
 def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, max_parts: int, thumb: int,
-                   notes: list[str]) -> list[str]:
+                   notes: list[str], allow_outside: bool = False) -> list[str]:
     """One figure per part flagged by the reviewer or the model (highest scores first), with the
-    segmentation (when the model is there) and the ground truth drawn over it."""
+    segmentation (when the model is there) and the ground truth drawn over it; a part outside the
+    review's folder is left out with a note unless ``allow_outside``."""
     recs = sc.doc.records
     flagged = [r for r, m in zip(sc.scored, sc.verdicts) if r.get("verdict") == "defective" or m != "good"]
     flagged += [r for r in recs if r.get("verdict") == "defective" and not isinstance(r.get("score"), (int, float))]
     flagged.sort(key=lambda r: -(r.get("score") or 0.0))
-    for r in [r for r in flagged if _outside(r["path"])]:
-        notes.append(f"{r['path']}: not inside the review's folder; it is not read")
+    for r in [r for r in flagged if not allow_outside and _outside(folder, r["path"])]:
+        notes.append(f"{r['path']}: not inside the review's folder; it is not read (--allow-outside reads it)")
         flagged.remove(r)
     if len(flagged) > max_parts:
         notes.append(f"{len(flagged)} parts are flagged; the {max_parts} with the highest scores are shown")
@@ -322,7 +329,7 @@ def _flagged_cells(sc: _Scored, folder: Path, model: str | None, device: str, ma
             except ImageError as e:
                 notes.append(str(e))
                 continue
-        img = _thumb(_draw_gt(img, folder, r), thumb)
+        img = _thumb(_draw_gt(img, folder, r, allow_outside), thumb)
         s = r.get("score")
         m = model_verdict(s, sc.t1, sc.t2) if isinstance(s, (int, float)) else "–"
         name = html.escape(r["path"])
@@ -349,7 +356,7 @@ def _parameters(sc: _Scored, folder: Path) -> list[tuple[Any, ...]]:
 
 
 def write_report(review_path: str | Path, out: str | Path, *, model: str | None = None, device: str = "cpu",
-                 max_parts: int = 48) -> list[str]:
+                 max_parts: int = 48, allow_outside: bool = False) -> list[str]:
     """:func:`build_report` written to ``out`` atomically (never over the review file, the model, a
     device or the bundled resources: :class:`~inspector_app.core.outputs.OutputGuard`); returns the
     report's notes. What Review → Export Report… runs in a worker; the ``report`` command writes the
@@ -359,15 +366,18 @@ def write_report(review_path: str | Path, out: str | Path, *, model: str | None 
     review_path = Path(review_path)
     guard = OutputGuard(inputs=[review_path, review_path.with_suffix(".csv"), model], overwrite=True)
     guard.check(out)
-    page, notes = build_report(review_path, model=model, device=device, max_parts=max_parts)
+    page, notes = build_report(review_path, model=model, device=device, max_parts=max_parts,
+                               allow_outside=allow_outside)
     guard.write_bytes(out, page.encode("utf-8"))
     return notes
 
 
 def build_report(review_path: str | Path, *, model: str | None = None, device: str = "cpu",
-                 max_parts: int = 48, thumb: int = 160) -> tuple[str, list[str]]:
+                 max_parts: int = 48, thumb: int = 160, allow_outside: bool = False) -> tuple[str, list[str]]:
     """The HTML page for the review file at ``review_path`` (see the module docstring), and the notes
-    it carries (what could not be shown). Raises :class:`~.file.ReviewFileError`."""
+    it carries (what could not be shown). Only images inside the review's folder are read (a record
+    naming an absolute path, ``..`` or a link out of the folder is left out with a note), unless
+    ``allow_outside``. Raises :class:`~.file.ReviewFileError`."""
     review_path = Path(review_path)
     doc = read_review(review_path)
     folder = _folder_of(doc, review_path)
@@ -375,7 +385,7 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
     notes: list[str] = []
     conf_html, roc_src, sugg = _statistics(sc)
     hist_src = _histogram(sc)
-    cells = _flagged_cells(sc, folder, model, device, max_parts, thumb, notes)
+    cells = _flagged_cells(sc, folder, model, device, max_parts, thumb, notes, allow_outside)
     name = html.escape(folder.name)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
