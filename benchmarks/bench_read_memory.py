@@ -12,7 +12,10 @@
    compared byte for byte (the JSON without its clock fields). Also printed: the current code's peak
    at each step of one image in this process (Linux: ``/proc/self/clear_refs`` resets the peak).
 
-    python benchmarks/bench_read_memory.py [--side 3000] [--project-side 6000] [--previous f7b4672]
+    python benchmarks/bench_read_memory.py [--side 3000] [--project-side 6000] [--copies 1] [--previous f7b4672]
+
+``--copies N`` projects N copies of the image in one ``project`` call (one ``--batch``): the previous
+code held every image of a batch at full size.
 
 Prints each peak in MB, the reading's peak as a multiple of the returned float image, and the
 ratios (previous / current: above 1 means the current one needs less). Issue 26: a 6,000×6,000 RGB
@@ -86,11 +89,11 @@ sys.exit(rc)
 """
 
 
-def project_peak(code: Path, image: Path, out: Path) -> float:
+def project_peak(code: Path, images: list[Path], out: Path) -> float:
     """The peak resident memory (MB) of ``project`` on ``image`` run with the package under ``code``."""
     env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     peak_file = out.with_suffix(".peak")
-    cmd = [sys.executable, "-c", CHILD, str(peak_file), "project", "--model", str(MODEL), str(image),
+    cmd = [sys.executable, "-c", CHILD, str(peak_file), "project", "--model", str(MODEL), *map(str, images),
            "--out", str(out), "--quiet", "--max-iter", "3"]  # the iterations work at 512 px: not the peak
     done = subprocess.run(cmd, env=env, cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True)  # not run from the checkout: its inspector_app/ would come first
@@ -152,25 +155,28 @@ def step_peaks(image: Path) -> list[tuple[str, float]]:
     return steps
 
 
-def bench_project(side: int, previous: str) -> None:
+def bench_project(side: int, previous: str, copies: int = 1) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         big = tmp / "big.png"
         gradient_png(big, side)
+        images = [big] + [tmp / f"big_{k}.png" for k in range(1, copies)]
+        for extra in images[1:]:
+            extra.write_bytes(big.read_bytes())
         old_code = tmp / "previous"
         old_code.mkdir()
         tar = subprocess.run(["git", "-C", str(ROOT), "archive", previous, "inspector_app"], capture_output=True,
                              check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(old_code)], input=tar, check=True)
-        old = project_peak(old_code, big, tmp / "out_previous")
-        new = project_peak(ROOT, big, tmp / "out_current")
+        old = project_peak(old_code, images, tmp / "out_previous")
+        new = project_peak(ROOT, images, tmp / "out_current")
         same = same_outputs(tmp / "out_previous", tmp / "out_current")
-        print(f"\nproject on a {side}×{side} RGB PNG ({big.stat().st_size / 1e6:.1f} MB file; the grey float "
+        print(f"\nproject on {copies} × a {side}×{side} RGB PNG ({big.stat().st_size / 1e6:.1f} MB file; the grey float "
               f"image {side * side * 4 / 1e6:.0f} MB), peak resident memory of the whole process:")
         print(f"previous (commit {previous}) {old:.0f} MB")
         print(f"current                  {new:.0f} MB")
         print(f"ratio previous / current: {old / new:.2f}; outputs byte-identical: {'yes' if same else 'NO'}")
-        if os.access("/proc/self/clear_refs", os.W_OK):
+        if copies == 1 and os.access("/proc/self/clear_refs", os.W_OK):
             print("current code, peak during each step of one image (this process):")
             for name, mb in step_peaks(big):
                 print(f"  {name:32s} {mb:6.0f} MB")
@@ -180,6 +186,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--side", type=int, default=3000, help="the reading part's image side")
     ap.add_argument("--project-side", type=int, default=6000, help="the project part's image side (0: skip it)")
+    ap.add_argument("--copies", type=int, default=1, help="the project part's images (copies of one, one --batch)")
     ap.add_argument("--previous", default=PREVIOUS, help="the commit whose code the project part compares with")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -195,7 +202,7 @@ def main() -> None:
     print(f"current  read_image peak {new:.0f} MB ({new * 1e6 / n:.2f}× the image)")
     print(f"ratio previous / current: {old / new:.2f}")
     if a.project_side > 0:
-        bench_project(a.project_side, a.previous)
+        bench_project(a.project_side, a.previous, a.copies)
 
 
 if __name__ == "__main__":

@@ -298,34 +298,63 @@ def project_batch(jobs: list[Job], loaded, params, omega, out_dir: Path, compare
     """Read, project, decide and write one batch; unreadable inputs are reported and skipped.
     ``read(job)``: the image's pixels (default: :func:`~inspector_app.core.data.read_image_as` on
     ``job.source``, in the model's channels: a colour photograph read for a grey model is never held
-    as colour floats; a Ray worker decodes bytes). Only the pixels in the model's channels are kept."""
+    as colour floats; a Ray worker decodes bytes). Only the pixels in the model's channels are kept.
+
+    The full-size images waiting for their projection hold at most the pixel cap
+    (:func:`~inspector_app.core.data.max_pixels`) together, with the next one read: large images are
+    projected as they come instead of ``--batch`` of them held at once (each 6,000-px image is 144 MB)."""
+    from ..core.data import max_pixels
+
+    rows: list[dict] = []
+    ready: list = []
+    held = 0
+    for job in jobs:
+        item = _read_prepared(job, loaded, omega, min_area, problems, read)
+        if item is None:
+            continue
+        pixels = int(item[1].original.shape[0]) * int(item[1].original.shape[1])
+        if ready and held + pixels > max_pixels():
+            rows += _project_ready(ready, loaded, params, out_dir, compare, threshold, min_area, threshold_source,
+                                   problems)
+            ready, held = [], 0
+        ready.append(item)
+        held += pixels
+    return rows + _project_ready(ready, loaded, params, out_dir, compare, threshold, min_area, threshold_source,
+                                 problems)
+
+
+def _read_prepared(job: Job, loaded, omega, min_area: int, problems: list[str], read) -> tuple | None:
+    """(job, its prepared image, the file's channel count), or None with the reason in ``problems``."""
     from ..core.checks import image_channels
     from ..core.data import ImageError, read_image_as
-    from ..core.pipeline import prepare, shape_groups
+    from ..core.pipeline import prepare
 
-    ready = []
-    for job in jobs:
-        try:
-            if read is None:
-                img, source_channels = read_image_as(job.source, loaded.model.channels)
-            else:
-                img = read(job)
-                source_channels = image_channels(img)
-            if omega is not None and omega.shape != img.shape[:2]:
-                raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
-                                 f"{img.shape[1]}×{img.shape[0]}")
-            prep = prepare(job.name, img, loaded, omega)
-            del img  # prep.original is it
-            h, w = prep.working_shape
-            if min_area > h * w:  # no region could reach it: every part would pass as good
-                raise ValueError(f"--min-area {min_area} is larger than the image at the model's scale "
-                                 f"({w}×{h} = {h * w} px): no defect could be counted")
-            ready.append((job, prep, source_channels))
-        except (ImageError, ValueError) as e:
-            msg = str(e) if str(job.source) in str(e) else f"{job.source}: {e}"
-            problems.append(msg)
-    if not ready:
-        return []
+    try:
+        if read is None:
+            img, source_channels = read_image_as(job.source, loaded.model.channels)
+        else:
+            img = read(job)
+            source_channels = image_channels(img)
+        if omega is not None and omega.shape != img.shape[:2]:
+            raise ValueError(f"the mask is {omega.shape[1]}×{omega.shape[0]} but the image is "
+                             f"{img.shape[1]}×{img.shape[0]}")
+        prep = prepare(job.name, img, loaded, omega)
+        del img  # prep.original is it
+        h, w = prep.working_shape
+        if min_area > h * w:  # no region could reach it: every part would pass as good
+            raise ValueError(f"--min-area {min_area} is larger than the image at the model's scale "
+                             f"({w}×{h} = {h * w} px): no defect could be counted")
+        return job, prep, source_channels
+    except (ImageError, ValueError) as e:
+        problems.append(str(e) if str(job.source) in str(e) else f"{job.source}: {e}")
+        return None
+
+
+def _project_ready(ready: list, loaded, params, out_dir: Path, compare: str, threshold: float, min_area: int,
+                   threshold_source: str, problems: list[str]) -> list[dict]:
+    """Project the read images (one projection batch per working size); their rows in their order."""
+    from ..core.pipeline import shape_groups
+
     by_index: dict[int, dict] = {}
     for group in shape_groups([r[1] for r in ready]):  # one projection batch per working size
         part = [ready[i] for i in group]

@@ -19,6 +19,8 @@ def part(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--min-area", "1025"], "--min-area 1025 is larger than the"),  # before the model runs: 32×32
+    (["--min-area", "1e30"], "argument --min-area: invalid int value: '1e30'"),
+    (["--threshold", "nan"], "argument --threshold: must be a finite number"),
     (["--stop", "lr:--1"], "the Lr value must be a number"),
     (["--device", "meta"], "device 'meta' cannot run a projection"),
     (["--device", "nonsense"], "unknown device 'nonsense'"),

@@ -62,6 +62,10 @@ def test_evaluate_json_never_replaces_someones_png(tmp_path, tiny_category, caps
     rc = main([*args, "--json", str(part), "--overwrite"])
     _one_line(capsys, rc, "inputs")
     assert _digest(part) == digest
+    # --plot the same (it replaced the PNG with the figure)
+    rc = main([*(a for a in args if a != "--no-curve"), "--plot", str(precious)])
+    _one_line(capsys, rc, "--overwrite")
+    assert _digest(precious) == before
 
 
 def test_report_never_writes_over_the_review_file_or_a_pipe(tmp_path, fifo, capsys):
@@ -158,6 +162,20 @@ def test_a_device_node_is_never_replaced_even_with_overwrite(tmp_path, capsys):
     review = tmp_path / "inspector-review.json"
     review.write_text(EMPTY_REVIEW)
     rc = main(["report", str(review), "--out", str(node), "--overwrite"])
+    _one_line(capsys, rc, "is a device")
+    assert stat.S_ISCHR(os.lstat(node).st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a device node needs root")
+def test_evaluate_never_replaces_a_device_node(tmp_path, tiny_category, capsys):
+    """``evaluate --json`` as root made a copy of /dev/null a regular file."""
+    import stat
+
+    node = tmp_path / "null.json"
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--no-curve", "--max-iter", "1",
+               "--quiet", "--batch", "4", "--json", str(node), "--overwrite"])
     _one_line(capsys, rc, "is a device")
     assert stat.S_ISCHR(os.lstat(node).st_mode)
 

@@ -139,3 +139,31 @@ def test_project_never_holds_a_colour_photograph_as_floats_for_a_grey_model(tmp_
     assert got["score"] == ref["score"] and got["verdict"] == ref["verdict"]
     assert "channels" in [w["code"] for w in got["warnings"]]  # the file's own channels (colour) were compared
     np.testing.assert_array_equal(np.load(out / "part_dssim.npy"), np.load(want / "part_dssim.npy"))
+
+
+def test_a_batch_of_large_images_is_projected_as_they_come(tmp_path, tiny_model_file, monkeypatch):
+    """The full-size images waiting for the projection hold at most the pixel cap together (with the
+    next one read): three 40×40 images under a 3,000-pixel cap are projected one by one, in order."""
+    from inspector_app.cli import project
+
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), (rng.random((40, 40)) * 255).astype(np.uint8))
+    groups = []
+    real = project._project_group
+
+    def recorded(ready, *a, **k):
+        groups.append([job.name for job, _prep, _c in ready])
+        return real(ready, *a, **k)
+
+    monkeypatch.setattr(project, "_project_group", recorded)
+    args = ["project", "--model", str(tiny_model_file), *(str(tmp_path / f"{i}.png") for i in range(3)),
+            "--max-iter", "1", "--quiet", "--batch", "8"]
+    assert main([*args, "--out", str(tmp_path / "all")]) == 0
+    assert groups == [["0", "1", "2"]]
+    groups.clear()
+    monkeypatch.setenv("INSPECTOR_MAX_PIXELS", "3000")
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert groups == [["0"], ["1"], ["2"]]
+    rows = (tmp_path / "one" / "summary.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[1] for r in rows] == ["0", "1", "2"]
