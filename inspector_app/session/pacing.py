@@ -205,7 +205,8 @@ def paced(
     with pacing; see the module docstring. ``clock`` is wall time, ``cpu_clock`` the worker thread's
     CPU time (call this generator in the thread it measures). ``first_frame=False``: the reader
     already has iteration 0's frame (the window's x0 preview), so it is not made again, and the
-    next frame comes when due. Returns True when the run ended on its own."""
+    next frame and the next energy values come when due (iteration 0's value with them).
+    Returns True when the run ended on its own."""
     pacer = _Pacer(outbox, to_frame, clock, cpu_clock, max_fps)
     ctl, served, rec, error, ended = control, 0, None, None, False
     applied = (control.alpha, control.lam)
@@ -213,8 +214,10 @@ def paced(
         records: Generator[Any, Any, Any] = make_records()
         rec = next(records)
         forced = first_frame
-        if not first_frame:  # the frame interval counts from here, as if iteration 0 had been posted
+        if not first_frame:  # the intervals count from here, as if iteration 0 had been posted (its
+            # energy goes with the next post: the reader has its values in its frame)
             pacer.last_frame, pacer.last_cpu = clock(), cpu_clock()
+            pacer.last_energy = pacer.last_frame
         while True:
             pacer.pending.append(energy_of(rec))
             if rec.finished:

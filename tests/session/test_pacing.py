@@ -8,6 +8,7 @@ import pytest
 
 from inspector_app.session.pacing import (
     DRAW_BUDGET,
+    ENERGY_HZ,
     MIN_FPS,
     PREP_BUDGET,
     Control,
@@ -126,6 +127,27 @@ def test_without_the_first_frame_the_first_comes_when_due():
         pass
     assert frames and frames[0][1] > 0 and 7 <= len(frames) <= 11, frames  # none at 0; the next after ~0.1 s
     assert [e[0] for e in energies] == list(range(1001)) and finals == [("frame", 1000, 0.5, 0.05)]
+
+
+def test_without_the_first_frame_nothing_is_posted_at_once():
+    """The reader has iteration 0 (frame and energy): the first mail comes when the energy is due,
+    not at iteration 0 (a GUI update of one point while the run starts), and it begins with 0."""
+    box, mails = Outbox(), []
+    wall = Clock(0.001)
+    gen = paced(FakeProjection(1000), box, frame, energy, Control(draw_cost=10.0), clock=wall,
+                cpu_clock=lambda: wall.t, first_frame=False)
+    start = wall.t
+    v = next(gen)
+    try:
+        while True:
+            if v:
+                mails.append((wall.t - start, box.take()))
+            v = gen.send(None)
+    except StopIteration:
+        pass
+    first_at, first = mails[0]
+    assert first_at >= 1.0 / ENERGY_HZ and first.energy[0][0] == 0 and not first.frames
+    assert [e[0] for _t, m in mails for e in m.energy] == list(range(1001))
 
 
 def test_interval_follows_the_slowest_budget():
