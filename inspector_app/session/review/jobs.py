@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 import cv2
 import numpy as np
 
-from ...core.checks import fit_warnings, image_channels
-from ...core.data import ImageError, convert_channels, read_image, resize_image, to_uint8
+from ...core.checks import fit_warnings
+from ...core.data import ImageError, convert_channels, read_image, read_image_as, resize_image, to_uint8
 from ...core.evaluation import HIST_BINS, hist_bins
 from ...core.params import ProjectionParams
 from ...core.pipeline import batch_tensors, prepare, shape_groups
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 #: What the folder job gives for one image.
 Outcome = ImageResult | ImageFailure
 #: An image read and prepared for a batch: (index, item, pixels, prepared, ground truth or None).
-_Ready = tuple[int, FolderItem, np.ndarray, "PreparedImage", "np.ndarray | None"]
+#: (index, item, the file's own channel count, the prepared image in the model's channels, ground truth)
+_Ready = tuple[int, FolderItem, int, "PreparedImage", "np.ndarray | None"]
 
 #: Thumbnails are at most this many pixels a side.
 THUMB = 64
@@ -187,9 +188,11 @@ def _project_batch(loaded: LoadedModel, todo: list[tuple[int, FolderItem]], para
     ready: list[_Ready] = []
     for index, item in todo:
         try:
-            img = read_image(item.path)
+            # in the model's channels: a colour photograph for a grey model is never held as colour floats
+            img, channels = read_image_as(item.path, loaded.model.channels)
             gt = read_gt(item, img.shape[:2])
-            ready.append((index, item, img, prepare(item.rel, img, loaded), gt))
+            ready.append((index, item, channels, prepare(item.rel, img, loaded), gt))
+            del img  # the prepared image holds it
         except (ImageError, ValueError, OSError) as e:
             msg = str(e)
             out.append(ImageFailure(index, msg if str(item.path) in msg else f"{item.path}: {msg}"))
@@ -226,16 +229,16 @@ def _project_group(ready: list[_Ready], loaded: LoadedModel, params: ProjectionP
     assert first is not None and last is not None
     dmaps = {c: last.dssim(c).detach().cpu().float().numpy() for c in COMPARES}
     dt = (time.perf_counter() - t0) / len(ready)
-    for j, (index, item, img, prep, gt) in enumerate(ready):
+    for j, (index, item, channels, prep, gt) in enumerate(ready):
         maps = {c: np.ascontiguousarray(dmaps[c][j]) for c in COMPARES}
         gt_small = gt_at_model_size(gt, prep.working_shape) if gt is not None else None
         lr0 = float(first.recon_loss[j])
         x, rec_img = to_numpy_image(last.x[j]), to_numpy_image(last.reconstruction[j])
         fields = {"iterations": int(last.steps[j]), "stop_reason": last.stop_reasons[j], "recon_loss_x0": lr0,
                   "energy_final": float(last.energy[j]), "recon_loss": float(last.recon_loss[j]),
-                  "reg": float(last.reg[j]), "lr_threshold": last.lr_threshold, "shape": list(img.shape[:2]),
+                  "reg": float(last.reg[j]), "lr_threshold": last.lr_threshold, "shape": list(prep.original.shape[:2]),
                   "seconds": dt, "params": last.params.to_dict(),
-                  "warnings": fit_warnings(img.shape, image_channels(img), model.image_size, model.channels, lr0,
+                  "warnings": fit_warnings(prep.original.shape, channels, model.image_size, model.channels, lr0,
                                            last.lr_threshold, calibration, loaded.training_stats,
                                            working_scale=loaded.working_scale)}
         energy, thumb = np.asarray(rows[j], np.float64), thumbnail(prep.original)
