@@ -145,18 +145,24 @@ def read_image_as(path: str | os.PathLike[str], channels: int, data: bytes | np.
     p = Path(path)
     buf = read_image_bytes(p, limit) if data is None else _travelled_bytes(p, data, limit)
     img = _decode_raw(p, buf, max_pixels() if limit is None else int(limit))
-    source = 1 if img.ndim == 2 else 3
+    return _unit_float_as(p, img, channels), 1 if img.ndim == 2 else 3
+
+
+def _decode(p: Path, data: np.ndarray, channels: int | None, cap: int) -> np.ndarray:
+    return _unit_float_as(p, _decode_raw(p, data, cap), channels)
+
+
+def _unit_float_as(p: Path, img: np.ndarray, channels: int | None) -> np.ndarray:
+    """Decoded pixels as float32 in [0, 1] with ``channels`` (None: as they are). Integer colour
+    pixels wanted grey are converted a band of rows at a time (the same bytes as the whole float
+    image converted): the colour floats are never held whole."""
     if channels == 1 and img.ndim == 3 and img.dtype in (np.uint8, np.uint16):
         grey = np.empty(img.shape[:2], np.float32)
         for band in row_bands(img.shape[0]):
             grey[band] = convert_channels(_as_unit_float(p, img[band]), 1)
-        return grey, source
-    return convert_channels(_as_unit_float(p, img), channels), source
-
-
-def _decode(p: Path, data: np.ndarray, channels: int | None, cap: int) -> np.ndarray:
-    img = _as_unit_float(p, _decode_raw(p, data, cap))
-    return convert_channels(img, channels) if channels else img
+        return grey
+    out = _as_unit_float(p, img)
+    return convert_channels(out, channels) if channels else out
 
 
 def _decode_raw(p: Path, data: np.ndarray, cap: int) -> np.ndarray:

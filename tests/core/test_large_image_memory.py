@@ -91,7 +91,7 @@ def test_a_finite_map_is_not_copied_to_be_compared():
 
 
 @pytest.mark.parametrize("depth", [np.uint8, np.uint16])
-def test_a_colour_file_read_as_grey_is_the_grey_of_its_floats(tmp_path, depth):
+def test_a_colour_file_read_as_grey_is_the_grey_of_its_floats(tmp_path, depth, monkeypatch):
     rng = np.random.default_rng(5)
     top = np.iinfo(depth).max
     bgr = (rng.random((TALL, 45, 3)) * top).astype(depth)
@@ -103,6 +103,12 @@ def test_a_colour_file_read_as_grey_is_the_grey_of_its_floats(tmp_path, depth):
     rgb, source = read_image_as(p, 3, data=p.read_bytes())
     assert source == 3
     np.testing.assert_array_equal(rgb, read_image(p))
+    whole = convert_channels(read_image(p), 1)
+    converted = []
+    real = data_module._as_unit_float
+    monkeypatch.setattr(data_module, "_as_unit_float", lambda p, a: converted.append(a.shape) or real(p, a))
+    np.testing.assert_array_equal(read_image(p, 1), whole)  # read_image(…, 1) (evaluate, calibrate …) too
+    assert converted and max(sh[0] for sh in converted) <= BAND_ROWS
     g = tmp_path / "grey.png"
     cv2.imwrite(str(g), bgr[:, :, 0])
     as_rgb, source = read_image_as(g, 3)
