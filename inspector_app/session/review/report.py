@@ -155,7 +155,7 @@ def _overlays(folder: Path, recs: list[dict[str, Any]], doc: ReviewDoc, model: s
         ready = []
         for r in recs[i:i + batch]:
             try:
-                img = read_image(folder / r["path"])
+                img = read_image(folder / r["path"], loaded.model.channels)  # what prepare makes of it
             except ImageError as e:
                 notes.append(str(e))
                 continue
