@@ -48,13 +48,17 @@ def finite_float(text: str) -> float:
     return v
 
 
+#: ``--margin``'s help where the model's calibration gives the default.
+MARGIN_HELP = ("the image's outermost pixels (at the working scale) left out of the inspection: their DSSIM is 0, "
+               "since the model has no context beyond the image's edge (default: the model's calibration, else 0)")
+
 #: The projection flags, from :data:`inspector_app.core.ranges.RANGES` (name → flag type).
-_RANGED = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int}
+_RANGED = {"alpha": float, "lam": float, "max_iter": int, "tol": float, "patience": int, "margin": int}
 
 
 def add_projection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any] | None = None,
                          helps: dict[str, str] | None = None) -> None:
-    """Add ``--alpha --lam --max-iter --tol --patience --optimizer --grad-mask --stop --device``.
+    """Add ``--alpha --lam --max-iter --tol --patience --margin --optimizer --grad-mask --stop --device``.
 
     Numbers take their default, bounds and help from ``RANGES``; ``defaults`` overrides a default
     (``None``: decided later, e.g. by the model's calibration or the inpainting mode)."""
@@ -141,7 +145,8 @@ def resolved_settings(a, meta):
         v = getattr(a, name, None)
         return v if v is not None else getattr(defaults, name)
 
-    params = params_from_args(a, max_iter=given("max_iter"), stop=given("stop"), alpha=given("alpha"))
+    params = params_from_args(a, max_iter=given("max_iter"), stop=given("stop"), alpha=given("alpha"),
+                              margin=given("margin"))
     source = "--threshold" if a.threshold is not None else defaults.method
     _check_min_area(getattr(a, "min_area", None), meta)
     return params, given("threshold"), given("min_area"), source

@@ -3,7 +3,8 @@ verdicts the model's defaults give on its test images."""
 
 from __future__ import annotations
 
-from .common import UsageError, add_projection_flags, warn_not_learned, check_ranged, finite_float, params_from_args, resolved_settings
+from .common import (MARGIN_HELP, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
+                     resolved_settings, warn_not_learned)
 from .ray_pool import add_ray_flags
 
 
@@ -14,8 +15,9 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--data", required=True, help="MVTec AD category folder (test/, ground_truth/); images of any size are "
                    "scored at the model's working scale")
-    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
+    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None, "margin": None}, helps={
         "alpha": f"step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else {PAPER_ALPHA:g})",
+        "margin": MARGIN_HELP,
         "max_iter": f"maximum iterations of the main projection (default: the model's calibration, else {PAPER_MAX_ITER})",
         "stop": f"stop criterion of the main projection (default: the model's calibration, else {PAPER_STOP})"})
     p.add_argument("--threshold", type=finite_float, default=None,

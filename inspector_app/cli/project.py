@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .common import (EXIT_BAD_INPUT, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
+from .common import (EXIT_BAD_INPUT, MARGIN_HELP, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
                      resolved_settings, warn, warn_not_learned)
 from .project_resume import Interrupted as _Interrupted  # Ctrl-C with the rows already written (here or on Ray)
 from .ray_pool import add_ray_flags
@@ -46,8 +46,9 @@ def add_parser(sub) -> None:
     again.add_argument("--resume", action="store_true",
                        help="continue a run into --out: the images whose results are complete there are not "
                             "projected again (their rows are read back into summary.csv)")
-    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None}, helps={
+    add_projection_flags(p, defaults={"max_iter": None, "stop": None, "alpha": None, "margin": None}, helps={
         "alpha": f"step size α of eq. 5 (learning rate for Adam) (default: the model's calibration, else {PAPER_ALPHA:g})",
+        "margin": MARGIN_HELP,
         "max_iter": f"maximum number of iterations (default: the model's calibration, else {PAPER_MAX_ITER})",
         "stop": "train-min (paper), train-qNN, converge, none, or an Lr value (default: the model's calibration)"})
     p.add_argument("--threshold", type=finite_float, default=None,

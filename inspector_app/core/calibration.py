@@ -123,13 +123,14 @@ class Calibration:
     method: str = ""
     figures: dict[str, Any] = field(default_factory=dict)
     alpha: float | None = None  # the step size (None: the paper's)
+    margin: int = 0  # the image's outermost pixels left out of the inspection (calibrate --whole-images)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Calibration":
-        known = {"threshold", "min_area", "stop", "max_iter", "lr_out_of_range", "method", "figures", "alpha"}
+        known = {"threshold", "min_area", "stop", "max_iter", "lr_out_of_range", "method", "figures", "alpha", "margin"}
         return cls(**{k: v for k, v in d.items() if k in known})
 
 

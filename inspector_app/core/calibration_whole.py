@@ -10,7 +10,9 @@ where no training crop's context continues it. Measured on the bundled brick mod
 of 8 good whole photographs, every false region on the photograph's outer border.
 
 This pass keeps what the model's calibration chose (step size, stop criterion, iterations, the
-"wrong model?" bound) and places only the threshold and the minimum area, with the same rule
+"wrong model?" bound) and places the threshold, the minimum area and the **margin** (the
+photograph's outermost pixels left out of the inspection, :data:`MARGINS`: where every false
+region of those brick photographs lay) with the same rule
 (:func:`~inspector_app.core.calibration_rule.choose_area_threshold`: the robust threshold in the
 gap between good photographs, each also under other lighting, and synthetic defects of a crop's
 size painted on them across tile borders, in corners and anywhere, in turn, as the full-size test
@@ -30,6 +32,7 @@ from .calibration import LIGHTING, Calibration, lighting_variants, model_default
 from .calibration_rule import AREAS, DRIFT, choose_area_threshold
 from .datasets_full import PLACEMENTS, paint_full
 from .defects import TEXTURE_DEFECTS
+from .losses import uninspected_margin
 from .metrics import pixel_auroc
 from .modelio import LoadedModel
 from .params import ProjectionParams
@@ -37,6 +40,8 @@ from .verdict import fmt_level
 
 #: Synthetic defects painted on each validation photograph (one of each intensity kind).
 DEFECTS_PER_PHOTO = len(TEXTURE_DEFECTS)
+#: Candidate margins (the image's outermost pixels left out of the inspection, at the working scale).
+MARGINS = (0, 2, 4, 8)
 
 
 class CalibrationTimeout(RuntimeError):
@@ -82,6 +87,7 @@ def calibrate_whole(
     per_photo: int = DEFECTS_PER_PHOTO,
     lighting: Sequence[float] = LIGHTING,
     areas: Sequence[int] = AREAS,
+    margins_tried: Sequence[int] = MARGINS,
     progress: Callable[[int], None] | None = None,
     deadline: float | None = None,
 ) -> Calibration:
@@ -107,7 +113,8 @@ def calibrate_whole(
     bad, masks, kinds = synthetic_defects(good, per_photo, seed, tuple(defect_kinds), paint=paint)
     maps = _project_maps(loaded, good + lit + bad, params, progress, deadline)
     n_all = len(good) + len(lit)
-    area, thr, table = choose_area_threshold(maps[:n_all], maps[n_all:], areas=areas, variants=1 + len(lighting))
+    margin, area, thr, table, margins = _choose_margin(maps, n_all, areas, 1 + len(lighting), margins_tried)
+    maps = [uninspected_margin(torch.from_numpy(m), margin).numpy() for m in maps]
     chosen = table[str(area)]
     flagged = np.asarray(chosen["defect_scores"]) > thr
     figures: dict[str, Any] = {
@@ -122,18 +129,46 @@ def calibrate_whole(
         "flagged_by_kind": {k: float(np.mean([f for f, kk in zip(flagged, kinds) if kk == k])) for k in dict.fromkeys(kinds)},
         "pixel_auroc": _pixel_auroc(maps[:len(good)], maps[n_all:], masks),
         "area_table": table,
+        "margin_table": margins,
         "kept_from": {"method": base.method, "threshold": base.threshold, "min_area": base.min_area},
     }
     what = f"step size α = {params.alpha:g}, stop {base.stop}, at most {base.max_iter} iterations"
+    edge = f", leaving out the outermost {margin} px" if margin else ""
     method = (f"calibrated on {len(good)} whole validation photographs ({', '.join(figures['photo_shapes'])} px at the "
               f"working scale, projected tiled as project projects them) and {len(bad)} synthetic defects painted "
-              f"anywhere on them: threshold {fmt_level(thr)} on regions of ≥ {area} px, in the gap between good "
+              f"anywhere on them: threshold {fmt_level(thr)} on regions of ≥ {area} px{edge}, in the gap between good "
               f"photographs and defects even if their scores drift by ×{DRIFT:g} (it passes "
               f"{chosen['good_passed']:.0%} of the photographs, each also at contrast "
               f"×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, and flags {chosen['defects_flagged']:.0%} "
               f"of the defects); kept from the model's calibration: {what}")
     return Calibration(threshold=float(thr), min_area=int(area), stop=base.stop, max_iter=int(base.max_iter),
-                       lr_out_of_range=base.lr_out_of_range, method=method, figures=figures, alpha=base.alpha)
+                       lr_out_of_range=base.lr_out_of_range, method=method, figures=figures, alpha=base.alpha,
+                       margin=int(margin))
+
+
+def _choose_margin(maps: list[np.ndarray], n_all: int, areas: Sequence[int], variants: int,
+                   margins: Sequence[int]) -> tuple[int, int, float, dict[str, Any], dict[str, Any]]:
+    """(margin, min_area, threshold, the area table at that margin, a summary per margin): for each
+    candidate margin the maps with their outermost pixels set to 0 and the rule's best area; the
+    margin with the best robust accuracy wins (ties: the higher image AUROC, then the smaller margin).
+    A margin must leave most of the smallest map inspected."""
+    side = min(min(m.shape) for m in maps)
+    best: tuple[tuple[float, float, int], int, int, float, dict[str, Any]] | None = None
+    summary: dict[str, Any] = {}
+    for mg in sorted(set(int(v) for v in margins)):
+        if 4 * mg >= side:
+            continue
+        cut = [uninspected_margin(torch.from_numpy(m.copy()), mg).numpy() for m in maps]
+        area, thr, table = choose_area_threshold(cut[:n_all], cut[n_all:], areas=areas, variants=variants)
+        row = table[str(area)]
+        auroc = row["image_auroc"] if np.isfinite(row["image_auroc"]) else 0.0
+        summary[str(mg)] = {k: row[k] for k in ("threshold", "robust_accuracy", "good_passed", "defects_flagged",
+                                                "image_auroc")} | {"min_area": area}
+        key = (round(float(row["robust_accuracy"]), 6), float(auroc), -mg)
+        if best is None or key > best[0]:
+            best = (key, mg, area, thr, table)
+    assert best is not None  # margin 0 always fits
+    return best[1], best[2], best[3], best[4], summary
 
 
 def _pixel_auroc(good: list[np.ndarray], bad: list[np.ndarray], masks: list[np.ndarray]) -> float:

@@ -72,6 +72,18 @@ def dssim_map(a: torch.Tensor, b: torch.Tensor, win: int = SSIM_WINDOW) -> torch
     return out
 
 
+def uninspected_margin(dmap: torch.Tensor, margin: int) -> torch.Tensor:
+    """``dmap`` (…×H×W) with its ``margin`` outermost rows and columns set to 0 (in place): the
+    image's edge, where the model has no context beyond it, left out of the inspection."""
+    m = int(margin)
+    if m > 0:
+        dmap[..., :m, :] = 0
+        dmap[..., -m:, :] = 0
+        dmap[..., :, :m] = 0
+        dmap[..., :, -m:] = 0
+    return dmap
+
+
 #: Above this many pixels (batch × H × W), :func:`dssim_map` works in strips of rows (its moments
 #: take about 15 image-sized buffers at once: 1 GB for one 4,096×4,096 image).
 STRIP_PIXELS = 1 << 22
@@ -107,6 +119,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 __all__ = [
     "SSIM_WINDOW",
+    "uninspected_margin",
     "ssim_map",
     "dssim_map",
     "l2_loss",

@@ -114,6 +114,8 @@ class ProjectionParams:
     diverge_factor: float = 1.0
     #: E(x_t) above E(x0) for this many iterations in a row (walking uphill: α too large) is divergence.
     diverge_patience: int = 5
+    #: The image's outermost pixels (at the working scale) whose DSSIM is set to 0: not inspected.
+    margin: int = 0
 
     def validated(self) -> "ProjectionParams":
         if not (self.alpha > 0):
@@ -128,6 +130,9 @@ class ProjectionParams:
             raise ValueError(f"max_iter must be >= 0, got {self.max_iter}")
         if self.tol <= 0 or self.patience < 1:
             raise ValueError("tol must be positive and patience at least 1")
+        if not 0 <= int(self.margin) <= RANGES["margin"].maximum or int(self.margin) != self.margin:
+            raise ValueError(f"margin must be a whole number of pixels from 0 to {RANGES['margin'].maximum:g}, "
+                             f"got {self.margin}")
         return replace(self, stop=parse_stop(self.stop))
 
     def replace(self, **changes: Any) -> "ProjectionParams":

@@ -23,7 +23,7 @@ from typing import Any, Callable, Generator, Mapping
 import numpy as np
 import torch
 
-from .losses import dssim_map
+from .losses import dssim_map, uninspected_margin
 from .models import AutoEncoder
 from .params import ProjectionParams, Stop
 from .tiling import Loss, TiledLoss, TileGrid, plain_loss
@@ -97,18 +97,18 @@ class IterationRecord:
 
     @property
     def dssim_projection(self) -> torch.Tensor:
-        """DSSIM(x0, x_t), B×H×W."""
+        """DSSIM(x0, x_t), B×H×W (0 on the ``params.margin`` outermost pixels)."""
         if "p" not in self._cache:
             with torch.no_grad():
-                self._cache["p"] = dssim_map(self.x0, self.x)
+                self._cache["p"] = uninspected_margin(dssim_map(self.x0, self.x), self.params.margin)
         return self._cache["p"]
 
     @property
     def dssim_reconstruction(self) -> torch.Tensor:
-        """DSSIM(x0, f(x_t)), B×H×W."""
+        """DSSIM(x0, f(x_t)), B×H×W (0 on the ``params.margin`` outermost pixels)."""
         if "r" not in self._cache:
             with torch.no_grad():
-                self._cache["r"] = dssim_map(self.x0, self.reconstruction)
+                self._cache["r"] = uninspected_margin(dssim_map(self.x0, self.reconstruction), self.params.margin)
         return self._cache["r"]
 
     def dssim(self, compare: str = "projection") -> torch.Tensor:

@@ -66,6 +66,9 @@ RANGES: Final[dict[str, Range]] = {
     # the anomaly map (figure 3) and the verdict
     "threshold": Range(PAPER_THRESHOLD, 0.0, 1.0, help="segmentation: pixels with DSSIM above it are anomalous "
                                                        "(figure 3)"),
+    "margin": Range(0, 0, 256, help="the image's outermost pixels (at the working scale) left out of the inspection: "
+                                    "their DSSIM is 0 (the model has no context beyond the image's edge)",
+                    unit="px", integer=True),
     "min_area": Range(PAPER_MIN_AREA, 1, 1_000_000, help="the smallest defect counted, in pixels at the model's "
                                                          "size (8-connected)", unit="px", integer=True),
     # the commands

@@ -164,7 +164,8 @@ class Defaults:
         try:
             alpha = float(cal.alpha if cal.alpha is not None else figures.get("alpha", base.alpha))
             lam = float(figures.get("lam", base.lam))
-            params = base.replace(alpha=alpha, lam=lam, stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
+            params = base.replace(alpha=alpha, lam=lam, stop=str(cal.stop), max_iter=int(cal.max_iter),
+                                  margin=int(cal.margin)).validated()
         except (TypeError, ValueError):
             params = base.replace(stop=str(cal.stop), max_iter=int(cal.max_iter)).validated()
         return cls(params, float(cal.threshold), max(1, int(cal.min_area)), "paper" if cal is PAPER else "model",

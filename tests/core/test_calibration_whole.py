@@ -103,3 +103,51 @@ def test_whole_images_time_limit_writes_nothing(tmp_path, photos, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "time limit ran out after 0 of 21 images" in err and "nothing was written" in err
     assert not out.exists()
+
+
+def test_the_margin_zeroes_the_outermost_pixels_of_every_map():
+    import torch
+
+    from inspector_app.core.losses import uninspected_margin
+
+    m = torch.rand(2, 20, 30) + 0.1
+    inner = m[:, 3:-3, 3:-3].clone()
+    out = uninspected_margin(m.clone(), 3)
+    assert (out[:, :3] == 0).all() and (out[:, -3:] == 0).all() and (out[:, :, :3] == 0).all()
+    assert (out[:, :, -3:] == 0).all() and torch.equal(out[:, 3:-3, 3:-3], inner)
+    assert torch.equal(uninspected_margin(m.clone(), 0), m)
+
+
+def test_project_applies_the_margin_of_the_flag_and_of_the_calibration(tmp_path, photos):
+    """``--margin`` (and, without it, the model's calibrated margin) leaves the outermost pixels
+    of the map at 0; the result JSON records it; out of range is one line, exit 2."""
+    from inspector_app.core.modelio import load_model, save_model
+
+    model = _model(tmp_path)
+    img = str(photos / "000.png")
+    assert main(["project", "--model", str(model), img, "--out", str(tmp_path / "a"), "--margin", "5",
+                 "--quiet"]) == 0
+    d = np.load(tmp_path / "a" / "000_dssim.npy")
+    assert d.shape == (96, 96) and not d[:5].any() and not d[:, -5:].any() and d[5:-5, 5:-5].any()
+    assert json.loads((tmp_path / "a" / "000.json").read_text())["params"]["margin"] == 5
+    loaded = load_model(model, "cpu")
+    meta = {**loaded.meta, "calibration": {**loaded.meta["calibration"], "margin": 3}}
+    m3 = save_model(loaded.model, tmp_path / "m3.safetensors", meta)
+    assert main(["project", "--model", str(m3), img, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    d3 = np.load(tmp_path / "b" / "000_dssim.npy")
+    assert not d3[:3].any() and d3[3:-3, 3:-3].any()
+    assert np.array_equal(d3[5:-5, 5:-5], d[5:-5, 5:-5])  # the inside is untouched
+    assert main(["project", "--model", str(m3), img, "--out", str(tmp_path / "c"), "--margin", "-1"]) == 2
+
+
+def test_whole_images_calibration_chooses_and_stores_a_margin(tmp_path, photos):
+    from inspector_app.core.calibration_whole import MARGINS
+    from inspector_app.core.modelio import load_model
+
+    out = tmp_path / "whole.safetensors"
+    assert main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--out", str(out), "--quiet"]) == 0
+    cal = load_model(out, "cpu").meta["calibration"]
+    assert cal["margin"] in MARGINS and set(cal["figures"]["margin_table"]) == {str(m) for m in MARGINS}
+    best = cal["figures"]["margin_table"][str(cal["margin"])]["robust_accuracy"]
+    assert all(v["robust_accuracy"] <= best + 1e-9 for v in cal["figures"]["margin_table"].values())

@@ -82,5 +82,6 @@ def test_replace_and_to_dict():
     d = q.to_dict()
     assert "extra" not in d
     assert d == {"alpha": 0.1, "lam": 0.05, "optimizer": "sgd", "grad_mask": "recon", "max_iter": 100,
-                 "stop": "train-min", "tol": 1e-5, "patience": 3, "diverge_factor": 1.0, "diverge_patience": 5}
+                 "stop": "train-min", "tol": 1e-5, "patience": 3, "diverge_factor": 1.0, "diverge_patience": 5,
+                 "margin": 0}
     assert ProjectionParams(**d) == q

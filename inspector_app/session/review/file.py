@@ -40,7 +40,7 @@ JSON_NAME = "inspector-review.json"
 CSV_NAME = "inspector-review.csv"
 REVIEW_VERDICTS = tuple(v.value for v in ReviewVerdict)
 PARAM_NAMES = ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "stop", "tol", "patience", "diverge_factor",
-               "diverge_patience")
+               "diverge_patience", "margin")
 #: The CSV's columns (the JSON records hold the same keys, ``params`` as one object).
 RECORD_FIELDS = (
     "path", "sha256", "ground_truth", "ground_truth_mask", "score", "model_verdict", "verdict", "comment",

@@ -43,7 +43,7 @@ RECORD: dict[str, tuple[str, str | None]] = {
 #: The model's description in the header.
 MODEL = {"path": (_STR, None), "sha256": (_STR, None), "kind": (_STR, None)}
 #: Projection parameters checked against the command line's ranges.
-_RANGED_PARAMS = {"alpha": _NUM, "lam": _NUM, "max_iter": _INT, "tol": _NUM, "patience": _INT}
+_RANGED_PARAMS = {"alpha": _NUM, "lam": _NUM, "max_iter": _INT, "tol": _NUM, "patience": _INT, "margin": _INT}
 
 
 class SchemaError(ValueError):
