@@ -412,7 +412,7 @@ class Session:
             else:
                 current = self.params.to_params() if self._params_valid() else p
                 current = current.replace(alpha=p.alpha) if step else current
-                self.params.set_params(current.replace(stop=p.stop, max_iter=p.max_iter))
+                self.params.set_params(current.replace(stop=p.stop, max_iter=p.max_iter, margin=p.margin))
             self.display.threshold = defaults.threshold
             self.display.min_area = defaults.min_area
         finally:

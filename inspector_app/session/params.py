@@ -47,6 +47,7 @@ class ParamsModel:
     lr_value: float = RANGES["lr_value"].default
     tol: float = RANGES["tol"].default
     patience: int = int(RANGES["patience"].default)
+    margin: int = int(RANGES["margin"].default)  # the model's calibrated inspection margin (no control of its own)
 
     def stop_spec(self) -> str:
         """The ``ProjectionParams.stop`` string: none, converge, train-min, train-qNN or lr:VALUE."""
@@ -58,6 +59,7 @@ class ParamsModel:
         return ProjectionParams(
             alpha=float(self.alpha), lam=float(self.lam), optimizer=self.optimizer, grad_mask=self.grad_mask,
             max_iter=int(self.max_iter), stop=self.stop_spec(), tol=float(self.tol), patience=int(self.patience),
+            margin=int(self.margin),
         ).validated()
 
     def set_params(self, p: ProjectionParams) -> None:
@@ -68,7 +70,7 @@ class ParamsModel:
             self.percentile = int(stop.value)
         elif stop.kind == StopKind.LR and stop.value is not None:
             self.lr_value = float(stop.value)
-        for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience"):
+        for k in ("alpha", "lam", "optimizer", "grad_mask", "max_iter", "tol", "patience", "margin"):
             setattr(self, k, getattr(p, k))
         self.stop_kind = str(stop.kind)
 

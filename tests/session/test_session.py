@@ -174,3 +174,14 @@ def test_a_model_calibrated_with_a_smaller_step_opens_with_it(tmp_path):
     assert s.params.alpha == pytest.approx(0.15) and s.display.threshold == pytest.approx(0.07)
     s.use_paper_defaults(True)
     assert s.params.alpha == pytest.approx(0.5) and s.display.threshold == pytest.approx(0.2)
+
+
+def test_the_models_calibrated_margin_reaches_the_runs_parameters(tmp_path):
+    """A model calibrated with an inspection margin gives the window's runs that margin (the
+    parameters the worker projects with), and a model without one gives 0."""
+    with_margin = load_model(make_model_file(tmp_path / "m.safetensors", calibration={"margin": 4}), "cpu")
+    s = Session()
+    s.set_model(with_margin)
+    assert s.params.to_params().margin == 4
+    s.set_model(load_model(make_model_file(tmp_path / "p.safetensors", calibration={}), "cpu"))
+    assert s.params.to_params().margin == 0
