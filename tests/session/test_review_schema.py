@@ -141,6 +141,32 @@ def test_report_reads_links_out_of_the_folder_and_outside_images_only_when_allow
     assert not np.array_equal(drawn, plain)
 
 
+def test_a_received_review_naming_another_folder_reads_nothing_from_it(tmp_path, capsys, monkeypatch):
+    """A review file in Downloads whose header names a folder of this machine: its records are plain
+    names, but the folder is not the review's; only --allow-outside reads it."""
+    from inspector_app.session.review.file import fallback_dir
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    pictures = tmp_path / "Pictures"
+    write_image(pictures / "a.png", np.random.default_rng(2).random((16, 16)).astype(np.float32))
+    d = copy.deepcopy(GOOD)
+    d["folder"] = str(pictures)
+    (tmp_path / "Downloads").mkdir()
+    p = _write(tmp_path / "Downloads", d)
+    assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    assert "<figure>" not in (tmp_path / "r.html").read_text()
+    assert f"the review names the folder {pictures}, which does not hold the review file" in out
+    assert main(["report", str(p), "--out", str(tmp_path / "all.html"), "--allow-outside"]) == 0
+    assert (tmp_path / "all.html").read_text().count("<figure>") == 1 and "does not hold" not in capsys.readouterr().out
+    # the app's own fall-back for a read-only folder's review is that folder's review
+    fb = fallback_dir(pictures)
+    fb.mkdir(parents=True)
+    q = _write(fb, d)
+    assert main(["report", str(q), "--out", str(tmp_path / "fb.html")]) == 0
+    assert (tmp_path / "fb.html").read_text().count("<figure>") == 1 and "does not hold" not in capsys.readouterr().out
+
+
 def test_the_window_puts_aside_a_review_whose_model_is_a_string(tmp_path):
     """It was an AttributeError in start_run, and nothing was ever projected."""
     from inspector_app.session.review import prepare_folder

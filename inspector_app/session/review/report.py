@@ -108,13 +108,25 @@ def _labels(doc: ReviewDoc) -> tuple[str, list[int | None]]:
     return src, out
 
 
-def _folder_of(doc: ReviewDoc, review_path: Path) -> Path:
-    """The reviewed folder: as recorded, or the review file's own folder when it moved with it."""
-    rec = doc.header.get("folder")
-    for cand in ([Path(rec)] if rec else []) + [review_path.parent]:
+def _folder_of(doc: ReviewDoc, review_path: Path, notes: list[str], allow_outside: bool = False) -> Path:
+    """The reviewed folder: as recorded, or the review file's own folder when it moved with it.
+
+    The recorded folder is believed only where the review file lies in it or in its fall-back
+    (:func:`~.file.fallback_dir`: the app's own data folder), or with ``allow_outside``: a review
+    file received from someone else that names another folder of this machine pulls nothing from it."""
+    from ...core.outputs import inside
+    from .file import fallback_dir
+
+    rec = Path(doc.header["folder"]) if doc.header.get("folder") else None  # a string (the schema)
+    trusted = rec is not None and (allow_outside or inside(review_path, rec) or inside(review_path, fallback_dir(rec)))
+    if rec is not None and not trusted:
+        notes.append(f"the review names the folder {rec}, which does not hold the review file: images are read "
+                     f"from {review_path.parent} only (--allow-outside reads that folder)")
+    recorded = [rec] if rec is not None and trusted else []
+    for cand in recorded + [review_path.parent]:
         if cand.is_dir() and any((cand / r["path"]).exists() for r in doc.records[:20]):
             return cand
-    return Path(rec) if rec else review_path.parent
+    return recorded[0] if recorded else review_path.parent
 
 
 def _thumb(img: np.ndarray, side: int) -> np.ndarray:
@@ -380,12 +392,13 @@ def build_report(review_path: str | Path, *, model: str | None = None, device: s
     ``allow_outside``. Raises :class:`~.file.ReviewFileError`."""
     review_path = Path(review_path)
     doc = read_review(review_path)
-    folder = _folder_of(doc, review_path)
-    sc = _scored(doc)
     notes: list[str] = []
+    folder = _folder_of(doc, review_path, notes, allow_outside)
+    sc = _scored(doc)
     conf_html, roc_src, sugg = _statistics(sc)
     hist_src = _histogram(sc)
     cells = _flagged_cells(sc, folder, model, device, max_parts, thumb, notes, allow_outside)
+    notes = list(dict.fromkeys(notes))  # a part that cannot be read is said once (its overlay and its picture)
     name = html.escape(folder.name)
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
