@@ -123,13 +123,15 @@ class RunController(QObject):
         self.runner.stop()
         prep = s.prepared
         first = self._first_frame(params)
+        # the worker starts first, then the window shows iteration 0 while it projects (its mail
+        # waits for the event loop, after begin_run)
+        self.runner.start(s.loaded.model, prep.model_input, params, mask=prep.mask_model,
+                          stats=s.loaded.training_stats, paused=paused, first_frame=first is None)
         s.begin_run(paused)
         if first is not None:  # the x0 preview is iteration 0: shown now, not made and drawn again
             s.accept_frame(first)
         self._restart_declined = False
         self._cpu_mark = time.thread_time()
-        self.runner.start(s.loaded.model, prep.model_input, params, mask=prep.mask_model,
-                          stats=s.loaded.training_stats, paused=paused, first_frame=first is None)
 
     def _first_frame(self, params):
         """Iteration 0 of a run from the x0 preview (evaluated in the worker when the model or the

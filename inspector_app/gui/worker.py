@@ -53,7 +53,9 @@ class _Workers(QObject):
         self.setObjectName(_POOL_NAME)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(16)
-        self.pool.setExpiryTimeout(2000)
+        # idle threads are kept (never expire): each Run starts on a thread already there (a new one
+        # took about 3 ms more before the projection began; Runs are often more than 2 s apart)
+        self.pool.setExpiryTimeout(-1)
         self.live: set[_Worker] = set()
 
     @Slot(object)
