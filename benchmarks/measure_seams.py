@@ -22,7 +22,6 @@ from inspector_app.core import tiling
 from inspector_app.core.calibration import model_defaults
 from inspector_app.core.data import to_tensor
 from inspector_app.core.modelio import load_model
-from inspector_app.core.params import ProjectionParams
 from inspector_app.core.projection import run_to_end
 from inspector_app.core.verdict import image_score, segment
 
@@ -45,7 +44,7 @@ def main() -> None:
     torch.set_num_threads(2)
     loaded = load_model(path, "cpu")
     cal = model_defaults(loaded.meta)
-    params = ProjectionParams(alpha=cal.alpha or 0.5, stop=cal.stop, max_iter=cal.max_iter)
+    params = cal.projection_params()
     good = data.brick().astype(np.float32) / 255.0
     stained = good.copy()
     yy, xx = np.mgrid[:512, :512]

@@ -20,7 +20,6 @@ from inspector_app.core.calibration import model_defaults
 from inspector_app.core.data import to_tensor
 from inspector_app.core.geodefects import _bump, _remap
 from inspector_app.core.modelio import load_model
-from inspector_app.core.params import ProjectionParams
 from inspector_app.core.projection import run_to_end
 from inspector_app.core.verdict import image_score
 
@@ -56,7 +55,7 @@ def main() -> None:
     a = ap.parse_args()
     lm = load_model(a.model, "cpu")
     cal = model_defaults(lm.meta)
-    params = ProjectionParams(alpha=cal.alpha or 0.5, stop=cal.stop, max_iter=cal.max_iter).validated()
+    params = cal.projection_params()
     goods, _ = load(a.good, "good", 64)
     rng = np.random.default_rng(29)
     conds, imgs = [], []

@@ -128,6 +128,12 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def projection_params(self) -> ProjectionParams:
+        """The run these defaults describe: their step size (else the paper's), stop, iterations and
+        margin, λ and the rest the paper's."""
+        p = ProjectionParams(stop=self.stop, max_iter=int(self.max_iter), margin=int(self.margin))
+        return (p if self.alpha is None else p.replace(alpha=float(self.alpha))).validated()
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Calibration":
         known = {"threshold", "min_area", "stop", "max_iter", "lr_out_of_range", "method", "figures", "alpha", "margin"}

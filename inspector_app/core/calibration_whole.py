@@ -96,10 +96,7 @@ def calibrate_whole(
     if not photos:
         raise ValueError("the whole-image calibration needs validation photographs")
     base = model_defaults(loaded.meta)
-    params = ProjectionParams(max_iter=int(base.max_iter), stop=base.stop)
-    if base.alpha is not None:
-        params = params.replace(alpha=float(base.alpha))
-    params = params.validated()
+    params = base.projection_params().replace(margin=0)  # the margin is chosen below, on the whole maps
     good = working_images(loaded, photos)
     lit = lighting_variants(good, lighting)
     size = int(loaded.model.config.image_size)

@@ -26,7 +26,6 @@ from inspector_app.core.defects import TEXTURE_DEFECTS
 from inspector_app.core.geodefects import GEOMETRIC_DEFECTS
 from inspector_app.core.metrics import aupro, pixel_auroc
 from inspector_app.core.modelio import load_model
-from inspector_app.core.params import ProjectionParams
 from inspector_app.core.projection import run_to_end
 from inspector_app.core.verdict import image_score
 
@@ -44,7 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     lm = load_model(a.model, "cpu")
     cal = model_defaults(lm.meta)
-    params = ProjectionParams(alpha=cal.alpha or 0.5, stop=cal.stop, max_iter=cal.max_iter).validated()
+    params = cal.projection_params()
     kinds = ["good"] + [k for k in (*TEXTURE_DEFECTS, *GEOMETRIC_DEFECTS) if (a.data / "test" / k).is_dir()]
     files = [(k, f) for k in kinds for f in sorted((a.data / "test" / k).glob("*.png"))]
     imgs = [read(f).astype(np.float32) / 255.0 for _, f in files]

@@ -164,7 +164,6 @@ def test_brick_l2ae_at_its_defaults_catches_a_displaced_piece_and_passes_the_cro
     from inspector_app.core.calibration import model_defaults
     from inspector_app.core.data import to_tensor
     from inspector_app.core.modelio import load_model
-    from inspector_app.core.params import ProjectionParams
     from inspector_app.core.projection import run_to_end
     from inspector_app.core.verdict import image_score
 
@@ -173,7 +172,7 @@ def test_brick_l2ae_at_its_defaults_catches_a_displaced_piece_and_passes_the_cro
     cal = model_defaults(lm.meta)
     good = crops["brick"]
     bad, mask = apply_geometric(good, "displaced", np.random.default_rng(0))
-    params = ProjectionParams(alpha=cal.alpha, stop=cal.stop, max_iter=cal.max_iter).validated()
+    params = cal.projection_params()
     _, last, _ = run_to_end(lm.model, to_tensor([good.astype(np.float32) / 255, bad.astype(np.float32) / 255]),
                             params, stats=lm.training_stats)
     maps = last.dssim_projection.numpy()

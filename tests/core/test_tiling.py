@@ -182,7 +182,7 @@ def test_the_whole_brick_photograph_passes_and_painted_defects_are_found_where_t
 
     loaded = _bundled("brick_l2ae")
     cal = model_defaults(loaded.meta)
-    params = ProjectionParams(alpha=cal.alpha or 0.5, stop=cal.stop, max_iter=cal.max_iter)
+    params = cal.projection_params()
     good = data.brick().astype(np.float32) / 255.0
     yy, xx = np.mgrid[:512, :512]
     stain = (yy - 100) ** 2 + (xx - 100) ** 2 <= 9 ** 2  # tiles start at 0, 96, 192…: x = 96..128 is an overlap
