@@ -87,6 +87,16 @@ def make_mixed_category(root):
     return root, model
 
 
+def make_tiled_model_file(folder, max_side, calibration=None):
+    """:func:`make_model_file` (32 px, grey) with the texture protocol's working scale (``crops``,
+    images brought to ``max_side``): a larger image is inspected whole, tiled."""
+    from inspector_app.core.modelio import load_model, save_model
+
+    plain = load_model(make_model_file(folder / "plain.safetensors", size=32, calibration=calibration), "cpu")
+    return save_model(plain.model, folder / "ws.safetensors",
+                      {**plain.meta, "working_scale": {"mode": "crops", "max_side": max_side}})
+
+
 @pytest.fixture
 def tiny_model_file(tmp_path):
     return make_model_file(tmp_path / "tiny_l2ae.safetensors")

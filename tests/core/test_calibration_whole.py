@@ -10,18 +10,14 @@ import numpy as np
 import pytest
 
 from inspector_app.cli import main
-from tests.conftest import make_model_file
+from conftest import make_tiled_model_file
 
 CAL = {"threshold": 0.0005, "min_area": 1, "stop": "none", "max_iter": 3, "alpha": 0.2,
        "method": "calibrated on crops (test)"}
 
 
 def _model(tmp_path, max_side=96):
-    from inspector_app.core.modelio import load_model, save_model
-
-    plain = load_model(make_model_file(tmp_path / "plain.safetensors", size=32, calibration=CAL), "cpu")
-    return save_model(plain.model, tmp_path / "ws.safetensors",
-                      {**plain.meta, "working_scale": {"mode": "crops", "max_side": max_side}})
+    return make_tiled_model_file(tmp_path, max_side, calibration=CAL)
 
 
 @pytest.fixture

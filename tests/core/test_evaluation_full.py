@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from inspector_app.cli import main
 from inspector_app.core.evaluation import _figures, load_category
 
-from conftest import make_model_file
+from conftest import make_model_file, make_tiled_model_file
 
 
 def _aupro_reference(maps, gts, limit=0.3):
@@ -55,11 +55,7 @@ def test_figures_over_maps_of_several_sizes_are_exact(shapes):
 
 
 def _model_with_working_scale(tmp_path, max_side):
-    from inspector_app.core.modelio import load_model, save_model
-
-    plain = load_model(make_model_file(tmp_path / "plain.safetensors", size=32), "cpu")
-    return save_model(plain.model, tmp_path / "ws.safetensors",
-                      {**plain.meta, "working_scale": {"mode": "crops", "max_side": max_side}})
+    return make_tiled_model_file(tmp_path, max_side)
 
 
 @pytest.fixture
