@@ -14,7 +14,9 @@ cancels the slow load drifts of a shared machine. The headless loop drives the v
 the window holds, in a thread of the window's pool, as the window's projection does (torch's OpenMP
 kernels behave differently in a busy machine's main thread).
 During two further in-window runs a 10 ms QTimer measures how late the event loop serves it
-(p95, ms); the timed pairs run without it (see ``measure``).
+(p95, ms); the timed pairs run without it (see ``measure``). The GUI thread's CPU time per
+in-window run is printed too: that work (the pyqtgraph painting, the energy curve, the frames'
+segmentation) holds the interpreter lock, which the worker's loop needs between torch calls.
 A separate process measures the startup time to a painted window holding the model and an image. The last line reads ``gui/headless iteration rate: X.XX``.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--iters 150] [--repeats 8] [--threads N]
@@ -147,6 +149,7 @@ class Harness:
         self.spin(lambda: win.session.loaded is not None and not win.files.loading and not win.runner.running)
         win.session.params.set_params(params)
         self.frames: list[int] = []
+        self.gui_cpu = 0.0  # the GUI thread's CPU seconds during the last in-window run
         win.runner.frame.connect(lambda f: self.frames.append(f.iteration))
         self.lateness: list[float] = []
         self.timer = QTimer()
@@ -200,10 +203,11 @@ class Harness:
         self.last = 0.0  # (lateness accumulates over all the timed runs)
         if timed_ticks:
             self.timer.start()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         win.runs.run()
         if not done:
             loop.exec()  # the window's own event loop until the run's end: no polling
+        self.gui_cpu = time.thread_time() - cpu  # the GUI thread's CPU seconds during the run
         self.timer.stop()
         win.runs.run_finished.disconnect(conn)
         n = self.params.max_iter
@@ -219,7 +223,7 @@ def measure(h: Harness, model, x0, params, repeats: int) -> dict:
     headless_seconds(model, x0, params.replace(max_iter=10))
     h.gui_seconds()
     idle = h.idle_p95()
-    out: dict = {"hs": [], "gs": [], "frames": [], "ratios": [], "idle": idle}
+    out: dict = {"hs": [], "gs": [], "frames": [], "ratios": [], "idle": idle, "gui_cpu": []}
     for i in range(repeats):
         if i % 2 == 0:
             hsec = headless_seconds(model, x0, params)
@@ -231,6 +235,7 @@ def measure(h: Harness, model, x0, params, repeats: int) -> dict:
         out["gs"].append(gsec)
         out["ratios"].append(hsec / gsec)
         out["frames"].append(len(h.frames))
+        out["gui_cpu"].append(h.gui_cpu)
     h.lateness.clear()
     for _ in range(2):
         h.gui_seconds(timed_ticks=True)
@@ -247,6 +252,9 @@ def report(m: dict, h: Harness, iters: int, repeats: int, startup: float) -> Non
     print(f"in window: {n / statistics.median(gs):.2f} it/s  (runs: {', '.join(f'{n / s:.2f}' for s in gs)}); "
           f"frames drawn per run: {', '.join(map(str, m['frames']))} (paced, ≤ {h.win.runner.max_fps:g}/s; "
           f"drawing {1000 * h.win.runs.draw_cost:.1f} ms of GUI CPU per frame)")
+    cpu = statistics.median(m["gui_cpu"])
+    print(f"GUI thread CPU per in-window run: {1000 * cpu:.0f} ms ({100 * cpu / statistics.median(gs):.1f} % of the run; "
+          "the window's Python and the Qt calls it makes hold the interpreter lock the worker's loop needs)")
     print(f"GUI event-loop latency during two more runs (10 ms timer lateness): p95 {p95:.1f} ms, "
           f"max {max(lat) if lat else float('nan'):.1f} ms over {len(lat)} ticks "
           f"(idle window, no run: p95 {m['idle']:.1f} ms)")
