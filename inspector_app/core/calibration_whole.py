@@ -91,8 +91,8 @@ def calibrate_whole(
     progress: Callable[[int], None] | None = None,
     deadline: float | None = None,
 ) -> Calibration:
-    """The model's calibration with its threshold and minimum area placed on whole ``photos``
-    (any sizes; brought to the working scale here). See the module docstring."""
+    """The model's calibration with its threshold, minimum area and margin placed on whole
+    ``photos`` (any sizes; brought to the working scale here). See the module docstring."""
     if not photos:
         raise ValueError("the whole-image calibration needs validation photographs")
     base = model_defaults(loaded.meta)
@@ -127,13 +127,14 @@ def calibrate_whole(
         "pixel_auroc": _pixel_auroc(maps[:len(good)], maps[n_all:], masks),
         "area_table": table,
         "margin_table": margins,
-        "kept_from": {"method": base.method, "threshold": base.threshold, "min_area": base.min_area},
+        "kept_from": {"method": base.method, "threshold": base.threshold, "min_area": base.min_area,
+                      "margin": base.margin},
     }
     what = f"step size α = {params.alpha:g}, stop {base.stop}, at most {base.max_iter} iterations"
     edge = f", leaving out the outermost {margin} px" if margin else ""
     method = (f"calibrated on {len(good)} whole validation photographs ({', '.join(figures['photo_shapes'])} px at the "
-              f"working scale, projected tiled as project projects them) and {len(bad)} synthetic defects painted "
-              f"anywhere on them: threshold {fmt_level(thr)} on regions of ≥ {area} px{edge}, in the gap between good "
+              f"working scale, projected tiled as project projects them) and {len(bad)} synthetic defects of a crop's "
+              f"size painted across tile borders, in corners and anywhere on them: threshold {fmt_level(thr)} on regions of ≥ {area} px{edge}, in the gap between good "
               f"photographs and defects even if their scores drift by ×{DRIFT:g} (it passes "
               f"{chosen['good_passed']:.0%} of the photographs, each also at contrast "
               f"×{' and ×'.join(format(f, 'g') for f in lighting) or '1'}, and flags {chosen['defects_flagged']:.0%} "
