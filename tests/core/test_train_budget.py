@@ -54,13 +54,19 @@ def test_the_plan_fits_its_budget():
     assert full.seconds == cb.estimate_seconds(RATES, 40, 100) > 60.0
     for minutes in (0.05, 0.2, 0.5, 1.0, 3.0):
         p = cb.plan(RATES, 40, 100, minutes)
-        assert p.seconds <= cb.MARGIN * 60.0 * minutes and p.reduced, minutes
-        assert p.seconds == cb.estimate_seconds(RATES, p.n_images, p.max_iter)
+        assert p.seconds <= cb.MARGIN * 60.0 * minutes, minutes
+        assert p.reduced or (p.n_images, p.max_iter) == (40, 100)  # unreduced: its first step size fits whole
+        # sized for its first step size: the others run only while time is left
+        assert p.seconds == cb.estimate_seconds(RATES, p.n_images, p.max_iter, step_sizes=1)
         if p.n_images < 40:  # images go only once the iterations are down to 20
             assert p.max_iter <= cb.MIN_ITER_BEFORE_IMAGES
-        else:  # one more iteration would not have fitted
-            assert cb.estimate_seconds(RATES, 40, p.max_iter + 1) > cb.MARGIN * 60.0 * minutes
-    assert cb.plan(RATES, 40, 100, 1e-6) == cb.Plan(2, 1, cb.estimate_seconds(RATES, 2, 1),
+        elif p.max_iter < 100:  # one more iteration would not have fitted
+            assert cb.estimate_seconds(RATES, 40, p.max_iter + 1, step_sizes=1) > cb.MARGIN * 60.0 * minutes
+    # the first step size alone is a third of the work: a tight budget keeps three times the images
+    assert cb.estimate_seconds(RATES, 40, 20, step_sizes=1) * 3 == pytest.approx(cb.estimate_seconds(RATES, 40, 20), rel=0.05)
+    tight = cb.plan(RATES, 40, 100, 0.5)
+    assert tight.n_images > max(m for m in range(2, 41) if cb.estimate_seconds(RATES, m, 20) <= cb.MARGIN * 30.0)
+    assert cb.plan(RATES, 40, 100, 1e-6) == cb.Plan(2, 1, cb.estimate_seconds(RATES, 2, 1, step_sizes=1),
                                                     "1 iteration instead of 100; 2 of the 40 validation images")
     assert cb.estimate_seconds(RATES, 40, 50) < cb.estimate_seconds(RATES, 40, 100)
     assert cb.estimate_seconds(RATES, 20, 100) < cb.estimate_seconds(RATES, 40, 100)
