@@ -53,9 +53,10 @@ class _Workers(QObject):
         self.setObjectName(_POOL_NAME)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(16)
-        # idle threads are kept (never expire): each Run starts on a thread already there (a new one
-        # took about 3 ms more before the projection began; Runs are often more than 2 s apart)
-        self.pool.setExpiryTimeout(-1)
+        # idle threads expire after 2 s. Keeping them (-1) saved about 3 ms per Run's start, but the
+        # projections on the kept threads measured 2-7 % slower in bench_gui (headless and window
+        # alike; cause not found): not worth it
+        self.pool.setExpiryTimeout(2000)
         self.live: set[_Worker] = set()
 
     @Slot(object)

@@ -1,11 +1,7 @@
 """A Run starts from the x0 preview's frame: iteration 0 is not made again in the worker, and a new
-image gets a new preview for its runs; the worker starts before the window redraws, on a thread
-already there."""
+image gets a new preview for its runs; the worker starts before the window redraws."""
 
 from __future__ import annotations
-
-import threading
-import time
 
 import numpy as np
 from gui_helpers import set_params, wait_idle, write_png
@@ -53,21 +49,3 @@ def test_the_worker_projects_while_the_window_shows_iteration_0(qtbot, window):
     wait_idle(qtbot, w)
     assert s.result is not None and s.result.iteration == 20
 
-
-def test_runs_far_apart_start_on_a_thread_already_there(qtbot):
-    """The window's pool keeps its idle threads: a job started 2.5 s after the last one (longer than
-    Qt's default 2 s expiry) runs on that job's thread, not on a new one."""
-    from inspector_app.gui.worker import run_in_worker, thread_pool
-
-    def thread_of_a_job() -> int:
-        out: list = []
-        w = run_in_worker(threading.get_native_id, on_result=out.append, on_error=out.append)
-        qtbot.waitUntil(lambda: bool(out), timeout=5000)
-        w.wait()
-        return out[0]
-
-    assert thread_pool().waitForDone(5000)  # no idle threads left from other tests: the next job makes one
-    first = thread_of_a_job()
-    end = time.monotonic() + 2.5
-    qtbot.waitUntil(lambda: time.monotonic() > end, timeout=5000)
-    assert thread_of_a_job() == first
