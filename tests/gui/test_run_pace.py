@@ -48,4 +48,3 @@ def test_the_worker_projects_while_the_window_shows_iteration_0(qtbot, window):
     assert seen and seen[0] == (0, True)
     wait_idle(qtbot, w)
     assert s.result is not None and s.result.iteration == 20
-
