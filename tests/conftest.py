@@ -65,8 +65,6 @@ def make_mixed_category(root):
     Returns (category folder, model file)."""
     import cv2
 
-    from inspector_app.core.modelio import load_model, save_model
-
     rng = np.random.default_rng(3)
     for folder, n in (("good", 3), ("stain", 4)):
         (root / "test" / folder).mkdir(parents=True)
@@ -81,10 +79,7 @@ def make_mixed_category(root):
                 (root / "ground_truth" / folder).mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(root / "ground_truth" / folder / f"{i:03d}_mask.png"), mask)
             cv2.imwrite(str(root / "test" / folder / f"{i:03d}.png"), img)
-    plain = load_model(make_model_file(root.parent / "plain.safetensors", size=32), "cpu")
-    model = save_model(plain.model, root.parent / "ws.safetensors",
-                       {**plain.meta, "working_scale": {"mode": "crops", "max_side": 48}})
-    return root, model
+    return root, make_tiled_model_file(root.parent, 48)
 
 
 def make_tiled_model_file(folder, max_side, calibration=None):
