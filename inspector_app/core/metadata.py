@@ -114,6 +114,7 @@ def check_calibration(meta: Mapping[str, Any]) -> None:
     _number(c, "max_iter", w, lo=1, hi=MAX_ITERATIONS, integer=True)
     _number(c, "lr_out_of_range", w, required=False, allow_none=True)  # the γ-VAE's Lr is negative
     _number(c, "alpha", w, lo=RANGES["alpha"].minimum, hi=RANGES["alpha"].maximum, required=False, allow_none=True)
+    _number(c, "margin", w, lo=RANGES["margin"].minimum, hi=RANGES["margin"].maximum, integer=True, required=False)
     try:
         Stop.parse(c.get("stop", ""))
     except ValueError as e:

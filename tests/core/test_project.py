@@ -184,3 +184,14 @@ def test_a_calibrated_step_size_out_of_range_is_one_line(tmp_path, capsys):
     rc = main(["project", "--model", str(model), str(img), "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "calibration.alpha" in err
+
+
+@pytest.mark.parametrize("margin", [-1, 1000, 2.5, "x"])
+def test_a_calibrated_margin_out_of_range_is_one_line(tmp_path, capsys, margin):
+    from conftest import make_model_file
+
+    model = make_model_file(tmp_path / "m.safetensors", calibration={"margin": margin})
+    img = _png(tmp_path / "in" / "part.png")
+    rc = main(["project", "--model", str(model), str(img), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "calibration.margin" in err
