@@ -86,22 +86,27 @@ def test_every_energy_value_and_the_final_frame_arrive():
     assert ys.count(True) == 1  # nobody took the mail: one notification only
 
 
+def _read_all(gen, box: Outbox, take=None) -> list:
+    """Drive a paced run as a reader that takes the mail whenever notified: the mails, or what
+    ``take(mail)`` makes of each."""
+    out = []
+    v = next(gen)
+    try:
+        while True:
+            if v:
+                m = box.take()
+                out.append(m if take is None else take(m))
+            v = gen.send(None)
+    except StopIteration:
+        return out
+
+
 def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
-    box, frames = Outbox(), []
-
-    def take_each(gen):  # a reader that takes the mail whenever notified
-        v = next(gen)
-        try:
-            while True:
-                if v:
-                    m = box.take()
-                    frames.extend(m.frames)
-                v = gen.send(None)
-        except StopIteration:
-            pass
-
+    box = Outbox()
     wall = Clock(0.001)
-    take_each(paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t, max_fps=10.0))
+    mails = _read_all(paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t,
+                            max_fps=10.0), box)
+    frames = [f for m in mails for f in m.frames]
     # 1000 iterations at 1 ms (as the fake clock ticks twice per drawn frame, a bit more): about 1 s
     assert frames[0][1] == 0
     assert 8 <= len(frames) <= 12
@@ -110,21 +115,13 @@ def test_frames_are_paced_to_max_fps_and_the_first_is_always_drawn():
 def test_without_the_first_frame_the_first_comes_when_due():
     """The window already has iteration 0 (its x0 preview): the run does not make it again, and
     the next frame waits its interval; every energy value still arrives."""
-    box, frames, energies, finals = Outbox(), [], [], []
+    box = Outbox()
     wall = Clock(0.001)
-    gen = paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t, max_fps=10.0,
-                first_frame=False)
-    v = next(gen)
-    try:
-        while True:
-            if v:
-                m = box.take()
-                frames.extend(m.frames)
-                energies.extend(m.energy)
-                finals += [m.final] if m.done else []
-            v = gen.send(None)
-    except StopIteration:
-        pass
+    mails = _read_all(paced(FakeProjection(1000), box, frame, energy, clock=wall, cpu_clock=lambda: wall.t,
+                            max_fps=10.0, first_frame=False), box)
+    frames = [f for m in mails for f in m.frames]
+    energies = [e for m in mails for e in m.energy]
+    finals = [m.final for m in mails if m.done]
     assert frames and frames[0][1] > 0 and 7 <= len(frames) <= 11, frames  # none at 0; the next after ~0.1 s
     assert [e[0] for e in energies] == list(range(1001)) and finals == [("frame", 1000, 0.5, 0.05)]
 
@@ -132,19 +129,12 @@ def test_without_the_first_frame_the_first_comes_when_due():
 def test_without_the_first_frame_nothing_is_posted_at_once():
     """The reader has iteration 0 (frame and energy): the first mail comes when the energy is due,
     not at iteration 0 (a GUI update of one point while the run starts), and it begins with 0."""
-    box, mails = Outbox(), []
+    box = Outbox()
     wall = Clock(0.001)
     gen = paced(FakeProjection(1000), box, frame, energy, Control(draw_cost=10.0), clock=wall,
                 cpu_clock=lambda: wall.t, first_frame=False)
     start = wall.t
-    v = next(gen)
-    try:
-        while True:
-            if v:
-                mails.append((wall.t - start, box.take()))
-            v = gen.send(None)
-    except StopIteration:
-        pass
+    mails = _read_all(gen, box, lambda m: (wall.t - start, m))
     first_at, first = mails[0]
     assert first_at >= 1.0 / ENERGY_HZ and first.energy[0][0] == 0 and not first.frames
     assert [e[0] for _t, m in mails for e in m.energy] == list(range(1001))
@@ -161,18 +151,11 @@ def test_a_busy_machine_slows_the_frames_not_the_projection():
     """The budgets count the worker's CPU time: when the projection gets a tenth of the CPU, the GUI
     draws a tenth as often, so that it keeps to its share of what the projection gets."""
     def frames_for(cpu_share: float) -> int:
-        box, n = Outbox(), []
+        box = Outbox()
         wall = Clock(0.001)
         cpu = lambda: wall.t * cpu_share  # noqa: E731 - the worker's CPU seconds so far
         gen = paced(FakeProjection(5000), box, frame, energy, Control(draw_cost=0.01), clock=wall, cpu_clock=cpu)
-        v = next(gen)
-        try:
-            while True:
-                if v:
-                    n.extend(box.take().frames)
-                v = gen.send(None)
-        except StopIteration:
-            return len(n)
+        return sum(len(m.frames) for m in _read_all(gen, box))
 
     idle, busy = frames_for(1.0), frames_for(0.1)
     per = 0.01 / DRAW_BUDGET  # CPU seconds between frames
