@@ -82,6 +82,24 @@ def make_mixed_category(root):
     return root, make_tiled_model_file(root.parent, 48)
 
 
+def rewrite_meta(src, dst, change):
+    """A copy of the model file ``src`` at ``dst`` whose inspector_app metadata (and safetensors
+    header) ``change(meta, header)`` edited in place: a tampered file, tensors untouched."""
+    import json
+    import struct
+
+    data = src.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = json.loads(header["__metadata__"]["inspector_app"])
+    change(meta, header)
+    header["__metadata__"]["inspector_app"] = json.dumps(meta)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    dst.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
+    return dst
+
+
 def make_tiled_model_file(folder, max_side, calibration=None):
     """:func:`make_model_file` (32 px, grey) with the texture protocol's working scale (``crops``,
     images brought to ``max_side``): a larger image is inspected whole, tiled."""

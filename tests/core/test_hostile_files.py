@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 
 import pytest
 import torch
 from torch import nn
 
-from conftest import make_model_file
+from conftest import make_model_file, rewrite_meta
 from inspector_app.core.modelio import ModelFileError, load_model, save_torchscript
 from inspector_app.core.models import ModelConfig
 from inspector_app.core.training import TrainConfig, train
 
 
 def _rewrite_meta(src, dst, change):
-    data = src.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = json.loads(header["__metadata__"]["inspector_app"])
-    change(meta)
-    header["__metadata__"]["inspector_app"] = json.dumps(meta)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    dst.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
-    return dst
+    return rewrite_meta(src, dst, lambda meta, _header: change(meta))
 
 
 def _set(path, value):

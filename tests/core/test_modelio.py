@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import rewrite_meta
 from inspector_app.core.modelio import ModelFileError, load_model, save_model, save_torchscript
 from inspector_app.core.models import KINDS, ModelConfig, create_model
 
@@ -84,28 +85,15 @@ def test_truncated_file(tmp_path, good_file):
     assert e.value.path == str(bad) and e.value.problem.startswith("is truncated or corrupt (SafetensorError: ")
 
 
-def _rewrite_meta(src, dst, change):
-    data = src.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = json.loads(header["__metadata__"]["inspector_app"])
-    change(meta, header)
-    header["__metadata__"]["inspector_app"] = json.dumps(meta)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    dst.write_bytes(struct.pack("<Q", len(h)) + h + data[8 + n:])
-    return dst
-
-
 def test_wrong_kind_and_wrong_shape(tmp_path, good_file):
-    bad = _rewrite_meta(good_file, tmp_path / "kind.safetensors", lambda m, h: m.update(kind="gan"))
+    bad = rewrite_meta(good_file, tmp_path / "kind.safetensors", lambda m, h: m.update(kind="gan"))
     with pytest.raises(ModelFileError, match="unknown model kind 'gan'"):
         load_model(bad)
-    bad = _rewrite_meta(good_file, tmp_path / "vae.safetensors", lambda m, h: m.update(kind="vae"))
+    bad = rewrite_meta(good_file, tmp_path / "vae.safetensors", lambda m, h: m.update(kind="vae"))
     with pytest.raises(ModelFileError, match="does not hold a vae model|wrong-shaped"):
         load_model(bad)
     # declared with BatchNorm: many tensors missing and many unexpected, the first three of each named
-    bad = _rewrite_meta(good_file, tmp_path / "bn.safetensors", lambda m, h: m.update(norm="batch"))
+    bad = rewrite_meta(good_file, tmp_path / "bn.safetensors", lambda m, h: m.update(norm="batch"))
     with pytest.raises(ModelFileError) as e:
         load_model(bad)
     import re
@@ -113,11 +101,11 @@ def test_wrong_kind_and_wrong_shape(tmp_path, good_file):
     m = re.fullmatch(r"does not hold a l2ae model: missing \[(.*)\], unexpected \[(.*)\]", e.value.problem)
     assert m and e.value.path == str(bad)
     assert m.group(1).count("'") == 6 and m.group(2).count("'") == 6
-    bad = _rewrite_meta(good_file, tmp_path / "size.safetensors", lambda m, h: m.update(image_size=64))
+    bad = rewrite_meta(good_file, tmp_path / "size.safetensors", lambda m, h: m.update(image_size=64))
     with pytest.raises(ModelFileError, match="wrong-shaped tensor") as e:
         load_model(bad)
     assert e.value.path == str(bad)
-    bad = _rewrite_meta(good_file, tmp_path / "meta.safetensors", lambda m, h: m.pop("latent"))
+    bad = rewrite_meta(good_file, tmp_path / "meta.safetensors", lambda m, h: m.pop("latent"))
     with pytest.raises(ModelFileError, match="malformed metadata") as e:
         load_model(bad)
     assert e.value.path == str(bad)
@@ -539,7 +527,7 @@ def test_out_of_range_numbers_with_one_bound_are_a_message_not_a_traceback(tmp_p
         _number({"x": 5}, "x", "", hi=2)
     cal = {"threshold": 0.1, "min_area": 4, "stop": "none", "max_iter": 10, "lr_out_of_range": -40.0,
            "method": "m", "figures": {}}
-    ok = _rewrite_meta(good_file, tmp_path / "neg.safetensors", lambda m, h: m.update(calibration=cal))
+    ok = rewrite_meta(good_file, tmp_path / "neg.safetensors", lambda m, h: m.update(calibration=cal))
     assert load_model(ok).meta["calibration"]["lr_out_of_range"] == -40.0
 
 
