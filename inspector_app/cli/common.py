@@ -149,7 +149,16 @@ def resolved_settings(a, meta):
                               margin=given("margin"))
     source = "--threshold" if a.threshold is not None else defaults.method
     _check_min_area(getattr(a, "min_area", None), meta)
+    _check_margin(params.margin, meta)
     return params, given("threshold"), given("min_area"), source
+
+
+def _check_margin(margin: int, meta) -> None:
+    """A margin that covers the whole of a model-size image would leave nothing inspected."""
+    size = int(meta.get("image_size", 0) or 0)
+    if size and 2 * margin >= size:
+        raise UsageError(f"--margin {margin} leaves nothing of a {size}-px image inspected: "
+                         f"give less than {(size + 1) // 2} px")
 
 
 def _check_min_area(min_area, meta) -> None:

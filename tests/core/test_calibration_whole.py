@@ -147,3 +147,10 @@ def test_whole_images_calibration_chooses_and_stores_a_margin(tmp_path, photos):
     assert cal["margin"] in MARGINS and set(cal["figures"]["margin_table"]) == {str(m) for m in MARGINS}
     best = cal["figures"]["margin_table"][str(cal["margin"])]["robust_accuracy"]
     assert all(v["robust_accuracy"] <= best + 1e-9 for v in cal["figures"]["margin_table"].values())
+
+
+def test_a_margin_that_covers_a_model_size_image_is_refused(tmp_path, photos, capsys):
+    code = main(["project", "--model", str(_model(tmp_path)), str(photos / "000.png"), "--out", str(tmp_path / "o"),
+                 "--margin", "16"])
+    assert code == 2 and "--margin 16 leaves nothing of a 32-px image inspected" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
