@@ -11,8 +11,9 @@ iterations) runs
 Both are timed from the start of the run to its last record, in ``--repeats`` adjacent pairs
 (alternating which goes first); the reported ratio is the median of the pairs' ratios, which
 cancels the slow load drifts of a shared machine. The headless loop drives the very model and x0
-the window holds, in a thread of the window's pool, as the window's projection does (torch's OpenMP
-kernels behave differently in a busy machine's main thread).
+the window holds, on the window's projection thread (the run controller's runner's own pool of
+one thread): torch's OpenMP team is per thread, and two teams on two cores halve both loops' rate
+(``inspector_app.gui.worker.TEAM_NOTE``).
 During two further in-window runs a 10 ms QTimer measures how late the event loop serves it
 (p95, ms); the timed pairs run without it (see ``measure``). The GUI thread's CPU time per
 in-window run is printed too: that work (the pyqtgraph painting, the energy curve, the frames'
@@ -83,8 +84,21 @@ app.exec()
 
 
 def make_inputs(folder: Path, size: int = 128):
-    torch.manual_seed(0)
-    model = freeze(create_model(ModelConfig("l2ae", size, 1, 100)))
+    """The model file and the image. The model is made in a thread that then ends: torch run on
+    this (the GUI) thread would leave it an OpenMP team for good, which slows every projection of
+    the process (``inspector_app.gui.worker.TEAM_NOTE``); the window never runs torch there."""
+    import threading
+
+    made: list = []
+
+    def make() -> None:
+        torch.manual_seed(0)
+        made.append(freeze(create_model(ModelConfig("l2ae", size, 1, 100))))
+
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    model = made[0]
     model_path = save_model(model, folder / "bench_l2ae.safetensors", {"training": {"data": "random weights"}})
     rng = np.random.default_rng(0)
     img = np.clip(0.5 + 0.15 * rng.standard_normal((size, size)), 0, 1).astype(np.float32)
@@ -94,13 +108,13 @@ def make_inputs(folder: Path, size: int = 128):
     return model, model_path, image_path, x0
 
 
-def headless_seconds(model, x0, params) -> float:
-    """A plain loop over the generator, in a thread of the window's own pool, the kind of thread the
-    window's projection runs in (OpenMP, which torch's CPU kernels use, behaves differently in the
-    main thread of a busy machine); the event loop waits for it without polling."""
+def headless_seconds(model, x0, params, pool) -> float:
+    """A plain loop over the generator, on the window's projection thread (``pool``: the runner's
+    own pool of one thread; on another thread each would have its OpenMP team, see
+    ``inspector_app.gui.worker.TEAM_NOTE``); the event loop waits for it without polling."""
     from PySide6.QtCore import QEventLoop
 
-    from inspector_app.gui.worker import run_in_worker
+    from inspector_app.gui.worker import TaskWorker
 
     def loop() -> float:
         t = time.perf_counter()
@@ -112,8 +126,10 @@ def headless_seconds(model, x0, params) -> float:
 
     out: list = []
     ev = QEventLoop()
-    w = run_in_worker(loop, on_result=lambda s: (out.append(s), ev.quit()),
-                      on_error=lambda e: (out.append(e), ev.quit()))
+    w = TaskWorker(loop)
+    w.returned.connect(lambda s: (out.append(s), ev.quit()))
+    w.errored.connect(lambda e: (out.append(e), ev.quit()))
+    w.start(pool)
     ev.exec()
     w.wait()
     if isinstance(out[0], BaseException):
@@ -220,17 +236,18 @@ def measure(h: Harness, model, x0, params, repeats: int) -> dict:
     (the slow drifts of a shared machine cancel), then two runs with the 10 ms timer for the
     event-loop latency. The rate pairs run without the timer: on this virtual machine a thread that
     wakes every 10 ms changes how fast torch's OpenMP threads wake up, by up to 20 %."""
-    headless_seconds(model, x0, params.replace(max_iter=10))
+    pool = h.win.runs.runner.pool
+    headless_seconds(model, x0, params.replace(max_iter=10), pool)
     h.gui_seconds()
     idle = h.idle_p95()
     out: dict = {"hs": [], "gs": [], "frames": [], "ratios": [], "idle": idle, "gui_cpu": []}
     for i in range(repeats):
         if i % 2 == 0:
-            hsec = headless_seconds(model, x0, params)
+            hsec = headless_seconds(model, x0, params, pool)
             gsec = h.gui_seconds()
         else:
             gsec = h.gui_seconds()
-            hsec = headless_seconds(model, x0, params)
+            hsec = headless_seconds(model, x0, params, pool)
         out["hs"].append(hsec)
         out["gs"].append(gsec)
         out["ratios"].append(hsec / gsec)

@@ -15,11 +15,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainterPath
 from PySide6.QtWidgets import QGridLayout, QWidget
-from skimage.measure import find_contours
 
 from ..core.ranges import PAPER_THRESHOLD
 from ..core.verdict import DSSIM_SCALE_MAX
-from ..session.assess import fmt_level
+from ..session.assess import fmt_level, iso_segments
 from ..session.frames import EnergyTrace, Frame
 
 #: Colours shared by the views and the plot. The segmentation is red; Ω (brush.MASK_COLOR) is blue
@@ -172,13 +171,15 @@ class ImagePanel(pg.GraphicsLayoutWidget):
 
 
 class ContourItem(pg.IsocurveItem):
-    """An :class:`pyqtgraph.IsocurveItem` whose path comes from scikit-image's marching squares.
+    """An :class:`pyqtgraph.IsocurveItem` whose path comes from numpy marching squares.
 
     pyqtgraph's own isocurve is pure Python (≈ 20–30 ms for a 128×128 map, as long as an
-    iteration); ``skimage.measure.find_contours`` gives the same sub-pixel isocurve (the same
-    vertices; tests/gui/test_views.py) several times faster, so the contour can follow the drawn
-    frames. Contours are closed along the image border. Row-major data, drawn in the data's pixel
-    coordinates: add it to the ViewBox (or parent it to an ImageItem of the data's size).
+    iteration), ``skimage.measure.find_contours`` 15–30 ms on a noisy map (joining its segments
+    into lines, in Python, is most of it); :func:`~inspector_app.session.assess.iso_segments`
+    gives the same segments (the same vertices; tests/gui/test_views.py) in about 2 ms, drawn
+    as separate segments, so the contour costs the window little per frame. Contours are closed
+    along the image border. Row-major data, drawn in the data's pixel coordinates: add it to the
+    ViewBox (or parent it to an ImageItem of the data's size).
     """
 
     def generatePath(self):  # noqa: N802 - pyqtgraph API
@@ -193,20 +194,15 @@ class ContourItem(pg.IsocurveItem):
         frame = np.ones(padded.shape, bool)
         frame[1:-1, 1:-1] = False
         padded[frame] = np.minimum(2.0 * level - padded[frame], np.nextafter(np.float32(level), np.float32(-np.inf)))
-        lines = find_contours(padded, level)
-        if not lines:
+        seg = iso_segments(padded, level)
+        if not len(seg):
             self.path = QPainterPath()
             return
-        # (row, col) of the padded array → image coordinates (pixel centres at +0.5)
-        n = sum(len(ln) + 1 for ln in lines)
-        pts = np.full((n, 2), np.nan)
-        i = 0
-        for ln in lines:  # the lines, separated by a NaN row (a break in the path)
-            pts[i:i + len(ln)] = ln
-            i += len(ln) + 1
+        # (row, col) of the padded array → image coordinates (pixel centres at +0.5); segment pairs
+        pts = seg.reshape(-1, 2)
         y = np.clip(pts[:, 0] - 0.5, 0.0, d.shape[0])
         x = np.clip(pts[:, 1] - 0.5, 0.0, d.shape[1])
-        self.path = pg.arrayToQPath(x, y, connect="finite")
+        self.path = pg.arrayToQPath(x, y, connect="pairs")
 
 
 class InputPanel(ImagePanel):

@@ -16,9 +16,9 @@ behaviours had to be changed, and that took overriding their private members (``
 ``work()``, the ``_worker_set`` bookkeeping and ``run``), which any superqt release may rename. The
 worker here is the part of them the window uses, with those four behaviours as they must be:
 
-1. it starts at once on :func:`thread_pool` (Qt's global pool has one thread per core, two here,
-   so a third job would wait; and a worker queued by superqt's 1 ms timer cannot be joined), and
-   :meth:`~_Worker.wait` joins it;
+1. it starts at once on :func:`thread_pool`, or on a runner's own one-thread pool (Qt's global
+   pool has one thread per core, two here, so a third job would wait; and a worker queued by
+   superqt's 1 ms timer cannot be joined), and :meth:`~_Worker.wait` joins it;
 2. a generator's yields reach ``yielded`` only when they carry something (the paced job yields
    ``None`` between iterations to take a new control without a signal);
 3. :meth:`ProjectionWorker.send` is locked (superqt read and cleared the value in two steps, so a
@@ -43,6 +43,21 @@ from ..session.pacing import DEFAULT_MAX_FPS, Control, Outbox
 
 _POOL_NAME = "inspector-app-workers"
 
+TEAM_NOTE = """Why a projection runner has a thread of its own. torch's CPU kernels run on OpenMP
+(GNU libgomp in the PyPI wheels): every thread that runs a parallel kernel gets a team of helper
+threads that lives as long as that thread. While the teams' threads outnumber the cores, libgomp's
+barriers stop spinning and sleep instead (its "throttled" spin count), and a projection at 128 px
+on 2 cores runs at about 60 iterations/s instead of 110 (measured here: a runner whose successive
+runs landed on two pool threads alternated between the two rates, run by run). So each
+:class:`ProjectionRunner` runs its runs and x0 previews on one thread of its own (a pool of one,
+kept ``RUNNER_EXPIRY_MS`` after its last run), and the shared pool's idle threads leave after
+``GENERAL_EXPIRY_MS``, taking their teams with them. Nothing on the GUI thread runs torch."""
+
+#: a runner's thread is kept this long after its last run (Runs while tuning come seconds apart)
+RUNNER_EXPIRY_MS = 5000
+#: the shared pool's idle threads leave after this long
+GENERAL_EXPIRY_MS = 250
+
 
 class _Workers(QObject):
     """The window's thread pool and the workers running on it (kept alive until they end), owned
@@ -53,10 +68,9 @@ class _Workers(QObject):
         self.setObjectName(_POOL_NAME)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(16)
-        # idle threads expire after 2 s. Keeping them (-1) saved about 3 ms per Run's start, but the
-        # projections on the kept threads measured 2-7 % slower in bench_gui (headless and window
-        # alike; cause not found): not worth it
-        self.pool.setExpiryTimeout(2000)
+        # idle threads leave soon: a thread that ran torch keeps its OpenMP team while it lives
+        # (see ``TEAM_NOTE``)
+        self.pool.setExpiryTimeout(GENERAL_EXPIRY_MS)
         self.live: set[_Worker] = set()
 
     @Slot(object)
@@ -72,6 +86,11 @@ def _workers() -> _Workers:
         raise RuntimeError("the window's workers need a QApplication")
     found = app.findChild(_Workers, _POOL_NAME)
     return found if found is not None else _Workers(app)
+
+
+def running_workers() -> int:
+    """The window's workers, on any pool (a runner's own too), started and not yet ended."""
+    return sum(1 for w in list(_workers().live) if not w.done)
 
 
 def thread_pool() -> QThreadPool:
@@ -147,13 +166,14 @@ class _Worker(QRunnable):
     def work(self) -> Any:
         raise NotImplementedError
 
-    def start(self) -> None:
+    def start(self, pool: QThreadPool | None = None) -> None:
+        """Run on ``pool`` (a runner's own), else on :func:`thread_pool`."""
         workers = _workers()
         # the pool deletes the C++ runnable once it has run (auto-delete, as superqt's workers did); the
         # Python object, whose signals may still be queued to the GUI thread, stays until ``release``
         workers.live.add(self)
         self.signals.ended.connect(workers.release, Qt.ConnectionType.QueuedConnection)
-        workers.pool.start(self)
+        (pool if pool is not None else workers.pool).start(self)
 
     def run(self) -> None:
         _route_warnings()
@@ -282,6 +302,9 @@ class ProjectionRunner(QObject):
         self._ctl = Control()
         self._starts = 0
         self._draw_cost = 0.0  # the GUI's last reported drawing cost: a new run's pacing starts from it
+        self.pool = QThreadPool(self)  # one thread for all this runner's runs: see TEAM_NOTE
+        self.pool.setMaxThreadCount(1)
+        self.pool.setExpiryTimeout(RUNNER_EXPIRY_MS)
 
     # ----------------------------------------------------------------- state
     @property
@@ -314,7 +337,7 @@ class ProjectionRunner(QObject):
         w.finished.connect(self._on_signal, Qt.ConnectionType.QueuedConnection)
         self._worker = w
         self._starts += 1
-        w.start()
+        w.start(self.pool)
 
     def _send(self, **changes) -> None:
         if self._worker is not None:

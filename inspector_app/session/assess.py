@@ -179,3 +179,43 @@ def stop_explanation(frame: Frame, lr0: float | None = None) -> str:
         StopReason.DIVERGED: "diverged (α too large?): kept the lowest-energy iterate",
     }
     return texts.get(reason, str(reason))
+
+
+def iso_segments(data: np.ndarray, level: float) -> np.ndarray:
+    """The ``level`` isocurve of ``data`` (H×W) as line segments, ``(n, 2, 2)`` (segment, end,
+    (row, col)), by marching squares in numpy (no Python loop over cells or contours).
+
+    The vertices are those of ``skimage.measure.find_contours(data, level)`` (linear interpolation
+    on the cell edges; a saddle cell cuts off its corners above the level, as find_contours'
+    ``fully_connected='low'``); the segments are not joined into lines, which is what costs
+    find_contours most (about 5 of its 7 ms on a noisy 128×128 map): a path drawn as separate
+    segments looks the same."""
+    d = np.asarray(data, dtype=np.float64)  # (find_contours interpolates in float64)
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 2:
+        return np.zeros((0, 2, 2))
+    lv = float(level)
+    above = d > lv
+    ul, ur, ll, lr = d[:-1, :-1], d[:-1, 1:], d[1:, :-1], d[1:, 1:]
+    a_ul, a_ur, a_ll, a_lr = above[:-1, :-1], above[:-1, 1:], above[1:, :-1], above[1:, 1:]
+    rows, cols = np.indices(ul.shape, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (only crossed edges are read: no 0/0 there)
+        edges = {  # the crossing point on each cell edge, and whether the edge is crossed
+            "t": (a_ul != a_ur, rows, cols + (lv - ul) / (ur - ul)),
+            "b": (a_ll != a_lr, rows + 1, cols + (lv - ll) / (lr - ll)),
+            "l": (a_ul != a_ll, rows + (lv - ul) / (ll - ul), cols),
+            "r": (a_ur != a_lr, rows + (lv - ur) / (lr - ur), cols + 1),
+        }
+    saddle = edges["t"][0] & edges["b"][0] & edges["l"][0] & edges["r"][0]
+    two = ~saddle
+    pairs = [(p, q, edges[p][0] & edges[q][0] & two) for p, q in
+             (("t", "l"), ("t", "r"), ("t", "b"), ("l", "b"), ("r", "b"), ("l", "r"))]
+    pairs += [("t", "l", saddle & a_ul), ("r", "b", saddle & a_ul),  # cut off the corners above
+              ("t", "r", saddle & ~a_ul), ("l", "b", saddle & ~a_ul)]
+    out = []
+    for p, q, m in pairs:
+        if m.any():
+            seg = np.empty((int(m.sum()), 2, 2))
+            seg[:, 0, 0], seg[:, 0, 1] = edges[p][1][m], edges[p][2][m]
+            seg[:, 1, 0], seg[:, 1, 1] = edges[q][1][m], edges[q][2][m]
+            out.append(seg)
+    return np.concatenate(out) if out else np.zeros((0, 2, 2))

@@ -58,11 +58,12 @@ def _fail_on_dangling_qthreads(monkeypatch):
         t.wait(5000)
     assert not running, f"{len(running)} QThread(s) left running"
     assert QThreadPool.globalInstance().activeThreadCount() == 0, "thread-pool workers left running"
-    from inspector_app.gui.worker import thread_pool
+    from inspector_app.gui.worker import running_workers, thread_pool
 
     pool = thread_pool()  # a worker joined by stop() may take a moment to leave the pool; a running one fails
     pool.waitForDone(2000)
     assert pool.activeThreadCount() == 0, "the window's workers left running"
+    assert running_workers() == 0, "a runner's worker left running"
 
 
 @pytest.fixture(autouse=True)

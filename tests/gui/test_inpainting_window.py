@@ -18,7 +18,7 @@ from conftest import make_model_file
 from inspector_app.core.inpainting import PANELS, corrupt_with_noise, inpaint_params
 from inspector_app.core.modelio import load_model
 from inspector_app.gui.inpainting_window import InpaintingWindow, open_face_demo
-from inspector_app.gui.worker import thread_pool
+from inspector_app.gui.worker import running_workers, thread_pool
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def running_qthreads() -> list[QThread]:
             except RuntimeError:  # the C++ thread object is gone: it has finished
                 pass
     thread_pool().waitForDone(1000)  # a joined worker leaves the pool a moment after
-    return out + [None] * thread_pool().activeThreadCount()
+    return out + [None] * max(thread_pool().activeThreadCount(), running_workers())
 
 
 def test_all_panels_metrics_and_omega_bit_exact(qtbot, loaded):

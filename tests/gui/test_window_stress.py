@@ -72,10 +72,10 @@ def test_slider_storm_then_stop_run_and_open_image_mid_run(qtbot, window, tmp_pa
     assert "no verdict" in w.verdict_badge.verdict_text
     assert w.act_run.isEnabled() and not w.act_stop.isEnabled() and not w.act_export.isEnabled()
     assert w.grid.iterate_panel.image_item.image.shape == (32, 32)
-    from inspector_app.gui.worker import thread_pool
+    from inspector_app.gui.worker import running_workers, thread_pool
 
     thread_pool().waitForDone(5000)
-    assert thread_pool().activeThreadCount() == 0
+    assert thread_pool().activeThreadCount() == 0 and running_workers() == 0
 
 
 def _seg(frame, s):

@@ -153,6 +153,31 @@ def test_restart_while_running_delivers_the_old_run_first(qtbot, model_file):
     assert runner.starts == 2
 
 
+def test_every_run_of_a_runner_is_on_its_one_thread(qtbot, model_file):
+    """Runs (and x0 previews) of one runner, with other workers in between, all run on one thread:
+    each thread that runs torch keeps an OpenMP team, and two teams on two cores slow every
+    projection to about half (worker.TEAM_NOTE); the shared pool spread a runner's runs over its
+    idle threads."""
+    import threading
+
+    loaded, runner, rec, x0 = _setup(qtbot, model_file)
+    ids: list[int] = []
+
+    def to_frame(record):
+        ids.append(threading.get_ident())
+        return record.iteration
+
+    others: list[int] = []
+    for k in range(4):
+        runner.start(loaded.model, x0, ProjectionParams(stop="none", max_iter=3), to_frame=to_frame)
+        qtbot.waitUntil(lambda: len(rec.finished) == k + 1, timeout=20000)
+        w = run_in_worker(threading.get_ident, on_result=others.append, on_error=others.append)
+        qtbot.waitUntil(lambda: len(others) == k + 1, timeout=10000)
+        w.wait(5)
+    assert len(ids) >= 4 and len(set(ids)) == 1
+    assert runner.pool.maxThreadCount() == 1 and ids[0] not in others
+
+
 def test_run_in_worker_hands_back_result_or_error(qtbot):
     got, errs = [], []
 
