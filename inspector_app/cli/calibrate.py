@@ -73,15 +73,17 @@ def weak_calibration(figures) -> bool:
             or float(figures.get("good_passed", 1.0)) < WEAK_GOOD_PASSED)
 
 
-def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int, repeats: int = 3) -> dict:
+def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int, masks: str = "families") -> dict:
     from tqdm import tqdm
 
     from ..core.inpaint_tuning import tune_masked_inpainting
 
+    repeats = 3 if masks == "rect" else 2  # (2 masks of each of the 8 families per image)
+
     with tqdm(total=len(val_images), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="tuning masked inpainting") as bar:
         block = tune_masked_inpainting(model, val_images, device, repeats=repeats, max_iter=max_iter,
-                                       progress=bar.update)
+                                       masks=masks, progress=bar.update)
     f = block["figures"]
     print(f"masked inpainting: {block['method']}; inside Ω {f['psnr_mask']:.2f} dB vs Telea "
           f"{f['telea_psnr_mask']:.2f} dB ({f['gain_over_telea']:+.2f} dB, better in {f['beats_telea']:.0%} of "
@@ -104,7 +106,11 @@ def add_parser(sub) -> None:
                    help="iterations of the validation runs (and of the inpainting ones)")
     p.add_argument("--inpainting", action="store_true",
                    help="also tune masked inpainting (where Ω starts, α, iterations) on the validation images, "
-                        "each corrupted by noise rectangles; the inpaint command and window use it")
+                        "each corrupted by noise inside masks (see --inpainting-masks); the inpaint command and "
+                        "window use it")
+    p.add_argument("--inpainting-masks", choices=("families", "rect"), default="families",
+                   help="the masks of --inpainting's tuning: families (default: 2 of each shape a user paints, "
+                        "discs, strokes, brush, rectangles, eyes, mouth) or rect (3 noise rectangles of 25-40 %%)")
     p.add_argument("--geometric", action="store_true",
                    help="also paint geometric synthetic defects (warp, fold, displaced and missing pieces) on the "
                         "validation images, so that the threshold is placed where they are caught too (twice the "
@@ -170,7 +176,8 @@ def run(a) -> int:
     if reduced:
         meta["calibration"]["figures"]["reduced_for_time"] = reduced
     if a.inpainting:
-        meta["inpainting"] = run_inpainting_tuning(loaded.model, val, loaded.device, a.quiet, a.max_iter)
+        meta["inpainting"] = run_inpainting_tuning(loaded.model, val, loaded.device, a.quiet, a.max_iter,
+                                                   a.inpainting_masks)
     save_model(loaded.model, out, meta)
     print(f"wrote {out}: {cal.method}")
     return 0

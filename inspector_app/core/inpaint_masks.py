@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .defects import NOISE_AREA
 from .inpainting import corrupt_with_noise, random_box_mask, telea_inpaint
 from .metrics import psnr
 
@@ -116,6 +117,15 @@ THIN_SHARE = 0.25
 THIN_DEPTH = 2.5
 
 
+def training_omega(shape: tuple[int, int], rng: np.random.Generator, families: bool = False) -> np.ndarray:
+    """Ω for a denoising model's training input: a rectangle of 25-40 % of the image (the
+    ``noise`` augmentation), or (``families``: the ``masks`` augmentation) a mask of a family
+    drawn at random, so that the model learns to fill every shape a user paints."""
+    if not families:
+        return random_box_mask(shape, NOISE_AREA, rng)
+    return family_mask(FAMILIES[int(rng.integers(len(FAMILIES)))], shape, rng)
+
+
 def thin_mask(mask: np.ndarray) -> bool:
     """Whether Ω is thin or small (see :data:`THIN_SHARE`): Telea, which copies nearby pixels, is
     then as good as masked inpainting or better (the model card's *Other masks*)."""
@@ -170,4 +180,4 @@ def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: Proj
     return out
 
 
-__all__ = ["FAMILIES", "THIN_DEPTH", "THIN_SHARE", "evaluate_families", "family_mask", "thin_mask"]
+__all__ = ["FAMILIES", "THIN_DEPTH", "THIN_SHARE", "evaluate_families", "family_mask", "thin_mask", "training_omega"]

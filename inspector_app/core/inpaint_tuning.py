@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 #: What the tuner tries: where Ω starts, and plain steps α (λ = 0, eq. 7).
 TUNE_INITS = MASKED_INITS
 TUNE_ALPHAS = (0.1, 0.2, 0.5)
+#: Which masks the tuning corrupts the validation images with (``--inpainting-masks``).
+TUNE_MASKS = ("families", "rect")
 
 
 def _corrupt(clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -47,12 +49,35 @@ def choose_schedule(gains: dict[str, dict[float, np.ndarray]]) -> tuple[str, flo
     return best[2], best[3], -best[1], best[0]
 
 
+def _cases(clean_images: list[np.ndarray], repeats: int, masks: str,
+           rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(clean, corrupted, Ω) for each validation image: ``repeats`` noise rectangles (``rect``), or
+    ``repeats`` masks of every family of :mod:`.inpaint_masks` (``families``), noise inside Ω."""
+    from .inpaint_masks import FAMILIES, family_mask
+    from .inpainting import corrupt_with_noise
+
+    if masks not in TUNE_MASKS:
+        raise ValueError(f"masks must be one of {', '.join(TUNE_MASKS)}, got {masks!r}")
+    cases = []
+    for img in clean_images:
+        clean = np.asarray(img, np.float32)
+        for _ in range(repeats):
+            if masks == "rect":
+                bad, mask = _corrupt(clean, rng)
+                cases.append((clean, bad, mask))
+                continue
+            for fam in FAMILIES:
+                mask = family_mask(fam, clean.shape[:2], rng)
+                cases.append((clean, corrupt_with_noise(clean, mask, rng), mask))
+    return cases
+
+
 def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], device: str | torch.device | None = None,
-                           *, repeats: int = 3, max_iter: int = 60, seed: int = 0,
+                           *, repeats: int = 3, max_iter: int = 60, seed: int = 0, masks: str = "rect",
                            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Choose where masked inpainting starts, its step α and its iteration count on ``clean_images``
     (validation images at the model's size, float [0, 1], H×W or H×W×C), each corrupted ``repeats``
-    times. Returns the ``inpainting`` block of a model file: ``{"masked": {alpha, lam, optimizer,
+    times (``masks="families"``: ``repeats`` times with a mask of each family a user may paint). Returns the ``inpainting`` block of a model file: ``{"masked": {alpha, lam, optimizer,
     grad_mask, stop, max_iter}, "init", "method", "figures"}``; the figures compare the chosen
     schedule with OpenCV's Telea fill (mean PSNR inside Ω in dB, the share of cases it beats
     Telea) and give the best gain a start at the corrupted pixels reaches after ``max_iter``."""
@@ -65,12 +90,7 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
     if not clean_images:
         raise ValueError("tuning masked inpainting needs validation images")
     device = torch.device("cpu") if device is None else device
-    rng = np.random.default_rng(seed)
-    cases = []
-    for img in clean_images:
-        for _ in range(repeats):
-            bad, mask = _corrupt(np.asarray(img, np.float32), rng)
-            cases.append((np.asarray(img, np.float32), bad, mask))
+    cases = _cases(clean_images, repeats, masks, np.random.default_rng(seed))
     # gains[init][alpha]: (cases, max_iter + 1) PSNR inside Ω minus Telea's
     gains = {i: {a: np.full((len(cases), max_iter + 1), np.nan) for a in TUNE_ALPHAS} for i in TUNE_INITS}
     telea_db = np.zeros(len(cases))
@@ -85,7 +105,7 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
                 for rec in project(model, start, p, mask=omega):
                     x = rec.x[0].detach().cpu().numpy().transpose(1, 2, 0).reshape(clean.shape)
                     gains[init][a][c, rec.iteration] = psnr(np.clip(x, 0, 1), clean, mask=mask) - telea_db[c]
-        if progress is not None:
+        if progress is not None and (c + 1) % (len(cases) // len(clean_images)) == 0:
             progress(1)
     init, alpha, t, gain = choose_schedule(gains)
     chosen = gains[init][alpha][:, t]
@@ -93,8 +113,7 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
         "init": init,
         "masked": {"alpha": alpha, "lam": 0.0, "optimizer": "sgd", "grad_mask": "none", "stop": "none",
                    "max_iter": int(t)},
-        "method": (f"tuned on {len(clean_images)} validation images × {repeats} noise rectangles "
-                   f"({int(NOISE_AREA[0] * 100)}-{int(NOISE_AREA[1] * 100)} % of the image): start at "
+        "method": (f"tuned on {len(clean_images)} validation images × {_masks_text(masks, repeats)}: start at "
                    f"{'the Telea fill' if init == 'telea' else 'the corrupted pixels'}, α = {alpha:g}, "
                    f"{t} iterations (best mean PSNR inside Ω)"),
         "figures": {
@@ -108,4 +127,10 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
     }
 
 
-__all__ = ["TUNE_ALPHAS", "TUNE_INITS", "choose_schedule", "tune_masked_inpainting"]
+def _masks_text(masks: str, repeats: int) -> str:
+    if masks == "rect":
+        return f"{repeats} noise rectangles ({int(NOISE_AREA[0] * 100)}-{int(NOISE_AREA[1] * 100)} % of the image)"
+    return f"{repeats} masks of each of the 8 families (discs, strokes, brush, rectangles, eyes, mouth)"
+
+
+__all__ = ["TUNE_ALPHAS", "TUNE_INITS", "TUNE_MASKS", "choose_schedule", "tune_masked_inpainting"]

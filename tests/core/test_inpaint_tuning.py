@@ -95,5 +95,27 @@ def test_calibrate_inpainting_stores_the_schedule(tmp_path, capsys):
                    "--max-iter", "3", "--inpainting", "--quiet"])
     assert rc == 0
     block = load_model(out, "cpu").meta["inpainting"]
-    assert block["figures"]["cases"] == 9 and block["init"] in ("input", "telea")
+    # by default 2 masks of each of the 8 families per validation image
+    assert block["figures"]["cases"] == 3 * 2 * 8 and block["init"] in ("input", "telea")
+    assert "8 families" in block["method"]
     assert "masked inpainting:" in capsys.readouterr().err
+    rc = cli.main(["calibrate", "--model", str(path), "--data", str(folder), "--val-dir", "--out",
+                   str(tmp_path / "rect.safetensors"), "--max-iter", "3", "--inpainting", "--inpainting-masks",
+                   "rect", "--quiet"])
+    block = load_model(tmp_path / "rect.safetensors", "cpu").meta["inpainting"]
+    assert rc == 0 and block["figures"]["cases"] == 9 and "noise rectangles" in block["method"]
+
+
+def test_tuning_on_mask_families(tmp_path, faces):
+    """masks="families": each validation image gets ``repeats`` masks of every family a user may
+    paint; the cases hold masks of many sizes, not only 25-40 % rectangles."""
+    from inspector_app.core.inpaint_tuning import _cases
+
+    cases = _cases(faces, 2, "families", np.random.default_rng(0))
+    assert len(cases) == len(faces) * 2 * 8
+    shares = [m.mean() for _c, _b, m in cases]
+    assert min(shares) < 0.05 and max(shares) > 0.2
+    for clean, bad, m in cases:
+        np.testing.assert_array_equal(bad[~m], clean[~m])
+    with pytest.raises(ValueError, match="masks must be one of"):
+        _cases(faces, 1, "circles", np.random.default_rng(0))

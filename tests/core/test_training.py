@@ -284,6 +284,28 @@ def test_noise_augmentation_trains_a_denoising_autoencoder(texture_images):
     assert res.state.step == 4 and np.isfinite(res.state.train_curve[-1][1] if res.state.train_curve else 0.0)
 
 
+def test_masks_augmentation_corrupts_masks_of_every_family(texture_images):
+    """--augment masks: the noise fills masks of the shapes a user paints (discs, strokes, brush,
+    rectangles, eyes, mouth), not only 25-40 % rectangles, and training runs with it."""
+    from inspector_app.core.training import TextureAugmenter
+
+    aug = TextureAugmenter(texture_images, _cfg(augment=("masks",), crop=False))
+    x = aug.batch(200)
+    y = aug.corrupt(x)
+    changed = (x != y)[:, 0].numpy()
+    shares = changed.reshape(len(changed), -1).mean(1)
+    assert 60 < (shares > 0).sum() < 140  # about half the images
+    assert (shares[shares > 0] < 0.1).sum() >= 20  # thin and small masks: no 25-40 % rectangle is
+    not_boxes = 0
+    for m in changed[shares > 0]:
+        r, c = np.nonzero(m)
+        not_boxes += m[r.min():r.max() + 1, c.min():c.max() + 1].mean() < 0.9  # a disc, a stroke
+    assert not_boxes >= 20
+    names = [f"{i}.png" for i in range(len(texture_images))]
+    res = train(texture_images, names, _cfg(augment=("masks",), max_steps=3), torch.device("cpu"))
+    assert res.state.step == 3
+
+
 def test_a_calibration_that_hardly_separates_says_so(tmp_path, mvtec_folder, monkeypatch, capsys):
     """The face model under the lighting margin passed none of its good validation images; the
     calibrate command must say such a calibration is not to be trusted (and still write it)."""
