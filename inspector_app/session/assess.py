@@ -199,7 +199,7 @@ def iso_segments(data: np.ndarray, level: float) -> np.ndarray:
     a_ul, a_ur, a_ll, a_lr = above[:-1, :-1], above[:-1, 1:], above[1:, :-1], above[1:, 1:]
     rows, cols = np.indices(ul.shape, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):  # (only crossed edges are read: no 0/0 there)
-        edges = {  # the crossing point on each cell edge, and whether the edge is crossed
+        edges: dict[str, tuple[Any, Any, Any]] = {  # whether each cell edge is crossed, and where
             "t": (a_ul != a_ur, rows, cols + (lv - ul) / (ur - ul)),
             "b": (a_ll != a_lr, rows + 1, cols + (lv - ll) / (lr - ll)),
             "l": (a_ul != a_ll, rows + (lv - ul) / (ll - ul), cols),
