@@ -85,9 +85,11 @@ def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int,
         block = tune_masked_inpainting(model, val_images, device, repeats=repeats, max_iter=max_iter,
                                        masks=masks, progress=bar.update)
     f = block["figures"]
+    both = (f"; over all {f['all_cases']} cases with both schedules {f['all_cases_gain']:+.2f} dB, better in "
+            f"{f['all_cases_beats_telea']:.0%}" if "all_cases" in f else "")
     print(f"masked inpainting: {block['method']}; inside Ω {f['psnr_mask']:.2f} dB vs Telea "
           f"{f['telea_psnr_mask']:.2f} dB ({f['gain_over_telea']:+.2f} dB, better in {f['beats_telea']:.0%} of "
-          f"{f['cases']} validation cases)", file=sys.stderr)
+          f"{f['cases']} validation cases{both})", file=sys.stderr)
     return block
 
 

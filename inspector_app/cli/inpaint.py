@@ -52,7 +52,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _params(a, mode: str, loaded=None):
+def _changes(a, mode: str) -> dict:
+    """The command line's changes to ``mode``'s parameters (refused here when out of range: before
+    the model loads); :func:`run_comparison` applies them to the model's schedule for Ω's shape."""
     from ..core.inpainting import inpaint_params
     from ..core.params import check_range
 
@@ -65,9 +67,10 @@ def _params(a, mode: str, loaded=None):
                 check_range(name, v)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    return inpaint_params(mode, loaded=loaded, alpha=alpha, lam=lam, optimizer=given.get("optimizer"),
-                          max_iter=given.get("max_iter"), stop=given.get("stop"), tol=given.get("tol"),
-                          patience=given.get("patience"))
+    changes = {"alpha": alpha, "lam": lam, "optimizer": given.get("optimizer"), "max_iter": given.get("max_iter"),
+               "stop": given.get("stop"), "tol": given.get("tol"), "patience": given.get("patience")}
+    inpaint_params(mode, **changes)  # (a ValueError: one line, exit 2)
+    return {k: v for k, v in changes.items() if v is not None}
 
 
 def _fmt(v: float) -> str:
@@ -110,9 +113,8 @@ def _run(a, guard) -> int:
     from ..core.modelio import load_model
 
     modes = ("blind",) if a.blind else ("blind", "masked")
-    params = {m: _params(a, m) for m in modes}  # bad flags are refused before the model loads
+    changes = {m: _changes(a, m) for m in modes}  # bad flags are refused before the model loads
     loaded = load_model(a.model, a.device)
-    params = {m: _params(a, m, loaded) for m in modes}
     channels = loaded.model.channels
     image = read_image(a.image, channels)
     mask = load_mask_png(a.mask, image.shape[:2]) if a.mask else None  # wrong size: MaskFileError
@@ -127,8 +129,7 @@ def _run(a, guard) -> int:
                 f"but the image is {image.shape[1]}×{image.shape[0]}"
             )
     t0 = time.perf_counter()
-    res = run_comparison(loaded, image, mask, gt, modes=modes,
-                         blind_params=params.get("blind"), masked_params=params.get("masked"), masked_init=a.init)
+    res = run_comparison(loaded, image, mask, gt, modes=modes, masked_init=a.init, changes=changes)
     seconds = time.perf_counter() - t0
 
     out = Path(a.out)
@@ -151,7 +152,9 @@ def _run(a, guard) -> int:
         "model_size": res.model_size,
         "masked_fraction": res.masked_fraction,
         "modes": list(modes),
-        "masked_init": None if "masked" not in modes else (a.init or model_inpainting(loaded).get("init") or "input"),
+        "masked_init": None if "masked" not in modes else (a.init or model_inpainting(loaded, res.thin).get("init")
+                                                           or "input"),
+        "omega_thin": res.thin,
         "schedule": model_inpainting(loaded).get("method") or "the defaults of inspector_app.core.inpainting",
         "runs": {k: r.to_dict() for k, r in res.runs.items()},
         "metrics": {k: {m: (None if v != v or v == float("inf") else v) for m, v in d.items()}

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .defects import NOISE_AREA
-from .inpainting import corrupt_with_noise, random_box_mask, telea_inpaint
+from .inpainting import THIN_DEPTH, THIN_SHARE, corrupt_with_noise, random_box_mask, telea_inpaint, thin_mask
 from .metrics import psnr
 
 if TYPE_CHECKING:
@@ -109,14 +109,6 @@ def family_mask(family: str, shape: tuple[int, int], rng: np.random.Generator) -
     raise ValueError(f"mask family must be one of {', '.join(FAMILIES)}, got {family!r}")
 
 
-#: A mask is "thin" when under this share of its pixels lie farther than :data:`THIN_DEPTH` px from
-#: its edge (at the model's size). On the face model, every family that loses to Telea is thin
-#: (small discs, strokes, brush strokes: share ≤ 0.08 on average) and the families that gain are not
-#: (large discs 0.39, large rectangles 0.62); eyes, mouth and small rectangles (0.14-0.23) are even.
-THIN_SHARE = 0.25
-THIN_DEPTH = 2.5
-
-
 def training_omega(shape: tuple[int, int], rng: np.random.Generator, families: bool = False) -> np.ndarray:
     """Ω for a denoising model's training input: a rectangle of 25-40 % of the image (the
     ``noise`` augmentation), or (``families``: the ``masks`` augmentation) a mask of a family
@@ -126,26 +118,17 @@ def training_omega(shape: tuple[int, int], rng: np.random.Generator, families: b
     return family_mask(FAMILIES[int(rng.integers(len(FAMILIES)))], shape, rng)
 
 
-def thin_mask(mask: np.ndarray) -> bool:
-    """Whether Ω is thin or small (see :data:`THIN_SHARE`): Telea, which copies nearby pixels, is
-    then as good as masked inpainting or better (the model card's *Other masks*)."""
-    import cv2
-
-    m = np.asarray(mask, bool)
-    if not m.any():
-        return False
-    depth = cv2.distanceTransform(m.astype(np.uint8), cv2.DIST_L2, 3)
-    return float((depth > THIN_DEPTH).sum()) / float(m.sum()) < THIN_SHARE
-
-
 def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: ProjectionParams,
                       input_params: ProjectionParams, *, families: tuple[str, ...] = FAMILIES, per_image: int = 1,
-                      seed: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                      seed: int = 0, progress: Callable[[str], None] | None = None,
+                      masked_thin: ProjectionParams | None = None, thin_init: str = "telea") -> dict[str, Any]:
     """PSNR inside Ω of Telea, masked inpainting from the Telea fill (``masked``) and from the
     corrupted pixels (``input_params``), per family, over ``clean`` (held-out images at the model's
     size, float [0, 1]) each given ``per_image`` masks. Returns ``{family: {telea, from_telea,
     from_input, gain_from_telea, gain_from_input, wins_from_telea, wins_from_input, cases,
-    mask_fraction}}`` (dB means; wins: cases better than Telea)."""
+    mask_fraction}}`` (dB means; wins: cases better than Telea). ``masked_thin``: the schedule for
+    a thin or small Ω (:func:`thin_mask`; a model's ``thin`` block), run from ``thin_init``
+    (``telea`` or ``input``) in the ``from_telea`` column; ``thin_cases`` counts them."""
     import torch
 
     from .data import to_tensor
@@ -154,7 +137,7 @@ def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: Proj
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
     for fam in families:
-        rows, frac = [], []
+        rows, frac, thin = [], [], 0
         for img in clean:
             img = np.asarray(img, np.float32)
             for _ in range(per_image):
@@ -163,7 +146,10 @@ def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: Proj
                 telea = telea_inpaint(bad, mask)
                 omega = torch.from_numpy(mask[None, None].astype(np.float32))
                 row = [psnr(telea, img, mask=mask)]
-                for start, p in ((telea, masked), (bad, input_params)):
+                own = (telea, masked)
+                if masked_thin is not None and thin_mask(mask):
+                    own, thin = (telea if thin_init == "telea" else bad, masked_thin), thin + 1
+                for start, p in (own, (bad, input_params)):
                     _, last, _c = run_to_end(loaded.model, to_tensor([start]), p, mask=omega)
                     x = last.x[0].detach().cpu().numpy().transpose(1, 2, 0).reshape(img.shape)
                     row.append(psnr(np.clip(x, 0.0, 1.0), img, mask=mask))
@@ -174,7 +160,8 @@ def evaluate_families(loaded: LoadedModel, clean: list[np.ndarray], masked: Proj
                     "from_telea": float(a[:, 1].mean()), "from_input": float(a[:, 2].mean()),
                     "gain_from_telea": float((a[:, 1] - a[:, 0]).mean()),
                     "gain_from_input": float((a[:, 2] - a[:, 0]).mean()),
-                    "wins_from_telea": int((a[:, 1] > a[:, 0]).sum()), "wins_from_input": int((a[:, 2] > a[:, 0]).sum())}
+                    "wins_from_telea": int((a[:, 1] > a[:, 0]).sum()), "wins_from_input": int((a[:, 2] > a[:, 0]).sum()),
+                    "thin_cases": thin}
         if progress is not None:
             progress(fam)
     return out

@@ -3,10 +3,12 @@
 Masked inpainting (eq. 7) walks the pixels of Ω downhill on Lr(x) with λ = 0. On the small face
 models this project can train, the walk from the corrupted pixels ends near the reconstruction's
 blurry optimum, and a long walk from a good start drifts back to it: what the projection adds is
-largest after a few steps. So the schedule is chosen on validation faces, corrupted like the test
-faces (a rectangle of uniform noise, 25-40 % of the image): where Ω starts (``input``, the
-corrupted pixels as in the paper, or ``telea``, OpenCV's fill), the plain step α, and the number of
-iterations, by the mean PSNR inside Ω against the clean face. The choice and its figures are stored
+largest after a few steps. So the schedule is chosen on validation faces, corrupted with noise
+inside masks of the shapes a user paints (``families``, :mod:`.inpaint_masks`; or ``rect``, the
+rectangles of 25-40 % of the test faces): where Ω starts (``input``, the corrupted pixels as in the
+paper, or ``telea``, OpenCV's fill), the plain step α, and the number of iterations, by the mean
+PSNR inside Ω against the clean face; on the families, once for thick Ω and once for thin or small
+Ω (:func:`.inpainting.thin_mask`, the block's ``thin``), which gain from different schedules. The choice and its figures are stored
 in the model file (``meta["inpainting"]``) and become the defaults of the ``inpaint`` command and
 the comparison window; ``--init input`` and the paper's schedule stay one option away.
 """
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .defects import NOISE_AREA
-from .inpainting import MASKED_INITS, random_box_mask, telea_inpaint
+from .inpainting import MASKED_INITS, random_box_mask, telea_inpaint, thin_mask
 from .metrics import psnr
 
 if TYPE_CHECKING:
@@ -107,24 +109,59 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
                     gains[init][a][c, rec.iteration] = psnr(np.clip(x, 0, 1), clean, mask=mask) - telea_db[c]
         if progress is not None and (c + 1) % (len(cases) // len(clean_images)) == 0:
             progress(1)
+    everything = gains
+    thin = np.array([thin_mask(m) for _c, _b, m in cases])
+    split = masks == "families" and 0 < int(thin.sum()) < len(cases)
+    sel = ~thin if split else np.ones(len(cases), bool)
+    if split:  # one schedule for thick Ω (the file's "masked"), one for thin or small Ω ("thin")
+        gains = {i: {a: g[sel] for a, g in by_a.items()} for i, by_a in everything.items()}
     init, alpha, t, gain = choose_schedule(gains)
     chosen = gains[init][alpha][:, t]
-    return {
+    block = {
         "init": init,
         "masked": {"alpha": alpha, "lam": 0.0, "optimizer": "sgd", "grad_mask": "none", "stop": "none",
                    "max_iter": int(t)},
         "method": (f"tuned on {len(clean_images)} validation images × {_masks_text(masks, repeats)}: start at "
-                   f"{'the Telea fill' if init == 'telea' else 'the corrupted pixels'}, α = {alpha:g}, "
+                   f"{_start_text(init)}, α = {alpha:g}, "
                    f"{t} iterations (best mean PSNR inside Ω)"),
         "figures": {
-            "cases": len(cases),
-            "telea_psnr_mask": float(telea_db.mean()),
-            "psnr_mask": float(telea_db.mean() + gain),
+            "cases": int(sel.sum()),
+            "telea_psnr_mask": float(telea_db[sel].mean()),
+            "psnr_mask": float(telea_db[sel].mean() + gain),
             "gain_over_telea": gain,
             "beats_telea": float(np.mean(chosen > 0)),
             "input_start_best_gain": float(max(np.mean(g[:, -1]) for g in gains["input"].values())),
         },
     }
+    if split:
+        _add_thin(block, {i: {a: g[thin] for a, g in by_a.items()} for i, by_a in everything.items()},
+                  thin, chosen, telea_db)
+    return block
+
+
+def _start_text(init: str) -> str:
+    return "the Telea fill" if init == "telea" else "the corrupted pixels"
+
+
+def _add_thin(block: dict[str, Any], gains: dict[str, dict[float, np.ndarray]], thin: np.ndarray,
+              thick_chosen: np.ndarray, telea_db: np.ndarray) -> None:
+    """Add ``block["thin"]``, the schedule for thin or small Ω (:func:`.inpainting.thin_mask`),
+    chosen on those cases alone (``gains``), and the figures of both schedules over all cases."""
+    init, alpha, t, gain = choose_schedule(gains)
+    chosen = gains[init][alpha][:, t]
+    tdb = telea_db[thin]
+    block["thin"] = {"init": init,
+                     "masked": {"alpha": alpha, "lam": 0.0, "optimizer": "sgd", "grad_mask": "none", "stop": "none",
+                                "max_iter": int(t)},
+                     "figures": {"cases": int(len(chosen)), "telea_psnr_mask": float(tdb.mean()),
+                                 "psnr_mask": float(tdb.mean() + gain), "gain_over_telea": gain,
+                                 "beats_telea": float(np.mean(chosen > 0))}}
+    both = np.zeros(len(thin))
+    both[thin], both[~thin] = chosen, thick_chosen
+    block["figures"].update(all_cases=len(thin), all_cases_gain=float(both.mean()),
+                            all_cases_beats_telea=float(np.mean(both > 0)))
+    block["method"] += (f" on the {int((~thin).sum())} cases whose Ω is not thin; thin or small Ω: start at "
+                        f"{_start_text(init)}, α = {alpha:g}, {t} iterations")
 
 
 def _masks_text(masks: str, repeats: int) -> str:

@@ -37,8 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.inpaint_masks import thin_mask
-from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params
+from ..core.inpainting import INPAINT_MODES, PANEL_TITLES, PANELS, InpaintJob, inpaint_params, model_inpainting
 from ..core.params import RANGES, Stop
 from ..core.vocabulary import StopKind
 from ..session.jobs import inpainting_frame, inpainting_static
@@ -124,7 +123,8 @@ class InpaintingWindow(QMainWindow):
         self.setWindowTitle(title or "Inpainting: blind (eq. 8) vs masked (eq. 7) — Dehaene et al. 2020, §4.2")
         self.job = InpaintJob(loaded, image, mask, ground_truth)
         self.loaded = loaded
-        self.params = {m: (params or {}).get(m) or inpaint_params(m, loaded=loaded) for m in INPAINT_MODES}
+        self.params = {m: (params or {}).get(m) or inpaint_params(m, loaded=loaded, thin=self.job.thin)
+                       for m in INPAINT_MODES}
         self.results: dict[str, np.ndarray] = {}
         self.metrics: dict[str, dict] = {}
         self.final_frames: dict[str, object] = {}
@@ -283,9 +283,10 @@ class InpaintingWindow(QMainWindow):
         parts = [f"{self.loaded.kind} {s}×{s}", f"image {w}×{h}{how}{tiles}"]
         if self.job.mask is not None:
             parts.append(f"Ω {100 * self.job.mask.mean():.1f} % of the pixels")
-            mm = self.job.prep.mask_model
-            if mm is not None and thin_mask(mm):  # where masked inpainting loses (model card, "Other masks")
-                parts.append("a thin or small Ω: there Telea does as well as masked inpainting or better")
+            if self.job.thin:  # where masked inpainting gains least (model card, "Other masks")
+                own = "thin" in model_inpainting(self.loaded)
+                parts.append("a thin or small Ω: " + ("the model's schedule for such masks; " if own else "")
+                             + "there Telea does about as well as masked inpainting")
         if self.job.ground_truth is None:
             parts.append("no ground truth: no PSNR / SSIM")
         parts += [f"{m}: {self._status.get(m, '')}" for m in self.job.modes]

@@ -42,3 +42,10 @@ def test_evaluation_compares_with_telea_inside_the_mask(tiny_model_file, texture
     for r in res.values():  # 0 iterations from Telea's fill: Telea itself
         assert r["cases"] == 2 and r["from_telea"] == pytest.approx(r["telea"]) and r["gain_from_telea"] == 0
         assert r["wins_from_telea"] == 0 and np.isfinite(r["from_input"])
+    # a schedule of its own for thin or small Ω: the strokes run it (from the corrupted pixels
+    # here, so no longer Telea's figure), the large rectangles keep the other
+    res = evaluate_families(loaded, texture_images[:2], p, p, families=("rect_large", "strokes"),
+                            masked_thin=p.replace(max_iter=2), thin_init="input")
+    assert res["strokes"]["thin_cases"] == 2 and res["rect_large"]["thin_cases"] == 0
+    assert res["rect_large"]["from_telea"] == pytest.approx(res["rect_large"]["telea"])
+    assert res["strokes"]["from_telea"] != pytest.approx(res["strokes"]["telea"])

@@ -74,7 +74,7 @@ def test_telea_start_and_the_model_schedule_reach_inpaint(tmp_path, capsys):
             "--ground-truth", str(tmp_path / "face_clean.png"), "--quiet"]
     assert run_cli([*base, "--out", str(tmp_path / "a")]) == 0
     info = json.loads((tmp_path / "a" / "face_inpaint.json").read_text())
-    assert info["masked_init"] == "telea" and info["schedule"] == "test schedule"
+    assert info["masked_init"] == "telea" and info["schedule"] == "test schedule" and info["omega_thin"] is False
     assert info["runs"]["masked"]["iterations"] == 3 and info["runs"]["masked"]["params"]["alpha"] == 0.2
     assert run_cli([*base, "--out", str(tmp_path / "b"), "--init", "input", "--max-iter", "4"]) == 0
     info = json.loads((tmp_path / "b" / "face_inpaint.json").read_text())
@@ -96,7 +96,7 @@ def test_calibrate_inpainting_stores_the_schedule(tmp_path, capsys):
     assert rc == 0
     block = load_model(out, "cpu").meta["inpainting"]
     # by default 2 masks of each of the 8 families per validation image
-    assert block["figures"]["cases"] == 3 * 2 * 8 and block["init"] in ("input", "telea")
+    assert block["figures"]["all_cases"] == 3 * 2 * 8 and block["init"] in ("input", "telea")
     assert "8 families" in block["method"]
     assert "masked inpainting:" in capsys.readouterr().err
     rc = cli.main(["calibrate", "--model", str(path), "--data", str(folder), "--val-dir", "--out",
@@ -119,3 +119,44 @@ def test_tuning_on_mask_families(tmp_path, faces):
         np.testing.assert_array_equal(bad[~m], clean[~m])
     with pytest.raises(ValueError, match="masks must be one of"):
         _cases(faces, 1, "circles", np.random.default_rng(0))
+
+
+def test_families_tuning_adds_a_schedule_for_thin_masks(tmp_path, faces):
+    """Tuned on the families, thick Ω (the file's ``masked``) and thin or small Ω (``thin``) each
+    get the schedule best on their own validation cases."""
+    loaded = load_model(make_model_file(tmp_path / "m.safetensors", kind="vae"), "cpu")
+    block = tune_masked_inpainting(loaded.model, faces, repeats=1, max_iter=3, seed=1, masks="families")
+    thin, f = block["thin"], block["figures"]
+    assert thin["init"] in ("input", "telea") and 1 <= thin["masked"]["max_iter"] <= 3
+    assert f["cases"] + thin["figures"]["cases"] == f["all_cases"] == len(faces) * 8
+    assert 0 < f["cases"] < f["all_cases"] and np.isfinite(f["all_cases_gain"])
+    assert "thin or small Ω" in block["method"]
+    assert "thin" not in tune_masked_inpainting(loaded.model, faces, repeats=1, max_iter=2, masks="rect")
+
+
+def test_a_thin_mask_runs_the_models_thin_schedule(tmp_path):
+    from inspector_app.core.inpaint_masks import family_mask, thin_mask
+    from inspector_app.core.inpainting import model_inpainting, run_comparison
+
+    path = make_model_file(tmp_path / "vae.safetensors", kind="vae")
+    loaded = load_model(path, "cpu")
+    meta = {k: v for k, v in loaded.meta.items() if k in ("training", "training_stats")}
+    sched = {"alpha": 0.2, "lam": 0.0, "optimizer": "sgd", "grad_mask": "none", "stop": "none", "max_iter": 3}
+    meta["inpainting"] = {"init": "telea", "method": "test", "masked": sched,
+                          "thin": {"init": "input", "masked": {**sched, "alpha": 0.1, "max_iter": 1}}}
+    tuned = tmp_path / "tuned.safetensors"
+    save_model(loaded.model, tuned, meta)
+    tl = load_model(tuned, "cpu")
+    assert model_inpainting(tl, thin=True)["init"] == "input" and model_inpainting(tl)["init"] == "telea"
+    img = face(32, 32)
+    stroke = family_mask("strokes", (32, 32), np.random.default_rng(1))
+    box = np.zeros((32, 32), bool)
+    box[8:24, 6:26] = True
+    assert thin_mask(stroke) and not thin_mask(box)
+    for mask, thin, its, alpha in ((stroke, True, 1, 0.1), (box, False, 3, 0.2)):
+        res = run_comparison(tl, img, mask, modes=("masked",))
+        assert res.thin is thin
+        assert res.runs["masked"].iterations == its and res.runs["masked"].params["alpha"] == alpha
+    # the command line's flags change the schedule chosen for Ω's shape
+    res = run_comparison(tl, img, stroke, modes=("masked",), changes={"masked": {"max_iter": 2}})
+    assert res.runs["masked"].iterations == 2 and res.runs["masked"].params["alpha"] == 0.1
