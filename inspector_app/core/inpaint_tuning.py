@@ -8,9 +8,10 @@ inside masks of the shapes a user paints (``families``, :mod:`.inpaint_masks`; o
 rectangles of 25-40 % of the test faces): where Ω starts (``input``, the corrupted pixels as in the
 paper, or ``telea``, OpenCV's fill), the plain step α, and the number of iterations, by the mean
 PSNR inside Ω against the clean face; on the families, once for thick Ω and once for thin or small
-Ω (:func:`.inpainting.thin_mask`, the block's ``thin``), which gain from different schedules. The choice and its figures are stored
-in the model file (``meta["inpainting"]``) and become the defaults of the ``inpaint`` command and
-the comparison window; ``--init input`` and the paper's schedule stay one option away.
+Ω (:func:`.inpainting.thin_mask`, the block's ``thin``), which gain from different schedules. The
+choice and its figures are stored in the model file (``meta["inpainting"]``) and become the
+defaults of the ``inpaint`` command and the comparison window (the schedule that fits the mask);
+``--init input`` and the paper's schedule stay one option away.
 """
 
 from __future__ import annotations
@@ -79,10 +80,13 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
                            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Choose where masked inpainting starts, its step α and its iteration count on ``clean_images``
     (validation images at the model's size, float [0, 1], H×W or H×W×C), each corrupted ``repeats``
-    times (``masks="families"``: ``repeats`` times with a mask of each family a user may paint). Returns the ``inpainting`` block of a model file: ``{"masked": {alpha, lam, optimizer,
+    times (``masks="families"``: ``repeats`` times with a mask of each family a user may paint).
+    Returns the ``inpainting`` block of a model file: ``{"masked": {alpha, lam, optimizer,
     grad_mask, stop, max_iter}, "init", "method", "figures"}``; the figures compare the chosen
     schedule with OpenCV's Telea fill (mean PSNR inside Ω in dB, the share of cases it beats
-    Telea) and give the best gain a start at the corrupted pixels reaches after ``max_iter``."""
+    Telea) and give the best gain a start at the corrupted pixels reaches after ``max_iter``. On
+    the families, the block holds the schedule for thick Ω and, in ``thin``, the one for thin or
+    small Ω, each chosen on its own cases (the figures: of the thick cases, and ``all_cases_*``)."""
     import torch
 
     from .data import to_tensor
