@@ -36,7 +36,9 @@ def test_run_streams_iterations_into_views_and_plot(qtbot, window):
     w = window
     frames = []
     w.runner.frame.connect(frames.append)
-    n = 25
+    # long enough (about 0.5 s here) that the window takes mail while it runs: a run that ends
+    # before the GUI looks streams nothing but its final frame (stale frames are dropped)
+    n = 300
     _run(qtbot, w, n)
     assert w.energy_plot.point_count == n + 1  # iterations 0 (x0) … n
     xs, ys = w.energy_plot.curves["E"].getData()
