@@ -40,7 +40,7 @@ DRAW_BUDGET = 0.03
 #: … but frames still come at least once per 1 / MIN_FPS seconds of the worker's CPU time.
 MIN_FPS = 1.0
 #: Energy values are posted with every frame, and at least this many times a second between frames.
-ENERGY_HZ = 2.0
+ENERGY_HZ = 1.0
 #: While paused, how often the generator looks for a new control (seconds).
 PAUSE_POLL = 0.01
 
