@@ -51,7 +51,10 @@ on 2 cores runs at about 60 iterations/s instead of 110 (measured here: a runner
 runs landed on two pool threads alternated between the two rates, run by run). So each
 :class:`ProjectionRunner` runs its runs and x0 previews on one thread of its own (a pool of one,
 kept ``RUNNER_EXPIRY_MS`` after its last run), and the shared pool's idle threads leave after
-``GENERAL_EXPIRY_MS``, taking their teams with them. Nothing on the GUI thread runs torch."""
+``GENERAL_EXPIRY_MS``, taking their teams with them. Nothing on the GUI thread runs torch. The
+price: for up to ``RUNNER_EXPIRY_MS`` after a Run or an x0 preview, a projection on another thread
+(the review's folder, the inpainting comparison) shares the cores with that idle team's count and
+runs at the slower rate, as two projections at once would anyway."""
 
 #: a runner's thread is kept this long after its last run (Runs while tuning come seconds apart)
 RUNNER_EXPIRY_MS = 5000
