@@ -285,8 +285,8 @@ class InpaintingWindow(QMainWindow):
             parts.append(f"Ω {100 * self.job.mask.mean():.1f} % of the pixels")
             if self.job.thin:  # where masked inpainting gains least (model card, "Other masks")
                 own = "thin" in model_inpainting(self.loaded)
-                parts.append("a thin or small Ω: " + ("the model's schedule for such masks; " if own else "")
-                             + "there Telea does about as well as masked inpainting")
+                parts.append("thin or small Ω" + (" (its own schedule)" if own else "")
+                             + ": Telea does about as well here")
         if self.job.ground_truth is None:
             parts.append("no ground truth: no PSNR / SSIM")
         parts += [f"{m}: {self._status.get(m, '')}" for m in self.job.modes]

@@ -210,4 +210,4 @@ def test_the_window_says_when_telea_does_as_well_on_a_thin_mask(qtbot, loaded):
         qtbot.waitUntil(lambda: "telea" in win.results, timeout=20000)
         texts.append(win.info.text())
         win.close()
-    assert "a thin or small Ω: there Telea does about as well" in texts[0] and "thin" not in texts[1]
+    assert "thin or small Ω: Telea does about as well here" in texts[0] and "thin" not in texts[1]
