@@ -58,27 +58,41 @@ def make_model_file(path, kind="l2ae", size=32, channels=1, seed=0, stats=True, 
     return path
 
 
+def write_stain_category(root, counts, image, box, seed):
+    """Write an MVTec-layout category: ``root/test/{folder}`` for each (folder, n) of ``counts``,
+    image i from ``image(i, rng)`` (uint8 H×W); in ``stain`` a bright rectangle, ``box`` = ((h, w),
+    lo, hi): its corner drawn in [lo, H − hi) × [lo, W − hi), its mask in ``root/ground_truth/stain``."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for folder, n in counts:
+        (root / "test" / folder).mkdir(parents=True)
+        for i in range(n):
+            img = image(i, rng)
+            h, w = img.shape
+            if folder == "stain":
+                (bh, bw), lo, hi = box
+                mask = np.zeros((h, w), np.uint8)
+                y, x = rng.integers(lo, h - hi), rng.integers(lo, w - hi)
+                mask[y:y + bh, x:x + bw] = 255
+                img[mask > 0] = 250
+                (root / "ground_truth" / folder).mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(root / "ground_truth" / folder / f"{i:03d}_mask.png"), mask)
+            cv2.imwrite(str(root / "test" / folder / f"{i:03d}.png"), img)
+    return root
+
+
 def make_mixed_category(root):
     """A tiny MVTec-layout category (``root/test/{good,stain}``, ``root/ground_truth/stain``) of seven
     grey images of 48×48 and 40×32 px with bright stains, and a 32-px model (``root.parent/ws.safetensors``)
     whose working scale keeps them at their size: two working sizes, mixed within batches.
     Returns (category folder, model file)."""
-    import cv2
 
-    rng = np.random.default_rng(3)
-    for folder, n in (("good", 3), ("stain", 4)):
-        (root / "test" / folder).mkdir(parents=True)
-        for i in range(n):
-            h, w = (48, 48) if i % 3 != 2 else (40, 32)
-            img = rng.integers(60, 140, (h, w)).astype(np.uint8)
-            if folder == "stain":
-                mask = np.zeros((h, w), np.uint8)
-                y, x = rng.integers(2, h - 12), rng.integers(2, w - 12)
-                mask[y:y + 9, x:x + 7] = 255
-                img[mask > 0] = 250
-                (root / "ground_truth" / folder).mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(root / "ground_truth" / folder / f"{i:03d}_mask.png"), mask)
-            cv2.imwrite(str(root / "test" / folder / f"{i:03d}.png"), img)
+    def image(i, rng):
+        h, w = (48, 48) if i % 3 != 2 else (40, 32)
+        return rng.integers(60, 140, (h, w)).astype(np.uint8)
+
+    write_stain_category(root, (("good", 3), ("stain", 4)), image, ((9, 7), 2, 12), seed=3)
     return root, make_tiled_model_file(root.parent, 48)
 
 

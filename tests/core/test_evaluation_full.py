@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -14,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from inspector_app.cli import main
 from inspector_app.core.evaluation import _figures, load_category
 
-from conftest import make_model_file, make_tiled_model_file
+from conftest import make_model_file, make_tiled_model_file, write_stain_category
 
 
 def _aupro_reference(maps, gts, limit=0.3):
@@ -64,23 +63,13 @@ def big_category(tmp_path):
     from skimage import data
 
     brick = data.brick()
-    root = tmp_path / "cat"
-    rng = np.random.default_rng(0)
-    for folder, n in (("good", 3), ("stain", 3)):
-        (root / "test" / folder).mkdir(parents=True)
-        for i in range(n):
-            h, w = (96, 96) if i < 2 else (80, 64)
-            y, x = rng.integers(0, 512 - 96, 2)
-            img = brick[y:y + h, x:x + w].copy()
-            if folder == "stain":
-                mask = np.zeros((h, w), np.uint8)
-                cy, cx = rng.integers(10, h - 30), rng.integers(10, w - 30)
-                mask[cy:cy + 21, cx:cx + 17] = 255
-                img[mask > 0] = 250
-                (root / "ground_truth" / folder).mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(root / "ground_truth" / folder / f"{i:03d}_mask.png"), mask)
-            cv2.imwrite(str(root / "test" / folder / f"{i:03d}.png"), img)
-    return root
+
+    def image(i, rng):
+        h, w = (96, 96) if i < 2 else (80, 64)
+        y, x = rng.integers(0, 512 - 96, 2)
+        return brick[y:y + h, x:x + w].copy()
+
+    return write_stain_category(tmp_path / "cat", (("good", 3), ("stain", 3)), image, ((21, 17), 10, 30), seed=0)
 
 
 def test_evaluate_scores_larger_images_at_the_working_scale(tmp_path, big_category, capsys):
