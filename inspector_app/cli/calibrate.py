@@ -73,12 +73,14 @@ def weak_calibration(figures) -> bool:
             or float(figures.get("good_passed", 1.0)) < WEAK_GOOD_PASSED)
 
 
-def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int, masks: str = "families") -> dict:
+def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int, masks: str) -> dict:
     from tqdm import tqdm
 
     from ..core.inpaint_tuning import tune_masked_inpainting
 
-    repeats = 3 if masks == "rect" else 2  # (2 masks of each of the 8 families per image)
+    from ..core.vocabulary import TuneMasks
+
+    repeats = 3 if masks == TuneMasks.RECT else 2  # (2 masks of each of the 8 families per image)
 
     with tqdm(total=len(val_images), unit="image", disable=True if quiet else None, dynamic_ncols=True,
               desc="tuning masked inpainting") as bar:
@@ -95,6 +97,7 @@ def run_inpainting_tuning(model, val_images, device, quiet: bool, max_iter: int,
 
 def add_parser(sub) -> None:
     from ..core.ranges import PAPER_MAX_ITER
+    from ..core.vocabulary import TuneMasks
 
     p = sub.add_parser("calibrate", help="fit a model's default threshold, minimum area and stop on validation images")
     p.add_argument("--model", required=True, help="model file (.safetensors from inspector-app train)")
@@ -110,7 +113,7 @@ def add_parser(sub) -> None:
                    help="also tune masked inpainting (where Ω starts, α, iterations) on the validation images, "
                         "each corrupted by noise inside masks (see --inpainting-masks); the inpaint command and "
                         "window use it")
-    p.add_argument("--inpainting-masks", choices=("families", "rect"), default="families",
+    p.add_argument("--inpainting-masks", choices=[m.value for m in TuneMasks], default=TuneMasks.FAMILIES.value,
                    help="the masks of --inpainting's tuning: families (default: 2 of each shape a user paints, "
                         "discs, strokes, brush, rectangles, eyes, mouth) or rect (3 noise rectangles of 25-40 %%)")
     p.add_argument("--geometric", action="store_true",

@@ -23,6 +23,7 @@ import numpy as np
 from .defects import NOISE_AREA
 from .inpainting import MASKED_INITS, random_box_mask, telea_inpaint, thin_mask
 from .metrics import psnr
+from .vocabulary import TuneMasks
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 TUNE_INITS = MASKED_INITS
 TUNE_ALPHAS = (0.1, 0.2, 0.5)
 #: Which masks the tuning corrupts the validation images with (``--inpainting-masks``).
-TUNE_MASKS = ("families", "rect")
+TUNE_MASKS = tuple(m.value for m in TuneMasks)
 
 
 def _corrupt(clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +66,7 @@ def _cases(clean_images: list[np.ndarray], repeats: int, masks: str,
     for img in clean_images:
         clean = np.asarray(img, np.float32)
         for _ in range(repeats):
-            if masks == "rect":
+            if masks == TuneMasks.RECT:
                 bad, mask = _corrupt(clean, rng)
                 cases.append((clean, bad, mask))
                 continue
@@ -76,7 +77,7 @@ def _cases(clean_images: list[np.ndarray], repeats: int, masks: str,
 
 
 def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], device: str | torch.device | None = None,
-                           *, repeats: int = 3, max_iter: int = 60, seed: int = 0, masks: str = "rect",
+                           *, repeats: int = 3, max_iter: int = 60, seed: int = 0, masks: str = TuneMasks.RECT,
                            progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Choose where masked inpainting starts, its step α and its iteration count on ``clean_images``
     (validation images at the model's size, float [0, 1], H×W or H×W×C), each corrupted ``repeats``
@@ -115,7 +116,7 @@ def tune_masked_inpainting(model: AutoEncoder, clean_images: list[np.ndarray], d
             progress(1)
     everything = gains
     thin = np.array([thin_mask(m) for _c, _b, m in cases])
-    split = masks == "families" and 0 < int(thin.sum()) < len(cases)
+    split = masks == TuneMasks.FAMILIES and 0 < int(thin.sum()) < len(cases)
     sel = ~thin if split else np.ones(len(cases), bool)
     if split:  # one schedule for thick Ω (the file's "masked"), one for thin or small Ω ("thin")
         gains = {i: {a: g[sel] for a, g in by_a.items()} for i, by_a in everything.items()}
@@ -169,7 +170,7 @@ def _add_thin(block: dict[str, Any], gains: dict[str, dict[float, np.ndarray]], 
 
 
 def _masks_text(masks: str, repeats: int) -> str:
-    if masks == "rect":
+    if masks == TuneMasks.RECT:
         return f"{repeats} noise rectangles ({int(NOISE_AREA[0] * 100)}-{int(NOISE_AREA[1] * 100)} % of the image)"
     return f"{repeats} masks of each of the 8 families (discs, strokes, brush, rectangles, eyes, mouth)"
 

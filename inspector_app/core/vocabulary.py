@@ -7,7 +7,8 @@ application stores and the JSON it writes keep the same strings as before.
 * :class:`StopKind` — the stop criteria of section 3.5 (``Stop.kind``);
 * :class:`StopReason` — why a projection stopped, per image;
 * :class:`ModelVerdict` — the model's verdict on an image (``marginal`` only with a review's band);
-* :class:`ReviewVerdict` — a reviewer's verdict on a part.
+* :class:`ReviewVerdict` — a reviewer's verdict on a part;
+* :class:`TuneMasks` — the masks masked inpainting is tuned on.
 
 The reviewer's ``ok`` and the model's ``good`` mean the same thing in two vocabularies; the one
 mapping between the two is :data:`REVIEW_TO_MODEL` (``unsure`` has no model counterpart) and
@@ -66,6 +67,13 @@ class ReviewVerdict(StrEnum):
     OK = "ok"
     DEFECTIVE = "defective"
     UNSURE = "unsure"
+
+
+class TuneMasks(StrEnum):
+    """The masks ``calibrate --inpainting`` tunes masked inpainting on (``--inpainting-masks``)."""
+
+    FAMILIES = "families"  # 2 of each family a user paints (core.inpaint_masks), thick and thin Ω apart
+    RECT = "rect"  # 3 noise rectangles of 25-40 % (the test faces' corruption)
 
 
 #: The one mapping between the reviewer's verdicts and the model's (``unsure`` has none).
