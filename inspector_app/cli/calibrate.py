@@ -225,14 +225,16 @@ def _run_whole(a, loaded, out: Path) -> int:
 
     from ..core.calibration_whole import CalibrationTimeout, calibrate_whole, images_projected
     from ..core.data import list_images, read_image
+    from ..core.defects import TEXTURE_DEFECTS
+    from ..core.geodefects import ALL_DEFECTS
     from ..core.modelio import save_model
     from ..core.verdict import fmt_level
 
     if not a.val_dir:
         raise UsageError("--whole-images needs --val-dir: --data must be a folder of whole good photographs "
                          "the model was not calibrated on")
-    if a.inpainting or a.geometric:
-        raise UsageError("--whole-images places the threshold only; calibrate --inpainting or --geometric on their own")
+    if a.inpainting:
+        raise UsageError("--whole-images places the threshold only; calibrate --inpainting on its own")
     if a.minutes is not None and not a.minutes > 0:
         raise UsageError(f"--minutes must be positive, got {a.minutes:g}")
     files = list_images(a.data)
@@ -240,10 +242,12 @@ def _run_whole(a, loaded, out: Path) -> int:
         raise UsageError(f"{a.data}: no images")
     photos = [read_image(f, loaded.model.config.channels) for f in files]
     deadline = None if a.minutes is None else time.monotonic() + 60.0 * a.minutes
-    with tqdm(total=images_projected(len(photos)), unit="image", disable=True if a.quiet else None,
+    kinds = ALL_DEFECTS if a.geometric else TEXTURE_DEFECTS  # one of each kind on each photograph
+    with tqdm(total=images_projected(len(photos), len(kinds)), unit="image", disable=True if a.quiet else None,
               dynamic_ncols=True, desc="calibrating on whole photographs") as bar:
         try:
-            cal = calibrate_whole(loaded, photos, progress=bar.update, deadline=deadline)
+            cal = calibrate_whole(loaded, photos, defect_kinds=kinds, per_photo=len(kinds), progress=bar.update,
+                                  deadline=deadline)
         except CalibrationTimeout as e:
             raise UsageError(f"calibrate --whole-images: {e} (--minutes {a.minutes:g}); nothing was written") from None
         except ValueError as e:  # an image smaller than the model, a model that cannot tile it

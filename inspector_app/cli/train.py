@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
     p.add_argument("--crop", action="store_true", help="texture protocol: random crops (else rotation/translation)")
     p.add_argument("--augment", default=",".join(d.augment),
-                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s; noise: a denoising autoencoder, for inpainting; masks: the same on masks of every shape)")
+                   help=f"comma-separated, from {', '.join(AUGMENTATIONS)}, or none (default %(default)s; noise: a denoising autoencoder, for inpainting; masks: the same on masks of every shape; warp: f learns to straighten a locally bent texture, for geometric defects)")
     p.add_argument("--kl-weight", type=finite_float, default=d.kl_weight,
                    help="β: weight of the VAEs' KL term in training (default %(default)s, the plain ELBO)")
     p.add_argument("--kl-warmup", type=int, default=d.kl_warmup,

@@ -89,7 +89,9 @@ def texture_period(x: np.ndarray) -> np.ndarray:
     half = ac[h + np.round(oy.ravel()[idx] / 2).astype(int), w + np.round(ox.ravel()[idx] / 2).astype(int)]
     if (val - half >= 0.25 * ac[h, w]).any():
         idx, val = idx[val - half >= 0.25 * ac[h, w]], val[val - half >= 0.25 * ac[h, w]]
-    near = idx[val >= 0.85 * val.max()]  # of peaks about as high (a period and its multiples), the shortest
+    # of peaks about as high (a period and its multiples), the shortest; all of them may lie below
+    # the mean (a window with no repetition): "about as high" is then within 15 % of the highest's size
+    near = idx[val >= val.max() - 0.15 * abs(val.max())]
     k = near[np.argmin(rad.ravel()[near])]
     return np.array([float(oy.ravel()[k]), float(ox.ravel()[k])])
 

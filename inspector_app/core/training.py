@@ -32,15 +32,17 @@ import torch
 
 from .checkpoint_schema import MAX_BATCH, check_checkpoint, check_file
 from .data import Augmenter, atomic_write, split_validation, to_tensor
-from .inpaint_masks import training_omega
+from .elastic import corrupt_batch
 from .modelio import init_weights
 from .models import AutoEncoder, ModelConfig, create_model
 from .ranges import RANGES
 
 #: ``noise`` makes a denoising autoencoder: half of each batch gets a rectangle of uniform noise
 #: (the inpainting corruption, 25-40 % of the area) and f is trained to give back the clean image;
-#: ``masks``: the noise fills a mask of any family a user paints (``inpaint_masks.FAMILIES``).
-AUGMENTATIONS = ("flip", "rot90", "brightness", "noise", "masks")
+#: ``masks``: the noise fills a mask of any family a user paints (``inpaint_masks.FAMILIES``);
+#: ``warp``: the texture is bent instead (``elastic.local_warp``), so that f learns to straighten it.
+AUGMENTATIONS = ("flip", "rot90", "brightness", "noise", "masks", "warp")
+DENOISING = frozenset({"noise", "masks", "warp"})
 CHECKPOINT_FORMAT = 1
 
 
@@ -174,17 +176,8 @@ class TextureAugmenter:
         return to_tensor([self.sample() for _ in range(n)])
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        """A copy of the batch ``x`` (N×C×H×W) where every other image, drawn at random, has a
-        rectangle (``noise``), or a mask of any family (``masks``), of uniform noise: the denoising
-        augmentations' input; the target stays ``x``."""
-        out = x.clone()
-        for i in range(x.shape[0]):
-            if self.rng.random() < 0.5:
-                shape = (int(x.shape[2]), int(x.shape[3]))
-                box = torch.from_numpy(training_omega(shape, self.rng, families="masks" in self.augment))
-                noise = torch.from_numpy(self.rng.uniform(0.0, 1.0, (x.shape[1], int(box.sum()))).astype(np.float32))
-                out[i][:, box] = noise.to(out.dtype)
-        return out
+        """The denoising augmentations' input (:func:`~.elastic.corrupt_batch`); the target stays ``x``."""
+        return corrupt_batch(x, self.rng, self.augment)
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -403,7 +396,7 @@ class _Trainer:
         for g in self.opt.param_groups:
             g["lr"] = self.lr()
         x = self.aug.batch(cfg.batch)
-        x_in = self.aug.corrupt(x).to(self.device) if {"noise", "masks"} & set(cfg.augment) else None
+        x_in = self.aug.corrupt(x).to(self.device) if DENOISING & set(cfg.augment) else None
         x = x.to(self.device)
         beta = cfg.kl_weight * (min(1.0, self.state.step / cfg.kl_warmup) if cfg.kl_warmup else 1.0)
         out = self.model.training_loss(x, kl_weight=beta) if x_in is None else \

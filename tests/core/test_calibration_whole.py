@@ -80,9 +80,24 @@ def test_whole_images_synthetic_defects_are_flagged(tmp_path, photos):
     assert np.isfinite(cal.threshold) and cal.min_area in (1, 4, 9, 16, 25, 36, 49, 64, 100, 144)
 
 
+def test_whole_images_geometric_paints_every_kind_on_each_photograph(tmp_path, photos, capsys):
+    """``--whole-images --geometric``: one defect of each of the eight kinds (intensity and
+    geometric) on each photograph, and the threshold placed against all of them."""
+    from inspector_app.core.geodefects import ALL_DEFECTS
+    from inspector_app.core.modelio import load_model
+
+    out = tmp_path / "geo.safetensors"
+    assert main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--geometric", "--out", str(out), "--quiet"]) == 0
+    f = load_model(out, "cpu").meta["calibration"]["figures"]
+    assert f["n_defects"] == 3 * len(ALL_DEFECTS) == 24
+    assert set(f["flagged_by_kind"]) == set(ALL_DEFECTS)
+    assert "24 synthetic defects" in load_model(out, "cpu").meta["calibration"]["method"]
+
+
 @pytest.mark.parametrize("extra, message", [
     ([], "--whole-images needs --val-dir"),
-    (["--val-dir", "--geometric"], "places the threshold only"),
+    (["--val-dir", "--inpainting"], "places the threshold only"),
     (["--val-dir", "--minutes", "0"], "--minutes must be positive"),
 ])
 def test_whole_images_refuses_bad_combinations(tmp_path, photos, capsys, extra, message):
