@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QDoubleSpinBox,
@@ -48,6 +49,8 @@ from .worker import ProjectionRunner, run_in_worker
 
 #: Screen pixels per image pixel the panels start with (32×32 faces → 192 px), nearest neighbour.
 MIN_PANEL_PX = 180
+#: The window's height besides the images: the titles, the metrics lines and the controls.
+CHROME_PX = 230
 _BEST = "#ffd54a"
 _RUN_COLORS = {"blind": "#7fc8ff", "masked": "#9be29b"}
 
@@ -177,10 +180,7 @@ class InpaintingWindow(QMainWindow):
         lay.addWidget(self.graphics, 1)
         lay.addWidget(self.controls)
         self.setCentralWidget(central)
-        h, w = self.job.image.shape[:2]
-        scale = max(1, math.ceil(MIN_PANEL_PX / max(h, w)))
-        panel_w = max(w * scale, 215)  # wide enough for the title and metrics lines
-        self.resize(max(900, len(names) * (panel_w + 10) + 30), round(panel_w * h / w) + 100 + 130)
+        self.resize(*self._start_size(len(names)))
 
         self._show("corrupted", self.job.image.copy())
         self._static = run_in_worker(inpainting_static, self.job, on_result=self._on_static,
@@ -190,6 +190,24 @@ class InpaintingWindow(QMainWindow):
             self._set_status(m, "ready")
         if autostart:
             self.run()
+
+    def _start_size(self, n_panels: int) -> tuple[int, int]:
+        """The window's first size: each panel the image's own size (small images enlarged to
+        :data:`MIN_PANEL_PX`, at least 215 px for the title and metrics lines), scaled down so that
+        the window fits the screen's free area (a 1200-px photograph made it 6080 px wide)."""
+        h, w = self.job.image.shape[:2]
+        scale = max(1, math.ceil(MIN_PANEL_PX / max(h, w)))
+        panel_w = max(w * scale, 215)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            fit_w = (0.98 * avail.width() - 30) / n_panels - 10
+            fit_h = (0.9 * avail.height() - CHROME_PX) * w / h
+            panel_w = max(1, min(panel_w, int(fit_w), int(fit_h)))
+        width, height = max(900, n_panels * (panel_w + 10) + 30), round(panel_w * h / w) + CHROME_PX
+        if screen is not None:
+            width, height = min(width, int(0.98 * avail.width())), min(height, int(0.9 * avail.height()))
+        return width, height
 
     def _on_static(self, result) -> None:
         panels, metrics = result
@@ -235,6 +253,7 @@ class InpaintingWindow(QMainWindow):
             p = self.params[m]
             name = QLabel(labels[m])
             name.setStyleSheet(f"color: {_RUN_COLORS[m]}; font-weight: bold")
+            name.setWordWrap(True)  # two lines on a narrow screen rather than a window wider than it
             a = QDoubleSpinBox(decimals=4, minimum=ra.minimum, maximum=ra.maximum, value=p.alpha)
             a.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             a.setToolTip(ra.help + f" — {p.optimizer}")
@@ -267,8 +286,10 @@ class InpaintingWindow(QMainWindow):
         row.addWidget(self.run_button)
         row.addWidget(self.stop_button)
         g.addLayout(row, 0, 7, 2, 1)
+        g.setColumnStretch(0, 1)  # the names take the room they need first (they wrap only when short of it)
         g.setColumnStretch(7, 1)
         self.info = QLabel()
+        self.info.setWordWrap(True)  # a long line wraps: it never widens the window past a small screen
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         g.addWidget(self.info, 2, 0, 1, 8)
         self._update_info()

@@ -211,3 +211,24 @@ def test_the_window_says_when_telea_does_as_well_on_a_thin_mask(qtbot, loaded):
         texts.append(win.info.text())
         win.close()
     assert "thin or small Ω: Telea does about as well here" in texts[0] and "thin" not in texts[1]
+
+
+@pytest.mark.parametrize("side", [32, 600])
+def test_the_window_fits_its_screen_whatever_the_image_size(qtbot, loaded, side):
+    """A camera-size image (here 600 px; a 1200-px face opened a 6080×1430 window) or five 215-px
+    panels (1155 px) on a small screen: the window opens inside the screen's free area, the panels
+    scaled down to fit, and its minimum size (the long info line wraps) lets it stay there."""
+    corrupted, mask, clean = face_case(side, side)
+    win = InpaintingWindow(loaded, corrupted, mask, clean, params={m: inpaint_params(m, max_iter=1)
+                                                                   for m in ("blind", "masked")}, autostart=False)
+    qtbot.addWidget(win)
+    win.show()
+    avail = win.screen().availableGeometry()
+    assert win.width() <= avail.width() and win.height() <= avail.height()
+    hint = win.minimumSizeHint()
+    assert hint.width() <= avail.width() and hint.height() <= avail.height()
+    qtbot.waitUntil(lambda: "telea" in win.results, timeout=20000)
+    assert win.info.text() and win.info.wordWrap()
+    view = win.panels["corrupted"].view.viewRect()  # the image is shown whole
+    assert view.width() >= side and view.height() >= side
+    win.close()
