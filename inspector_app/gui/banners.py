@@ -50,7 +50,7 @@ class WarningBanner(QFrame):
         self.labels = []
         for w in items:
             severe = w.get("code") in SEVERE
-            lab = QLabel(("⚠ " if severe else "ⓘ ") + w["message"])
+            lab = QLabel(("⚠ " if severe else "ℹ ") + w["message"])
             lab.setWordWrap(True)
             lab.setTextFormat(Qt.TextFormat.PlainText)
             lab.setStyleSheet(SEVERE_STYLE if severe else NOTE_STYLE)
