@@ -642,3 +642,29 @@ def test_no_legend_over_the_histogram_the_classes_are_in_its_title(qtbot, review
     assert pi.legend is None  # it covered T1's label on light textures
     assert "good" in pi.titleLabel.text and "defective" in pi.titleLabel.text
     assert panel.classes_shown == ("good", "defective")
+
+
+def test_the_threshold_column_is_never_cut_on_a_laptop_screen(qtbot, review_window):
+    """At 1366×768 the score dock's right column (T1, the confusion matrix, the Apply buttons) was
+    wider than its scroll area, whose horizontal scroll bar is off: its right edge was cut. Measured
+    in the style the application runs with (``run_app`` applies it)."""
+    from PySide6.QtWidgets import QApplication
+
+    from inspector_app.gui.style import apply_dark_style
+
+    app = QApplication.instance()
+    old = app.styleSheet()
+    apply_dark_style(app)
+    try:
+        win = review_window
+        win.resize(1366, 740)
+        panel = win.review.scores
+        for band in (False, True):  # the marginal band adds a column to the matrix
+            panel.band_check.setChecked(band)
+            qtbot.wait(50)
+            assert panel.side.widget().width() <= panel.side.viewport().width()
+            for button in (panel.f1_apply, panel.frr_apply):
+                right = button.mapTo(panel.side.viewport(), button.rect().topRight()).x()
+                assert right < panel.side.viewport().width()
+    finally:
+        app.setStyleSheet(old)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,32 @@ CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled"
 T1_COLOR = (255, 170, 60)
 T2_COLOR = (240, 220, 90)
 LABEL_SOURCE_TEXT = {"ground_truth": "Split by ground truth", "reviewer": "Split by your verdicts"}
+
+
+class _SideScroll(QScrollArea):
+    """A vertical-only scroll area at least as wide as its widget's minimum (with the scroll bar):
+    with the horizontal scroll bar off, a narrower one cut the widget's right edge (at 1366 px, T1's
+    arrows, the matrix's last column and the Apply buttons). Follows the widget's minimum when the
+    style or the content changes it."""
+
+    MINIMUM = 310
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt
+        super().setWidget(widget)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt
+        if obj is self.widget() and ev.type() in (QEvent.Type.LayoutRequest, QEvent.Type.StyleChange):
+            self.updateGeometry()
+        return super().eventFilter(obj, ev)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt
+        hint = super().minimumSizeHint()
+        w = self.widget()
+        if w is None:
+            return hint
+        need = w.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(max(self.MINIMUM, need), hint.height())
 
 
 class ScorePanel(QWidget):
@@ -204,13 +230,12 @@ class ScorePanel(QWidget):
         box = QWidget()
         box.setLayout(side)
         # in a scroll area: on a short dock the wrapped lines scroll, never overlap nor get cut
-        self.side = QScrollArea()
+        self.side = _SideScroll()
         self.side.setWidget(box)
         self.side.setWidgetResizable(True)
         self.side.setFrameShape(QScrollArea.Shape.NoFrame)
         self.side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.side.setMinimumWidth(310)
-        self.side.setMaximumWidth(380)
+        self.side.setMaximumWidth(400)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
         lay.addWidget(self.hist, 5)
