@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # imported where tensors are made: reading images (the window's) needs no torch
     import torch
 
-from .imageinfo import header_size
+from .imageinfo import header_size, png_damage
 # re-exported (the ``X as X`` form says so to type checkers)
 from .outputs import atomic_write as atomic_write, atomic_write_bytes as atomic_write_bytes  # the writers' historical home
 from .imageops import convert_channels as convert_channels, resize_image as resize_image, to_uint8 as to_uint8
@@ -167,6 +167,9 @@ def _unit_float_as(p: Path, img: np.ndarray, channels: int | None) -> np.ndarray
 
 def _decode_raw(p: Path, data: np.ndarray, cap: int) -> np.ndarray:
     """The decoded pixels as they are stored (integers or floats), H×W or H×W×3 RGB (alpha dropped)."""
+    damage = png_damage(data)  # before libpng prints its own line, or reads a damaged file's pixels
+    if damage is not None:
+        raise ImageError(p, f"is not a readable image ({damage})")
     try:
         img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     except cv2.error:

@@ -174,3 +174,37 @@ def _isobmff(head: bytes) -> tuple[int, int] | None:
         if best is None or w * h > best[0] * best[1]:
             best = (int(w), int(h))
     return best
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_damage(data: Any) -> str | None:  # any buffer, as header_size
+    """What is wrong with a PNG file's chunks, in words ("truncated: …", "corrupt: …"), or ``None``
+    (also for any other format). libpng prints its own line on the process's stderr for a file cut
+    short ("PNG input buffer is incomplete") and the decoder reads a damaged file's pixels when
+    they still inflate; so the chunks are walked first: every chunk must lie whole in the file up
+    to IEND, and a critical chunk (IHDR, PLTE, IDAT, IEND) must match its CRC. An ancillary
+    chunk's CRC is not checked: libpng drops such a chunk and decodes the image."""
+    import zlib
+
+    data = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else memoryview(data)
+    if bytes(data[:8]) != _PNG_SIGNATURE:
+        return None
+    i, n = 8, len(data)
+    while True:
+        if i + 8 > n:
+            return "truncated: the PNG file ends before its IEND chunk"
+        (length,) = struct.unpack(">I", data[i:i + 4])
+        kind = bytes(data[i + 4:i + 8])
+        if not kind.isalpha() or not kind.isascii():
+            return f"corrupt: the PNG file has a broken chunk at byte {i}"
+        name = kind.decode("ascii")
+        if i + 12 + length > n:
+            return f"truncated: the PNG file ends inside its {name} chunk"
+        (crc,) = struct.unpack(">I", data[i + 8 + length:i + 12 + length])
+        if name in ("IHDR", "PLTE", "IDAT", "IEND") and zlib.crc32(data[i + 4:i + 8 + length]) != crc:
+            return f"corrupt: the PNG file's {name} chunk fails its checksum"
+        if name == "IEND":
+            return None
+        i += 12 + length

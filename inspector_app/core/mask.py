@@ -386,6 +386,11 @@ def load_mask_png(path: str | os.PathLike[str], shape: tuple[int, int] | None = 
         data = read_image_bytes(p)
     except ImageError as e:
         raise MaskFileError(f"the mask {e}") from None
+    from .imageinfo import png_damage
+
+    damage = png_damage(data)  # before libpng prints its own line on stderr
+    if damage is not None:
+        raise MaskFileError(f"{str(p)!r} is not a readable image ({damage})")
     image = None
     if data.size:
         try:

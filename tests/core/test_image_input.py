@@ -89,4 +89,5 @@ def test_a_corrupt_image_is_one_line(tmp_path, tiny_model_file, capfd):
     rc = main(["project", "--model", str(tiny_model_file), str(bad), "--out", str(tmp_path / "o")])
     err = capfd.readouterr().err  # capfd: OpenCV writes to the file descriptor, not sys.stderr
     assert rc == 2
-    assert err.strip().splitlines() == [f"inspector-app: error: {bad}: is not a readable image (corrupt or unsupported format)"]
+    assert err.strip().splitlines() == [f"inspector-app: error: {bad}: is not a readable image "
+                                        "(truncated: the PNG file ends inside its IHDR chunk)"]
