@@ -74,13 +74,15 @@ class LogSpinBox(QDoubleSpinBox):
         return f"{v:.4g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt
+        if text.strip() == self.textFromValue(self.value()):  # the value shown, untouched: not its 4 digits
+            return self.value()
         try:
-            return float(text)
+            return float(text.strip().replace(",", "."))
         except ValueError:
             return self.value()
 
     def validate(self, text: str, pos: int):
-        t = text.strip()
+        t = text.strip().replace(",", ".")  # a decimal comma is a decimal point
         try:
             v = float(t)
         except ValueError:
@@ -89,6 +91,18 @@ class LogSpinBox(QDoubleSpinBox):
         if self.minimum() <= v <= self.maximum():
             return (QValidator.State.Acceptable, text, pos)
         return (QValidator.State.Intermediate, text, pos)
+
+    def fixup(self, text: str) -> str:
+        """A text that is no value in range, on Enter or leaving the box: a number goes to the
+        nearest end of the range, anything else back to the value shown before (Qt's own
+        correction bounds a zero: a typo set the threshold to 0, α to its minimum)."""
+        try:
+            v = float(text.strip().replace(",", "."))
+        except ValueError:
+            v = math.nan
+        if math.isnan(v):
+            return self.textFromValue(self.value())
+        return self.textFromValue(min(self.maximum(), max(self.minimum(), v)))
 
     floor = 1e-3  # where the up arrow goes from 0
 

@@ -149,3 +149,45 @@ def test_the_paper_value_is_named_once():
             if literal.search(code) and "threshold" in line.lower():
                 found.append(f"{f.relative_to(root)}:{i}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def _type(spin, text: str) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    edit = spin.lineEdit()
+    edit.selectAll()
+    edit.del_()
+    QTest.keyClicks(edit, text)
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+
+
+def test_a_typo_in_a_typed_entry_never_sets_zero(panel):
+    """Qt's correction of a text that is not a value in range bounds a zero: a typo, a comma or a
+    value out of range typed in the threshold set it to 0 (every part defective), in α its minimum.
+    A number out of range goes to the nearest end, anything else keeps the value; a decimal comma
+    is a decimal point."""
+    s = panel.session
+    s.display.threshold = 0.05
+    for text, expected in (("abc", 0.05), ("", 0.05), ("0,07", 0.07), ("7", 1.0), ("nan", 1.0), ("-1", 0.0),
+                           ("0.03", 0.03)):
+        _type(panel.threshold.spin, text)
+        assert s.display.threshold == pytest.approx(expected), text
+    s.params.alpha = 0.5
+    for text, expected in (("x", 0.5), ("0,2", 0.2), ("1e9", RANGES["alpha"].maximum)):
+        _type(panel.alpha.spin, text)
+        assert s.params.alpha == pytest.approx(expected), text
+
+
+def test_enter_on_an_untouched_entry_keeps_the_exact_value(panel):
+    """The entry shows 4 digits: Enter (or leaving it) on a calibrated 0.0332784 made it 0.03328 and
+    its origin "set by you"."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    s = panel.session
+    s.display.threshold = 0.0332783646
+    s.params.alpha = 0.123456789
+    for spin in (panel.threshold.spin, panel.alpha.spin):
+        QTest.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+    assert s.display.threshold == 0.0332783646 and s.params.alpha == 0.123456789
