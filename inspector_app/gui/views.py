@@ -447,8 +447,10 @@ class EnergyPlot(pg.PlotWidget):
         if not self._n:
             return
         it = trace.column("iteration")
+        one = self._n == 1  # a line through one point draws nothing (a run stopped at t = 0): a dot
         for k in ("E", "Lr", "reg"):
-            self.curves[k].setData(it, trace.column(k), skipFiniteCheck=True)
+            dot = {"symbol": "o", "symbolSize": 7, "symbolPen": None, "symbolBrush": ENERGY_COLORS[k]} if one else {}
+            self.curves[k].setData(it, trace.column(k), skipFiniteCheck=True, symbol=dot.pop("symbol", None), **dot)
         self._grow_ranges(trace)
 
     def set_hint(self, on: bool) -> None:

@@ -51,3 +51,21 @@ def test_rest_hints(qtbot, window):
     w.runs.reset()
     wait_idle(qtbot, w)
     assert w.grid.dssim_panel.hint.isVisible() and w.energy_plot.point_count == 0
+
+
+def test_a_run_that_stops_at_t0_shows_its_one_point(qapp):
+    """A line through one point draws nothing: a run stopped at t = 0 (an image already normal to the
+    model) left the energy plot empty but for its axes."""
+    from inspector_app.gui.views import EnergyPlot
+    from inspector_app.session.frames import EnergyTrace
+
+    plot = EnergyPlot()
+    trace = EnergyTrace()
+    trace.extend([[0, 2.986, 2.986, 0.0]])
+    plot.draw(trace)
+    plot.fit()
+    for curve in plot.curves.values():
+        assert curve.scatter.isVisible() and len(curve.scatter.data) == 1
+    trace.extend([[1, 2.9, 2.8, 0.1]])
+    plot.draw(trace)  # two points: the lines alone, no markers on every iteration
+    assert all(curve.opts["symbol"] is None for curve in plot.curves.values())
