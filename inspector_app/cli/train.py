@@ -120,12 +120,13 @@ class _GracefulInterrupt:
 CALIBRATION_ITERATIONS = 100
 
 
-def _plan_after_training(a, tcfg, device, names):
+def _plan_after_training(a, tcfg, device, names, images):
     """Say, before training starts, how long the statistics and the calibration after it will take
-    (measured on a fresh model of the same kind), and size the calibration to --calibrate-minutes."""
+    (measured on a fresh model of the same kind), and size the calibration to --calibrate-minutes.
+    Textures (``--crop``) count the working-scale tiles of each photograph: what both go through."""
     from ..core import calibration_budget as cb
     from ..core.calibration import images_projected
-    from ..core.data import split_validation
+    from ..core.data import eval_image_count, split_validation
     from ..core.models import create_model
 
     if a.calibrate_minutes is not None and not a.calibrate_minutes > 0:
@@ -133,15 +134,17 @@ def _plan_after_training(a, tcfg, device, names):
     tr_idx, val_idx = split_validation(names, tcfg.val_fraction, tcfg.seed)
     calibrating = not a.no_calibrate and bool(val_idx)
     m, size = tcfg.model, tcfg.model.image_size
+    n_tr, n_val = (eval_image_count([images[i].shape for i in idx], size, tcfg.crop) for idx in (tr_idx, val_idx))
     shape = (size, size) if m.channels == 1 else (size, size, m.channels)
     rates = cb.measure(create_model(m).to(device), shape, device,
-                       batch=min(32, images_projected(len(val_idx)) if calibrating else len(tr_idx)))
-    plan = cb.plan(rates, len(val_idx), CALIBRATION_ITERATIONS, a.calibrate_minutes) if calibrating else None
+                       batch=min(32, images_projected(n_val) if calibrating else n_tr))
+    plan = (cb.plan(rates, n_val, CALIBRATION_ITERATIONS, a.calibrate_minutes,
+                    unit="validation tiles" if tcfg.crop else "validation images") if calibrating else None)
     if not a.quiet:
         cap = f"{tcfg.max_steps} steps" + (f" or {a.max_minutes:g} min" if a.max_minutes is not None else "")
-        after = f"about {_duration(cb.statistics_seconds(rates, len(tr_idx)))} for the training-loss statistics"
+        after = f"about {_duration(cb.statistics_seconds(rates, n_tr))} for the training-loss statistics"
         if plan is not None:
-            after += (f" and {_duration(plan.seconds)} for the calibration ({plan.n_images} validation images, "
+            after += (f" and {_duration(plan.seconds)} for the calibration ({_calibrated(plan, len(val_idx), tcfg)}, "
                       f"{plan.max_iter} iteration{'' if plan.max_iter == 1 else 's'}"
                       + (f"; to fit --calibrate-minutes {a.calibrate_minutes:g}: {plan.reduced}" if plan.reduced else "")
                       + (")" if a.calibrate_minutes is not None else "; --calibrate-minutes bounds it)"))
@@ -149,19 +152,31 @@ def _plan_after_training(a, tcfg, device, names):
     return plan
 
 
+def _calibrated(plan, n_photos: int, tcfg) -> str:
+    """What the calibration of ``plan`` projects, in words: its validation images, or for textures
+    its tiles of the ``n_photos`` validation photographs."""
+    n = plan.n_images
+    if not tcfg.crop:
+        return f"{n} validation image{'' if n == 1 else 's'}"
+    return f"{n} tile{'' if n == 1 else 's'} of the {n_photos} validation image{'' if n_photos == 1 else 's'}"
+
+
 def _calibrate_within(a, res, tcfg, device, stats, plan, val_images, writer=None) -> dict:
     """The calibration of ``plan`` (a subset and fewer iterations when a budget asked for them), its
-    progress also written as the protocol's ``calibration`` lines when ``writer``."""
+    progress also written as the protocol's ``calibration`` lines when ``writer``. The plan counts
+    what is projected: a texture's tiles, which are taken evenly over every validation photograph."""
     import time
 
     from ..core.calibration_budget import subset
     from ..core.training import model_sized_groups
     from .calibrate import run_calibration
 
-    n, iters = (plan.n_images, plan.max_iter) if plan is not None else (len(val_images), CALIBRATION_ITERATIONS)
     t = time.monotonic()
     deadline = None if a.calibrate_minutes is None else t + 60.0 * a.calibrate_minutes
-    tiles, groups = model_sized_groups(subset(val_images, n), tcfg)
+    tiles, groups = model_sized_groups(val_images, tcfg)
+    n, iters = (plan.n_images, plan.max_iter) if plan is not None else (len(tiles), CALIBRATION_ITERATIONS)
+    keep = subset(list(range(len(tiles))), n)
+    tiles, groups = [tiles[i] for i in keep], None if groups is None else [groups[i] for i in keep]
     limit_s = None if a.calibrate_minutes is None else 60.0 * a.calibrate_minutes
     report = None if writer is None else (lambda done, total: writer.calibration(done, total, limit_s))
     cal = run_calibration(res.model, tiles, device, stats, a.quiet, iters, deadline=deadline, groups=groups,
@@ -219,7 +234,7 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
         images, folder, names = tp.load_skipping(a.data, a.channels, rep_phase=writer)
     else:
         images, folder, names = load_training_images(a.data, a.channels, with_names=True)
-    plan = _plan_after_training(a, tcfg, device, names)
+    plan = _plan_after_training(a, tcfg, device, names, images)
     rep = tp.Reporter(a, tcfg, len(images), writer)
     rep.device = device
     rep.phase("training", n_images=len(images), checkpoint=str(checkpoint))
@@ -240,8 +255,8 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
     calibrating = not a.no_calibrate and bool(res.val_names)
     if not a.quiet:  # the steps' bar stops here; without this line a log would look stuck for minutes
         print(f"training ended after {st.step} steps ({st.stop_reason}); computing the training-loss statistics"
-              + (f" and calibrating on {plan.n_images if plan else len(res.val_names)} validation images"
-                 if calibrating else "")
+              + ((f" and calibrating on {_calibrated(plan, len(res.val_names), tcfg)}" if plan else
+                  f" and calibrating on {len(res.val_names)} validation images") if calibrating else "")
               + " before saving", file=sys.stderr, flush=True)
     try:
         meta = _save(a, rep, res, tcfg, device, plan, images, names, folder)

@@ -124,10 +124,12 @@ def statistics_seconds(rates: Rates, n_train: int) -> float:
     return n_train * rates.forward
 
 
-def plan(rates: Rates, n_val: int, max_iter: int, minutes: float | None) -> Plan:
+def plan(rates: Rates, n_val: int, max_iter: int, minutes: float | None, unit: str = "validation images") -> Plan:
     """The calibration to run: all ``n_val`` images and ``max_iter`` iterations when that fits
     ``minutes`` (or ``minutes`` is None), else the largest one whose estimate does (see the module
-    docstring); at least :data:`MIN_IMAGES` images and one iteration, whatever the budget."""
+    docstring); at least :data:`MIN_IMAGES` images and one iteration, whatever the budget.
+    ``unit`` names the images in ``reduced`` (the working-scale tiles of whole photographs:
+    "validation tiles")."""
     full = estimate_seconds(rates, n_val, max_iter)
     budget = MARGIN * 60.0 * minutes if minutes is not None else float("inf")
     if full <= budget or n_val < 1:
@@ -144,7 +146,7 @@ def plan(rates: Rates, n_val: int, max_iter: int, minutes: float | None) -> Plan
         if not fits(n, it):
             it = max([t for t in range(1, it + 1) if fits(n, t)], default=1)
     what = [f"{_iterations(it)} instead of {max_iter}"] if it < max_iter else []
-    what += [f"{n} of the {n_val} validation images"] if n < n_val else []
+    what += [f"{n} of the {n_val} {unit}"] if n < n_val else []
     return Plan(n, it, estimate_seconds(rates, n, it, step_sizes=1), "; ".join(what))
 
 

@@ -6,7 +6,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from typing import TYPE_CHECKING
 
@@ -357,6 +357,19 @@ class Augmenter:
                         yield im[y:y + s, x:x + s]
             else:
                 yield im
+
+
+def eval_image_count(shapes: Iterable[tuple[int, ...]], size: int, crop: bool, texture_size: int = 512) -> int:
+    """How many images :meth:`Augmenter.eval_images` gives for images of these shapes (H, W, …),
+    without resizing them: what a calibration on them projects (a time budget counts its tiles)."""
+    shapes = list(shapes)
+    if not crop:
+        return len(shapes)
+    from .tiling import WorkingScale
+
+    scale = WorkingScale("crops", texture_size)
+    sides = [scale.shape_for(int(s[0]), int(s[1]), size) for s in shapes]
+    return sum((h // size) * (w // size) for h, w in sides)
 
 
 def split_validation(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
