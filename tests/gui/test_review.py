@@ -668,3 +668,27 @@ def test_the_threshold_column_is_never_cut_on_a_laptop_screen(qtbot, review_wind
                 assert right < panel.side.viewport().width()
     finally:
         app.setStyleSheet(old)
+
+
+def test_the_gallerys_column_headers_are_never_cut(qtbot, model_file, folder):
+    """The fixed columns were sized to their values in the table's font: in the application's style
+    the headers (bold, padded) were wider, and 'reviewer' and 'area %' were cut on both sides."""
+    from PySide6.QtWidgets import QApplication
+
+    from inspector_app.gui.style import apply_dark_style
+
+    app = QApplication.instance()
+    old = app.styleSheet()
+    apply_dark_style(app)  # before the window, as run_app does
+    try:
+        win = new_window(qtbot, model_file)
+        assert win.open_folder(folder)
+        wait_review(qtbot, win)
+        hh = win.review.gallery.table.horizontalHeader()
+        hh.setSortIndicatorShown(False)  # the text's own need (a sorted column's arrow may cut it)
+        for c in range(1, hh.count()):
+            name = hh.model().headerData(c, Qt.Orientation.Horizontal)
+            assert hh.sectionSizeFromContents(c).width() <= hh.sectionSize(c), name
+        win.close()
+    finally:
+        app.setStyleSheet(old)

@@ -252,10 +252,15 @@ class GalleryPanel(QWidget):
         hh.setMinimumSectionSize(40)
         self.table.setIconSize(self.table.iconSize().scaled(28, 28, Qt.AspectRatioMode.KeepAspectRatio))
         fm = self.table.fontMetrics()
+        hh.ensurePolished()  # the header's own width in its style (bold, padded), without the sort arrow's room
+        hh.setSortIndicatorShown(False)
+        heads = [hh.sectionSizeFromContents(c).width() for c in range(len(COLUMNS))]
+        hh.setSortIndicatorShown(True)
         for c, sample in enumerate(("", "0.0000", "defective", "defective", "defective", "100.0", "0.00"), start=0):
             if c:  # fixed widths: sizing to the contents would ask every row on every update
                 hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-                hh.resizeSection(c, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 12)
+                text = max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 12
+                hh.resizeSection(c, max(text, heads[c]))
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.eta_label = QLabel("")
