@@ -692,3 +692,19 @@ def test_the_gallerys_column_headers_are_never_cut(qtbot, model_file, folder):
         win.close()
     finally:
         app.setStyleSheet(old)
+
+
+def test_the_thumbnail_is_drawn_whole_at_the_gallerys_icon_size(qtbot, review_window):
+    """A QPixmap in the decoration role is drawn at its own size (64 px): its top and bottom were cut
+    by the 36-px rows and it took 64 px of the name's column; drawn at the table's icon size (28 px)
+    it is whole and leaves the name its room."""
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    table = review_window.review.gallery.table
+    index = table.model().index(0, 0)
+    option = QStyleOptionViewItem()
+    table.initViewItemOption(option)  # as the view paints it
+    table.itemDelegate().initStyleOption(option, index)
+    size = option.decorationSize
+    assert 0 < size.width() <= table.iconSize().width() and 0 < size.height() <= table.iconSize().height()
+    assert table.iconSize().height() <= table.verticalHeader().defaultSectionSize()

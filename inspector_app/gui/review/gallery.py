@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -67,7 +67,7 @@ class GalleryModel(QAbstractTableModel):
     def __init__(self, review: ReviewSession, parent=None):
         super().__init__(parent)
         self.review = review
-        self._pix: dict[int, QPixmap] = {}
+        self._pix: dict[int, QIcon] = {}
         review.opened.connect(self._reset)
         review.closed.connect(self._reset)
         review.rows_changed.connect(self._rows_changed)
@@ -147,8 +147,8 @@ class GalleryModel(QAbstractTableModel):
             res = rv.results[row]
             if res is None:
                 return None
-            if row not in self._pix:
-                self._pix[row] = _pixmap(res.thumbnail)
+            if row not in self._pix:  # an icon: drawn at the table's icon size (a pixmap is drawn at its own)
+                self._pix[row] = QIcon(_pixmap(res.thumbnail))
             return self._pix[row]
         if role == Qt.ItemDataRole.ForegroundRole and col in (2, 3, 4):
             if err is not None and col == 2:
