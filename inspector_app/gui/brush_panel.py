@@ -136,8 +136,16 @@ class BrushPanel(QWidget):
         self._sync_history()
 
     def _sync_radius(self, r: float) -> None:
-        with signals_blocked(self.radius_slider):
-            self.radius_slider.setValue(min(float(r), SLIDER_MAX_RADIUS))
+        """The slider's end follows a radius that ] or Ctrl+wheel grew past it (its label says the
+        radius the brush paints with), and comes back to SLIDER_MAX_RADIUS once the radius is under
+        it (not during a drag of the slider: its handle would jump)."""
+        s, r = self.radius_slider, float(r)
+        with signals_blocked(s):
+            if r > s.maximum():
+                s.setMaximum(r)
+            elif r <= SLIDER_MAX_RADIUS and not s.isSliderDown():
+                s.setMaximum(SLIDER_MAX_RADIUS)
+            s.setValue(r)
 
     def _sync_mode(self, mode: str) -> None:
         (self.erase_button if mode == "erase" else self.paint_button).setChecked(True)

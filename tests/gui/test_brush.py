@@ -232,3 +232,22 @@ def test_ctrl_wheel_resizes_the_brush_plain_wheel_zooms(view, qtbot):
     assert ctl.radius == pytest.approx(4)
     _wheel(w, pt, 120, Qt.KeyboardModifier.NoModifier)
     assert ctl.radius == pytest.approx(4) and vb.viewRange() != before
+
+
+def test_the_panel_shows_the_radius_the_brush_paints_with_beyond_the_sliders_end(view, qtbot):
+    """] and Ctrl+wheel grow the brush past the slider's 64 px (up to MAX_RADIUS, for camera-size
+    images): the panel said 64.0 while the brush painted with 80."""
+    from inspector_app.gui.brush import SLIDER_MAX_RADIUS
+
+    w, vb, img = view
+    ctl = BrushController(vb, img, MaskModel((H, W)))
+    panel = BrushPanel(ctl)
+    qtbot.addWidget(panel)
+    ctl.set_radius(SLIDER_MAX_RADIUS)
+    for _ in range(2):
+        ctl.actions["grow"].trigger()
+    assert ctl.radius > SLIDER_MAX_RADIUS
+    assert panel.radius_slider.value() == pytest.approx(ctl.radius)
+    panel.radius_slider.setValue(10.0)  # the slider still sets it, down to its start
+    assert ctl.radius == pytest.approx(10.0)
+    assert panel.radius_slider.maximum() == pytest.approx(SLIDER_MAX_RADIUS)  # its usual travel again
