@@ -258,6 +258,11 @@ def _run_whole(a, loaded, out: Path) -> int:
           f"{f['kept_from']['min_area']} px); "
           f"{f['good_passed']:.0%} of the photographs passed, {f['defects_flagged']:.0%} of synthetic defects flagged",
           file=sys.stderr)
+    if weak_calibration(f):  # as run_calibration says it for tiles
+        print(f"warning: this calibration hardly separates good whole photographs from synthetic defects (robust "
+              f"accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of the photographs passed): its verdicts "
+              "are not to be trusted; calibrate on more photographs, or train the model longer or on more of them",
+              file=sys.stderr)
     meta = _kept_meta(loaded)
     meta["calibration"] = cal.to_dict()
     save_model(loaded.model, out, meta)

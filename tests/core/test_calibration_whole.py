@@ -169,3 +169,26 @@ def test_a_margin_that_covers_a_model_size_image_is_refused(tmp_path, photos, ca
                  "--margin", "16"])
     assert code == 2 and "--margin 16 leaves nothing of a 32-px image inspected" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_weak_whole_images_calibration_is_said(tmp_path, photos, capsys, monkeypatch):
+    """A model whose good photographs score above its synthetic defects: ``calibrate`` and ``train``
+    warned that the calibration hardly separates them, ``--whole-images`` wrote a threshold that
+    fails every good photograph without a word (seen on a 3-minute gravel model: 0 % passed)."""
+    from inspector_app.core import calibration_whole
+
+    real = calibration_whole.calibrate_whole
+
+    def weak(*a, **k):  # the same calibration, with the figures of that gravel model
+        cal = real(*a, **k)
+        cal.figures.update(good_passed=0.0, robust_accuracy=0.5)
+        return cal
+
+    monkeypatch.setattr(calibration_whole, "calibrate_whole", weak)
+    out = tmp_path / "weak.safetensors"
+    assert main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: this calibration hardly separates good whole photographs from synthetic defects (robust "
+            "accuracy 0.50, 0% of the photographs passed): its verdicts are not to be trusted") in err, err
+    assert out.exists()  # written all the same: the warning says what it is worth
