@@ -358,6 +358,9 @@ def _hex(rgb) -> str:
 ENERGY_TITLE = (f"energy <span style='color:{_hex(ENERGY_COLORS['E'])}'>━ E</span> = "
                 f"<span style='color:{_hex(ENERGY_COLORS['Lr'])}'>━ Lr</span> + "
                 f"<span style='color:{_hex(ENERGY_COLORS['reg'])}'>━ λ‖x − x₀‖₁</span> (eq. 4)")
+#: The title on a narrower plot, longest first (a title wider than the plot widens it past its view).
+ENERGY_TITLES = (ENERGY_TITLE, ENERGY_TITLE.removeprefix("energy ").removesuffix(" (eq. 4)"),
+                 ENERGY_TITLE.removeprefix("energy ").removesuffix(" (eq. 4)").replace(" = ", " ").replace(" + ", " "))
 
 
 class EnergyPlot(pg.PlotWidget):
@@ -417,6 +420,25 @@ class EnergyPlot(pg.PlotWidget):
         """Fit the view to the curves (at the end of a run)."""
         self.getPlotItem().enableAutoRange()
 
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt
+        self._fit_title(lay_out=False)  # before the plot item takes the view's size (its minimum is the title's)
+        super().resizeEvent(ev)
+
+    def _fit_title(self, lay_out: bool = True) -> None:
+        """The longest of :data:`ENERGY_TITLES` that fits over the plot beside its value axis."""
+        pi = getattr(self, "plotItem", None)
+        if pi is None:  # a resize while pyqtgraph builds the widget
+            return
+        before = pi.titleLabel.text
+        room = self.viewport().width() - pi.getAxis("left").width() - 16
+        for title in ENERGY_TITLES:
+            if pi.titleLabel.text != title:
+                pi.setTitle(title, size="10pt")
+            if pi.titleLabel.item.boundingRect().width() <= room:
+                break
+        if lay_out and pi.titleLabel.text != before:
+            pi.setGeometry(self.range)  # the view's size again, now that the item's minimum changed
+
     def _grow_ranges(self, trace: EnergyTrace) -> None:
         n_last = trace.column("iteration")[-1]
         cols = [trace.column(k) for k in ("E", "Lr", "reg")]
@@ -440,6 +462,7 @@ class EnergyPlot(pg.PlotWidget):
             changed = True
         if changed:
             self.getPlotItem().setRange(xRange=(0, self._xmax), yRange=(self._ymin, self._ymax or 1.0), padding=0.02)
+            self._fit_title()  # the value axis may have widened
 
     def draw(self, trace: EnergyTrace) -> None:
         """Draw the three curves of ``trace`` (the session's; every iteration of the run)."""

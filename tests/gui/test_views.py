@@ -69,3 +69,23 @@ def test_a_run_that_stops_at_t0_shows_its_one_point(qapp):
     trace.extend([[1, 2.9, 2.8, 0.1]])
     plot.draw(trace)  # two points: the lines alone, no markers on every iteration
     assert all(curve.opts["symbol"] is None for curve in plot.curves.values())
+
+
+def test_the_energy_plot_fits_a_narrow_cell(qtbot):
+    """At 1280×720 the plot's cell is about 275 px: its one-line title (about 290 px) made the plot
+    wider than its view, which cut the title's end and the iteration axis's right part. The title
+    gets shorter as the cell narrows and always names the three curves."""
+    from inspector_app.gui.views import EnergyPlot
+
+    plot = EnergyPlot()
+    qtbot.addWidget(plot)
+    plot.show()
+    full = plot.getPlotItem().titleLabel.text
+    for width in (600, 275, 210):
+        plot.resize(width, 220)
+        qtbot.wait(20)
+        pi = plot.getPlotItem()
+        assert pi.sceneBoundingRect().right() <= plot.viewport().width() + 0.5, width
+        for name in ("E", "Lr", "λ‖x − x₀‖₁"):
+            assert name in pi.titleLabel.text
+        assert (pi.titleLabel.text == full) == (width == 600)
