@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
 
 def run(a) -> int:
     import json
+    import os
 
     from tqdm import tqdm
 
@@ -58,6 +59,8 @@ def run(a) -> int:
     # bundled=True: the model card's figures go to resources/models/eval (resources/models/evaluate.sh)
     guard = OutputGuard(inputs=[a.model, *data_files(a.data)], overwrite=a.overwrite, bundled=True,
                         hint="choose another file or add --overwrite")
+    if a.json and a.plot and os.path.realpath(a.json) == os.path.realpath(a.plot):  # the plot replaced the JSON
+        raise UsageError(f"--json and --plot name the same file ({a.json}); give each its own name")
     for target in (a.json, a.plot):
         if target:
             guard.check(target)  # never an input, a device or someone's file

@@ -26,6 +26,8 @@ def open_stream(spec: str | None, out: Path) -> IO[str] | None:
     p = Path(spec)
     if p.resolve() == out.resolve() or p.suffix == ".safetensors":
         raise UsageError(f"--progress-jsonl {p}: not a model file; name a .jsonl file")
+    if p.resolve() == out.with_suffix(".checkpoint").resolve():  # replaced by it, then removed with it
+        raise UsageError(f"--progress-jsonl {p}: is where the training keeps its checkpoint; name a .jsonl file")
     try:
         refuse_special(p)
         return open(p, "x", encoding="utf-8", buffering=1)

@@ -1,0 +1,49 @@
+"""Two outputs of one command that the user named alike: the second clobbered the first. ``evaluate
+--json r.out --plot r.out`` wrote the JSON, then the PNG over it ("wrote r.out" twice); ``train
+--progress-jsonl m.checkpoint --out m.safetensors`` had its log replaced by the checkpoint, which
+the end of the run then removed: the log the user asked for was gone. Both are refused, in one
+line, before any computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_model_file
+from inspector_app.cli import main
+from inspector_app.core.data import write_image
+
+
+@pytest.fixture(scope="module")
+def tiny_category(tmp_path_factory):
+    from inspector_app.core.datasets import make_dataset
+
+    root = tmp_path_factory.mktemp("cat") / "brick"
+    make_dataset("brick", root, n_train=2, n_test=4, seed=0, image_size=32)
+    return root
+
+
+def _one_line(capsys, rc, match):
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert match in err, err
+
+
+def test_evaluate_json_and_plot_of_one_name_are_refused(tmp_path, tiny_category, capsys):
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    same = tmp_path / "r.out"
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--max-iter", "1", "--iterations", "1",
+               "--quiet", "--batch", "4", "--json", str(same), "--plot", str(tmp_path / "." / "r.out")])
+    _one_line(capsys, rc, f"--json and --plot name the same file ({same})")
+    assert not same.exists()
+
+
+def test_train_progress_log_named_as_the_checkpoint_is_refused(tmp_path, texture_images, capsys):
+    for i, im in enumerate(texture_images[:4]):
+        write_image(tmp_path / "d" / f"{i}.png", im)
+    out = tmp_path / "m.safetensors"
+    rc = main(["train", "--arch", "l2ae", "--data", str(tmp_path / "d"), "--out", str(out), "--image-size", "32",
+               "--max-steps", "1", "--no-calibrate", "--quiet", "--progress-jsonl", str(tmp_path / "m.checkpoint")])
+    _one_line(capsys, rc, "is where the training keeps its checkpoint")
+    assert not out.exists() and not (tmp_path / "m.checkpoint").exists()
