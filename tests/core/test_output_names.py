@@ -47,3 +47,26 @@ def test_train_progress_log_named_as_the_checkpoint_is_refused(tmp_path, texture
                "--max-steps", "1", "--no-calibrate", "--quiet", "--progress-jsonl", str(tmp_path / "m.checkpoint")])
     _one_line(capsys, rc, "is where the training keeps its checkpoint")
     assert not out.exists() and not (tmp_path / "m.checkpoint").exists()
+
+
+def test_evaluate_table_names_both_image_aurocs(tmp_path, capsys):
+    """The table's "image AUROC" was the map's maximum (a 3-minute gravel model: 1.000) while the
+    verdicts, ``report`` and the window rank by the image score (0.5625 on the same images): the
+    column says which it is, and the score's AUROC is printed beside it."""
+    import json
+
+    from inspector_app.core.datasets import make_dataset
+
+    category = tmp_path / "brick"
+    make_dataset("brick", category, n_train=2, n_test=10, seed=0, image_size=32)  # 2 good parts, 8 defective
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    assert main(["evaluate", "--model", str(model), "--data", str(category), "--no-curve", "--max-iter", "1",
+                 "--quiet", "--batch", "4", "--min-area", "4", "--json", str(tmp_path / "r.json")]) == 0
+    head, _, row = capsys.readouterr().out.splitlines()[:3]
+    cells = dict(zip([c.strip() for c in head.split("|")], [c.strip() for c in row.split("|")]))
+    g = json.loads((tmp_path / "r.json").read_text())["grad"]
+    b = json.loads((tmp_path / "r.json").read_text())["baseline"]
+    fmt = lambda v: "—" if v is None else f"{v:.3f}".lstrip("0") if v < 1 else f"{v:.3f}"  # noqa: E731
+    assert g["image_auroc_score"] is not None  # both classes: a figure, not a dash
+    assert cells["image AUROC, max DSSIM: base / grad"] == f"{fmt(b['image_auroc'])} / {fmt(g['image_auroc'])}"
+    assert cells["image AUROC, score"] == fmt(g["image_auroc_score"])
