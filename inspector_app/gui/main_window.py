@@ -23,7 +23,16 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import __version__
 from ..core.ranges import PAPER_THRESHOLD
@@ -153,6 +162,8 @@ class MainWindow(QMainWindow):
         self.hover_label = QLabel(" ")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
         self.hover_label.setStyleSheet("font-family: monospace; font-size: 9pt; padding: 2px 4px;")
+        # its one line (about 780 px) must not be a minimum width: it grew a narrow window on hover
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.history_bar = HistoryBar(self.session)
         self.verdict_badge = VerdictBadge(self.session)
         self.banner = WarningBanner(self.session)

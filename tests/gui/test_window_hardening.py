@@ -494,3 +494,16 @@ def test_the_export_dialog_never_opens_in_nor_writes_to_the_bundled_resources(qt
     with pytest.raises(ValueError, match="bundled resources"):
         w.export_results(resources / "samples")
     w.close()
+
+
+def test_hovering_the_image_never_widens_the_window(qtbot, window):
+    """The hover readout is one line of about 780 px: as a label's minimum width it grew a window
+    snapped to half a 1920-px screen from 960 to 1160 px the moment the mouse was over an image."""
+    w = window
+    w.resize(960, 700)
+    qtbot.wait(50)
+    before = w.width()
+    w.grid.hovered.emit((10, 12))
+    qtbot.wait(50)
+    assert "DSSIM" in w.hover_label.text() or "x₀" in w.hover_label.text()
+    assert w.width() == before and w.minimumSizeHint().width() <= before
