@@ -4,7 +4,7 @@ verdicts the model's defaults give on its test images."""
 from __future__ import annotations
 
 from .common import (MARGIN_HELP, UsageError, add_projection_flags, check_ranged, finite_float, params_from_args,
-                     resolved_settings, warn_not_learned)
+                     resolved_settings, warn, warn_not_learned)
 from .ray_pool import add_ray_flags
 
 
@@ -82,7 +82,10 @@ def run(a) -> int:
     if a.ray:
         res["device"] = runner.device  # the workers', not this process's copy of the model
     res["threshold_source"] = source
+    diverged = _diverged(res)  # every run diverged: no figures; some: said after the table
     print(markdown_table([res]))
+    if diverged:
+        warn(diverged)
     if res["curve"]:
         def reached(key):
             t = plateau_iteration(res["curve"], f"pixel_auroc_{key}")
@@ -97,3 +100,17 @@ def run(a) -> int:
         plot_curve(res, guard.check(a.plot))
         print(f"wrote {a.plot}")
     return 0
+
+
+def _diverged(res) -> str:
+    """A warning when the main projection diverged on some images (their maps are an early
+    iterate's); when it diverged on every one, a refusal without the figure-5 curves (the table
+    would be that of x0), else a warning (the curves show where each update diverges)."""
+    n, total = int(res["grad"]["stop_reasons"].get("diverged", 0)), int(res["n_images"])
+    alpha = float(res["params"]["alpha"])
+    hint = f"use a smaller --alpha (e.g. {alpha / 10:.3g}) or --optimizer adam"
+    if n and n == total and not res.get("curve"):
+        raise UsageError(f"the projection diverged with α = {alpha:g} on every image ({n} of {total}): the energy "
+                         f"rose instead of falling, so there are no figures to give; {hint}")
+    return (f"the projection diverged with α = {alpha:g} on {n} of {total} images: their maps are those of an "
+            f"early iterate; {hint}") if n else ""

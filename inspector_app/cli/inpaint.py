@@ -105,6 +105,20 @@ def run(a) -> int:
         return _run(a, guard)
 
 
+def _refuse_diverged(name: str, runs) -> None:
+    """A run whose energy rose kept an early iterate (the corrupted image itself at t = 1): nothing
+    to show for it, as ``project`` gives no verdict for a diverged projection."""
+    from ..core.vocabulary import StopReason
+
+    for mode, r in runs.items():
+        if r.stop_reason == StopReason.DIVERGED:
+            alpha = float(r.params["alpha"])
+            flag = "--alpha or --blind-alpha" if mode == "blind" else "--alpha"
+            raise UsageError(f"{name}: the {mode} inpainting diverged with α = {alpha:g} (the energy rose instead of "
+                             f"falling; stopped at t = {r.iterations}), so nothing was written; use a smaller {flag} "
+                             f"(e.g. {alpha / 10:.3g}) or --optimizer adam")
+
+
 def _run(a, guard) -> int:
     from .. import __version__
     from ..core.data import read_image, write_image
@@ -131,10 +145,11 @@ def _run(a, guard) -> int:
     t0 = time.perf_counter()
     res = run_comparison(loaded, image, mask, gt, modes=modes, masked_init=a.init, changes=changes)
     seconds = time.perf_counter() - t0
+    name = a.name or Path(a.image).stem
+    _refuse_diverged(name, res.runs)
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = a.name or Path(a.image).stem
     files = {}
     guard.check_all(out / f for f in _planned(a, modes))
     for panel, img in res.panels.items():
