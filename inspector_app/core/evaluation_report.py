@@ -30,6 +30,9 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     def f(v: float) -> str:
         return "  —  " if v is None or not np.isfinite(v) else f"{v:.3f}".lstrip("0") if v < 1 else f"{v:.3f}"
 
+    def share(v: float | None) -> str:  # a folder without good (or defective) parts has no such share
+        return "—" if v is None or not np.isfinite(v) else f"{v:.0%}"
+
     lines = [
         "| category | model | FVE good | baseline | grad (x_T) | grad (f(x_T)) | image AUROC, max DSSIM: base / grad "
         "| image AUROC, score | AUPRO base / grad | iterations | defective flagged | good passed |",
@@ -40,8 +43,8 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['category']} | {r['kind']} | {f(r['variance_explained_good']['median'])} | {f(b['pixel_auroc'])} | "
             f"{f(g['pixel_auroc'])} | {f(g['pixel_auroc_recon'])} | {f(b['image_auroc'])} / {f(g['image_auroc'])} | "
-            f"{f(g.get('image_auroc_score', float('nan')))} | {f(b['aupro'])} / {f(g['aupro'])} | {g['iterations']:.1f} | {v['defective_flagged']:.0%} | "
-            f"{v['good_passed']:.0%} |"
+            f"{f(g.get('image_auroc_score', float('nan')))} | {f(b['aupro'])} / {f(g['aupro'])} | "
+            f"{g['iterations']:.1f} | {share(v['defective_flagged'])} | {share(v['good_passed'])} |"
         )
     return "\n".join(lines)
 

@@ -70,3 +70,18 @@ def test_evaluate_table_names_both_image_aurocs(tmp_path, capsys):
     assert g["image_auroc_score"] is not None  # both classes: a figure, not a dash
     assert cells["image AUROC, max DSSIM: base / grad"] == f"{fmt(b['image_auroc'])} / {fmt(g['image_auroc'])}"
     assert cells["image AUROC, score"] == fmt(g["image_auroc_score"])
+
+
+def test_evaluate_table_without_good_parts_has_no_nan(tmp_path, capsys):
+    """A category whose test/ holds no good part: "good passed" read "nan%"."""
+    from inspector_app.core.datasets import make_dataset
+
+    category = tmp_path / "brick"
+    make_dataset("brick", category, n_train=2, n_test=4, seed=0, image_size=32)  # 4 defects, no good part
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    assert main(["evaluate", "--model", str(model), "--data", str(category), "--no-curve", "--max-iter", "1",
+                 "--quiet", "--batch", "4"]) == 0
+    head, _, row = capsys.readouterr().out.splitlines()[:3]
+    cells = dict(zip([c.strip() for c in head.split("|")], [c.strip() for c in row.split("|")]))
+    assert cells["good passed"] == "—" and cells["defective flagged"].endswith("%")
+    assert "nan" not in row
