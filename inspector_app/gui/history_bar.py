@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 from superqt.utils import signals_blocked
 
-from ..session import Session
+from ..session import RunState, Session
 
 
 class HistoryBar(QWidget):
@@ -45,7 +45,8 @@ class HistoryBar(QWidget):
         self.slider.setEnabled(n > 1)
         if s.follow:
             it = s.latest.iteration if s.latest is not None else None
-            live = " (live)" if s.running else (" (end)" if s.result is not None else "")
+            live = (" (paused)" if s.state == RunState.PAUSED else " (live)") if s.running else (
+                " (end)" if s.result is not None else "")
             self.label.setText("t = –" if it is None else f"t = {it}{live}")
         elif s.current is not None:
             self.label.setText(f"t = {s.current.iteration} / {s.history[-1].iteration}")

@@ -507,3 +507,17 @@ def test_hovering_the_image_never_widens_the_window(qtbot, window):
     qtbot.wait(50)
     assert "DSSIM" in w.hover_label.text() or "x₀" in w.hover_label.text()
     assert w.width() == before and w.minimumSizeHint().width() <= before
+
+
+def test_a_paused_run_is_not_said_to_be_live(qtbot, window):
+    """The history bar said 't = 10 (live)' under a paused run (the status bar said 'paused')."""
+    w, s = window, window.session
+    set_params(w, stop="none", max_iter=10000)
+    w.runs.run()
+    qtbot.waitUntil(lambda: len(s.energy) > 3, timeout=20000)
+    w.act_pause.trigger()
+    qtbot.waitUntil(lambda: "(paused)" in w.history_bar.label.text(), timeout=5000)
+    assert "(live)" not in w.history_bar.label.text()
+    w.act_pause.trigger()
+    qtbot.waitUntil(lambda: "(live)" in w.history_bar.label.text(), timeout=5000)
+    w.act_stop.trigger()
