@@ -269,13 +269,8 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
                          f"(train … --resume {checkpoint}, or Resume in the window)") from None
     if not res.interrupted and checkpoint.exists():
         checkpoint.unlink()
-    fve, stats = meta["training"]["best_val_fve"], meta["training_stats"]
-    print(
-        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
-        f"(stopped: {st.stop_reason}), validation Lr {st.best_val:.4g}"
-        + (f", variance explained {fve:.2f}" if fve is not None else "")
-        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
-    )
+    fve = meta["training"]["best_val_fve"]
+    _say_saved(a, out, tcfg, res, meta)
     warn = not_learned_warning(meta)
     if warn:
         print(f"warning: {warn}", file=sys.stderr)
@@ -283,6 +278,22 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
     rep.phase("done", out=str(out), steps=st.step, val_fve=fve, good_passed=cal.get("good_passed"),
               defects_flagged=cal.get("defects_flagged"), warning=warn)
     return 0
+
+
+def _say_saved(a, out: Path, tcfg, res, meta: dict) -> None:
+    """The run's line on standard output; with no image held out for validation (one image, or
+    ``--val-fraction 0``), a warning that nothing checked or calibrated the model."""
+    st, fve, stats = res.state, meta["training"]["best_val_fve"], meta["training_stats"]
+    print(
+        f"saved {out}: {a.arch} ({tcfg.model.norm} norm), {st.step} steps in {st.seconds / 60:.1f} min "
+        f"(stopped: {st.stop_reason}), " + (f"validation Lr {st.best_val:.4g}" if res.val_names else "no validation images")
+        + (f", variance explained {fve:.2f}" if fve is not None else "")
+        + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
+    )
+    if not res.val_names:
+        print(f"warning: no validation images (all {len(res.train_names)} used for training): the model is not "
+              "calibrated (the paper's defaults apply) and nothing checked that it learned its images; train on more "
+              "images, or calibrate --val-dir with good images it was not trained on", file=sys.stderr)
 
 
 def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:
