@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -51,6 +51,8 @@ from .worker import ProjectionRunner, run_in_worker
 MIN_PANEL_PX = 180
 #: The window's height besides the images: the titles, the metrics lines and the controls.
 CHROME_PX = 230
+#: The panels' title sizes, largest first: the largest at which every title fits its column.
+TITLE_SIZES = ("11pt", "10pt", "9pt")
 _BEST = "#ffd54a"
 _RUN_COLORS = {"blind": "#7fc8ff", "masked": "#9be29b"}
 
@@ -181,6 +183,7 @@ class InpaintingWindow(QMainWindow):
         lay.addWidget(self.controls)
         self.setCentralWidget(central)
         self.resize(*self._start_size(len(names)))
+        self.graphics.installEventFilter(self)  # the titles' size follows the columns' width
 
         self._show("corrupted", self.job.image.copy())
         self._static = run_in_worker(inpainting_static, self.job, on_result=self._on_static,
@@ -208,6 +211,22 @@ class InpaintingWindow(QMainWindow):
         if screen is not None:
             width, height = min(width, int(0.98 * avail.width())), min(height, int(0.9 * avail.height()))
         return width, height
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 - Qt
+        if obj is self.graphics and ev.type() == QEvent.Type.Resize:
+            self._fit_titles(ev.size().width())
+        return super().eventFilter(obj, ev)
+
+    def _fit_titles(self, width: int) -> None:
+        """The titles in the largest of :data:`TITLE_SIZES` at which each fits its column (six
+        panels on a 1280-px screen ran two titles into each other)."""
+        column = width / max(1, len(self.panels)) - 12
+        for size in TITLE_SIZES:
+            for p in self.panels.values():
+                if p.title.opts.get("size") != size:
+                    p.title.setText(p.title.text, size=size)
+            if max(p.title.item.boundingRect().width() for p in self.panels.values()) <= column:
+                return
 
     def _on_static(self, result) -> None:
         panels, metrics = result

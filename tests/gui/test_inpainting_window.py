@@ -232,3 +232,24 @@ def test_the_window_fits_its_screen_whatever_the_image_size(qtbot, loaded, side)
     view = win.panels["corrupted"].view.viewRect()  # the image is shown whole
     assert view.width() >= side and view.height() >= side
     win.close()
+
+
+def test_the_panel_titles_never_run_into_each_other(qtbot, loaded):
+    """Six panels on a 1280-px screen: 'Blind inpainting (eq. 8)' ran into 'Masked inpainting
+    (eq. 7)'. The titles take a smaller size when the columns are narrow, and the usual one again."""
+    corrupted, mask, clean = face_case()
+    win = InpaintingWindow(loaded, corrupted, mask, clean, params={m: inpaint_params(m, max_iter=1)
+                                                                   for m in ("blind", "masked")}, autostart=False)
+    qtbot.addWidget(win)
+    win.show()
+    sizes = {}
+    for width in (1150, 1700):
+        win.resize(width, 430)
+        qtbot.wait(50)
+        rects = [p.title.item.sceneBoundingRect() for p in win.panels.values()]
+        assert len(rects) == 6
+        for a, b in zip(rects, rects[1:]):
+            assert a.right() <= b.left(), width
+        sizes[width] = {p.title.opts.get("size") for p in win.panels.values()}
+    assert sizes[1700] == {"11pt"} and sizes[1150] != {"11pt"}
+    win.close()
