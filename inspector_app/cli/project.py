@@ -225,10 +225,11 @@ def _run(a) -> int:
         omega = load_mask_png(a.mask)
     todo, done = jobs, {}
     if a.resume:  # the complete results are read back, only the rest is projected (project_resume)
-        from .project_resume import completed, expected_settings
+        from .project_resume import check_leftovers, completed, expected_settings
 
         todo, done = completed(jobs, out_dir, expected_settings(loaded.path, params, threshold, min_area,
                                                                  a.compare, omega is not None))
+        check_leftovers(todo, done, out_dir)  # the user's own files named as results are never replaced
     try:
         if on_ray:
             from .project_ray import RunSpec, project_on_ray

@@ -73,6 +73,41 @@ def _row(job, info: dict, expected: dict[str, Any]) -> dict | None:
     return row if row["verdict"] in ("good", "defective") else None
 
 
+#: Fields every result JSON of ``project`` holds (``core.pipeline.finish``): a JSON without them is someone's own.
+RESULT_FIELDS = ("verdict", "score", "score_definition", "params")
+
+
+def check_leftovers(todo: Sequence, done: dict[str, dict], out_dir: Path) -> None:
+    """Before the results of ``todo`` are written again: their files already in ``out_dir`` are
+    replaced only where they are this program's. A JSON there that parses but is not a result is the
+    user's own; other files are an interrupted run's only where a run finished something there (a
+    complete result, or its ``summary.csv``). Else :class:`UsageError`: nothing is replaced."""
+    from ..core.pipeline import output_paths
+
+    found = [p for job in todo for p in output_paths(out_dir, job.name).values() if p.exists()]
+    for p in found:
+        if p.suffix == ".json":
+            try:
+                info = json.loads(p.read_bytes()) if p.is_file() and p.stat().st_size <= MAX_JSON_BYTES else {}
+            except (OSError, ValueError):  # damaged (an atomic write never leaves one): projected again
+                continue
+            if not isinstance(info, dict) or not all(k in info for k in RESULT_FIELDS):
+                raise UsageError(f"--resume: {p} is not a result of inspector-app project; it is never replaced "
+                                 "(choose another --out)")
+    if found and not done and not _summary_of_a_run(out_dir):
+        raise UsageError(f"--resume: {found[0]} exists, but {out_dir} holds no finished result of an earlier run to "
+                         "continue; it is never replaced (choose another --out, or --overwrite)")
+
+
+def _summary_of_a_run(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds the ``summary.csv`` a ``project`` run writes (its header)."""
+    try:
+        with open(out_dir / "summary.csv", encoding="utf-8", errors="replace") as f:
+            return f.readline().startswith("source,output,verdict,score,")
+    except OSError:
+        return False
+
+
 def completed(jobs: Sequence, out_dir: Path, expected: dict[str, Any]) -> tuple[list, dict[str, dict]]:
     """``(to_project, done)``: the jobs whose results are not complete in ``out_dir``, and the summary
     rows of those that are (by output name). Raises :class:`UsageError` when a complete result was made
