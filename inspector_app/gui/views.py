@@ -430,7 +430,7 @@ class EnergyPlot(pg.PlotWidget):
         if pi is None:  # a resize while pyqtgraph builds the widget
             return
         before = pi.titleLabel.text
-        room = self.viewport().width() - pi.getAxis("left").width() - 16
+        room = self.viewport().width() - pi.getAxis("left").width() - 10
         for title in ENERGY_TITLES:
             if pi.titleLabel.text != title:
                 pi.setTitle(title, size="10pt")
