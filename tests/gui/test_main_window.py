@@ -302,7 +302,7 @@ def test_history_slider_scrubs_back(qtbot, window):
         qtbot.waitUntil(lambda t=t: s.latest is not None and s.latest.iteration == t, timeout=20000)
     assert s.history.iterations() == [0, 1, 2, 3, 4, 5]
     slider = w.history_bar.slider
-    assert slider.isEnabled() and slider.maximum() == 5 and w.history_bar.label.text() == "t = 5 (paused)"  # Step pauses
+    assert slider.isEnabled() and slider.maximum() == 5 and w.history_bar.label.text() == "t = 5 (paused)"
     slider.setValue(0)
     assert s.current.iteration == 0 and not s.follow
     assert w.energy_plot.cursor.isVisible() and w.history_bar.label.text() == "t = 0 / 5"
