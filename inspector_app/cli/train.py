@@ -207,6 +207,10 @@ def run(a) -> int:
     OutputGuard(inputs=[a.init], overwrite=True, bundled=True).check(out)  # never --init's model, nor a device
     tcfg = _train_config(a)
     checkpoint = out.with_suffix(".checkpoint")
+    if checkpoint.exists() and (a.resume is None or Path(a.resume).resolve() != checkpoint.resolve()):
+        # the run writes its checkpoints there and removes the file when it ends: never someone's file
+        raise UsageError(f"{checkpoint} exists (this run would keep its checkpoint there); --resume {checkpoint} "
+                         "continues the run that wrote it, else move it away or choose another --out")
     check_writable(out)  # before any computation: a training run must not be lost at the end
     stream = tp.open_stream(a.progress_jsonl, out)
     writer = None if stream is None else ProgressWriter(stream, tcfg.max_steps, tcfg.max_minutes)

@@ -85,3 +85,18 @@ def test_evaluate_table_without_good_parts_has_no_nan(tmp_path, capsys):
     cells = dict(zip([c.strip() for c in head.split("|")], [c.strip() for c in row.split("|")]))
     assert cells["good passed"] == "—" and cells["defective flagged"].endswith("%")
     assert "nan" not in row
+
+
+def test_train_never_removes_a_checkpoint_file_it_did_not_write(tmp_path, texture_images, capsys):
+    """``OUT.checkpoint`` already there (the user's own file, or an earlier run's checkpoint that
+    ``--resume`` would continue): train wrote its checkpoints over it and removed it at the end."""
+    for i, im in enumerate(texture_images[:4]):
+        write_image(tmp_path / "d" / f"{i}.png", im)
+    out, ck = tmp_path / "m.safetensors", tmp_path / "m.checkpoint"
+    ck.write_bytes(b"precious")
+    args = ["train", "--arch", "l2ae", "--data", str(tmp_path / "d"), "--out", str(out), "--image-size", "32",
+            "--max-steps", "1", "--no-calibrate", "--quiet"]
+    _one_line(capsys, main(args), f"{ck} exists")
+    assert ck.read_bytes() == b"precious" and not out.exists()
+    _one_line(capsys, main([*args, "--overwrite"]), f"{ck} exists")  # --overwrite is about --out
+    assert ck.read_bytes() == b"precious"
