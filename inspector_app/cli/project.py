@@ -138,21 +138,22 @@ def _shown(s) -> str:
 
 def unique_names(names: list[str]) -> list[str]:
     """``names`` made unique: later duplicates get ``_1``, ``_2`` … never taking a name another
-    input has (every name is reserved before any is changed)."""
-    taken = set(names)
+    input has (every name is reserved before any is changed). Names are compared ignoring case:
+    on macOS and Windows ``Part.json`` and ``part.json`` are one file."""
+    taken = {n.casefold() for n in names}
     seen: set[str] = set()
     out = []
     for n in names:
-        if n not in seen:
-            seen.add(n)
+        if n.casefold() not in seen:
+            seen.add(n.casefold())
             out.append(n)
             continue
         k = 1
-        while f"{n}_{k}" in taken:
+        while f"{n}_{k}".casefold() in taken:
             k += 1
         new = f"{n}_{k}"
-        taken.add(new)
-        seen.add(new)
+        taken.add(new.casefold())
+        seen.add(new.casefold())
         out.append(new)
     return out
 

@@ -100,3 +100,13 @@ def test_train_never_removes_a_checkpoint_file_it_did_not_write(tmp_path, textur
     assert ck.read_bytes() == b"precious" and not out.exists()
     _one_line(capsys, main([*args, "--overwrite"]), f"{ck} exists")  # --overwrite is about --out
     assert ck.read_bytes() == b"precious"
+
+
+def test_names_that_differ_only_in_case_do_not_share_result_files():
+    """``Part.png`` and ``part.jpg`` in one folder: on a file system that ignores case (macOS,
+    Windows) ``Part.json`` and ``part.json`` are one file, and the second result replaced the first."""
+    from inspector_app.cli.project import unique_names
+
+    assert unique_names(["Part", "part"]) == ["Part", "part_1"]
+    assert unique_names(["d/A", "D/a", "d/a_1"]) == ["d/A", "D/a_2", "d/a_1"]
+    assert unique_names(["a", "b", "a"]) == ["a", "b", "a_1"]  # as before
