@@ -236,9 +236,12 @@ class InpaintJob:
     * ``x0`` is the 1×C×S×S model input, ``mask_tensor`` Ω at the model's size (1×1×S×S, covering
       every pixel of Ω, see :func:`resize_mask`), or None without a mask.
     * :meth:`panel` turns a projection's x_T back into a panel at the image's size: the masked
-      one is composited into the corrupted input, so the pixels outside Ω are bit-identical; the
-      blind one adds the upsampled change x_T − x0 to the input (at the model's size this is x_T),
-      so that pixels the projection did not move keep their full resolution.
+      one is composited into the corrupted input, so the pixels outside Ω are bit-identical (from
+      the Telea fill, on an image larger than the model, Ω gets the Telea fill made at the image's
+      own size plus the projection's upsampled change: a stroke thinner than the model's pixels
+      keeps the fill's detail); the blind one adds the upsampled change x_T − x0 to the input (at
+      the model's size this is x_T), so that pixels the projection did not move keep their full
+      resolution.
     """
 
     def __init__(self, loaded: LoadedModel, image: np.ndarray, mask: np.ndarray | None = None,
@@ -268,6 +271,7 @@ class InpaintJob:
         if self.masked_init not in MASKED_INITS:
             raise ValueError(f"masked inpainting starts from one of {', '.join(MASKED_INITS)}, not {self.masked_init!r}")
         self._static: dict[str, np.ndarray] | None = None
+        self._telea: np.ndarray | None = None
 
     # -- model-size tensors --------------------------------------------------------------------
     @property
@@ -303,6 +307,14 @@ class InpaintJob:
         return INPAINT_MODES if self.mask is not None else ("blind",)
 
     # -- panels --------------------------------------------------------------------------------
+    def telea_full(self) -> np.ndarray:
+        """OpenCV's Telea fill of Ω at the image's own size (kept: a run's frames reuse it)."""
+        if self.mask is None:
+            raise ValueError("the Telea fill needs a mask")
+        if self._telea is None:
+            self._telea = telea_inpaint(self.image, self.mask)
+        return self._telea
+
     def _to_image_size(self, small: np.ndarray) -> np.ndarray:
         return resize_image(small.astype(np.float32, copy=False), self.image.shape[:2]).reshape(self.image.shape)
 
@@ -322,7 +334,7 @@ class InpaintJob:
                 "reconstruction": self._to_image_size(to_numpy_image(rec[0])),
             }
             if self.mask is not None:
-                panels["telea"] = telea_inpaint(self.image, self.mask)
+                panels["telea"] = self.telea_full().copy()
             if self.ground_truth is not None:
                 panels["ground_truth"] = self.ground_truth.copy()
             self._static = panels
@@ -339,6 +351,11 @@ class InpaintJob:
         if mode == "masked":
             if self.mask is None:
                 raise ValueError("masked inpainting needs a mask")
+            if self.prep.resized and self.masked_init == "telea":
+                # the projection's change to the Telea fill, upsampled, on the Telea fill made at the
+                # image's own size: the model's size holds no detail finer than its pixels
+                fill = self.telea_full() + self._to_image_size(small - self.start_image("masked"))
+                return composite(self.image, np.clip(fill, 0.0, 1.0), self.mask)
             return composite(self.image, small, self.mask)
         if mode != "blind":
             raise ValueError(f"inpainting mode must be one of {INPAINT_MODES}, got {mode!r}")
