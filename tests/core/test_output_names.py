@@ -110,3 +110,24 @@ def test_names_that_differ_only_in_case_do_not_share_result_files():
     assert unique_names(["Part", "part"]) == ["Part", "part_1"]
     assert unique_names(["d/A", "D/a", "d/a_1"]) == ["d/A", "D/a_2", "d/a_1"]
     assert unique_names(["a", "b", "a"]) == ["a", "b", "a_1"]  # as before
+
+
+def test_inpaint_results_in_a_folder_of_parts_are_not_parts(tmp_path, capsys):
+    """``inpaint --out`` into a folder of parts: ``project FOLDER`` (and review mode, the same
+    listing) took its five panels for five more parts (the results ``project`` writes were skipped)."""
+    import csv
+
+    rng = np.random.default_rng(0)
+    parts = tmp_path / "parts"
+    write_image(parts / "a.png", rng.random((32, 32)).astype(np.float32))
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:20, 8:20] = 1
+    write_image(tmp_path / "omega.png", mask)
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    assert main(["inpaint", "--model", str(model), str(parts / "a.png"), "--mask", str(tmp_path / "omega.png"),
+                 "--out", str(parts), "--max-iter", "2", "--quiet"]) == 0
+    assert (parts / "a_inpaint.json").exists() and (parts / "a_blind.png").exists()
+    assert main(["project", "--model", str(model), str(parts), "--out", str(tmp_path / "o"), "--max-iter", "1",
+                 "--quiet"]) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").read_text().splitlines()))
+    assert [r["output"] for r in rows] == ["a"]

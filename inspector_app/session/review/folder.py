@@ -6,7 +6,8 @@ Every image file under the folder, recursively (:data:`~inspector_app.core.data.
 except
 
 * ground-truth masks: ``*_mask.*`` anywhere, and anything under a ``ground_truth/`` folder;
-* what an earlier ``project`` run wrote (``NAME_projection.png`` … beside its ``NAME.json``);
+* what an earlier ``project`` run wrote (``NAME_projection.png`` … beside its ``NAME.json``), or
+  ``inpaint`` (``NAME_blind.png`` … beside its ``NAME_inpaint.json``);
 * hidden files and folders (``.name``: the review's own cache, editors' backups);
 * in an **MVTec AD category** (the folder holds ``test/`` and ``ground_truth/``), the training
   images: only ``test/`` is reviewed (``train/`` holds the normal images the model learnt from;
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ...core.data import IMAGE_EXTENSIONS
+from ...core.inpainting import PANELS as INPAINT_PANELS
 from ...core.pipeline import OUTPUT_SUFFIXES
 
 GT_GOOD, GT_DEFECTIVE = "good", "defective"
@@ -90,10 +92,16 @@ def _is_mask(p: Path) -> bool:
 
 
 def _earlier_output(p: Path) -> bool:
+    """What ``project`` wrote (``NAME_projection.png`` … beside ``NAME.json``) or ``inpaint`` wrote
+    (``NAME_blind.png`` … beside ``NAME_inpaint.json``)."""
     for suffix in OUTPUT_SUFFIXES.values():
         if suffix != ".json" and p.name.endswith(suffix):
             if (p.parent / f"{p.name[:-len(suffix)]}.json").exists():
                 return True
+    for panel in INPAINT_PANELS:
+        suffix = f"_{panel}.png"
+        if p.name.endswith(suffix) and (p.parent / f"{p.name[:-len(suffix)]}_inpaint.json").exists():
+            return True
     return False
 
 
