@@ -60,13 +60,14 @@ def _as_map(dssim: ArrayLike) -> np.ndarray:
 
 
 def image_score(dssim: ArrayLike, min_area: int = 1) -> float:
-    """The image score defined in the module docstring (exact: a binary search over the map's values)."""
+    """The image score defined in the module docstring (exact: a binary search over the map's values).
+    Never below 0, as DSSIM is not: float32 sums round a flat image's map a hair under it."""
     d = _as_map(dssim)
     a = max(int(min_area), 1)
     if d.size < a:
         return 0.0
     if a == 1:
-        return float(d.max())
+        return max(0.0, float(d.max()))
     values = np.unique(d)
     lo, hi = 0, len(values) - 1  # {d ≥ values[0]} is the whole map: a component of d.size ≥ a pixels
     while lo < hi:
@@ -75,7 +76,7 @@ def image_score(dssim: ArrayLike, min_area: int = 1) -> float:
             lo = mid
         else:
             hi = mid - 1
-    return float(values[lo])
+    return max(0.0, float(values[lo]))
 
 
 def segment(dssim: ArrayLike, threshold: float, min_area: int = 1) -> np.ndarray:
