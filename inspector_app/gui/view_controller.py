@@ -170,7 +170,7 @@ class ViewController:
             self.hover_label.setText(" ")
             return
         r, c = pos
-        parts = [f"x {c:4d}  y {r:4d}", f"x₀ {_fmt(x0[r, c])}"]
+        parts = [_where(s.prepared, r, c), f"x₀ {_fmt(x0[r, c])}"]
         f = s.current
         if f is not None and f.x.shape[:2] == x0.shape[:2]:
             parts += [
@@ -180,3 +180,13 @@ class ViewController:
                 f"|x_t − x₀| {_fmt(np.abs(np.asarray(f.x[r, c], np.float64) - x0[r, c]))}",
             ]
         self.hover_label.setText("   │   ".join(parts))
+
+
+def _where(prep, r: int, c: int) -> str:
+    """The hovered pixel in the photograph's own pixels (what the user's other tools show); the
+    views show the working scale, whose pixel is also given when the two differ."""
+    if prep is None or not prep.resized:
+        return f"x {c:4d}  y {r:4d}"
+    (h, w), (wh, ww) = prep.original.shape[:2], prep.working_shape
+    pr, pc = min(h - 1, int((r + 0.5) * h / wh)), min(w - 1, int((c + 0.5) * w / ww))
+    return f"x {pc:4d}  y {pr:4d} (working scale {c}, {r})"

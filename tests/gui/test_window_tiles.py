@@ -54,5 +54,10 @@ def test_a_larger_image_is_projected_whole_at_the_working_scale(qtbot, tmp_path)
         # the verdict is that of the whole image's map
         v = s.verdict_of(r)
         assert v.score == image_score(r.dssim("projection"), s.display.min_area) and v.min_area == 4
+        # the hover readout names the photograph's own pixel (150×120), and the working scale's (96×77)
+        win.grid.hovered.emit((76, 95))
+        assert "x  149  y  119 (working scale 95, 76)" in win.hover_label.text()
+        win.grid.hovered.emit((38, 48))
+        assert "x   75  y   60 (working scale 48, 38)" in win.hover_label.text()
     finally:
         win.close()
