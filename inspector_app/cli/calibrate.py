@@ -253,7 +253,7 @@ def _run_whole(a, loaded, out: Path) -> int:
         except ValueError as e:  # an image smaller than the model, a model that cannot tile it
             raise UsageError(f"calibrate --whole-images: {e}") from None
     f = cal.figures
-    print(f"calibration on {len(photos)} whole photographs: threshold {fmt_level(cal.threshold)}, min area "
+    print(f"calibration on {len(photos)} whole photograph{'' if len(photos) == 1 else 's'}: threshold {fmt_level(cal.threshold)}, min area "
           f"{cal.min_area} px, margin {cal.margin} px (was {fmt_level(f['kept_from']['threshold'])}, "
           f"{f['kept_from']['min_area']} px); "
           f"{f['good_passed']:.0%} of the photographs passed, {f['defects_flagged']:.0%} of synthetic defects flagged",

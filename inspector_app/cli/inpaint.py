@@ -181,7 +181,7 @@ def _run(a, guard) -> int:
     guard.write_bytes(out / f"{name}_inpaint.json", json.dumps(info, indent=2).encode())
     if not a.quiet:
         for mode, r in res.runs.items():
-            print(f"{name} {mode}: {r.iterations} iterations ({r.stop_reason})")
+            print(f"{name} {mode}: {r.iterations} iteration{'' if r.iterations == 1 else 's'} ({r.stop_reason})")
         for panel, m in res.metrics.items():
             extra = f", inside Ω {_fmt(m['psnr_mask'])} dB" if "psnr_mask" in m else ""
             print(f"  {panel:15s} PSNR {_fmt(m['psnr'])} dB, SSIM {m['ssim']:.3f}{extra}")

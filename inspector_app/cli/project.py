@@ -252,7 +252,7 @@ def _run(a) -> int:
     write_summary(out_dir / SUMMARY, rows, fit)
     for r in rows:
         print(f"{_shown(r['source'])}: {r['verdict']} (score {fmt_level(r['score'])}, threshold {fmt_level(r['threshold'])}), "
-              f"{r['iterations']} iterations ({r['stop_reason']})")
+              f"{r['iterations']} iteration{'' if int(r['iterations']) == 1 else 's'} ({r['stop_reason']})")
     n_bad = sum(r["verdict"] == "defective" for r in rows)
     print(f"wrote {len(rows)} result(s) and {SUMMARY} to {out_dir}: {n_bad} defective, {len(rows) - n_bad} good")
     if fit:

@@ -131,3 +131,14 @@ def test_inpaint_results_in_a_folder_of_parts_are_not_parts(tmp_path, capsys):
                  "--quiet"]) == 0, capsys.readouterr().err
     rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").read_text().splitlines()))
     assert [r["output"] for r in rows] == ["a"]
+
+
+def test_one_iteration_is_said_in_the_singular(tmp_path, capsys):
+    """"1 iterations (max_iter)" on every line of a --max-iter 1 run."""
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "a.png", rng.random((32, 32)).astype(np.float32))
+    model = make_model_file(tmp_path / "m.safetensors", size=32)
+    assert main(["project", "--model", str(model), str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                 "--max-iter", "1", "--stop", "none", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert ", 1 iteration (max_iter)" in out and "1 iterations" not in out, out
