@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from .common import UsageError, add_projection_flags, checked_projection_values, finite_float
+from .common import UsageError, add_projection_flags, checked_projection_values, finite_float, warn
 
 
 def add_parser(sub) -> None:
@@ -121,7 +121,8 @@ def _refuse_diverged(name: str, runs) -> None:
 
 def _run(a, guard) -> int:
     from .. import __version__
-    from ..core.data import read_image, write_image
+    from ..core.checks import fit_warnings
+    from ..core.data import read_image, read_image_as, write_image
     from ..core.inpainting import model_inpainting, run_comparison
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
@@ -130,7 +131,12 @@ def _run(a, guard) -> int:
     changes = {m: _changes(a, m) for m in modes}  # bad flags are refused before the model loads
     loaded = load_model(a.model, a.device)
     channels = loaded.model.channels
-    image = read_image(a.image, channels)
+    image, source_channels = read_image_as(a.image, channels)
+    # as project says them (its Lr(x0) ones aside: a corrupted image's Lr is high by design)
+    fits = fit_warnings(image.shape, source_channels, loaded.model.image_size, channels,
+                        working_scale=loaded.working_scale)
+    for w in fits:
+        warn(f"{a.image}: {w['message']}")
     mask = load_mask_png(a.mask, image.shape[:2]) if a.mask else None  # wrong size: MaskFileError
     if mask is not None and not mask.any() and not a.blind:
         raise UsageError(f"the mask {a.mask} is empty: nothing to inpaint")
@@ -170,6 +176,7 @@ def _run(a, guard) -> int:
         "masked_init": None if "masked" not in modes else (a.init or model_inpainting(loaded, res.thin).get("init")
                                                            or "input"),
         "omega_thin": res.thin,
+        "warnings": fits,
         "schedule": model_inpainting(loaded).get("method") or "the defaults of inspector_app.core.inpainting",
         "runs": {k: r.to_dict() for k, r in res.runs.items()},
         "metrics": {k: {m: (None if v != v or v == float("inf") else v) for m, v in d.items()}

@@ -156,3 +156,28 @@ def test_inpaint_params_modes():
     assert inpaint_params("masked", lam=0.01, alpha=None).lam == 0.01
     with pytest.raises(ValueError):
         inpaint_params("other")
+
+
+def test_inpaint_says_what_project_says_about_the_images_fit(tmp_path, capsys):
+    """A grey image given to a colour model: ``project`` warns that it was converted; ``inpaint``
+    converted it without a word (QA of the command line)."""
+    import json
+
+    import numpy as np
+
+    from conftest import make_model_file
+    from inspector_app.cli import main
+    from inspector_app.core.data import write_image
+
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "grey.png", rng.random((32, 32)).astype(np.float32))
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:20, 8:20] = 1
+    write_image(tmp_path / "omega.png", mask)
+    model = make_model_file(tmp_path / "rgb.safetensors", size=32, channels=3)
+    assert main(["inpaint", "--model", str(model), str(tmp_path / "grey.png"), "--mask", str(tmp_path / "omega.png"),
+                 "--out", str(tmp_path / "o"), "--max-iter", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"inspector-app: warning: {tmp_path / 'grey.png'}: the image is grey but the model is colour" in err, err
+    info = json.loads((tmp_path / "o" / "grey_inpaint.json").read_text())
+    assert [w["code"] for w in info["warnings"]] == ["channels"]
