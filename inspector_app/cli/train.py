@@ -318,6 +318,7 @@ def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:
         res.model.training_stats = stats
         if not a.no_calibrate and res.val_names:
             rep.phase("calibrating", n_images=plan.n_images if plan else len(res.val_names),
+                      n_photographs=len(res.val_names) if tcfg.crop else None,  # the tiles' photographs
                       estimate_s=round(plan.seconds, 1) if plan else None,
                       limit_s=None if a.calibrate_minutes is None else 60.0 * a.calibrate_minutes)
             meta["calibration"] = _calibrate_within(a, res, tcfg, device, stats, plan,

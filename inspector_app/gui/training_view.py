@@ -203,7 +203,9 @@ def calibration_text(info: dict, c: dict) -> str:
     """The calibration's line: images projected of the total, the time left and the limit (the
     ``calibrating`` phase line ``info`` and the last ``calibration`` line ``c``)."""
     limit = f" of at most {_duration(info['limit_s'])}" if info.get("limit_s") else ""
-    text = f"calibrating on {info['n_images']} validation images"
+    n, photos = info["n_images"], info.get("n_photographs")  # a texture's: tiles of whole photographs
+    text = (f"calibrating on {n} tiles of the {photos} validation images" if photos and photos != n
+            else f"calibrating on {n} validation images")
     if c.get("total"):
         left = (f"about {_duration(c['eta_s'])} left" if c.get("eta_s") is not None
                 else f"estimated {_duration(info.get('estimate_s'))}")

@@ -36,7 +36,12 @@ def _train(tmp_path, folder, *extra):
 
 
 def test_the_budget_counts_the_tiles_it_projects(tmp_path, photos, capfd):
-    assert _train(tmp_path, photos, "--calibrate-minutes", "0.0002") == 0
+    import json
+
+    log = tmp_path / "p.jsonl"
+    assert _train(tmp_path, photos, "--calibrate-minutes", "0.0002", "--progress-jsonl", str(log)) == 0
+    phase = next(e for e in map(json.loads, log.read_text().splitlines()) if e.get("phase") == "calibrating")
+    assert (phase["n_images"], phase["n_photographs"]) == (2, 2)  # the window's line: "2 tiles of the 2 …"
     meta = load_model(tmp_path / "m.safetensors").meta
     f = meta["calibration"]["figures"]
     assert f["reduced_for_time"] == "1 iteration instead of 100; 2 of the 24 validation tiles"
@@ -55,3 +60,12 @@ def test_the_count_is_that_of_the_tiles():
     images = [np.zeros(s, np.float32) for s in shapes]
     assert eval_image_count(shapes, 32, crop=True) == len(model_sized_groups(images, cfg)[0])
     assert eval_image_count(shapes, 32, crop=False) == len(shapes)
+
+
+def test_the_windows_line_names_tiles():
+    from inspector_app.gui.training_view import calibration_text
+
+    info = {"n_images": 96, "n_photographs": 2, "estimate_s": 40.0, "limit_s": 120.0}
+    assert calibration_text(info, {}).startswith("calibrating on 96 tiles of the 2 validation images (estimated 40 s")
+    plain = {"n_images": 12, "estimate_s": 40.0, "limit_s": None}
+    assert calibration_text(plain, {}).startswith("calibrating on 12 validation images (estimated 40 s)")
