@@ -126,6 +126,7 @@ def _run(a, guard) -> int:
     from ..core.inpainting import model_inpainting, run_comparison
     from ..core.mask import load_mask_png
     from ..core.modelio import load_model
+    from ..core.pipeline import prepare
 
     modes = ("blind",) if a.blind else ("blind", "masked")
     changes = {m: _changes(a, m) for m in modes}  # bad flags are refused before the model loads
@@ -134,7 +135,7 @@ def _run(a, guard) -> int:
     image, source_channels = read_image_as(a.image, channels)
     # as project says them (its Lr(x0) ones aside: a corrupted image's Lr is high by design)
     fits = fit_warnings(image.shape, source_channels, loaded.model.image_size, channels,
-                        working_scale=loaded.working_scale)
+                        working_scale=loaded.working_scale, pixels=prepare(a.image, image, loaded).model_input)
     for w in fits:
         warn(f"{a.image}: {w['message']}")
     mask = load_mask_png(a.mask, image.shape[:2]) if a.mask else None  # wrong size: MaskFileError

@@ -392,7 +392,7 @@ def _project_group(ready: list, loaded, params, out_dir: Path, compare: str, thr
         lr0 = float(first.recon_loss[j])
         warns = fit_warnings(prep.original.shape, source_channels, model.image_size, model.channels, lr0,
                              last.lr_threshold, loaded.meta.get("calibration"), loaded.training_stats,
-                             working_scale=loaded.working_scale)
+                             working_scale=loaded.working_scale, pixels=prep.model_input)
         for w in warns:
             warn(f"{job.source}: {w['message']}")
         out = finish(prep, last, j, compare=compare, threshold=threshold, min_area=min_area,

@@ -8,7 +8,10 @@ Each warning is ``{"code": ..., "message": ...}``:
 * ``out_of_range`` — Lr(x0) is far above anything seen in calibration (good validation images
   and synthetic defects): the image is probably not of the kind this model was trained on;
 * ``resized`` / ``channels`` — the image's size or colour differs from the model's, so it was
-  converted before the projection.
+  converted before the projection;
+* ``blank`` — the image holds almost no texture (:func:`blank_warning`: its standard deviation at
+  the model's working scale is under :data:`BLANK_STD_LEVELS` grey levels): a blank, lens-capped or
+  flat photograph, on which any verdict (usually "good") says nothing about a part.
 
 A folder (review mode, ``project`` on a folder) gets one more line when a share of its images is
 ``out_of_range`` (:func:`folder_fit_warning`).
@@ -16,9 +19,37 @@ A folder (review mode, ``project`` on a folder) gets one more line when a share 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Final, Iterable, Mapping, Sequence
 
 import numpy as np
+
+#: An image whose standard deviation at the working scale (the largest of its channels', in grey
+#: levels of 255) is under this holds almost no texture. Every image the bundled samples and
+#: ``make-dataset`` (brick, grid, faces) give lies at 21 grey levels or more; a flat, black, white or
+#: lens-capped photograph at well under 1 (the working scale's averaging lowers a sensor's noise).
+BLANK_STD_LEVELS: Final = 3.0
+
+
+def texture_levels(image: np.ndarray) -> float:
+    """The standard deviation of ``image`` (floats in [0, 1], H×W or H×W×C) in grey levels of 255,
+    the largest of its channels' (a flat colour has none in each channel)."""
+    a = np.asarray(image, dtype=np.float32)
+    flat = a.reshape(-1, 1) if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+    if flat.size == 0:
+        return 0.0
+    return float(flat.std(axis=0, dtype=np.float64).max()) * 255.0
+
+
+def blank_warning(working_image: np.ndarray) -> dict[str, str] | None:
+    """The ``blank`` warning when the image at the working scale holds almost no texture (see
+    :data:`BLANK_STD_LEVELS`), else None."""
+    levels = texture_levels(working_image)
+    if levels >= BLANK_STD_LEVELS:
+        return None
+    return {"code": "blank", "message": (
+        f"this image holds almost no texture (standard deviation {levels:.2g} grey levels at the model's working "
+        f"scale, under {BLANK_STD_LEVELS:g}): a blank, lens-capped or flat photograph? Its verdict says nothing "
+        "about a part; photograph the part")}
 
 
 
@@ -32,12 +63,17 @@ def fit_warnings(
     calibration: Mapping[str, Any] | None = None,
     training_stats: Mapping[str, Any] | None = None,
     working_scale: Any = None,
+    pixels: np.ndarray | None = None,
 ) -> list[dict[str, str]]:
     """The warnings for an image of ``image_shape`` (H, W, ...) with ``image_channels`` channels
     before conversion, and — once known — its Lr(x0) and the run's Lr stop threshold.
     ``working_scale`` is the model's (``core.tiling.WorkingScale``); without one, an image of
-    another size than the model's was resized to it, which the warning says."""
+    another size than the model's was resized to it, which the warning says. ``pixels``: the image
+    at the working scale, checked for texture (:func:`blank_warning`)."""
     out: list[dict[str, str]] = []
+    blank = None if pixels is None else blank_warning(pixels)
+    if blank is not None:
+        out.append(blank)
     if lr0 is not None and np.isfinite(lr0):
         if lr_threshold is not None and lr0 < lr_threshold:
             out.append({"code": "already_normal", "message": (

@@ -20,7 +20,7 @@ from ..session import Session
 from ..session.assess import can_decide
 
 #: Background colours: a serious warning (the result means little), a note, a verdict.
-SEVERE = {"already_normal", "out_of_range", "not_learned"}
+SEVERE = {"already_normal", "out_of_range", "not_learned", "blank"}
 SEVERE_STYLE = "background: #7a2e12; color: #ffffff; border-radius: 3px; padding: 4px 8px;"
 NOTE_STYLE = "background: #5c4a12; color: #fff4d0; border-radius: 3px; padding: 4px 8px;"
 DEFECTIVE_STYLE = "background: #b3261e; color: #ffffff; border-radius: 3px; padding: 3px 10px; font-weight: bold;"

@@ -123,8 +123,9 @@ def lr_threshold(stop_spec: str, stats: Mapping[str, Any] | None) -> float | Non
 
 
 def fit_warning_items(loaded: LoadedModel | None, image_pixels: np.ndarray | None, lr0: float | None,
-                      stop_spec: str) -> list[dict[str, str]]:
-    """``[{code, message}]`` for the open model and image (see the module docstring)."""
+                      stop_spec: str, working: np.ndarray | None = None) -> list[dict[str, str]]:
+    """``[{code, message}]`` for the open model and image (see the module docstring); ``working``:
+    the image at the model's working scale, checked for texture (the ``blank`` warning)."""
     if loaded is None:
         return []
     out: list[dict[str, str]] = []
@@ -139,7 +140,7 @@ def fit_warning_items(loaded: LoadedModel | None, image_pixels: np.ndarray | Non
     model = loaded.model
     out += fit_warnings(image_pixels.shape, image_channels(image_pixels), model.image_size, model.channels, lr0,
                         lr_threshold(stop_spec, stats), (loaded.meta or {}).get("calibration"), stats,
-                        working_scale=loaded.working_scale)
+                        working_scale=loaded.working_scale, pixels=working)
     return out
 
 

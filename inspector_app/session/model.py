@@ -478,8 +478,10 @@ class Session:
 
     # ================================================================== warnings
     def _update_warnings(self) -> None:
+        prepared = self.prepared  # (cached: the run uses it too)
         items = fit_warning_items(self.loaded, self.image.pixels if self.image is not None else None,
-                                  self.lr0, self.params.stop_spec())
+                                  self.lr0, self.params.stop_spec(),
+                                  working=prepared.model_input if prepared is not None else None)
         w = tuple(i["message"] for i in items)
         self.warning_items = items
         if w != self.warnings:

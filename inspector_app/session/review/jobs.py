@@ -240,7 +240,7 @@ def _project_group(ready: list[_Ready], loaded: LoadedModel, params: ProjectionP
                   "seconds": dt, "params": last.params.to_dict(),
                   "warnings": fit_warnings(prep.original.shape, channels, model.image_size, model.channels, lr0,
                                            last.lr_threshold, calibration, loaded.training_stats,
-                                           working_scale=loaded.working_scale)}
+                                           working_scale=loaded.working_scale, pixels=prep.model_input)}
         energy, thumb = np.asarray(rows[j], np.float64), thumbnail(prep.original)
         store.save(index, StoredMaps(x, rec_img, maps["projection"], maps["reconstruction"], gt_small), generation)
         if cache is not None:
