@@ -81,6 +81,7 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         self.hint = pg.TextItem("", color=(210, 210, 210), anchor=(0.5, 0.5))
         self.hint.setZValue(50)
         self.view_box.addItem(self.hint, ignoreBounds=True)
+        self.view_box.sigRangeChanged.connect(self._centre_hint)  # a resize or a new frame moves the centre
 
     def set_levels(self, lo: float, hi: float) -> None:
         """The value range the colour map spans (the colour bar's ends). Under
@@ -131,11 +132,13 @@ class ImagePanel(pg.GraphicsLayoutWidget):
         return getattr(self, "_marker_value", None)
 
     def set_hint(self, text: str) -> None:
-        """A line of text over the view's centre (empty: none)."""
+        """A line of text over the view's centre (empty: none), kept there as the view's range moves."""
         self.hint.setText(text)
         self.hint.setVisible(bool(text))
-        if text:
-            self.hint.setPos(self.view_box.viewRect().center())
+        self._centre_hint()
+
+    def _centre_hint(self, *_) -> None:
+        self.hint.setPos(self.view_box.viewRect().center())
 
     def set_image(self, arr: np.ndarray | None, frame_shape: tuple[int, int] | None = None) -> None:
         """Draw ``arr`` (H×W or H×W×3, float in [0, 1]) with fixed levels (no min/max pass).

@@ -1,0 +1,52 @@
+"""A second QA pass over the window, as a person who trains and reviews their own camera photographs:
+each test is a glitch that pass saw in a screenshot."""
+
+from __future__ import annotations
+
+import torch
+
+from gui_helpers import open_model, wait_idle
+
+
+def _flat_model(path):
+    from inspector_app.core.modelio import save_model
+    from inspector_app.core.models import ModelConfig, create_model
+
+    torch.manual_seed(0)
+    save_model(create_model(ModelConfig("l2ae", 32, 1, 8)), path, {"training": {"data": "x", "best_val_fve": -0.004}})
+    return path
+
+
+def test_a_share_a_hair_under_zero_reads_0_percent_not_minus_0(qtbot):
+    """A fresh model's f(x) explains -0.4 % of the variance: the training page and the card read
+    '0%', where they read '-0%'; a clearly negative share keeps its sign."""
+    from inspector_app.core.model_fit import card_lines, not_learned_warning
+    from inspector_app.gui.training_view import figures_text
+
+    meta = {"training": {"best_val_fve": -0.004}}
+    line = figures_text({"step": 135, "max_steps": 20000, "train_loss": 443.4, "val_loss": 361.3,
+                         "val_fve": -0.004}, "paused")
+    for text in (line, card_lines(meta)[0], not_learned_warning(meta)):
+        assert "explains 0%" in text and "-0%" not in text
+    assert "explains -12%" in card_lines({"training": {"best_val_fve": -0.12}})[0]
+
+
+def test_the_open_an_image_hint_stays_centred_in_its_view(qtbot, tmp_path):
+    """A model opened with no image: 'Open an image (Ctrl+O)' sat in the input view's lower right,
+    cut by its edge, when the view's range moved after the hint was placed (a model that has not
+    learned: its banner narrows the views)."""
+    from inspector_app.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1366, 740)
+    w.show()
+    assert open_model(qtbot, w, _flat_model(tmp_path / "flat.safetensors"))
+    wait_idle(qtbot, w)
+    qtbot.wait(50)
+    panel = w.input_view
+    assert panel.hint.isVisible() and panel.hint.toPlainText().startswith("Open an image")
+    assert panel.hint.pos() == panel.view_box.viewRect().center()
+    panel.view_box.setRange(xRange=(-40, 60), yRange=(-40, 60), padding=0)
+    assert panel.hint.pos() == panel.view_box.viewRect().center()
+    w.close()
