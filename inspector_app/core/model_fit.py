@@ -18,6 +18,12 @@ LEARNED_FVE_MIN: Final = 0.15
 FEW_IMAGES: Final = 20
 
 
+def share_text(v: float) -> str:
+    """``v`` as a whole percentage; a share that rounds to zero reads '0%', never '-0%' (a fresh
+    model's f(x) explains a hair under nothing of its images' variance)."""
+    return f"{0.0 if round(v * 100) == 0 else v:.0%}"
+
+
 def validation_fve(meta: dict[str, Any]) -> float | None:
     """The stored validation FVE of a model file's metadata (None when it records none)."""
     tr = meta.get("training") if isinstance(meta, dict) else None
@@ -31,7 +37,7 @@ def not_learned_warning(meta: dict[str, Any]) -> str | None:
     fve = validation_fve(meta)
     if fve is None or fve >= LEARNED_FVE_MIN:
         return None
-    return (f"this model has not learned its images: f(x) explains {fve:.0%} of the variance of its validation "
+    return (f"this model has not learned its images: f(x) explains {share_text(fve)} of the variance of its validation "
             f"images (under {LEARNED_FVE_MIN:.0%}; it returns little more than a flat image), so its verdicts "
             "mean nothing; train it longer or on more images")
 
@@ -41,7 +47,7 @@ def card_lines(meta: dict[str, Any], folder_warnings: list[str] = ()) -> list[st
     the warnings that apply (``folder_warnings``: those of the training folder)."""
     tr = meta.get("training", {}) if isinstance(meta, dict) else {}
     fve = validation_fve(meta)
-    lines = [f"learned: f(x) explains {fve:.0%} of the validation images' variance" if fve is not None
+    lines = [f"learned: f(x) explains {share_text(fve)} of the validation images' variance" if fve is not None
              else "learned: no validation FVE recorded"]
     lines.append(f"trained {tr.get('steps', '?')} steps in {float(tr.get('seconds') or 0) / 60:.1f} min "
                  f"on {tr.get('n_train', '?')} images (stopped: {tr.get('stop_reason', '?')})")

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..core.model_fit import LEARNED_FVE_MIN
+from ..core.model_fit import LEARNED_FVE_MIN, share_text
 from ..session.training_run import TrainingRun
 
 PHASE_TEXT = {"loading": "reading the images…", "training": "training", "statistics": "training-loss statistics…",
@@ -230,6 +230,6 @@ def figures_text(o: dict, phase: str) -> str:
     lines.append(f"training loss {o['train_loss']:.4g}" if o.get("train_loss") is not None else "training loss –")
     lines[-1] += (f", validation loss {val:.4g}" if val is not None else ", validation loss: none yet")
     if fve is not None:
-        lines.append(f"f(x) explains {fve:.0%} of the validation images' variance"
+        lines.append(f"f(x) explains {share_text(fve)} of the validation images' variance"
                      + ("  ⚠ not learning yet" if fve < LEARNED_FVE_MIN else ""))
     return "\n".join(lines)
