@@ -17,7 +17,7 @@ import torch
 
 #: TrainState's fields and their JSON types (``None`` allowed for ``stop_reason`` only).
 _STATE = {"step": int, "seconds": float, "lr_scale": float, "reductions": int, "best_val": float, "best_step": int,
-          "since_best": int, "stop_reason": str, "train_curve": list, "val_curve": list}
+          "since_best": int, "stop_reason": str, "train_curve": list, "val_curve": list, "running_loss": float}
 #: Largest training batch (``train --batch``): 1024 images of 512×512×3 floats are 3 GB already.
 MAX_BATCH = 1024
 #: Optimiser group settings that must be finite numbers (when present).
@@ -54,7 +54,8 @@ def _check_state(state: Any) -> None:
             ok = isinstance(v, list) and all(isinstance(row, list) and all(_is_number(x, finite=False) for x in row)
                                              for row in v)
         else:
-            ok = _is_number(v, integer=typ is int, finite=k != "best_val") and (typ is not int or v >= 0)
+            finite = k not in ("best_val", "running_loss")  # inf before any evaluation; nan before any step
+            ok = _is_number(v, integer=typ is int, finite=finite) and (typ is not int or v >= 0)
         if not ok:
             raise CheckpointError(f"state.{k} must be {'a whole number ≥ 0' if typ is int else typ.__name__}, "
                                   f"got {v!r:.40}")

@@ -134,6 +134,7 @@ class TrainState:
     since_best: int = 0
     stop_reason: str | None = None
     train_curve: list[list[float]] = field(default_factory=list)  # [step, running loss]
+    running_loss: float = float("nan")  # at ``step`` (a resumed run goes on from it; nan: none yet)
     val_curve: list[list[float]] = field(default_factory=list)  # [step, val Lr, val FVE, lr]
 
 
@@ -411,7 +412,8 @@ class _Trainer:
         s, cfg = self.state, self.cfg
         t_start = time.monotonic() - s.seconds
         last_ck = last_eval = time.monotonic()
-        running = s.train_curve[-1][1] if s.train_curve else float("nan")
+        running = s.running_loss if math.isfinite(s.running_loss) else (s.train_curve[-1][1] if s.train_curve
+                                                                            else float("nan"))
         try:
             while s.stop_reason is None:
                 s.stop_reason = self.cap_reached(t_start, should_stop)
@@ -421,7 +423,7 @@ class _Trainer:
                 if not math.isfinite(v):
                     s.stop_reason = "diverged"
                     break
-                running = v if math.isnan(running) else 0.98 * running + 0.02 * v
+                running = s.running_loss = v if math.isnan(running) else 0.98 * running + 0.02 * v
                 s.step += 1
                 s.seconds = time.monotonic() - t_start
                 if s.step % cfg.eval_every == 0 or (cfg.eval_seconds is not None
