@@ -128,8 +128,10 @@ def add_parser(sub) -> None:
     p.add_argument("--minutes", type=float, default=None,
                    help="the time limit: the calibration is sized to fit it (fewer iterations, then fewer validation "
                         "images, as train --calibrate-minutes; said before it starts) and no step size starts that "
-                        "would end after it; with --whole-images, stop with a message (writing nothing) if the "
-                        "projections take longer (--inpainting's tuning is not counted)")
+                        "would end after it; with --whole-images, its time is estimated up front (one "
+                        "photograph's projection and scoring measured) and a run that cannot fit is refused at once, writing "
+                        "nothing; one that overruns stops with a message, writing nothing (--inpainting's tuning is "
+                        "not counted)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -217,6 +219,31 @@ def _kept_meta(loaded) -> dict:
                                                              "norm", "loss", "version")}
 
 
+def _whole_fits(a, loaded, photos, per_photo: int, deadline: float) -> None:
+    """``--whole-images --minutes``: the time estimated up front (one photograph's projection and
+    scoring measured), said on stderr; :class:`UsageError` at once when it exceeds the time left."""
+    import math
+    import time
+
+    from ..core.calibration_budget import MARGIN
+    from ..core.calibration_whole import estimate_whole
+
+    try:
+        est = estimate_whole(loaded, photos, per_photo=per_photo)
+    except ValueError as e:  # an image smaller than the model, a model that cannot tile it
+        raise UsageError(f"calibrate --whole-images: {e}") from None
+    left = deadline - time.monotonic()
+    what = (f"{est.n_images} images to project and score; one photograph's projection took {est.measured:.2g} s for "
+            f"{est.iterations} iteration{'' if est.iterations == 1 else 's'}, its scoring {est.scoring:.2g} s")
+    if est.seconds > left:
+        need = max(math.ceil(10 * est.seconds / (60 * MARGIN)) / 10, 0.1)
+        raise UsageError(f"calibrate --whole-images: it would take about {est.seconds:.0f} s ({what}), "
+                         f"more than the {max(left, 0):.0f} s left of --minutes {a.minutes:g}; nothing was written: "
+                         f"give --minutes {need:g} or more, or fewer photographs")
+    if not a.quiet:
+        print(f"calibrating on whole photographs for about {est.seconds:.0f} s ({what})", file=sys.stderr, flush=True)
+
+
 def _run_whole(a, loaded, out: Path) -> int:
     """``calibrate --whole-images``: :func:`~inspector_app.core.calibration_whole.calibrate_whole`."""
     import time
@@ -243,6 +270,8 @@ def _run_whole(a, loaded, out: Path) -> int:
     photos = [read_image(f, loaded.model.config.channels) for f in files]
     deadline = None if a.minutes is None else time.monotonic() + 60.0 * a.minutes
     kinds = ALL_DEFECTS if a.geometric else TEXTURE_DEFECTS  # one of each kind on each photograph
+    if deadline is not None:
+        _whole_fits(a, loaded, photos, len(kinds), deadline)
     with tqdm(total=images_projected(len(photos), len(kinds)), unit="image", disable=True if a.quiet else None,
               dynamic_ncols=True, desc="calibrating on whole photographs") as bar:
         try:

@@ -107,13 +107,59 @@ def test_whole_images_refuses_bad_combinations(tmp_path, photos, capsys, extra, 
     assert code == 2 and message in capsys.readouterr().err and not out.exists()
 
 
-def test_whole_images_time_limit_writes_nothing(tmp_path, photos, capsys):
+def test_whole_images_that_cannot_fit_the_minutes_are_refused_at_once(tmp_path, photos, capsys, monkeypatch):
+    """The estimate (one photograph's projection measured) refuses a run that cannot fit, in one line,
+    before any of the calibration's projections: it used to run until the time ran out."""
+    import inspector_app.core.calibration_whole as cw
+
+    def never(*_a, **_k):
+        raise AssertionError("the calibration started")
+
+    monkeypatch.setattr(cw, "calibrate_whole", never)
     out = tmp_path / "x.safetensors"
     code = main(["calibrate", "--model", str(_model(tmp_path)), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--minutes", "1e-9", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "it would take about" in err[0] and "21 images to project and score" in err[0]
+    assert "nothing was written: give --minutes" in err[0]
+
+
+def test_whole_images_minutes_say_the_estimate_and_an_overrun_still_writes_nothing(tmp_path, photos, capsys,
+                                                                                     monkeypatch):
+    model = _model(tmp_path)
+    out = tmp_path / "fits.safetensors"
+    assert main(["calibrate", "--model", str(model), "--data", str(photos), "--val-dir", "--whole-images",
+                 "--minutes", "30", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "calibrating on whole photographs for about" in err and "21 images to project and score" in err and out.exists()
+    # an estimate that said it fits, wrongly: the deadline still stops the run, and nothing is written
+    import inspector_app.cli.calibrate as cli_calibrate
+
+    monkeypatch.setattr(cli_calibrate, "_whole_fits", lambda *a, **k: None)
+    out = tmp_path / "x.safetensors"
+    code = main(["calibrate", "--model", str(model), "--data", str(photos), "--val-dir", "--whole-images",
                  "--minutes", "1e-9", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "time limit ran out after 0 of 21 images" in err and "nothing was written" in err
     assert not out.exists()
+
+
+def test_the_whole_images_estimate_counts_every_projection(tmp_path, photos):
+    """Photographs, lighting variants at the measured iterations; defects at max_iter: the estimate is
+    the measured rate per pixel and iteration times them (stop none, 3 iterations: each photograph's
+    pixels 7 times — itself, 2 lighting variants, 4 defects — at 4 evaluations), and the measured
+    scoring per pixel times the 7 maps of each photograph."""
+    from inspector_app.core.calibration_whole import estimate_whole
+    from inspector_app.core.data import list_images, read_image
+    from inspector_app.core.modelio import load_model
+
+    loaded = load_model(_model(tmp_path), "cpu")
+    imgs = [read_image(f, 1) for f in list_images(photos)]
+    est = estimate_whole(loaded, imgs)
+    assert est.n_images == 21 and est.iterations == 3 and est.measured > 0 and est.scoring > 0
+    px = 96 * 96 + 2 * 96 * 80
+    assert est.seconds == pytest.approx(px / (96 * 96) * (est.measured / 4 * 7 * 4 + est.scoring * 7))
 
 
 def test_the_margin_zeroes_the_outermost_pixels_of_every_map():
