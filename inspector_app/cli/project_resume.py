@@ -128,9 +128,32 @@ def completed(jobs: Sequence, out_dir: Path, expected: dict[str, Any]) -> tuple[
         if not _same_source(info.get("source"), Path(job.source)):
             raise UsageError(f"--resume: {paths['json']} is the result of {info.get('source')!r}, not of {job.source}; "
                              "choose another --out, or --overwrite to project everything again")
-        for key, want in expected.items():
-            if info.get(key) != want and not (key == "model" and _same_source(info.get(key), Path(want))):
-                raise UsageError(f"--resume: {paths['json']} was made with another {key} ({info.get(key)!r}; this run: "
-                                 f"{want!r}); choose another --out, or --overwrite to project everything again")
+        diffs = differences(info, expected)
+        if diffs:
+            raise UsageError(f"--resume: {paths['json']} was made with another {', '.join(diffs)} (that run → this "
+                             "run); choose another --out, or --overwrite to project everything again")
         done[job.name] = row
     return todo, done
+
+
+def differences(info: dict, expected: dict[str, Any]) -> list[str]:
+    """Each field of ``expected`` that a result JSON recorded otherwise, as ``name (old → new)``;
+    ``params`` by its own fields (``params.alpha (0.5 → 0.1)``), not as two whole dicts."""
+    out = []
+    for key, want in expected.items():
+        got = info.get(key)
+        if got == want or (key == "model" and _same_source(got, Path(want))):
+            continue
+        if isinstance(got, dict) and isinstance(want, dict):
+            out += [f"{key}.{k} ({_shown(got, k)} → {_shown(want, k)})"
+                    for k in dict.fromkeys([*want, *got]) if got.get(k, _ABSENT) != want.get(k, _ABSENT)]
+        else:
+            out.append(f"{key} ({got!r} → {want!r})")
+    return out
+
+
+_ABSENT = object()
+
+
+def _shown(d: dict, key: str) -> str:
+    return repr(d[key]) if key in d else "absent"

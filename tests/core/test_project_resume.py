@@ -90,7 +90,7 @@ def test_resume_never_mixes_results_made_otherwise(folder, tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--resume", "--threshold", "0.5"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "another threshold" in err and "--overwrite" in err
+    assert err.count("\n") == 1 and "another threshold (0.03 → 0.5)" in err and "--overwrite" in err
     other = make_model_file(tmp_path / "other.safetensors", seed=1, calibration={"threshold": 0.03, "min_area": 2,
                                                                                  "stop": "none", "max_iter": 4})
     assert main(["project", "--model", str(other), str(d), "--out", str(out), "--quiet", "--resume"]) == 2
@@ -102,6 +102,18 @@ def test_resume_never_mixes_results_made_otherwise(folder, tmp_path, capsys):
     assert json.loads((out / "p0.json").read_text())["name"] == "p0"
     assert main([*base, "--resume", "--overwrite"]) == 2  # one or the other
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_resume_names_the_parameters_that_differ_not_the_whole_dict(folder, tmp_path, capsys):
+    """It printed both parameter dicts whole (eleven fields each) for one changed flag."""
+    d, model = folder
+    base = ["project", "--model", str(model), str(d), "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--resume", "--max-iter", "6", "--alpha", "0.25"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "params.max_iter (4 → 6)" in err and "params.alpha (" in err and "→ 0.25)" in err
+    assert "lam" not in err and "{" not in err and "threshold" not in err
 
 
 def test_ray_without_the_extra_is_one_line_naming_it(folder, tmp_path, monkeypatch, capsys):
