@@ -50,3 +50,29 @@ def test_the_open_an_image_hint_stays_centred_in_its_view(qtbot, tmp_path):
     panel.view_box.setRange(xRange=(-40, 60), yRange=(-40, 60), padding=0)
     assert panel.hint.pos() == panel.view_box.viewRect().center()
     w.close()
+
+
+def test_the_score_histogram_title_is_never_cut(qtbot, tmp_path, texture_images):
+    """Review mode at 1366 px with a model that does not fit the folder: the histogram's title (the
+    classes in their colours, then the folder's warning) read 'image scores · ■ good ■ defective ■',
+    cut at the plot's edge. The longest title that fits is shown: the warning where there is room
+    (it is also the plot's tooltip and the gallery's banner), the classes' names always."""
+    from gui_helpers import make_model_file
+    from test_review import make_folder, new_window, wait_review
+
+    cal = {"threshold": 0.2, "min_area": 1, "stop": "none", "max_iter": 2, "lr_out_of_range": 1e-12,
+           "method": "fixture: nothing fits"}
+    win = new_window(qtbot, make_model_file(tmp_path / "unfit.safetensors", calibration=cal))
+    win.resize(1366, 740)
+    assert win.open_folder(make_folder(tmp_path / "parts", texture_images))
+    wait_review(qtbot, win)
+    plot = win.review.scores.hist
+    title = plot.getPlotItem().titleLabel
+    assert "lie outside" in plot.full_title and "lie outside" in plot.toolTip()
+    assert title.item.boundingRect().width() <= plot.title_room()
+    assert "good" in title.text and "defective" in title.text
+    win.review.scores_dock.setFloating(True)
+    win.review.scores_dock.resize(1600, 400)
+    qtbot.waitUntil(lambda: plot.width() > 900)
+    assert title.text == plot.full_title
+    win.close()

@@ -34,6 +34,7 @@ from superqt.utils import signals_blocked
 from ...core.ranges import PAPER_THRESHOLD, RANGES
 from ...session.assess import fmt_level
 from ...session.review import LOG_FLOOR, ReviewSession
+from .fitted_title import FittedTitlePlot
 
 CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
 T1_COLOR = (255, 170, 60)
@@ -100,7 +101,7 @@ class ScorePanel(QWidget):
 
     def _build_histogram(self) -> None:
         """The score histogram per class, the marginal band, and the draggable T1 and T2 lines."""
-        self.hist = pg.PlotWidget()
+        self.hist = FittedTitlePlot()
         self.hist.setMinimumSize(280, 170)
         pi = self.hist.getPlotItem()
         pi.setTitle("image scores", size="10pt")
@@ -412,7 +413,7 @@ class ScorePanel(QWidget):
         self.classes_shown = tuple(n for n, v in groups.items() if v.size)
         pi = self.hist.getPlotItem()
         warning = rv.fit_warning() if rv.is_open else None  # the folder-level "wrong model?"
-        pi.setTitle(_title(self.classes_shown, warning), size="10pt")
+        self.hist.set_titles(_titles(self.classes_shown, warning))
         self.hist.setToolTip(warning or "")
         self.fit_warning = warning
         x_edges = np.log10(edges) if self.log_x else edges
@@ -478,11 +479,11 @@ def _decade(k: int) -> str:
     return f"{10.0 ** k:g}" if -3 <= k <= 0 else f"1e{k}"
 
 
-def _title(classes: tuple, warning: str | None) -> str:
-    """The histogram's title: the classes shown, in their colours (the legend, which no longer hides
-    T1's label), and the folder-level warning when there is one."""
+def _titles(classes: tuple, warning: str | None) -> list[str]:
+    """The histogram's titles, longest first (the plot shows the longest that fits): the classes
+    shown, in their colours (the legend, which no longer hides T1's label), and the folder-level
+    warning when there is one (also the plot's tooltip and the gallery's banner)."""
     names = " ".join(f"<span style='color: rgb{CLASS_COLORS[c]}'>■ {c}</span>" for c in classes)
     text = "image scores" + (f" · {names}" if names else "")
-    if warning:
-        text += f" — <span style='color: #ff9a5c'>{warning.split(' — ')[0]}</span>"
-    return text
+    out = [text + f" — <span style='color: #ff9a5c'>{warning.split(' — ')[0]}</span>"] if warning else []
+    return out + [text] + ([names, "scores"] if names else [])
