@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError, check_ranged
+from .common import UsageError, check_ranged, warn
 
 def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int = 100, deadline: float | None = None,
                     groups=None, defect_kinds=None, report=None):
@@ -56,10 +56,9 @@ def run_calibration(model, val_images, device, stats, quiet: bool, max_iter: int
           f"(max {cal.max_iter} iterations); on validation: {f['good_passed']:.0%} of good images passed, "
           f"{f['defects_flagged']:.0%} of synthetic defects flagged", file=sys.stderr)
     if weak_calibration(f):
-        print(f"warning: this calibration hardly separates good validation images from synthetic defects "
-              f"(robust accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of good images passed): "
-              "its verdicts are not to be trusted; use more validation images (--val-dir) or --paper-defaults",
-              file=sys.stderr)
+        warn(f"this calibration hardly separates good validation images from synthetic defects "
+             f"(robust accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of good images passed): "
+             "its verdicts are not to be trusted; use more validation images (--val-dir) or --paper-defaults")
     return cal
 
 
@@ -288,10 +287,9 @@ def _run_whole(a, loaded, out: Path) -> int:
           f"{f['good_passed']:.0%} of the photographs passed, {f['defects_flagged']:.0%} of synthetic defects flagged",
           file=sys.stderr)
     if weak_calibration(f):  # as run_calibration says it for tiles
-        print(f"warning: this calibration hardly separates good whole photographs from synthetic defects (robust "
-              f"accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of the photographs passed): its verdicts "
-              "are not to be trusted; calibrate on more photographs, or train the model longer or on more of them",
-              file=sys.stderr)
+        warn(f"this calibration hardly separates good whole photographs from synthetic defects (robust "
+             f"accuracy {f['robust_accuracy']:.2f}, {f['good_passed']:.0%} of the photographs passed): its verdicts "
+             "are not to be trusted; calibrate on more photographs, or train the model longer or on more of them")
     meta = _kept_meta(loaded)
     meta["calibration"] = cal.to_dict()
     save_model(loaded.model, out, meta)

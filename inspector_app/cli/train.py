@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import train_progress as tp
-from .common import UsageError, finite_float
+from .common import UsageError, finite_float, warn
 
 def add_parser(sub) -> None:
     from ..core.models import KINDS, NORMS
@@ -275,12 +275,12 @@ def _run(a, out: Path, tcfg, checkpoint: Path, writer) -> int:
         checkpoint.unlink()
     fve = meta["training"]["best_val_fve"]
     _say_saved(a, out, tcfg, res, meta)
-    warn = not_learned_warning(meta)
-    if warn:
-        print(f"warning: {warn}", file=sys.stderr)
+    unlearned = not_learned_warning(meta)
+    if unlearned:
+        warn(unlearned)
     cal = meta.get("calibration", {}).get("figures", {})
     rep.phase("done", out=str(out), steps=st.step, val_fve=fve, good_passed=cal.get("good_passed"),
-              defects_flagged=cal.get("defects_flagged"), warning=warn)
+              defects_flagged=cal.get("defects_flagged"), warning=unlearned)
     return 0
 
 
@@ -295,9 +295,9 @@ def _say_saved(a, out: Path, tcfg, res, meta: dict) -> None:
         + f", training Lr min {stats['min']:.4g} mean {stats['mean']:.4g} over {stats['n']} images"
     )
     if not res.val_names:
-        print(f"warning: no validation images (all {len(res.train_names)} used for training): the model is not "
-              "calibrated (the paper's defaults apply) and nothing checked that it learned its images; train on more "
-              "images, or calibrate --val-dir with good images it was not trained on", file=sys.stderr)
+        warn(f"no validation images (all {len(res.train_names)} used for training): the model is not "
+             "calibrated (the paper's defaults apply) and nothing checked that it learned its images; train on more "
+             "images, or calibrate --val-dir with good images it was not trained on")
 
 
 def _save(a, rep, res, tcfg, device, plan, images, names, folder) -> dict:

@@ -17,7 +17,7 @@ def _train(tmp_path, n, *extra):
                  "--image-size", "32", "--latent", "8", "--max-steps", "2", "--quiet", *extra])
 
 
-WARNING = ("warning: no validation images (all {n} used for training): the model is not calibrated "
+WARNING = ("inspector-app: warning: no validation images (all {n} used for training): the model is not calibrated "
            "(the paper's defaults apply) and nothing checked that it learned its images; train on more images, or "
            "calibrate --val-dir with good images it was not trained on")
 
