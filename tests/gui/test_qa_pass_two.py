@@ -76,3 +76,35 @@ def test_the_score_histogram_title_is_never_cut(qtbot, tmp_path, texture_images)
     qtbot.waitUntil(lambda: plot.width() > 900)
     assert title.text == plot.full_title
     win.close()
+
+
+def test_closing_the_folder_at_the_other_models_question_keeps_the_reviews_threshold(qtbot, tmp_path,
+                                                                                     texture_images):
+    """A review made with model A; model B opens (its calibrated T1 and minimum area apply) and the
+    reviewer answers the question 'Review made with another model' with Close the folder: the
+    review file said model A with B's T1 and area, and reopening the folder with A 'resumed the
+    review's threshold' B's (a gravel model's 0.019 and 144 px on the brick model's review)."""
+    from gui_helpers import make_model_file, open_model
+    from test_review import make_folder, new_window, wait_review
+
+    from inspector_app.session.review.file import JSON_NAME, read_review
+
+    a = make_model_file(tmp_path / "a.safetensors", calibration={"threshold": 0.3, "min_area": 3})
+    b = make_model_file(tmp_path / "b.safetensors", seed=1, calibration={"threshold": 0.1, "min_area": 7})
+    parts = make_folder(tmp_path / "parts", texture_images)
+    win = new_window(qtbot, a)
+    assert win.open_folder(parts)
+    wait_review(qtbot, win)
+    assert win.session.display.threshold == 0.3
+    win.review.set_verdict("ok")  # a verdict: the review is A's, the question is asked
+    asked = []
+    win.review.ask_conflict = lambda text: asked.append(text) or "close"
+    assert open_model(qtbot, win, b)
+    qtbot.waitUntil(lambda: not win.review.review.is_open)
+    assert asked and win.session.display.threshold == 0.1
+    header = read_review(parts / JSON_NAME).header
+    assert header["model"]["path"] == str(a.resolve()) and (header["threshold"], header["min_area"]) == (0.3, 3)
+    assert open_model(qtbot, win, a) and win.open_folder(parts)
+    wait_review(qtbot, win)
+    assert (win.session.display.threshold, win.session.display.min_area) == (0.3, 3)
+    win.close()

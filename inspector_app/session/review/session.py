@@ -175,6 +175,7 @@ class ReviewSession(ReviewQueries):
         path = str(Path(model_path).resolve()) if model_path else None
         self.doc_header["model"] = {"path": path, "sha256": model_sha256, "kind": kind}
         self.run_model = dict(self.doc_header["model"])
+        self._remember_shown()
 
     def restore_threshold(self) -> bool:
         """Take T1 and the minimum area from the resumed review (same model only). True when taken."""
@@ -301,6 +302,7 @@ class ReviewSession(ReviewQueries):
         if self.marginal_upper is not None and self.marginal_upper < self.threshold:
             self.marginal_upper = self.threshold
             self.band_changed.emit(self.marginal_upper)
+        self._remember_shown()
         if self.scan is not None:
             self._dirty = True
             self.verdicts_changed.emit()
@@ -450,15 +452,26 @@ class ReviewSession(ReviewQueries):
                             params, self.scan.root if self.scan is not None else None)
 
     def document(self) -> ReviewDoc:
+        self._remember_shown()
         h = dict(self.doc_header)
         h.update({
             "folder": str(self.scan.root.resolve()) if self.scan else None, "app_version": __version__,
             "params": self.run_params.to_dict() if self.run_params is not None else h.get("params"),
-            "compare": self.compare, "threshold": self.threshold, "marginal_upper": self.marginal_upper,
-            "min_area": self.min_area, "label_source": self.label_source, "score_definition": SCORE_DEFINITION,
+            "compare": self.compare, "label_source": self.label_source, "score_definition": SCORE_DEFINITION,
             "model_verdicts": list(MODEL_VERDICTS), "frr_target": self.frr_target, "fit_warning": self.fit_warning(),
         })
+        for k in ("threshold", "marginal_upper", "min_area"):
+            h.setdefault(k, getattr(self, k))
         return ReviewDoc(h, [self.record(i) for i in range(len(self.items))], list(self.stale))
+
+    def _remember_shown(self) -> None:
+        """T1, T2 and the area the window shows, kept in the header while its model (or none yet) is the
+        window's: another model's, opened with its question still unanswered, never reach the file."""
+        path = (self.doc_header.get("model") or {}).get("path")
+        open_path = self.session.model_path
+        if not path or (open_path and str(Path(open_path).resolve()) == path):
+            self.doc_header.update(threshold=self.threshold, marginal_upper=self.marginal_upper,
+                                   min_area=self.min_area)
 
     def save(self) -> bool:
         """Write the review file (both files, atomically). False, with ``save_failed``, on an error."""
