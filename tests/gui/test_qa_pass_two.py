@@ -108,3 +108,26 @@ def test_closing_the_folder_at_the_other_models_question_keeps_the_reviews_thres
     wait_review(qtbot, win)
     assert (win.session.display.threshold, win.session.display.min_area) == (0.3, 3)
     win.close()
+
+
+def test_the_model_column_shows_unreadable_whole(qtbot, tmp_path, texture_images):
+    """A photograph cut short in a reviewed folder: its model column read 'unread…' (the column was
+    sized for 'defective')."""
+    from PySide6.QtCore import Qt
+
+    from gui_helpers import make_model_file
+    from test_review import make_folder, new_window, wait_review
+
+    parts = make_folder(tmp_path / "parts", texture_images)
+    (parts / "test" / "good" / "IMG_0001.JPG").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    win = new_window(qtbot, make_model_file(tmp_path / "m.safetensors"))
+    assert win.open_folder(parts)
+    wait_review(qtbot, win)
+    table = win.review.gallery.table
+    model = table.model()
+    rows = [r for r in range(model.rowCount()) if model.index(r, 2).data(Qt.ItemDataRole.DisplayRole) == "unreadable"]
+    assert len(rows) == 1
+    needed = table.fontMetrics().horizontalAdvance("unreadable") + 2 * table.style().pixelMetric(
+        table.style().PixelMetric.PM_FocusFrameHMargin) + 2
+    assert table.horizontalHeader().sectionSize(2) >= needed
+    win.close()

@@ -256,7 +256,7 @@ class GalleryPanel(QWidget):
         hh.setSortIndicatorShown(False)
         heads = [hh.sectionSizeFromContents(c).width() for c in range(len(COLUMNS))]
         hh.setSortIndicatorShown(True)
-        for c, sample in enumerate(("", "0.0000", "defective", "defective", "defective", "100.0", "0.00"), start=0):
+        for c, sample in enumerate(("", "0.0000", "unreadable", "defective", "defective", "100.0", "0.00"), start=0):
             if c:  # fixed widths: sizing to the contents would ask every row on every update
                 hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
                 text = max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[c])) + 12
