@@ -368,8 +368,10 @@ def _account(figures: dict[str, Any], skipped: str, good_groups: list[int] | Non
     figures["good_unit"] = ("whole validation photographs (the highest score of their working-scale tiles)"
                             if good_groups is not None else "validation images")
     figures["n_good_photographs"] = n_photos
-    whole = f" ({n_photos} whole photographs, scored by their highest tile)" if good_groups is not None else ""
-    return f"{n_good + n_fit} validation images{whole}"
+    if good_groups is None:
+        return f"{n_good + n_fit} validation images"
+    photos = "1 whole photograph" if n_photos == 1 else f"{n_photos} whole photographs"
+    return f"{n_good + n_fit} tiles of the validation images ({photos}, scored by their highest tile)"
 
 
 def _method(key: str, chosen: Mapping[str, Any], on: str, n_bad: int, lighting: Sequence[float]) -> str:
