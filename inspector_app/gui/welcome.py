@@ -25,8 +25,7 @@ TEXT = (
     "<p>An autoencoder trained on good parts walks a suspect image, step by step, onto what it knows "
     "as normal; the pixels that had to move are the defect (Dehaene et al., ICLR 2020).</p>"
     "<p>Start with one of these, or open your own model and image (File → Open Model…, Ctrl+M; "
-    "File → Open Image…, Ctrl+O; or drop them on the window). A model of your own parts: "
-    "<code>inspector-app train --arch l2ae --data FOLDER --out model.safetensors</code>.</p>"
+    "File → Open Image…, Ctrl+O; or drop them on the window).</p>"
 )
 
 ACTIONS = (

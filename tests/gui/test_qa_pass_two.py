@@ -131,3 +131,21 @@ def test_the_model_column_shows_unreadable_whole(qtbot, tmp_path, texture_images
         table.style().PixelMetric.PM_FocusFrameHMargin) + 2
     assert table.horizontalHeader().sectionSize(2) >= needed
     win.close()
+
+
+def test_the_welcome_sends_a_new_user_to_the_window_not_the_command_line(qtbot):
+    """The welcome's text told a new user to build a model of their parts with
+    'inspector-app train --arch l2ae --data FOLDER --out model.safetensors', above the button
+    'Build a model of your own parts' that does it in the window."""
+    from PySide6.QtWidgets import QLabel
+
+    from inspector_app.gui.main_window import MainWindow
+    from inspector_app.gui.welcome import install
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    page = install(w)
+    shown = " ".join(label.text() for label in page.findChildren(QLabel))
+    assert "inspector-app train" not in shown and "New Model from Folder" in shown
+    assert page.buttons["welcome_new_model"].text() == "Build a model of your own parts"
+    w.close()
