@@ -160,7 +160,9 @@ class BrushPanel(QWidget):
         self.redo_button.setEnabled(m.can_redo)
         n = m.count
         h, w = m.shape
-        self.info.setText(f"Ω: {n} px ({100.0 * n / (h * w):.1f} % of {w}×{h})")
+        no_image = (h, w) == (1, 1)  # the session's placeholder mask until an image opens
+        self.info.setText("Ω: none (open an image to paint it)" if no_image
+                          else f"Ω: {n} px ({100.0 * n / (h * w):.1f} % of {w}×{h})")
         self.corrupt_button.setEnabled(n > 0)
         self.inpainting_button.setEnabled(n > 0)
 

@@ -149,3 +149,17 @@ def test_the_welcome_sends_a_new_user_to_the_window_not_the_command_line(qtbot):
     assert "inspector-app train" not in shown and "New Model from Folder" in shown
     assert page.buttons["welcome_new_model"].text() == "Build a model of your own parts"
     w.close()
+
+
+def test_the_mask_line_says_none_before_an_image_opens(qtbot, image_file):
+    """With no image the inpainting panel read 'Ω: 0 px (0.0 % of 1×1)' (the mask's placeholder)."""
+    from inspector_app.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    info = w.inpainting.panel.info
+    assert info.text() == "Ω: none (open an image to paint it)"
+    assert w.open_image(image_file)
+    qtbot.waitUntil(lambda: "% of " in info.text())
+    assert "1×1" not in info.text()
+    w.close()
