@@ -95,6 +95,9 @@ class NewModelDialog(QDialog):
         form.addRow("Model size (px)", self.size)
         form.addRow("Channels", self.channels)
         form.addRow("Training time", self.minutes)
+        self.calibration_note = QLabel("")  # the time after the training, which the budget above leaves out
+        self.calibration_note.setObjectName("new_model_calibration_note")
+        form.addRow("Calibration", self.calibration_note)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
         save_as = QPushButton("…")
@@ -161,6 +164,8 @@ class NewModelDialog(QDialog):
         self.protocol.setCurrentIndex(0 if s.crop else 1)
         self.channels.setCurrentIndex(0 if s.channels == 1 else 1)
         self.minutes.setValue(s.minutes)
+        self.calibration_note.setText(f"then up to {s.calibrate_minutes:g} min: it sets the threshold on the images "
+                                      "held out")
         self.out_edit.setText(str(s.out))
         warns = scan.warnings()
         self.summary.setText(scan.summary() + "".join(f"\n⚠ {w}" for w in warns))

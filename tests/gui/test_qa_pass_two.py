@@ -163,3 +163,26 @@ def test_the_mask_line_says_none_before_an_image_opens(qtbot, image_file):
     qtbot.waitUntil(lambda: "% of " in info.text())
     assert "1×1" not in info.text()
     w.close()
+
+
+def test_the_new_model_page_says_the_calibration_time_after_the_training(qtbot, tmp_path, texture_images):
+    """A person who sets 'Training time 1 min' waited 1 min more than the page said: the
+    calibration's own budget (2 min by default) followed, named nowhere before the run."""
+    import cv2
+    import numpy as np
+
+    from inspector_app.gui.main_window import MainWindow
+    from inspector_app.gui.new_model_dialog import NewModelDialog
+
+    folder = tmp_path / "good"
+    folder.mkdir()
+    for i, im in enumerate(texture_images):
+        cv2.imwrite(str(folder / f"IMG_{i:04d}.JPG"), (im * 255).astype(np.uint8))
+    win = MainWindow()
+    qtbot.addWidget(win)
+    dlg = NewModelDialog(win, folder, out_folder=tmp_path / "models")
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: not dlg.scanning, timeout=20000)
+    assert dlg.settings is not None
+    assert f"up to {dlg.settings.calibrate_minutes:g} min" in dlg.calibration_note.text()
+    win.close()
