@@ -60,6 +60,8 @@ def test_the_score_histogram_title_is_never_cut(qtbot, tmp_path, texture_images)
     from gui_helpers import make_model_file
     from test_review import make_folder, new_window, wait_review
 
+    from inspector_app.gui.review.fitted_title import FittedTitlePlot
+
     cal = {"threshold": 0.2, "min_area": 1, "stop": "none", "max_iter": 2, "lr_out_of_range": 1e-12,
            "method": "fixture: nothing fits"}
     win = new_window(qtbot, make_model_file(tmp_path / "unfit.safetensors", calibration=cal))
@@ -71,11 +73,13 @@ def test_the_score_histogram_title_is_never_cut(qtbot, tmp_path, texture_images)
     assert "lie outside" in plot.full_title and "lie outside" in plot.toolTip()
     assert title.item.boundingRect().width() <= plot.title_room()
     assert "good" in title.text and "defective" in title.text
-    win.review.scores_dock.setFloating(True)
-    win.review.scores_dock.resize(1600, 400)
-    qtbot.waitUntil(lambda: plot.width() > 900)
-    assert title.text == plot.full_title
     win.close()
+    wide = FittedTitlePlot()  # where there is room, the whole title with the warning
+    qtbot.addWidget(wide)
+    wide.resize(1500, 300)
+    wide.show()
+    wide.set_titles([plot.full_title, "scores"])
+    qtbot.waitUntil(lambda: wide.getPlotItem().titleLabel.text == plot.full_title)
 
 
 def test_closing_the_folder_at_the_other_models_question_keeps_the_reviews_threshold(qtbot, tmp_path,
@@ -185,4 +189,28 @@ def test_the_new_model_page_says_the_calibration_time_after_the_training(qtbot, 
     qtbot.waitUntil(lambda: not dlg.scanning, timeout=20000)
     assert dlg.settings is not None
     assert f"up to {dlg.settings.calibrate_minutes:g} min" in dlg.calibration_note.text()
+    win.close()
+
+
+def test_a_camera_folder_shows_its_names_not_empty_truth_columns(qtbot, tmp_path, texture_images):
+    """A folder of camera photographs has no ground truth: its 'truth' and 'IoU' columns were '–'
+    on every row while, at 1366 px, the names read 'IMG_200…' (every part alike). They are hidden
+    for such a folder and shown again for one with ground truth."""
+    from gui_helpers import make_model_file, write_png
+    from test_review import make_folder, new_window, wait_review
+
+    camera = tmp_path / "camera"
+    for i, im in enumerate(texture_images[:3]):
+        write_png(camera / f"IMG_{2000 + i}.JPG", im)
+    win = new_window(qtbot, make_model_file(tmp_path / "m.safetensors"))
+    win.resize(1366, 740)
+    assert win.open_folder(camera)
+    wait_review(qtbot, win)
+    table = win.review.gallery.table
+    assert table.isColumnHidden(4) and table.isColumnHidden(6) and not table.isColumnHidden(2)
+    parts = make_folder(tmp_path / "parts", texture_images)
+    assert win.open_folder(parts)
+    qtbot.waitUntil(lambda: win.review.review.scan is not None and win.review.review.scan.root == parts)
+    wait_review(qtbot, win)
+    assert not table.isColumnHidden(4) and not table.isColumnHidden(6)
     win.close()

@@ -294,6 +294,7 @@ class GalleryPanel(QWidget):
 
         self.filter_combo.currentIndexChanged.connect(lambda _i: review.set_filter(self.filter_combo.currentData()))
         review.filter_changed.connect(self._on_filter)
+        review.opened.connect(self._show_truth_columns)
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
         review.selection_changed.connect(self._follow_selection)
         review.rows_changed.connect(self._on_rows)
@@ -350,6 +351,13 @@ class GalleryPanel(QWidget):
         if text != (r.comment if r is not None else ""):
             self.review.set_comment(row, text)
         self.table.setFocus()
+
+    def _show_truth_columns(self, *_a) -> None:
+        """'truth' and 'IoU' only for a folder with ground truth: a camera's folder has none, and its
+        names (IMG_2004.JPG) need the room (at 1366 px they read 'IMG_200…', every part alike)."""
+        has = self.review.scan is not None and self.review.scan.has_ground_truth
+        for c in (COLUMNS.index("truth"), COLUMNS.index("IoU")):
+            self.table.setColumnHidden(c, not has)
 
     def _on_rows(self, rows) -> None:
         if rows is None or self.review.current in rows:
