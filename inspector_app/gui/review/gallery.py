@@ -294,7 +294,6 @@ class GalleryPanel(QWidget):
 
         self.filter_combo.currentIndexChanged.connect(lambda _i: review.set_filter(self.filter_combo.currentData()))
         review.filter_changed.connect(self._on_filter)
-        review.opened.connect(self._show_truth_columns)
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
         review.selection_changed.connect(self._follow_selection)
         review.rows_changed.connect(self._on_rows)
@@ -360,6 +359,8 @@ class GalleryPanel(QWidget):
             self.table.setColumnHidden(c, not has)
 
     def _on_rows(self, rows) -> None:
+        if rows is None:  # every row: also a folder just opened
+            self._show_truth_columns()
         if rows is None or self.review.current in rows:
             self._show_comment(self.review.current)
         self._update_count()
