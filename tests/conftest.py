@@ -140,3 +140,23 @@ def folder(tmp_path, texture_images):
     for i, im in enumerate(texture_images):
         cv2.imwrite(str(d / f"{i:03d}.png"), (im * 255).astype(np.uint8))
     return d
+
+
+@pytest.fixture(scope="module")
+def tiny_category(tmp_path_factory):
+    """A 32-px make-dataset brick category (2 training images, 4 test images), once a module."""
+    from inspector_app.core.datasets import make_dataset
+
+    root = tmp_path_factory.mktemp("cat") / "brick"
+    make_dataset("brick", root, n_train=2, n_test=4, seed=0, image_size=32)
+    return root
+
+
+def one_line_refusal(capsys, rc, match):
+    """A command refused as a user should see it: exit 2, one line on stderr that says ``match``,
+    no traceback. Returns the captured output."""
+    cap = capsys.readouterr()
+    assert rc == 2, cap.err
+    assert cap.err.count("\n") == 1 and "Traceback" not in cap.err, cap.err
+    assert match in cap.err, cap.err
+    return cap

@@ -8,38 +8,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_model_file
+from conftest import make_model_file, one_line_refusal as _one_line
 from inspector_app.cli import main
 from inspector_app.core.data import write_image
 
 
-@pytest.fixture(scope="module")
-def category(tmp_path_factory):
-    from inspector_app.core.datasets import make_dataset
-
-    root = tmp_path_factory.mktemp("cat") / "brick"
-    make_dataset("brick", root, n_train=2, n_test=4, seed=0, image_size=32)
-    return root
-
-
-def _one_line(capsys, rc, match):
-    cap = capsys.readouterr()
-    assert rc == 2, cap.err
-    assert cap.err.count("\n") == 1 and "Traceback" not in cap.err, cap.err
-    assert match in cap.err, cap.err
-    return cap
-
-
-def test_evaluate_where_every_run_diverged_gives_no_figures(tmp_path, category, capsys):
+def test_evaluate_where_every_run_diverged_gives_no_figures(tmp_path, tiny_category, capsys):
     model = make_model_file(tmp_path / "m.safetensors", size=32)
-    rc = main(["evaluate", "--model", str(model), "--data", str(category), "--no-curve", "--quiet", "--batch", "4",
+    rc = main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--no-curve", "--quiet", "--batch", "4",
                "--alpha", "100", "--grad-mask", "none", "--stop", "none", "--max-iter", "5", "--json", str(tmp_path / "r.json")])
     cap = _one_line(capsys, rc, "the projection diverged with α = 100 on every image (4 of 4)")
     assert "use a smaller --alpha" in cap.err and "|" not in cap.out  # no table
     assert not (tmp_path / "r.json").exists()
 
 
-def test_evaluate_where_some_runs_diverged_says_how_many(tmp_path, category, capsys, monkeypatch):
+def test_evaluate_where_some_runs_diverged_says_how_many(tmp_path, tiny_category, capsys, monkeypatch):
     from inspector_app.core import evaluation
 
     real = evaluation.evaluate
@@ -51,7 +34,7 @@ def test_evaluate_where_some_runs_diverged_says_how_many(tmp_path, category, cap
 
     monkeypatch.setattr(evaluation, "evaluate", some)
     model = make_model_file(tmp_path / "m.safetensors", size=32)
-    assert main(["evaluate", "--model", str(model), "--data", str(category), "--no-curve", "--quiet", "--batch", "4",
+    assert main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--no-curve", "--quiet", "--batch", "4",
                  "--max-iter", "1"]) == 0
     cap = capsys.readouterr()
     assert "| brick |" in cap.out
@@ -75,11 +58,11 @@ def test_inpaint_that_diverged_writes_nothing(tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_evaluate_with_the_curve_where_every_run_diverged_warns(tmp_path, category, capsys):
+def test_evaluate_with_the_curve_where_every_run_diverged_warns(tmp_path, tiny_category, capsys):
     """With the figure-5 curves (which show where each update diverges) the table is printed, and
     one line says that its figures are those of diverged runs."""
     model = make_model_file(tmp_path / "m.safetensors", size=32)
-    assert main(["evaluate", "--model", str(model), "--data", str(category), "--quiet", "--batch", "4",
+    assert main(["evaluate", "--model", str(model), "--data", str(tiny_category), "--quiet", "--batch", "4",
                  "--alpha", "100", "--grad-mask", "none", "--stop", "none", "--max-iter", "3", "--iterations", "3"]) == 0
     err = capsys.readouterr().err
     assert err.splitlines() == ["inspector-app: warning: the projection diverged with α = 100 on 4 of 4 images: their "

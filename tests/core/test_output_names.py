@@ -9,25 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_model_file
+from conftest import make_model_file, one_line_refusal as _one_line
 from inspector_app.cli import main
 from inspector_app.core.data import write_image
-
-
-@pytest.fixture(scope="module")
-def tiny_category(tmp_path_factory):
-    from inspector_app.core.datasets import make_dataset
-
-    root = tmp_path_factory.mktemp("cat") / "brick"
-    make_dataset("brick", root, n_train=2, n_test=4, seed=0, image_size=32)
-    return root
-
-
-def _one_line(capsys, rc, match):
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert match in err, err
 
 
 def test_evaluate_json_and_plot_of_one_name_are_refused(tmp_path, tiny_category, capsys):
