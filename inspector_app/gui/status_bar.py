@@ -31,6 +31,7 @@ class StatusBar:
         s = session
         s.notice.connect(lambda text, ms: bar.showMessage(text, ms))
         s.model_changed.connect(self._on_model)
+        s.device_changed.connect(self._on_device)
         s.run_cleared.connect(self._on_cleared)
         s.energy_added.connect(self._on_energy)
         s.frame_shown.connect(self._on_frame)
@@ -43,7 +44,12 @@ class StatusBar:
             self.labels[k].setText(v)
 
     def _on_model(self, loaded) -> None:
-        self.set(device=f"device: {loaded.device}" if loaded is not None else "device: –")
+        # without a model: the device the next one will open on (the Device box's choice), not "–"
+        self.set(device=f"device: {loaded.device}" if loaded is not None else f"device: {self.session.device}")
+
+    def _on_device(self, _device: str) -> None:
+        if self.session.loaded is None:  # a model's own device is said when it opens
+            self._on_model(None)
 
     def _on_cleared(self) -> None:
         self._rate.clear()

@@ -67,3 +67,17 @@ def test_a_later_run_opens_the_demo(qtbot, image_file):
     qtbot.waitUntil(lambda: win.session.loaded is not None)
     assert Path(win.session.model_path) == resource(DEMO_MODEL)
     win.close()
+
+
+def test_the_status_bar_names_the_device_before_a_model_opens(qtbot):
+    """The welcome (no model yet): the status bar said 'device: –' while the Device box said CPU;
+    it names the device the next model opens on, and follows the box."""
+    win = _window(qtbot)
+    open_start(win, None, None)
+    assert win.session.loaded is None
+    assert win.status.labels["device"].text() == f"device: {win.session.device}" != "device: –"
+    win.session.device = "cuda:1"  # the box's choice (no such device is needed to say it)
+    assert win.status.labels["device"].text() == "device: cuda:1"
+    win.session.device = "cpu"
+    assert win.status.labels["device"].text() == "device: cpu"
+    win.close()
