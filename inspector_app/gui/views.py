@@ -20,6 +20,7 @@ from ..core.ranges import PAPER_THRESHOLD
 from ..core.verdict import DSSIM_SCALE_MAX
 from ..session.assess import fmt_level, iso_segments
 from ..session.frames import EnergyTrace, Frame
+from .fitted_title import FittedTitlePlot
 
 #: Colours shared by the views and the plot. The segmentation is red; Ω (brush.MASK_COLOR) is blue
 #: and the ground truth (GT_COLOR) green, so that the three never look alike.
@@ -366,7 +367,7 @@ ENERGY_TITLES = (ENERGY_TITLE, ENERGY_TITLE.removeprefix("energy ").removesuffix
                  ENERGY_TITLE.removeprefix("energy ").removesuffix(" (eq. 4)").replace(" = ", " ").replace(" + ", " "))
 
 
-class EnergyPlot(pg.PlotWidget):
+class EnergyPlot(FittedTitlePlot):
     """E, Lr and λ‖x−x0‖₁ against the iteration (eq. 4), with the Lr stop threshold (section 3.5).
 
     The iteration axis has whole-number ticks only; the curves are named in the title, in their
@@ -376,7 +377,7 @@ class EnergyPlot(pg.PlotWidget):
         super().__init__(parent=parent, axisItems={"bottom": IntegerAxis("bottom")})
         self.setMinimumSize(200, 160)
         pi = self.getPlotItem()
-        pi.setTitle(ENERGY_TITLE, size="10pt")
+        self.set_titles(list(ENERGY_TITLES))  # the longest that fits beside the value axis
         pi.setLabel("bottom", "iteration t")
         # no grid: pyqtgraph draws it with the axes, which would then be repainted with every curve update
         pi.setClipToView(True)
@@ -423,25 +424,6 @@ class EnergyPlot(pg.PlotWidget):
         """Fit the view to the curves (at the end of a run)."""
         self.getPlotItem().enableAutoRange()
 
-    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt
-        self._fit_title(lay_out=False)  # before the plot item takes the view's size (its minimum is the title's)
-        super().resizeEvent(ev)
-
-    def _fit_title(self, lay_out: bool = True) -> None:
-        """The longest of :data:`ENERGY_TITLES` that fits over the plot beside its value axis."""
-        pi = getattr(self, "plotItem", None)
-        if pi is None:  # a resize while pyqtgraph builds the widget
-            return
-        before = pi.titleLabel.text
-        room = self.viewport().width() - pi.getAxis("left").width() - 10
-        for title in ENERGY_TITLES:
-            if pi.titleLabel.text != title:
-                pi.setTitle(title, size="10pt")
-            if pi.titleLabel.item.boundingRect().width() <= room:
-                break
-        if lay_out and pi.titleLabel.text != before:
-            pi.setGeometry(self.range)  # the view's size again, now that the item's minimum changed
-
     def _grow_ranges(self, trace: EnergyTrace) -> None:
         n_last = trace.column("iteration")[-1]
         cols = [trace.column(k) for k in ("E", "Lr", "reg")]
@@ -465,7 +447,7 @@ class EnergyPlot(pg.PlotWidget):
             changed = True
         if changed:
             self.getPlotItem().setRange(xRange=(0, self._xmax), yRange=(self._ymin, self._ymax or 1.0), padding=0.02)
-            self._fit_title()  # the value axis may have widened
+            self._fit()  # the value axis may have widened
 
     def draw(self, trace: EnergyTrace) -> None:
         """Draw the three curves of ``trace`` (the session's; every iteration of the run)."""

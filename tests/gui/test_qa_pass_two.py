@@ -60,7 +60,7 @@ def test_the_score_histogram_title_is_never_cut(qtbot, tmp_path, texture_images)
     from gui_helpers import make_model_file
     from test_review import make_folder, new_window, wait_review
 
-    from inspector_app.gui.review.fitted_title import FittedTitlePlot
+    from inspector_app.gui.fitted_title import FittedTitlePlot
 
     cal = {"threshold": 0.2, "min_area": 1, "stop": "none", "max_iter": 2, "lr_out_of_range": 1e-12,
            "method": "fixture: nothing fits"}

@@ -34,7 +34,7 @@ from superqt.utils import signals_blocked
 from ...core.ranges import PAPER_THRESHOLD, RANGES
 from ...session.assess import fmt_level
 from ...session.review import LOG_FLOOR, ReviewSession
-from .fitted_title import FittedTitlePlot
+from ..fitted_title import FittedTitlePlot
 
 CLASS_COLORS = {"good": (90, 200, 120), "defective": (255, 95, 80), "unlabelled": (150, 150, 160)}
 T1_COLOR = (255, 170, 60)

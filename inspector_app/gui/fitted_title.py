@@ -3,8 +3,8 @@
 pyqtgraph draws a plot's title on one line and cuts it at the widget's edge: in review mode at
 1366 px the score histogram's title (the classes in their colours, then the folder's "wrong model?"
 warning) read "image scores · ■ good ■ defective ■" and nothing more. :class:`FittedTitlePlot` is
-given its titles longest first and shows the first that fits, again on every resize (as
-:class:`~inspector_app.gui.views.EnergyPlot` does for the energy's title).
+given its titles longest first and shows the first that fits, again on every resize; the energy
+plot (:class:`~inspector_app.gui.views.EnergyPlot`) and the review's score histogram are two.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ MARGIN = 10
 class FittedTitlePlot(pg.PlotWidget):
     """A :class:`pyqtgraph.PlotWidget` showing the longest of :meth:`set_titles`' titles that fits."""
 
-    def __init__(self, size: str = "10pt"):
+    def __init__(self, size: str = "10pt", **kwargs):
         self._titles: list[str] = []
         self._size = size
-        super().__init__()
+        super().__init__(**kwargs)
 
     @property
     def full_title(self) -> str:
